@@ -1,0 +1,28 @@
+// Every atom keymesh uses, in one place (CAF 0.17 atoms: at most 10 chars).
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace keymesh::atom {
+
+#define KEYMESH_ATOM(name, text)                                               \
+  using name = caf::atom_constant<caf::atom(text)>;                            \
+  constexpr name name##_v = name{};
+
+KEYMESH_ATOM(sign, "sign")
+KEYMESH_ATOM(keys, "keys")
+KEYMESH_ATOM(tick, "tick")
+KEYMESH_ATOM(announce, "announce")
+KEYMESH_ATOM(jwks, "jwks")
+KEYMESH_ATOM(status, "status")
+KEYMESH_ATOM(run, "run")
+
+#undef KEYMESH_ATOM
+
+// CAF's predefined atoms, under the same naming scheme.
+using get = caf::get_atom;
+constexpr get get_v = get{};
+using ok = caf::ok_atom;
+constexpr ok ok_v = ok{};
+
+} // namespace keymesh::atom

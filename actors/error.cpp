@@ -1,0 +1,30 @@
+#include "actors/error.hpp"
+
+#include <caf/make_message.hpp>
+
+namespace keymesh {
+
+const char* to_string(ec x) {
+  switch (x) {
+    case ec::none:
+      return "none";
+    case ec::invalid_argument:
+      return "invalid_argument";
+    case ec::not_ready:
+      return "not_ready";
+    case ec::crypto_failure:
+      return "crypto_failure";
+    case ec::storage_failure:
+      return "storage_failure";
+  }
+  return "unknown";
+}
+
+caf::error make_error(ec x, std::string context) {
+  if (context.empty())
+    return caf::error{static_cast<uint8_t>(x), error_category};
+  return caf::error{static_cast<uint8_t>(x), error_category,
+                    caf::make_message(std::move(context))};
+}
+
+} // namespace keymesh

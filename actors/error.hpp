@@ -1,0 +1,30 @@
+// keymesh's one error enum, usable as a caf::error across actors and nodes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+
+namespace keymesh {
+
+enum class ec : uint8_t {
+  none = 0,
+  /// A message carried a value the receiver refuses.
+  invalid_argument,
+  /// The receiver has not finished starting (e.g. no signing key yet).
+  not_ready,
+  /// Signing or key generation failed inside OpenSSL.
+  crypto_failure,
+  /// A file in the data directory could not be read or written.
+  storage_failure,
+};
+
+const char* to_string(ec x);
+
+constexpr caf::atom_value error_category = caf::atom("keymesh");
+
+caf::error make_error(ec x, std::string context = {});
+
+} // namespace keymesh

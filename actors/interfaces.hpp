@@ -1,0 +1,53 @@
+// The whole actor protocol of a keymesh node in one place: every typed actor
+// interface, one comment per handler, and the type-ID block that registers
+// every message type. An embedding application includes this header, calls
+// keymesh::add_message_types(cfg) and talks to the actors through these
+// handles.
+#pragma once
+
+#include <string>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/messages.hpp"
+
+namespace keymesh {
+
+/// Owns this node's private signing keys and their rotation schedule.
+using keystore_actor = caf::typed_actor<
+  // Signs a token with the current signing key; fails with ec::not_ready
+  // before the first key exists.
+  caf::replies_to<atom::sign, token_request>::with<signed_token>,
+  // The public keys this node currently publishes, with their schedule.
+  caf::replies_to<atom::get, atom::keys>::with<key_announcement>,
+  // Timer: applies the rotation schedule at the current wall-clock time.
+  caf::reacts_to<atom::tick>>;
+
+/// Owns the merged public key set (this node's keys plus every peer's) and
+/// publishes it as an immutable snapshot for the HTTP front.
+using federation_actor = caf::typed_actor<
+  // The keys of one origin changed; acknowledged once the new snapshot is
+  // visible to readers.
+  caf::replies_to<atom::announce, key_announcement>::with<atom::ok>,
+  // The merged JWKS document as served at /api/pkeys.
+  caf::replies_to<atom::get, atom::jwks>::with<std::string>,
+  // Timer: drops keys whose tokens have all expired.
+  caf::reacts_to<atom::tick>>;
+
+/// Registers every keymesh message type with an actor system config.
+void add_message_types(caf::actor_system_config& cfg);
+
+} // namespace keymesh
+
+CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::token_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::signed_token))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::public_key_info))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::key_announcement))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::keystore_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::federation_actor))
+CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -1,0 +1,243 @@
+#include "actors/keystore.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/error.hpp"
+#include "jose/base64url.hpp"
+#include "jose/jws.hpp"
+#include "persistence/data_dir.hpp"
+
+namespace keymesh {
+
+namespace {
+
+int64_t unix_ms_or_zero(time_point t) {
+  return t == time_point::max() ? 0 : to_unix_ms(t);
+}
+
+// Registered claims that callers cannot set through "claims".
+constexpr const char* reserved_claims[]
+  = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"};
+
+} // namespace
+
+caf::expected<keystore_options>
+keystore_options::from_settings(const config::settings& cfg,
+                                std::string instance_id) {
+  keystore_options opts;
+  auto alg = jose::parse_algorithm(cfg.keys.algorithm);
+  if (!alg)
+    return make_error(ec::invalid_argument,
+                      "keys.algorithm: unsupported algorithm "
+                        + cfg.keys.algorithm);
+  opts.algorithm = *alg;
+  opts.rotate_every = cfg.keys.rotate_every;
+  opts.max_token_ttl = cfg.keys.max_token_ttl;
+  opts.default_token_ttl = cfg.keys.default_token_ttl;
+  opts.leeway = cfg.keys.leeway;
+  opts.issuer = cfg.keys.issuer;
+  opts.audience = cfg.keys.audience;
+  opts.instance_id = std::move(instance_id);
+  return opts;
+}
+
+void keystore_state::configure(keystore_options opts) {
+  opts_ = std::move(opts);
+  next_sequence_ = opts_.first_sequence;
+}
+
+managed_key keystore_state::make_key(time_point now, time_point sign_from) {
+  managed_key k{opts_.instance_id + "-" + std::to_string(next_sequence_),
+                jose::key::generate(opts_.algorithm), now, sign_from};
+  ++next_sequence_;
+  if (opts_.persist_sequence)
+    opts_.persist_sequence(next_sequence_);
+  spdlog::info("keystore: generated {} key {} (signs from {} ms)",
+               jose::to_string(opts_.algorithm), k.kid, to_unix_ms(sign_from));
+  return k;
+}
+
+bool keystore_state::advance(time_point now) {
+  bool changed = false;
+  if (keys_.empty()) {
+    keys_.push_back(make_key(now, now));
+    changed = true;
+  }
+  // Retired keys leave once every token they signed has expired. The key that
+  // signs now is never dropped.
+  while (keys_.size() > 1 && keys_.front().expire_at <= now) {
+    spdlog::info("keystore: unpublished expired key {}", keys_.front().kid);
+    keys_.pop_front();
+    changed = true;
+  }
+  // The newest key signs: publish its successor one rotation ahead.
+  if (keys_.back().sign_from <= now) {
+    auto& current = keys_.back();
+    auto next_from = current.sign_from + opts_.rotate_every;
+    if (next_from <= now) // the process slept through a rotation
+      next_from = now + opts_.rotate_every;
+    current.retire_at = next_from;
+    current.expire_at = next_from + opts_.max_token_ttl + opts_.leeway;
+    keys_.push_back(make_key(now, next_from));
+    changed = true;
+  }
+  if (changed)
+    ++serial_;
+  return changed;
+}
+
+const managed_key* keystore_state::signing_key(time_point now) const {
+  const managed_key* result = nullptr;
+  for (auto& k : keys_)
+    if (k.sign_from <= now)
+      result = &k;
+  return result;
+}
+
+signed_token keystore_state::sign(const token_request& req,
+                                  time_point now) const {
+  auto* k = signing_key(now);
+  if (k == nullptr)
+    throw jose::jose_error("no signing key");
+  nlohmann::json claims = nlohmann::json::object();
+  if (!req.extra_claims_json.empty()) {
+    claims = nlohmann::json::parse(req.extra_claims_json, nullptr, false);
+    if (!claims.is_object())
+      throw jose::jose_error("extra claims are not a JSON object");
+    for (auto name : reserved_claims)
+      claims.erase(name);
+  }
+  auto ttl = req.ttl_seconds > 0 ? std::chrono::seconds{req.ttl_seconds}
+                                 : opts_.default_token_ttl;
+  ttl = std::min(ttl, opts_.max_token_ttl);
+  auto iat = to_unix_seconds(now);
+  auto exp = iat + ttl.count();
+  if (!opts_.issuer.empty())
+    claims["iss"] = opts_.issuer;
+  claims["sub"] = req.sub;
+  if (req.aud.size() == 1)
+    claims["aud"] = req.aud.front();
+  else if (req.aud.size() > 1)
+    claims["aud"] = req.aud;
+  else if (!opts_.audience.empty())
+    claims["aud"] = opts_.audience;
+  claims["iat"] = iat;
+  claims["exp"] = exp;
+  claims["jti"] = jose::base64url_encode(persistence::random_bytes(16));
+  return signed_token{jose::sign_compact(k->key, k->kid, claims), k->kid, exp};
+}
+
+key_announcement keystore_state::announcement() const {
+  key_announcement result;
+  result.origin = opts_.instance_id;
+  result.serial = serial_;
+  for (auto& k : keys_)
+    result.keys.push_back(public_key_info{
+      k.kid, std::string{jose::to_string(k.key.alg())}, k.key.public_jwk().dump(),
+      to_unix_ms(k.created_at), to_unix_ms(k.sign_from),
+      unix_ms_or_zero(k.retire_at), unix_ms_or_zero(k.expire_at)});
+  return result;
+}
+
+time_point keystore_state::next_event() const {
+  auto result = time_point::max();
+  if (!keys_.empty())
+    result = keys_.back().sign_from;
+  for (auto& k : keys_)
+    result = std::min(result, k.expire_at);
+  return result;
+}
+
+namespace {
+
+void announce(keystore_pointer self, const federation_actor& federation) {
+  if (!federation)
+    return;
+  self->request(federation, std::chrono::seconds{10}, atom::announce_v,
+                self->state.announcement())
+    .then([](atom::ok) {},
+          [](caf::error& err) {
+            spdlog::warn("keystore: federation did not take the new keys: {}",
+                         caf::to_string(err));
+          });
+}
+
+// Wakes the keystore at its next scheduled change; at least once a minute so
+// that a jump of the wall clock is noticed.
+void schedule_tick(keystore_pointer self) {
+  auto now = self->state.now();
+  auto next = self->state.next_event();
+  auto delay = std::chrono::milliseconds{60'000};
+  if (next != time_point::max() && next - now < delay)
+    delay = std::max(std::chrono::milliseconds{1},
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                       next - now)
+                       + std::chrono::milliseconds{1});
+  self->delayed_send(self, delay, atom::tick_v);
+}
+
+// Runs the schedule; announces when the published set changed.
+void apply_schedule(keystore_pointer self,
+                    const federation_actor& federation) {
+  if (self->state.advance(self->state.now()))
+    announce(self, federation);
+}
+
+} // namespace
+
+keystore_actor::behavior_type keystore(keystore_pointer self,
+                                       keystore_options opts,
+                                       federation_actor federation) {
+  self->state.configure(std::move(opts));
+  try {
+    apply_schedule(self, federation);
+  } catch (const std::exception& e) {
+    spdlog::error("keystore: cannot create signing keys: {}", e.what());
+    self->quit(make_error(ec::crypto_failure, e.what()));
+  }
+  schedule_tick(self);
+  return {
+    [=](atom::sign, const token_request& req) -> caf::result<signed_token> {
+      try {
+        apply_schedule(self, federation);
+        return self->state.sign(req, self->state.now());
+      } catch (const std::exception& e) {
+        spdlog::error("keystore: signing failed: {}", e.what());
+        return make_error(ec::crypto_failure, e.what());
+      }
+    },
+    [=](atom::get, atom::keys) { return self->state.announcement(); },
+    [=](atom::tick) {
+      try {
+        apply_schedule(self, federation);
+      } catch (const std::exception& e) {
+        spdlog::error("keystore: rotation failed, retrying: {}", e.what());
+      }
+      schedule_tick(self);
+    },
+  };
+}
+
+caf::expected<keystore_actor> spawn_keystore(caf::actor_system& sys,
+                                             keystore_options opts,
+                                             federation_actor federation) {
+  if (opts.instance_id.empty())
+    return make_error(ec::invalid_argument, "keystore: empty instance id");
+  if (opts.rotate_every.count() <= 0 || opts.max_token_ttl.count() <= 0)
+    return make_error(ec::invalid_argument,
+                      "keystore: rotate_every and max_token_ttl must be > 0");
+  if (opts.default_token_ttl > opts.max_token_ttl)
+    return make_error(ec::invalid_argument,
+                      "keystore: default_token_ttl exceeds max_token_ttl");
+  if (!opts.clock)
+    opts.clock = system_wall_clock();
+  return sys.spawn(keystore, std::move(opts), std::move(federation));
+}
+
+} // namespace keymesh

@@ -1,0 +1,115 @@
+// The keystore actor: generates this node's signing keys in memory, rotates
+// them on schedule, signs tokens, and announces its public keys to the
+// federation actor whenever the published set changes.
+//
+// Schedule: the current key signs; the next key is already published and
+// starts signing after keys.rotate_every; a retired key stays published until
+// every token it signed has expired (retire + max_token_ttl + leeway).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/interfaces.hpp"
+#include "common/clock.hpp"
+#include "config/settings.hpp"
+#include "jose/key.hpp"
+
+namespace keymesh {
+
+struct keystore_options {
+  jose::algorithm algorithm = jose::algorithm::es256;
+  std::chrono::seconds rotate_every{24 * 3600};
+  std::chrono::seconds max_token_ttl{3600};
+  std::chrono::seconds default_token_ttl{900};
+  std::chrono::seconds leeway{30};
+  std::string issuer;
+  std::string audience;
+  std::string instance_id;
+  /// First key sequence number to use (key ids are "<instance_id>-<n>").
+  uint64_t first_sequence = 0;
+  /// Called with the next free sequence number after a key was generated, so
+  /// that a restarted node never reuses a key id. May be empty.
+  std::function<void(uint64_t)> persist_sequence;
+  wall_clock clock = system_wall_clock();
+
+  /// Reads the keys.* settings; fails on values the keystore cannot use.
+  static caf::expected<keystore_options>
+  from_settings(const config::settings& cfg, std::string instance_id);
+};
+
+struct managed_key {
+  std::string kid;
+  jose::key key;
+  time_point created_at;
+  time_point sign_from;
+  /// time_point::max() while no successor exists.
+  time_point retire_at = time_point::max();
+  time_point expire_at = time_point::max();
+};
+
+/// The keystore's state; the actor's handlers are thin calls into it, so the
+/// schedule logic is testable without an actor.
+class keystore_state {
+public:
+  static inline const char* name = "keystore";
+
+  void configure(keystore_options opts);
+
+  const keystore_options& options() const {
+    return opts_;
+  }
+
+  time_point now() const {
+    return opts_.clock();
+  }
+
+  /// Applies the schedule at NOW: creates the first keys, promotes the next
+  /// key, pre-publishes its successor and drops expired keys. Returns whether
+  /// the published set changed.
+  bool advance(time_point now);
+
+  /// The key that signs at NOW, or nullptr before advance() ran.
+  const managed_key* signing_key(time_point now) const;
+
+  /// Signs a token at NOW; throws jose::jose_error on failure.
+  signed_token sign(const token_request& req, time_point now) const;
+
+  /// The public keys as announced to the federation.
+  key_announcement announcement() const;
+
+  /// The next instant at which advance() has work to do.
+  time_point next_event() const;
+
+  const std::deque<managed_key>& keys() const {
+    return keys_;
+  }
+
+private:
+  managed_key make_key(time_point now, time_point sign_from);
+
+  keystore_options opts_;
+  std::deque<managed_key> keys_; // ordered by sign_from
+  uint64_t next_sequence_ = 0;
+  uint64_t serial_ = 0;
+};
+
+using keystore_pointer = keystore_actor::stateful_pointer<keystore_state>;
+
+/// The actor. FEDERATION may be a null handle (the keystore then announces to
+/// nobody).
+keystore_actor::behavior_type keystore(keystore_pointer self,
+                                       keystore_options opts,
+                                       federation_actor federation);
+
+/// Validates OPTS and spawns the keystore.
+caf::expected<keystore_actor> spawn_keystore(caf::actor_system& sys,
+                                             keystore_options opts,
+                                             federation_actor federation);
+
+} // namespace keymesh

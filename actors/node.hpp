@@ -1,0 +1,86 @@
+// A whole keymesh node inside an actor system: the data directory and
+// identity, the federation and keystore actors, the bridge pool and the HTTP
+// front, started in order and stopped in reverse. The app's `serve` command
+// is a thin wrapper around it; an embedding application can start one in its
+// own actor system, or spawn just the actors it needs (actors/keystore.hpp,
+// actors/federation.hpp).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/federation.hpp"
+#include "actors/interfaces.hpp"
+#include "common/clock.hpp"
+#include "config/settings.hpp"
+
+namespace keymesh {
+
+namespace http {
+class api;
+class bridge_pool;
+class server;
+struct node_status;
+} // namespace http
+
+class node {
+public:
+  /// Starts a node in SYS; returns once it is ready (keys published, HTTP
+  /// listening). Throws std::runtime_error with a clear message on failure.
+  /// SYS must have keymesh's message types (keymesh::add_message_types).
+  static std::unique_ptr<node> start(caf::actor_system& sys,
+                                     config::settings cfg,
+                                     wall_clock clock = system_wall_clock());
+
+  ~node();
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Stops HTTP, then the actors. Idempotent.
+  void stop();
+
+  uint16_t http_port() const {
+    return http_port_;
+  }
+
+  const std::string& instance_id() const {
+    return instance_id_;
+  }
+
+  const std::string& admin_keys_file() const {
+    return admin_keys_file_;
+  }
+
+  const keystore_actor& keystore() const {
+    return keystore_;
+  }
+
+  const federation_actor& federation() const {
+    return federation_;
+  }
+
+  const std::shared_ptr<key_snapshot_slot>& keys() const {
+    return keys_;
+  }
+
+private:
+  node() = default;
+
+  config::settings cfg_;
+  std::string instance_id_;
+  std::string admin_keys_file_;
+  uint16_t http_port_ = 0;
+  std::shared_ptr<key_snapshot_slot> keys_;
+  federation_actor federation_;
+  keystore_actor keystore_;
+  std::shared_ptr<http::node_status> status_;
+  std::unique_ptr<http::bridge_pool> bridge_;
+  std::unique_ptr<http::api> api_;
+  std::unique_ptr<http::server> server_;
+  bool stopped_ = false;
+};
+
+} // namespace keymesh

@@ -1,0 +1,183 @@
+// The keymesh command line: a thin main() over the keymesh library.
+//
+//   keymesh serve [--config FILE]
+//   keymesh config check FILE
+//   keymesh config reference
+//   keymesh version
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/interfaces.hpp"
+#include "actors/node.hpp"
+#include "common/logging.hpp"
+#include "config/loader.hpp"
+#include "config/render.hpp"
+#include "keymesh/version.hpp"
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* main_help = R"(keymesh — signing keys and sessions for identity-system replicas
+
+usage: keymesh <command> [options]
+
+commands:
+  serve [--config FILE]    run a node (defaults: http.listen 127.0.0.1:8080,
+                           node.data_dir ./data, keys.algorithm ES256)
+  config check FILE        validate FILE (plus KEYMESH_* environment
+                           overrides) and print the effective configuration
+  config reference         print the configuration reference (Markdown)
+  version                  print the version
+
+Run 'keymesh <command> --help' for details.
+)";
+
+constexpr const char* serve_help = R"(usage: keymesh serve [--config FILE]
+
+Runs a keymesh node until SIGINT or SIGTERM. Settings come from FILE (YAML),
+then KEYMESH_<SECTION>_<KEY> environment variables, then the defaults; see
+docs/configuration.md. Exit status: 0 after a clean stop, 1 on a bad
+configuration or a failed start.
+)";
+
+constexpr const char* config_help = R"(usage: keymesh config check FILE
+       keymesh config reference
+
+check      validates FILE with the KEYMESH_* environment applied, prints the
+           effective configuration (secrets redacted) and exits 0, or prints
+           every error and exits 1.
+reference  prints every configuration key with its type, default,
+           environment variable and description, as Markdown.
+)";
+
+constexpr const char* version_help = R"(usage: keymesh version
+
+Prints the keymesh version.
+)";
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (auto& a : args)
+    if (a == "--help" || a == "-h")
+      return true;
+  return false;
+}
+
+int usage_error(const std::string& what, const char* help) {
+  std::cerr << "keymesh: " << what << "\n\n" << help;
+  return 2;
+}
+
+keymesh::config::load_result load_config(const std::string& path) {
+  return keymesh::config::load(path, keymesh::config::keymesh_environment(environ));
+}
+
+void print_errors(const keymesh::config::load_result& r) {
+  for (auto& e : r.errors)
+    std::cerr << "config error: " << e << '\n';
+}
+
+int run_config(const std::vector<std::string>& args) {
+  if (args.empty() || wants_help(args)) {
+    std::cout << config_help;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "reference" && args.size() == 1) {
+    std::cout << keymesh::config::render_markdown_reference();
+    return 0;
+  }
+  if (args[0] != "check" || args.size() != 2)
+    return usage_error("unknown config command", config_help);
+  auto result = load_config(args[1]);
+  if (!result.ok()) {
+    print_errors(result);
+    return 1;
+  }
+  std::cout << keymesh::config::render_effective(result.value);
+  return 0;
+}
+
+int run_serve(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << serve_help;
+    return 0;
+  }
+  std::string path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size())
+      path = args[++i];
+    else if (args[i].rfind("--config=", 0) == 0)
+      path = args[i].substr(9);
+    else
+      return usage_error("unexpected argument '" + args[i] + "'", serve_help);
+  }
+  auto result = load_config(path);
+  if (!result.ok()) {
+    print_errors(result);
+    return 1;
+  }
+  auto& cfg = result.value;
+  keymesh::setup_logging(cfg.log.level, cfg.log.format);
+  // Signals are taken synchronously by this thread: block them before any
+  // other thread exists so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  caf::actor_system_config sys_cfg;
+  keymesh::add_message_types(sys_cfg);
+  auto threads = cfg.http.threads > 0 ? cfg.http.threads
+                                      : std::thread::hardware_concurrency();
+  sys_cfg.set("scheduler.max-threads", std::max(1u, threads));
+  caf::actor_system sys{sys_cfg};
+  std::unique_ptr<keymesh::node> node;
+  try {
+    node = keymesh::node::start(sys, cfg);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  node->stop();
+  node.reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty())
+    return usage_error("missing command", main_help);
+  auto command = args.front();
+  args.erase(args.begin());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << main_help;
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    if (wants_help(args)) {
+      std::cout << version_help;
+      return 0;
+    }
+    std::cout << "keymesh " << keymesh::version_string << '\n';
+    return 0;
+  }
+  if (command == "serve")
+    return run_serve(args);
+  if (command == "config")
+    return run_config(args);
+  return usage_error("unknown command '" + command + "'", main_help);
+}

@@ -1,0 +1,513 @@
+#include "config/schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <utility>
+
+#include "config/duration.hpp"
+
+namespace keymesh::config {
+
+namespace {
+
+constexpr int64_t kib = 1024;
+constexpr int64_t mib = 1024 * kib;
+constexpr int64_t second = 1000;
+constexpr int64_t minute = 60 * second;
+
+/// Builds one table row; the chained setters keep the table readable.
+class entry {
+public:
+  entry(std::string name, value_type type, field_ref (*field)(settings&),
+        std::string description) {
+    spec_.name = std::move(name);
+    spec_.type = type;
+    spec_.field = field;
+    spec_.description = std::move(description);
+  }
+
+  entry& range(std::optional<int64_t> min, std::optional<int64_t> max) {
+    spec_.min = min;
+    spec_.max = max;
+    return *this;
+  }
+
+  entry& one_of(std::vector<std::string> choices) {
+    spec_.choices = std::move(choices);
+    return *this;
+  }
+
+  entry& secret() {
+    spec_.secret = true;
+    return *this;
+  }
+
+  entry& may_be_empty() {
+    spec_.allow_empty = true;
+    return *this;
+  }
+
+  operator key_spec() const {
+    return spec_;
+  }
+
+private:
+  key_spec spec_;
+};
+
+#define KEYMESH_FIELD(member) [](settings& s) -> field_ref { return &s.member; }
+
+std::vector<key_spec> make_table() {
+  using t = value_type;
+  std::vector<key_spec> table{
+      entry("node.data_dir", t::path, KEYMESH_FIELD(node.data_dir),
+            "Directory for signing keys, the instance id and other state."),
+      entry("http.listen", t::address, KEYMESH_FIELD(http.listen),
+            "Address the HTTP API listens on."),
+      entry("http.admin_keys_file", t::path,
+            KEYMESH_FIELD(http.admin_keys_file),
+            "File with the admin API keys; empty: one is generated in "
+            "node.data_dir on first start."),
+      entry("http.max_body_bytes", t::size, KEYMESH_FIELD(http.max_body_bytes),
+            "Largest request body accepted.")
+          .range(1 * kib, 64 * mib),
+      entry("http.max_header_bytes", t::size,
+            KEYMESH_FIELD(http.max_header_bytes),
+            "Largest total size of a request's headers.")
+          .range(1 * kib, 1 * mib),
+      entry("http.max_header_count", t::integer,
+            KEYMESH_FIELD(http.max_header_count),
+            "Most header fields one request may carry.")
+          .range(1, 1000),
+      entry("http.read_timeout", t::duration, KEYMESH_FIELD(http.read_timeout),
+            "How long reading one request may take.")
+          .range(1, std::nullopt),
+      entry("http.idle_timeout", t::duration, KEYMESH_FIELD(http.idle_timeout),
+            "How long an idle keep-alive connection stays open.")
+          .range(1, std::nullopt),
+      entry("http.request_timeout", t::duration,
+            KEYMESH_FIELD(http.request_timeout),
+            "How long a request may wait for an actor's reply.")
+          .range(1, std::nullopt),
+      entry("http.threads", t::integer, KEYMESH_FIELD(http.threads),
+            "Threads serving HTTP; 0: one per CPU.")
+          .range(0, 64),
+      entry("http.max_connections", t::integer,
+            KEYMESH_FIELD(http.max_connections),
+            "Most open connections; further ones are refused.")
+          .range(1, 1'000'000),
+      entry("keys.algorithm", t::choice, KEYMESH_FIELD(keys.algorithm),
+            "Signature algorithm of newly generated signing keys.")
+          .one_of({"ES256", "EdDSA", "RS256"}),
+      entry("keys.rotate_every", t::duration, KEYMESH_FIELD(keys.rotate_every),
+            "How often a new signing key is generated.")
+          .range(1 * second, std::nullopt),
+      entry("keys.max_token_ttl", t::duration,
+            KEYMESH_FIELD(keys.max_token_ttl),
+            "Longest lifetime a client may request for a token.")
+          .range(1 * second, std::nullopt),
+      entry("keys.default_token_ttl", t::duration,
+            KEYMESH_FIELD(keys.default_token_ttl),
+            "Token lifetime when the client asks for none; must not exceed "
+            "keys.max_token_ttl.")
+          .range(1 * second, std::nullopt),
+      entry("keys.leeway", t::duration, KEYMESH_FIELD(keys.leeway),
+            "Clock skew tolerated when checking exp and nbf.")
+          .range(0, 10 * minute),
+      entry("keys.issuer", t::string, KEYMESH_FIELD(keys.issuer),
+            "Value of the iss claim; empty: no iss claim."),
+      entry("keys.audience", t::string, KEYMESH_FIELD(keys.audience),
+            "Value of the aud claim; empty: no aud claim."),
+      entry("log.level", t::choice, KEYMESH_FIELD(log.level),
+            "Least severe log messages written.")
+          .one_of(
+              {"trace", "debug", "info", "warn", "error", "critical", "off"}),
+      entry("log.format", t::choice, KEYMESH_FIELD(log.format),
+            "Log line format: human-readable text or one JSON object per line.")
+          .one_of({"text", "json"}),
+      entry("cluster.enabled", t::boolean, KEYMESH_FIELD(cluster.enabled),
+            "Run as part of a cluster; false: a single node."),
+      entry("cluster.discovery", t::choice, KEYMESH_FIELD(cluster.discovery),
+            "How peers are found: cluster.static_peers or the DNS SRV records "
+            "in cluster.srv.names.")
+          .one_of({"static", "srv"}),
+      entry("cluster.static_peers", t::url_list,
+            KEYMESH_FIELD(cluster.static_peers),
+            "Base URLs of the other nodes when discovery is static."),
+      entry("cluster.refresh_sec", t::duration,
+            KEYMESH_FIELD(cluster.refresh_sec),
+            "How often the peer list is refreshed.")
+          .range(1 * second, std::nullopt),
+      entry("cluster.instance_id", t::identifier,
+            KEYMESH_FIELD(cluster.instance_id),
+            "This node's id in the cluster; empty: generated once into "
+            "node.data_dir."),
+      entry("cluster.name", t::string, KEYMESH_FIELD(cluster.name),
+            "Name of the cluster this node belongs to."),
+      entry("cluster.listen", t::address, KEYMESH_FIELD(cluster.listen),
+            "Address for node-to-node traffic; empty: not listening.")
+          .may_be_empty(),
+      entry("cluster.seeds", t::address_list, KEYMESH_FIELD(cluster.seeds),
+            "Nodes to contact first when joining."),
+      entry("cluster.heartbeat", t::duration, KEYMESH_FIELD(cluster.heartbeat),
+            "Interval between heartbeats sent to peers.")
+          .range(1, std::nullopt),
+      entry("cluster.failure_timeout", t::duration,
+            KEYMESH_FIELD(cluster.failure_timeout),
+            "Silence after which a peer counts as failed; must exceed "
+            "cluster.heartbeat.")
+          .range(1, std::nullopt),
+      entry("cluster.insecure_plaintext", t::boolean,
+            KEYMESH_FIELD(cluster.insecure_plaintext),
+            "Allow node-to-node traffic without TLS."),
+      entry("cluster.tls.ca", t::path, KEYMESH_FIELD(cluster.tls.ca),
+            "CA certificate (PEM) that peer certificates must chain to."),
+      entry("cluster.tls.cert", t::path, KEYMESH_FIELD(cluster.tls.cert),
+            "This node's certificate (PEM)."),
+      entry("cluster.tls.key", t::path, KEYMESH_FIELD(cluster.tls.key),
+            "This node's private key (PEM)."),
+      entry("cluster.tls.passphrase", t::string,
+            KEYMESH_FIELD(cluster.tls.passphrase),
+            "Passphrase of cluster.tls.key if it is encrypted.")
+          .secret(),
+      entry("cluster.srv.names", t::name_list, KEYMESH_FIELD(cluster.srv.names),
+            "DNS SRV names queried for peers when discovery is srv."),
+      entry("cluster.srv.poll_interval", t::duration,
+            KEYMESH_FIELD(cluster.srv.poll_interval),
+            "How often the SRV names are queried.")
+          .range(1 * second, std::nullopt),
+  };
+  const settings defaults{};
+  for (auto& spec : table) {
+    spec.env_name = env_name_for(spec.name);
+    spec.default_text = format_value(spec, defaults);
+  }
+  return table;
+}
+
+#undef KEYMESH_FIELD
+
+field_ref field_of(const key_spec& spec, settings& target) {
+  return spec.field(target);
+}
+
+std::string format_bound(const key_spec& spec, int64_t bound) {
+  if (spec.type == value_type::duration)
+    return format_duration(std::chrono::milliseconds{bound});
+  if (spec.type == value_type::size)
+    return format_size(static_cast<size_t>(bound));
+  return std::to_string(bound);
+}
+
+std::string bounds_text(const key_spec& spec) {
+  if (spec.min && spec.max)
+    return " from " + format_bound(spec, *spec.min) + " to " +
+           format_bound(spec, *spec.max);
+  if (spec.max)
+    return " of at most " + format_bound(spec, *spec.max);
+  if (spec.min && *spec.min > 0)
+    return " of at least " + format_bound(spec, *spec.min);
+  return "";
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string result;
+  for (const auto& item : items) {
+    if (!result.empty())
+      result += sep;
+    result += item;
+  }
+  return result;
+}
+
+bool equal_ignoring_case(std::string_view lhs, std::string_view rhs) {
+  return lhs.size() == rhs.size() &&
+         std::equal(lhs.begin(), lhs.end(), rhs.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+bool is_identifier(std::string_view text) {
+  if (text.size() > 64)
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
+/// Checks a number against the bounds and stores it into an integer field.
+std::optional<std::string> store_number(const key_spec& spec, field_ref field,
+                                        int64_t number) {
+  if ((spec.min && number < *spec.min) || (spec.max && number > *spec.max))
+    return std::string{"out of range"};
+  if (auto ms = std::get_if<std::chrono::milliseconds*>(&field)) {
+    **ms = std::chrono::milliseconds{number};
+  } else if (auto secs = std::get_if<std::chrono::seconds*>(&field)) {
+    if (number % 1000 != 0)
+      return std::string{"not a whole number of seconds"};
+    **secs = std::chrono::seconds{number / 1000};
+  } else if (auto size = std::get_if<size_t*>(&field)) {
+    **size = static_cast<size_t>(number);
+  } else if (auto count = std::get_if<unsigned*>(&field)) {
+    **count = static_cast<unsigned>(number);
+  }
+  return std::nullopt;
+}
+
+/// Checks one item of a list key; returns the problem or nothing.
+std::optional<std::string> check_item(value_type type, std::string_view item) {
+  switch (type) {
+  case value_type::url_list:
+    if (!is_base_url(item))
+      return "not an http:// or https:// base URL";
+    break;
+  case value_type::address_list: {
+    auto parsed = parse_host_port(item);
+    if (!parsed || parsed->port == 0)
+      return "not a host:port with a port from 1 to 65535";
+    break;
+  }
+  default:
+    if (!is_dns_name(item))
+      return "not a DNS name";
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+bool key_spec::is_list() const {
+  return type == value_type::url_list || type == value_type::address_list ||
+         type == value_type::name_list;
+}
+
+bool key_spec::whole_seconds() const {
+  settings scratch;
+  return std::holds_alternative<std::chrono::seconds*>(field(scratch));
+}
+
+const std::vector<key_spec>& schema() {
+  static const std::vector<key_spec> table = make_table();
+  return table;
+}
+
+const key_spec* find_key(std::string_view name) {
+  for (const auto& spec : schema())
+    if (spec.name == name)
+      return &spec;
+  return nullptr;
+}
+
+const key_spec* find_env(std::string_view env_name) {
+  for (const auto& spec : schema())
+    if (spec.env_name == env_name)
+      return &spec;
+  return nullptr;
+}
+
+std::string env_name_for(std::string_view name) {
+  std::string result = "KEYMESH_";
+  for (char c : name)
+    result +=
+        c == '.'
+            ? '_'
+            : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return result;
+}
+
+bool is_section(std::string_view name) {
+  for (const auto& spec : schema())
+    if (spec.name.size() > name.size() &&
+        spec.name.compare(0, name.size(), name) == 0 &&
+        spec.name[name.size()] == '.')
+      return true;
+  return false;
+}
+
+std::vector<std::string> children_of(std::string_view section) {
+  std::vector<std::string> result;
+  auto prefix = section.empty() ? std::string{} : std::string{section} + '.';
+  for (const auto& spec : schema()) {
+    if (spec.name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    auto dot = spec.name.find('.', prefix.size());
+    auto child = spec.name.substr(0, dot);
+    if (std::find(result.begin(), result.end(), child) == result.end())
+      result.push_back(child);
+  }
+  return result;
+}
+
+std::string type_name(const key_spec& spec) {
+  switch (spec.type) {
+  case value_type::string:
+  case value_type::identifier:
+    return "string";
+  case value_type::path:
+    return "path";
+  case value_type::boolean:
+    return "bool";
+  case value_type::integer:
+    return "integer";
+  case value_type::duration:
+    return "duration";
+  case value_type::size:
+    return "size";
+  case value_type::choice:
+    return "enum";
+  case value_type::address:
+    return "host:port";
+  case value_type::url_list:
+    return "list of URLs";
+  case value_type::address_list:
+    return "list of host:port";
+  case value_type::name_list:
+    return "list of DNS names";
+  }
+  return "string";
+}
+
+std::string allowed_text(const key_spec& spec) {
+  static constexpr std::string_view list_note =
+      " (a YAML list, or comma-separated in the environment)";
+  switch (spec.type) {
+  case value_type::string:
+    return "any string";
+  case value_type::path:
+    return "a file system path";
+  case value_type::boolean:
+    return "true or false";
+  case value_type::integer:
+    return "an integer" + bounds_text(spec);
+  case value_type::duration:
+    return "a duration such as 500ms, 30s, 15m, 24h or 7d (a plain integer "
+           "means seconds)" +
+           bounds_text(spec) +
+           (spec.whole_seconds() ? ", in whole seconds" : "");
+  case value_type::size:
+    return "a size such as 512B, 16KiB or 1MiB (a plain integer means bytes)" +
+           bounds_text(spec);
+  case value_type::choice:
+    return "one of " + join(spec.choices, ", ");
+  case value_type::address:
+    return std::string{spec.allow_empty ? "empty, or " : ""} +
+           "host:port with a port from 0 to 65535 (0: any free port), "
+           "IPv6 in brackets as in [::1]:8080";
+  case value_type::identifier:
+    return "empty, or 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'";
+  case value_type::url_list:
+    return "a list of http:// or https:// base URLs" + std::string{list_note};
+  case value_type::address_list:
+    return "a list of host:port with a port from 1 to 65535" +
+           std::string{list_note};
+  case value_type::name_list:
+    return "a list of DNS names" + std::string{list_note};
+  }
+  return "";
+}
+
+std::string format_value(const key_spec& spec, const settings& value) {
+  settings copy = value;
+  return std::visit(
+      [&](auto* field) -> std::string {
+        using type = std::decay_t<decltype(*field)>;
+        if constexpr (std::is_same_v<type, std::string>)
+          return *field;
+        else if constexpr (std::is_same_v<type, bool>)
+          return *field ? "true" : "false";
+        else if constexpr (std::is_same_v<type, std::vector<std::string>>)
+          return join(*field, ", ");
+        else if constexpr (std::is_same_v<type, std::chrono::milliseconds> ||
+                           std::is_same_v<type, std::chrono::seconds>)
+          return format_duration(*field);
+        else if (spec.type == value_type::size)
+          return format_size(*field);
+        else
+          return std::to_string(*field);
+      },
+      field_of(spec, copy));
+}
+
+std::optional<value_error> assign(const key_spec& spec, settings& target,
+                                  std::string_view text) {
+  auto fail = [&](std::string problem) {
+    return value_error{std::string{text}, std::move(problem)};
+  };
+  auto field = field_of(spec, target);
+  constexpr auto int_max = std::numeric_limits<int64_t>::max();
+  switch (spec.type) {
+  case value_type::string:
+  case value_type::path:
+    break;
+  case value_type::identifier:
+    if (!is_identifier(text))
+      return fail("not a valid identifier");
+    break;
+  case value_type::address:
+    if (!(spec.allow_empty && text.empty()) && !parse_host_port(text))
+      return fail("not a host:port");
+    break;
+  case value_type::boolean: {
+    auto flag = parse_bool(text);
+    if (!flag)
+      return fail("not a boolean");
+    *std::get<bool*>(field) = *flag;
+    return std::nullopt;
+  }
+  case value_type::choice: {
+    for (const auto& choice : spec.choices) {
+      if (equal_ignoring_case(choice, text)) {
+        *std::get<std::string*>(field) = choice;
+        return std::nullopt;
+      }
+    }
+    return fail("not an allowed value");
+  }
+  case value_type::integer:
+  case value_type::duration:
+  case value_type::size: {
+    std::optional<int64_t> number;
+    if (spec.type == value_type::integer) {
+      if (auto parsed = parse_unsigned(text); parsed && *parsed <= int_max)
+        number = static_cast<int64_t>(*parsed);
+      else if (!text.empty() && text.front() == '-' &&
+               parse_unsigned(text.substr(1)))
+        return fail("out of range");
+    } else if (spec.type == value_type::duration) {
+      if (auto parsed = parse_duration(text))
+        number = parsed->count();
+    } else if (auto parsed = parse_size(text); parsed && *parsed <= int_max) {
+      number = static_cast<int64_t>(*parsed);
+    }
+    if (!number)
+      return fail(spec.type == value_type::integer    ? "not an integer"
+                  : spec.type == value_type::duration ? "not a duration"
+                                                      : "not a size");
+    if (auto problem = store_number(spec, field, *number))
+      return fail(std::move(*problem));
+    return std::nullopt;
+  }
+  case value_type::url_list:
+  case value_type::address_list:
+  case value_type::name_list:
+    return fail("a list was expected");
+  }
+  *std::get<std::string*>(field) = std::string{text};
+  return std::nullopt;
+}
+
+std::optional<value_error> assign_list(const key_spec& spec, settings& target,
+                                       const std::vector<std::string>& items) {
+  if (!spec.is_list())
+    return value_error{join(items, ", "), "a single value was expected"};
+  for (const auto& item : items)
+    if (auto problem = check_item(spec.type, item))
+      return value_error{item, std::move(*problem)};
+  *std::get<std::vector<std::string>*>(field_of(spec, target)) = items;
+  return std::nullopt;
+}
+
+} // namespace keymesh::config

@@ -1,0 +1,95 @@
+// keymesh's configuration as a plain struct. The in-class initializers are the
+// one place defaults live: a default-constructed `settings` is a working
+// single node, and config/schema.cpp derives the documented defaults from it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keymesh::config {
+
+struct settings {
+  struct node_section {
+    std::string data_dir = "./data";
+  } node;
+
+  struct http_section {
+    std::string listen = "127.0.0.1:8080";
+    /// Empty: generate a keys file in data_dir on first start.
+    std::string admin_keys_file;
+    size_t max_body_bytes = 1024 * 1024;
+    size_t max_header_bytes = 16 * 1024;
+    size_t max_header_count = 100;
+    std::chrono::milliseconds read_timeout = std::chrono::seconds{10};
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds{60};
+    /// How long a request may wait for an actor's reply.
+    std::chrono::milliseconds request_timeout = std::chrono::seconds{5};
+    /// 0: one per CPU.
+    unsigned threads = 0;
+    size_t max_connections = 10000;
+  } http;
+
+  struct keys_section {
+    /// One of ES256, EdDSA, RS256 (validated by the loader).
+    std::string algorithm = "ES256";
+    std::chrono::seconds rotate_every = std::chrono::hours{24};
+    std::chrono::seconds max_token_ttl = std::chrono::hours{1};
+    std::chrono::seconds default_token_ttl = std::chrono::minutes{15};
+    std::chrono::seconds leeway = std::chrono::seconds{30};
+    std::string issuer;
+    std::string audience;
+  } keys;
+
+  struct log_section {
+    std::string level = "info";
+    std::string format = "text";
+  } log;
+
+  struct cluster_section {
+    bool enabled = false;
+    /// "static" or "srv".
+    std::string discovery = "static";
+    /// http:// or https:// base URLs of the other nodes.
+    std::vector<std::string> static_peers;
+    std::chrono::seconds refresh_sec = std::chrono::seconds{30};
+    /// Empty: generated once into data_dir.
+    std::string instance_id;
+    std::string name = "keymesh";
+    /// host:port for node-to-node traffic; empty: not listening.
+    std::string listen;
+    /// host:port entries.
+    std::vector<std::string> seeds;
+    std::chrono::milliseconds heartbeat = std::chrono::seconds{1};
+    std::chrono::milliseconds failure_timeout = std::chrono::seconds{4};
+    bool insecure_plaintext = false;
+
+    struct tls_section {
+      std::string ca;
+      std::string cert;
+      std::string key;
+      std::string passphrase;
+    } tls;
+
+    struct srv_section {
+      std::vector<std::string> names;
+      std::chrono::milliseconds poll_interval = std::chrono::seconds{30};
+    } srv;
+  } cluster;
+};
+
+struct host_port {
+  /// Without brackets: "[::1]:8080" gives "::1".
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// Parses "127.0.0.1:8080", "[::1]:0" or "localhost:80". Port 0 is accepted
+/// (ephemeral); IPv6 hosts need brackets.
+std::optional<host_port> parse_host_port(std::string_view text);
+
+} // namespace keymesh::config

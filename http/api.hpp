@@ -1,0 +1,101 @@
+// The HTTP API as a function from request to response, independent of
+// sockets: the Beast server feeds parsed requests in, and unit tests do the
+// same without a network. Handlers that need an actor go through the bridge.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/federation.hpp"
+#include "actors/interfaces.hpp"
+#include "common/clock.hpp"
+#include "config/settings.hpp"
+#include "http/admin_auth.hpp"
+#include "http/bridge.hpp"
+#include "http/metrics.hpp"
+#include "http/types.hpp"
+
+namespace keymesh::http {
+
+/// What /healthz/ready reports; flipped by the node as it starts and stops.
+struct node_status {
+  std::string instance_id;
+  time_point started_at = std::chrono::system_clock::now();
+  std::atomic<bool> http_listening{false};
+  std::atomic<bool> stopping{false};
+};
+
+/// Everything the handlers read or talk to.
+struct api_context {
+  config::settings settings;
+  keystore_actor keystore;
+  std::shared_ptr<key_snapshot_slot> keys;
+  std::shared_ptr<admin_auth> admin;
+  std::shared_ptr<node_status> status;
+  bridge_pool* bridge = nullptr;
+  wall_clock clock = system_wall_clock();
+};
+
+/// Path parameters of a matched route ("{sid}" → value).
+using route_params = std::map<std::string, std::string, std::less<>>;
+
+class api {
+public:
+  explicit api(api_context ctx);
+
+  /// Handles one request; calls DONE exactly once, on this thread or on a
+  /// CAF worker thread.
+  void handle(request req, responder done);
+
+  /// Records a request that failed before it could be routed (a parse error,
+  /// a body over the limit) under the "unmatched" label.
+  void observe_unrouted(unsigned status, std::chrono::nanoseconds latency);
+
+  const std::shared_ptr<metrics>& stats() const {
+    return metrics_;
+  }
+
+  const api_context& context() const {
+    return ctx_;
+  }
+
+private:
+  using handler_fn
+    = void (api::*)(const request&, const route_params&, responder&);
+
+  struct route {
+    bhttp::verb method;
+    std::vector<std::string> segments; // "{name}" matches one segment
+    std::string label;
+    bool admin;
+    handler_fn handler;
+  };
+
+  void add(bhttp::verb method, std::string pattern, bool admin,
+           handler_fn handler);
+
+  // handlers
+  void get_jwks(const request& req, const route_params&, responder& done);
+  void post_tokens(const request& req, const route_params&, responder& done);
+  void post_verify(const request& req, const route_params&, responder& done);
+  void get_live(const request& req, const route_params&, responder& done);
+  void get_ready(const request& req, const route_params&, responder& done);
+  void get_metrics(const request& req, const route_params&, responder& done);
+
+  api_context ctx_;
+  std::vector<route> routes_;
+  std::shared_ptr<metrics> metrics_;
+};
+
+/// Whether the request's Content-Type is application/json (any parameters).
+bool is_json_content_type(const request& req);
+
+/// The value of query parameter NAME in TARGET, if present.
+std::optional<std::string> query_param(std::string_view target,
+                                       std::string_view name);
+
+} // namespace keymesh::http

@@ -1,0 +1,41 @@
+#include "http/bridge.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/atoms.hpp"
+
+namespace keymesh::http {
+
+namespace {
+
+caf::behavior bridge_actor(caf::event_based_actor* self) {
+  return {
+    [=](atom::run, bridge_task& task) { task(self); },
+  };
+}
+
+} // namespace
+
+bridge_pool::bridge_pool(caf::actor_system& sys, size_t size) {
+  for (size_t i = 0; i < std::max<size_t>(size, 1); ++i)
+    actors_.push_back(sys.spawn(bridge_actor));
+}
+
+bridge_pool::~bridge_pool() {
+  stop();
+}
+
+void bridge_pool::submit(bridge_task task) {
+  auto& target = actors_[next_.fetch_add(1, std::memory_order_relaxed)
+                         % actors_.size()];
+  caf::anon_send(target, atom::run_v, std::move(task));
+}
+
+void bridge_pool::stop() {
+  for (auto& a : actors_)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+} // namespace keymesh::http

@@ -1,0 +1,42 @@
+// The bridge between Beast's I/O threads and the actor world: an HTTP handler
+// submits a task; a bridge actor runs it with itself as `self`, so the task
+// can request(...).then(...) any actor without blocking an I/O thread. The
+// task's continuation posts the reply back to the connection's strand.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+
+namespace keymesh::http {
+
+/// Work for a bridge actor; runs on a CAF worker thread.
+using bridge_task = std::function<void(caf::event_based_actor* self)>;
+
+/// A fixed pool of bridge actors used round-robin.
+class bridge_pool {
+public:
+  bridge_pool(caf::actor_system& sys, size_t size);
+  ~bridge_pool();
+
+  bridge_pool(const bridge_pool&) = delete;
+  bridge_pool& operator=(const bridge_pool&) = delete;
+
+  /// Thread-safe; the task runs exactly once unless the pool was stopped.
+  void submit(bridge_task task);
+
+  /// Terminates every bridge actor. Idempotent.
+  void stop();
+
+private:
+  std::vector<caf::actor> actors_;
+  std::atomic<size_t> next_{0};
+};
+
+} // namespace keymesh::http
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::http::bridge_task)

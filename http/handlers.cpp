@@ -1,0 +1,298 @@
+// The route handlers of http::api: keys, tokens, verification, health and
+// metrics.
+#include <algorithm>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/api.hpp"
+#include "jose/jwt.hpp"
+
+namespace keymesh::http {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t max_subject_bytes = 256;
+constexpr size_t max_audiences = 16;
+constexpr size_t max_extra_claims_bytes = 8 * 1024;
+constexpr int64_t max_ttl_request = 10LL * 365 * 24 * 3600;
+
+constexpr const char* reserved_claims[]
+  = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"};
+
+response bad_request(std::string_view why) {
+  return error_response(bhttp::status::bad_request, why);
+}
+
+/// Parses a JSON object body, or explains why not.
+std::optional<json> parse_object(const request& req, response& error) {
+  if (!is_json_content_type(req)) {
+    error = error_response(bhttp::status::unsupported_media_type,
+                           "the body must be application/json");
+    return std::nullopt;
+  }
+  auto body = json::parse(req.body(), nullptr, false);
+  if (body.is_discarded()) {
+    error = bad_request("the body is not valid JSON");
+    return std::nullopt;
+  }
+  if (!body.is_object()) {
+    error = bad_request("the body must be a JSON object");
+    return std::nullopt;
+  }
+  return body;
+}
+
+/// Checks that OBJ only has members from ALLOWED.
+bool only_members(const json& obj, std::initializer_list<const char*> allowed,
+                  response& error) {
+  for (auto& [name, value] : obj.items()) {
+    if (std::none_of(allowed.begin(), allowed.end(),
+                     [&](const char* a) { return name == a; })) {
+      std::string list;
+      for (auto a : allowed)
+        list += list.empty() ? a : std::string{", "} + a;
+      error = bad_request("unknown member \"" + name.substr(0, 64)
+                          + "\" (allowed: " + list + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_short_string(const json& v) {
+  return v.is_string() && !v.get_ref<const std::string&>().empty()
+         && v.get_ref<const std::string&>().size() <= max_subject_bytes;
+}
+
+/// Builds the keystore's request from a POST /api/tokens body.
+std::optional<token_request> parse_token_request(const json& body,
+                                                 response& error) {
+  if (!only_members(body, {"sub", "aud", "ttl", "claims"}, error))
+    return std::nullopt;
+  token_request tr;
+  auto sub = body.find("sub");
+  if (sub == body.end() || !valid_short_string(*sub)) {
+    error = bad_request("\"sub\" is required: a string of 1 to 256 bytes");
+    return std::nullopt;
+  }
+  tr.sub = sub->get<std::string>();
+  if (auto aud = body.find("aud"); aud != body.end()) {
+    auto bad_aud = [&] {
+      error = bad_request("\"aud\" must be a string of 1 to 256 bytes or an "
+                          "array of 1 to 16 such strings");
+      return std::nullopt;
+    };
+    if (aud->is_string()) {
+      if (!valid_short_string(*aud))
+        return bad_aud();
+      tr.aud.push_back(aud->get<std::string>());
+    } else if (aud->is_array()) {
+      if (aud->empty() || aud->size() > max_audiences)
+        return bad_aud();
+      for (auto& a : *aud) {
+        if (!valid_short_string(a))
+          return bad_aud();
+        tr.aud.push_back(a.get<std::string>());
+      }
+    } else {
+      return bad_aud();
+    }
+  }
+  if (auto ttl = body.find("ttl"); ttl != body.end()) {
+    if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0
+        || ttl->get<int64_t>() > max_ttl_request) {
+      error = bad_request("\"ttl\" must be a positive whole number of "
+                          "seconds (it is capped by keys.max_token_ttl)");
+      return std::nullopt;
+    }
+    tr.ttl_seconds = ttl->get<int64_t>();
+  }
+  if (auto claims = body.find("claims"); claims != body.end()) {
+    if (!claims->is_object()) {
+      error = bad_request("\"claims\" must be a JSON object");
+      return std::nullopt;
+    }
+    for (auto name : reserved_claims)
+      if (claims->contains(name)) {
+        error = bad_request(std::string{"\"claims\" may not set the "
+                                        "registered claim \""}
+                            + name + "\"");
+        return std::nullopt;
+      }
+    tr.extra_claims_json = claims->dump();
+    if (tr.extra_claims_json.size() > max_extra_claims_bytes) {
+      error = bad_request("\"claims\" is larger than 8 KiB");
+      return std::nullopt;
+    }
+  }
+  return tr;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  while (!if_none_match.empty()) {
+    auto comma = if_none_match.find(',');
+    auto item = if_none_match.substr(0, comma);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (item.substr(0, 2) == "W/")
+      item.remove_prefix(2);
+    if (item == "*" || item == etag)
+      return true;
+    if (comma == std::string_view::npos)
+      break;
+    if_none_match.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+response not_ready() {
+  return error_response(bhttp::status::service_unavailable, "not_ready",
+                        "the node is starting: no keys yet");
+}
+
+} // namespace
+
+void api::get_jwks(const request& req, const route_params&, responder& done) {
+  auto snap = ctx_.keys->load();
+  if (!snap)
+    return done(not_ready());
+  auto local = query_param(req.target(), "local");
+  bool local_only = local && (*local == "true" || *local == "1");
+  auto& etag = local_only ? snap->etag_local : snap->etag;
+  // A cache may keep the document until the published set next changes, and
+  // never longer than five minutes.
+  auto max_age = std::chrono::seconds{300};
+  if (snap->next_change != time_point::max())
+    max_age = std::clamp(std::chrono::duration_cast<std::chrono::seconds>(
+                           snap->next_change - ctx_.clock()),
+                         std::chrono::seconds{0}, max_age);
+  auto cache_control = "public, max-age=" + std::to_string(max_age.count());
+  if (auto inm = req.find(bhttp::field::if_none_match);
+      inm != req.end() && etag_matches(inm->value(), etag)) {
+    response res{bhttp::status::not_modified, 11};
+    res.set(bhttp::field::etag, etag);
+    res.set(bhttp::field::cache_control, cache_control);
+    return done(std::move(res));
+  }
+  response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::etag, etag);
+  res.set(bhttp::field::cache_control, cache_control);
+  res.body() = local_only ? snap->jwks_local : snap->jwks;
+  done(std::move(res));
+}
+
+void api::post_tokens(const request& req, const route_params&,
+                      responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body)
+    return done(std::move(error));
+  auto tr = parse_token_request(*body, error);
+  if (!tr)
+    return done(std::move(error));
+  auto timeout = ctx_.settings.http.request_timeout;
+  ctx_.bridge->submit([keystore = ctx_.keystore, tr = std::move(*tr), timeout,
+                       stats = metrics_,
+                       done](caf::event_based_actor* self) mutable {
+    self->request(keystore, timeout, atom::sign_v, std::move(tr))
+      .then(
+        [=](signed_token& t) {
+          stats->count_signed(true);
+          json out{{"token", t.token},
+                   {"kid", t.kid},
+                   {"expires_at", t.expires_at}};
+          done(json_response(bhttp::status::created, out.dump()));
+        },
+        [=](caf::error& err) {
+          stats->count_signed(false);
+          if (err == caf::sec::request_timeout)
+            return done(error_response(bhttp::status::gateway_timeout,
+                                       "the keystore did not answer in time"));
+          spdlog::error("http: signing failed: {}",
+                        self->system().render(err));
+          done(error_response(bhttp::status::internal_server_error,
+                              "signing failed"));
+        });
+  });
+}
+
+void api::post_verify(const request& req, const route_params&,
+                      responder& done) {
+  std::string token;
+  if (!req.body().empty()) {
+    response error;
+    auto body = parse_object(req, error);
+    if (!body)
+      return done(std::move(error));
+    if (!only_members(*body, {"token"}, error))
+      return done(std::move(error));
+    auto t = body->find("token");
+    if (t == body->end() || !t->is_string())
+      return done(bad_request("\"token\" must be a string"));
+    token = t->get<std::string>();
+  } else if (auto auth = req.find(bhttp::field::authorization);
+             auth != req.end() && !bearer_token(auth->value()).empty()) {
+    token = std::string{bearer_token(auth->value())};
+  } else {
+    return done(bad_request("no token: send {\"token\": \"...\"} as "
+                            "application/json or Authorization: Bearer"));
+  }
+  auto snap = ctx_.keys->load();
+  if (!snap)
+    return done(not_ready());
+  jose::verify_options opts;
+  opts.leeway = ctx_.settings.keys.leeway;
+  opts.issuer = ctx_.settings.keys.issuer;
+  opts.audience = ctx_.settings.keys.audience;
+  auto result = jose::verify_jwt(token, snap->keys, opts, ctx_.clock());
+  metrics_->count_verified(result.reason);
+  json out;
+  if (result.ok()) {
+    out = json{{"active", true},
+               {"claims", std::move(result.claims)},
+               {"kid", result.kid}};
+  } else {
+    out = json{{"active", false},
+               {"reason", std::string{jose::to_string(result.reason)}}};
+  }
+  done(json_response(bhttp::status::ok,
+                     out.dump(-1, ' ', false,
+                              json::error_handler_t::replace)));
+}
+
+void api::get_live(const request&, const route_params&, responder& done) {
+  done(json_response(bhttp::status::ok, R"({"status":"alive"})"));
+}
+
+void api::get_ready(const request&, const route_params&, responder& done) {
+  bool keys = ctx_.keys->load() != nullptr;
+  bool listening = ctx_.status->http_listening.load();
+  bool stopping = ctx_.status->stopping.load();
+  bool ready = keys && listening && !stopping;
+  json out{{"status", ready ? "ready" : (stopping ? "stopping" : "starting")},
+           {"instance_id", ctx_.status->instance_id},
+           {"checks", {{"keys", keys}, {"http", listening}}}};
+  done(json_response(ready ? bhttp::status::ok
+                           : bhttp::status::service_unavailable,
+                     out.dump()));
+}
+
+void api::get_metrics(const request&, const route_params&, responder& done) {
+  auto snap = ctx_.keys->load();
+  response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = metrics_->render(snap.get(), ctx_.status->started_at,
+                                ctx_.clock());
+  done(std::move(res));
+}
+
+} // namespace keymesh::http

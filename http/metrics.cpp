@@ -1,0 +1,151 @@
+#include "http/metrics.hpp"
+
+#include <cstdio>
+
+#include "actors/federation.hpp"
+
+namespace keymesh::http {
+
+namespace {
+
+constexpr jose::verify_reason all_reasons[]
+  = {jose::verify_reason::ok,           jose::verify_reason::expired,
+     jose::verify_reason::not_yet_valid, jose::verify_reason::bad_signature,
+     jose::verify_reason::unknown_kid,  jose::verify_reason::malformed,
+     jose::verify_reason::wrong_issuer, jose::verify_reason::wrong_audience,
+     jose::verify_reason::alg_not_allowed};
+
+uint64_t load(const std::atomic<uint64_t>& x) {
+  return x.load(std::memory_order_relaxed);
+}
+
+void bump(std::atomic<uint64_t>& x, uint64_t n = 1) {
+  x.fetch_add(n, std::memory_order_relaxed);
+}
+
+std::string format_double(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", x);
+  return buf;
+}
+
+void header(std::string& out, const char* name, const char* type,
+            const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+} // namespace
+
+metrics::metrics(std::vector<std::string> routes)
+  : routes_(std::move(routes)), stats_(new route_stats[routes_.size()]) {
+  static_assert(std::size(all_reasons) == std::tuple_size_v<decltype(verified_)>);
+}
+
+void metrics::observe_request(size_t route, unsigned status,
+                              std::chrono::nanoseconds latency) {
+  if (route >= routes_.size())
+    route = routes_.size() - 1;
+  auto& s = stats_[route];
+  size_t slot = statuses.size();
+  for (size_t i = 0; i < statuses.size(); ++i)
+    if (statuses[i] == status) {
+      slot = i;
+      break;
+    }
+  bump(s.by_status[slot]);
+  auto seconds = std::chrono::duration<double>(latency).count();
+  size_t bucket = latency_buckets.size();
+  for (size_t i = 0; i < latency_buckets.size(); ++i)
+    if (seconds <= latency_buckets[i]) {
+      bucket = i;
+      break;
+    }
+  bump(s.buckets[bucket]);
+  bump(s.latency_ns_sum, static_cast<uint64_t>(latency.count()));
+  bump(s.count);
+}
+
+void metrics::count_signed(bool ok) {
+  bump(ok ? signed_ok_ : signed_failed_);
+}
+
+void metrics::count_verified(jose::verify_reason reason) {
+  bump(verified_[static_cast<size_t>(reason)]);
+}
+
+std::string metrics::render(const key_snapshot* snapshot,
+                            time_point started_at, time_point now) const {
+  std::string out;
+  out.reserve(8192);
+  header(out, "keymesh_http_requests_total", "counter",
+         "HTTP requests by route and status.");
+  for (size_t r = 0; r < routes_.size(); ++r)
+    for (size_t i = 0; i < status_slots; ++i) {
+      auto n = load(stats_[r].by_status[i]);
+      if (n == 0)
+        continue;
+      auto status = i < statuses.size() ? std::to_string(statuses[i])
+                                        : std::string{"other"};
+      out += "keymesh_http_requests_total{route=\"" + routes_[r]
+             + "\",status=\"" + status + "\"} " + std::to_string(n) + '\n';
+    }
+  header(out, "keymesh_http_request_duration_seconds", "histogram",
+         "Time from a parsed request to its response, by route.");
+  for (size_t r = 0; r < routes_.size(); ++r) {
+    auto& s = stats_[r];
+    auto count = load(s.count);
+    if (count == 0)
+      continue;
+    auto label = "route=\"" + routes_[r] + "\"";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < bucket_slots; ++b) {
+      cumulative += load(s.buckets[b]);
+      auto le = b < latency_buckets.size() ? format_double(latency_buckets[b])
+                                           : std::string{"+Inf"};
+      out += "keymesh_http_request_duration_seconds_bucket{" + label
+             + ",le=\"" + le + "\"} " + std::to_string(cumulative) + '\n';
+    }
+    out += "keymesh_http_request_duration_seconds_sum{" + label + "} "
+           + format_double(static_cast<double>(load(s.latency_ns_sum)) / 1e9)
+           + '\n';
+    out += "keymesh_http_request_duration_seconds_count{" + label + "} "
+           + std::to_string(cumulative) + '\n';
+  }
+  header(out, "keymesh_tokens_signed_total", "counter",
+         "Tokens signed, by result.");
+  out += "keymesh_tokens_signed_total{result=\"ok\"} "
+         + std::to_string(load(signed_ok_)) + '\n';
+  out += "keymesh_tokens_signed_total{result=\"error\"} "
+         + std::to_string(load(signed_failed_)) + '\n';
+  header(out, "keymesh_tokens_verified_total", "counter",
+         "Tokens verified, by result (ok or the reason for rejection).");
+  for (auto reason : all_reasons)
+    out += "keymesh_tokens_verified_total{result=\""
+           + std::string{jose::to_string(reason)} + "\"} "
+           + std::to_string(load(verified_[static_cast<size_t>(reason)]))
+           + '\n';
+  header(out, "keymesh_keys_published", "gauge",
+         "Public keys in the served JWKS, by origin.");
+  auto total = snapshot ? snapshot->key_count : 0;
+  auto local = snapshot ? snapshot->local_key_count : 0;
+  out += "keymesh_keys_published{origin=\"local\"} " + std::to_string(local)
+         + '\n';
+  out += "keymesh_keys_published{origin=\"peers\"} "
+         + std::to_string(total - local) + '\n';
+  header(out, "keymesh_uptime_seconds", "gauge",
+         "Seconds since this node started.");
+  out += "keymesh_uptime_seconds "
+         + format_double(std::chrono::duration<double>(now - started_at).count())
+         + '\n';
+  return out;
+}
+
+} // namespace keymesh::http

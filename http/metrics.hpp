@@ -1,0 +1,70 @@
+// Process-wide counters and histograms, rendered in the Prometheus text
+// exposition format at GET /metrics. Lock-free: relaxed atomics only, so the
+// hot paths (verify, JWKS) pay a few increments per request.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "jose/jwt.hpp"
+
+namespace keymesh {
+struct key_snapshot;
+} // namespace keymesh
+
+namespace keymesh::http {
+
+class metrics {
+public:
+  /// Latency histogram upper bounds in seconds (+Inf is implicit).
+  static constexpr std::array<double, 14> latency_buckets
+    = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+       0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
+
+  /// ROUTES are the labels requests are counted under; the last index is
+  /// used for requests that matched no route.
+  explicit metrics(std::vector<std::string> routes);
+
+  size_t route_count() const {
+    return routes_.size();
+  }
+
+  void observe_request(size_t route, unsigned status,
+                       std::chrono::nanoseconds latency);
+
+  void count_signed(bool ok);
+
+  void count_verified(jose::verify_reason reason);
+
+  /// The exposition text. SNAPSHOT (may be null) supplies the key gauges.
+  std::string render(const key_snapshot* snapshot, time_point started_at,
+                     time_point now) const;
+
+private:
+  /// Status codes get a slot each; anything else lands in the last slot.
+  static constexpr std::array<unsigned, 16> statuses
+    = {200, 201, 204, 304, 400, 401, 403, 404,
+       405, 409, 413, 415, 431, 500, 503, 504};
+  static constexpr size_t status_slots = statuses.size() + 1;
+  static constexpr size_t bucket_slots = latency_buckets.size() + 1;
+
+  struct route_stats {
+    std::array<std::atomic<uint64_t>, status_slots> by_status{};
+    std::array<std::atomic<uint64_t>, bucket_slots> buckets{};
+    std::atomic<uint64_t> latency_ns_sum{0};
+    std::atomic<uint64_t> count{0};
+  };
+
+  std::vector<std::string> routes_;
+  std::unique_ptr<route_stats[]> stats_;
+  std::atomic<uint64_t> signed_ok_{0};
+  std::atomic<uint64_t> signed_failed_{0};
+  std::array<std::atomic<uint64_t>, 9> verified_{};
+};
+
+} // namespace keymesh::http

@@ -1,0 +1,310 @@
+#include "http/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+namespace keymesh::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+} // namespace
+
+/// What the listener and every session share. Sessions keep it alive, so a
+/// reply that arrives from an actor after the server stopped finds a live
+/// (stopped) io_context and is dropped.
+struct server::core {
+  core(api& h, server_limits l, unsigned threads)
+    : ioc(static_cast<int>(threads)), handler(h), limits(l) {
+  }
+  net::io_context ioc;
+  api& handler;
+  server_limits limits;
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> stopped{false};
+};
+
+namespace {
+
+/// One TCP connection: wait for a request, read it, hand it to the API,
+/// write the response (posted back onto this strand), repeat.
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket&& socket, std::shared_ptr<server::core> core)
+    : stream_(std::move(socket)),
+      timer_(stream_.get_executor()),
+      core_(std::move(core)),
+      handler_(core_->handler),
+      limits_(core_->limits) {
+  }
+
+  ~session() {
+    core_->connections.fetch_sub(1);
+  }
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::do_wait,
+                                            shared_from_this(),
+                                            limits_.read_timeout));
+  }
+
+private:
+  // Waits until the next request starts to arrive, at most TIMEOUT.
+  void do_wait(std::chrono::milliseconds timeout) {
+    if (buffer_.size() > 0) // pipelined bytes are already here
+      return do_read_header();
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) { // expired: the client sent nothing in time
+        beast::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+      }
+    });
+    stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      beast::bind_front_handler(&session::on_readable, shared_from_this()));
+  }
+
+  void on_readable(beast::error_code ec) {
+    timer_.cancel();
+    if (ec)
+      return do_close();
+    do_read_header();
+  }
+
+  void do_read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
+    parser_->body_limit(limits_.max_body_bytes);
+    stream_.expires_after(limits_.read_timeout);
+    bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t) {
+    if (ec)
+      return on_read_error(ec);
+    started_ = std::chrono::steady_clock::now();
+    auto& req = parser_->get();
+    auto count = static_cast<size_t>(std::distance(req.begin(), req.end()));
+    if (count > limits_.max_header_count)
+      return reject(bhttp::status::request_header_fields_too_large,
+                    "more than " + std::to_string(limits_.max_header_count)
+                      + " header fields");
+    bhttp::async_read(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec)
+      return on_read_error(ec);
+    stream_.expires_never();
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    auto self = shared_from_this();
+    handler_.handle(std::move(req), [self](response res) {
+      if (self->core_->stopped.load())
+        return;
+      net::dispatch(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable {
+                      self->write(std::move(res));
+                    });
+    });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof
+        || ec == beast::error::timeout || ec == net::error::operation_aborted
+        || ec == net::error::connection_reset)
+      return do_close();
+    started_ = std::chrono::steady_clock::now();
+    keep_alive_ = false;
+    version_ = 11;
+    if (ec == bhttp::error::body_limit)
+      return reject(bhttp::status::payload_too_large,
+                    "the body is larger than "
+                      + std::to_string(limits_.max_body_bytes) + " bytes");
+    if (ec == bhttp::error::header_limit)
+      return reject(bhttp::status::request_header_fields_too_large,
+                    "the header is larger than "
+                      + std::to_string(limits_.max_header_bytes) + " bytes");
+    if (ec.category()
+        == bhttp::make_error_code(bhttp::error::bad_target).category()) // parse errors
+      return reject(bhttp::status::bad_request,
+                    "malformed HTTP request: " + ec.message());
+    do_close();
+  }
+
+  // Answers a request that cannot be read to the end, then closes.
+  void reject(bhttp::status status, std::string why) {
+    keep_alive_ = false;
+    handler_.observe_unrouted(static_cast<unsigned>(status),
+                              std::chrono::steady_clock::now() - started_);
+    write(error_response(status, why));
+  }
+
+  void write(response res) {
+    res_ = std::make_shared<response>(std::move(res));
+    res_->version(version_);
+    res_->keep_alive(keep_alive_);
+    res_->set(bhttp::field::server, "keymesh");
+    res_->prepare_payload();
+    stream_.expires_after(limits_.read_timeout);
+    bhttp::async_write(
+      stream_, *res_,
+      beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    bool close = !keep_alive_ || res_->need_eof();
+    res_.reset();
+    if (ec || close)
+      return do_close();
+    stream_.expires_never();
+    do_wait(limits_.idle_timeout);
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<response> res_;
+  std::shared_ptr<server::core> core_;
+  api& handler_;
+  const server_limits& limits_;
+  std::chrono::steady_clock::time_point started_;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+};
+
+} // namespace
+
+class server::listener : public std::enable_shared_from_this<listener> {
+public:
+  explicit listener(std::shared_ptr<core> c)
+    : core_(std::move(c)), acceptor_(net::make_strand(core_->ioc)) {
+  }
+
+  uint16_t listen(const tcp::endpoint& ep) {
+    beast::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec)
+      acceptor_.bind(ep, ec);
+    if (!ec)
+      acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on "
+                               + ep.address().to_string() + ":"
+                               + std::to_string(ep.port()) + ": "
+                               + ec.message());
+    return acceptor_.local_endpoint().port();
+  }
+
+  void run() {
+    net::dispatch(acceptor_.get_executor(),
+                  beast::bind_front_handler(&listener::do_accept,
+                                            shared_from_this()));
+  }
+
+  void close() {
+    net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+private:
+  void do_accept() {
+    acceptor_.async_accept(net::make_strand(core_->ioc),
+                           beast::bind_front_handler(&listener::on_accept,
+                                                     shared_from_this()));
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open())
+      return;
+    if (!ec) {
+      if (core_->connections.fetch_add(1) >= core_->limits.max_connections) {
+        core_->connections.fetch_sub(1);
+        beast::error_code ignored;
+        socket.close(ignored); // over the limit: refuse, keep serving others
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<session>(std::move(socket), core_)->run();
+      }
+    }
+    do_accept();
+  }
+
+  std::shared_ptr<core> core_;
+  tcp::acceptor acceptor_;
+};
+
+server::server(api& handler, server_limits limits, unsigned threads)
+  : threads_(std::max(1u, threads)),
+    core_(std::make_shared<core>(handler, limits, threads_)) {
+}
+
+server::~server() {
+  stop();
+}
+
+uint16_t server::listen(const std::string& host, uint16_t port) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) {
+    // A name such as "localhost": resolve it once, here.
+    tcp::resolver resolver{core_->ioc};
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty())
+      throw std::runtime_error("cannot resolve http.listen host " + host);
+    address = results.begin()->endpoint().address();
+  }
+  listener_ = std::make_shared<listener>(core_);
+  return listener_->listen(tcp::endpoint{address, port});
+}
+
+size_t server::open_connections() const {
+  return core_->connections.load();
+}
+
+void server::start() {
+  listener_->run();
+  for (unsigned i = 0; i < threads_; ++i)
+    workers_.emplace_back([c = core_] { c->ioc.run(); });
+}
+
+void server::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  core_->stopped = true;
+  if (listener_)
+    listener_->close();
+  core_->ioc.stop();
+  for (auto& t : workers_)
+    t.join();
+  workers_.clear();
+}
+
+} // namespace keymesh::http

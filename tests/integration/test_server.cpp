@@ -1,0 +1,284 @@
+// The real binary on a loopback port, exercised with a real HTTP client:
+// every endpoint, bad input of every kind, restart and shutdown.
+#define CAF_SUITE server
+#include "caf/test/unit_test.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace keymesh::test;
+using nlohmann::json;
+
+namespace {
+
+std::string trim_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+    s.pop_back();
+  return s;
+}
+
+/// A running node in a fresh data directory.
+struct node_fixture {
+  temp_dir dir;
+  std::unique_ptr<process> proc;
+  uint16_t port = 0;
+  std::string admin_key;
+
+  node_fixture() {
+    start();
+  }
+
+  void start(std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> env{
+      {"KEYMESH_HTTP_LISTEN", "127.0.0.1:0"},
+      {"KEYMESH_NODE_DATA_DIR", dir.file("data")},
+      {"KEYMESH_HTTP_READ_TIMEOUT", "1s"},
+      {"KEYMESH_HTTP_MAX_BODY_BYTES", "64KiB"},
+      {"KEYMESH_HTTP_MAX_HEADER_BYTES", "8KiB"},
+      {"KEYMESH_HTTP_MAX_HEADER_COUNT", "50"},
+      {"KEYMESH_KEYS_ISSUER", "https://keymesh.test"},
+    };
+    for (auto& [k, v] : extra)
+      env[k] = v;
+    proc = std::make_unique<process>(
+      std::vector<std::string>{keymesh_binary(), "serve"}, env,
+      dir.file("node.log"));
+    auto p = proc->wait_for_log(R"(ready: http://127\.0\.0\.1:(\d+))");
+    if (!p)
+      CAF_FAIL("node did not start:\n" << proc->log());
+    port = static_cast<uint16_t>(std::stoi(*p));
+    auto keys = read_file(dir.file("data/admin.keys"));
+    admin_key = trim_line(keys.substr(keys.rfind('\n', keys.size() - 2) + 1));
+  }
+
+  ~node_fixture() {
+    if (proc)
+      proc->stop(SIGKILL);
+  }
+
+  std::string bearer() const {
+    return "Authorization: Bearer " + admin_key + "\r\n";
+  }
+
+  json issue(const json& body) {
+    auto res = request(port, "POST", "/api/tokens", body.dump(), bearer());
+    CAF_REQUIRE_EQUAL(res.result_int(), 201u);
+    return json::parse(res.body());
+  }
+
+  json verify(const std::string& token) {
+    auto res = request(port, "POST", "/api/verify",
+                       json{{"token", token}}.dump());
+    CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+    return json::parse(res.body());
+  }
+};
+
+std::string error_code(const response& res) {
+  return json::parse(res.body()).value("error", "");
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(server_tests, node_fixture)
+
+CAF_TEST(health_jwks_issue_and_verify) {
+  CAF_CHECK_EQUAL(request(port, "GET", "/healthz/live").result_int(), 200u);
+  auto ready = request(port, "GET", "/healthz/ready");
+  CAF_CHECK_EQUAL(ready.result_int(), 200u);
+  auto jwks = request(port, "GET", "/api/pkeys");
+  CAF_REQUIRE_EQUAL(jwks.result_int(), 200u);
+  auto keys = json::parse(jwks.body())["keys"];
+  CAF_CHECK_EQUAL(keys.size(), 2u);
+  auto etag = std::string{jwks[bhttp::field::etag]};
+  auto cached = request(port, "GET", "/.well-known/jwks.json", "",
+                        "If-None-Match: " + etag + "\r\n");
+  CAF_CHECK_EQUAL(cached.result_int(), 304u);
+  auto out = issue({{"sub", "alice"}, {"aud", "web"}, {"ttl", 300}});
+  auto token = out["token"].get<std::string>();
+  auto v = verify(token);
+  CAF_CHECK_EQUAL(v["active"], true);
+  CAF_CHECK_EQUAL(v["claims"]["sub"], "alice");
+  CAF_CHECK_EQUAL(v["claims"]["iss"], "https://keymesh.test");
+  CAF_CHECK_EQUAL(v["kid"], out["kid"]);
+  // The JWKS holds the kid the token names.
+  bool found = false;
+  for (auto& k : keys)
+    found = found || k["kid"] == out["kid"];
+  CAF_CHECK(found);
+  auto metrics = request(port, "GET", "/metrics");
+  CAF_CHECK(metrics.body().find("keymesh_tokens_signed_total{result=\"ok\"} 1")
+            != std::string::npos);
+  // Secrets never reach the log.
+  auto log = proc->log();
+  CAF_CHECK(log.find(token) == std::string::npos);
+  CAF_CHECK(log.find(admin_key) == std::string::npos);
+  CAF_CHECK(log.find("admin.keys") != std::string::npos);
+}
+
+CAF_TEST(keep_alive_serves_many_requests_on_one_connection) {
+  connection c{port};
+  for (int i = 0; i < 5; ++i) {
+    c.send_raw(make_request("GET", "/healthz/live"));
+    CAF_CHECK_EQUAL(c.read_response().result_int(), 200u);
+  }
+  // Pipelined requests are answered in order.
+  c.send_raw(make_request("GET", "/healthz/live")
+             + make_request("GET", "/api/nothing"));
+  CAF_CHECK_EQUAL(c.read_response().result_int(), 200u);
+  CAF_CHECK_EQUAL(c.read_response().result_int(), 404u);
+}
+
+CAF_TEST(bad_input_gets_clear_errors_and_the_node_survives) {
+  auto malformed = request(port, "POST", "/api/tokens", "{\"sub\":", bearer());
+  CAF_CHECK_EQUAL(malformed.result_int(), 400u);
+  CAF_CHECK_EQUAL(error_code(malformed), "invalid_request");
+  auto wrong_type = request(port, "POST", "/api/tokens", "sub=alice",
+                            bearer(), "application/x-www-form-urlencoded");
+  CAF_CHECK_EQUAL(wrong_type.result_int(), 415u);
+  auto too_big = request(port, "POST", "/api/verify",
+                         std::string(70 * 1024, 'x'));
+  CAF_CHECK_EQUAL(too_big.result_int(), 413u);
+  CAF_CHECK_EQUAL(error_code(too_big), "payload_too_large");
+  auto huge_header = request(port, "GET", "/healthz/live", "",
+                             "X-Big: " + std::string(10000, 'a') + "\r\n");
+  CAF_CHECK_EQUAL(huge_header.result_int(), 431u);
+  std::string many;
+  for (int i = 0; i < 60; ++i)
+    many += "X-H" + std::to_string(i) + ": v\r\n";
+  CAF_CHECK_EQUAL(request(port, "GET", "/healthz/live", "", many).result_int(),
+                  431u);
+  {
+    connection c{port};
+    c.send_raw("NOT AN HTTP REQUEST\r\n\r\n");
+    CAF_CHECK_EQUAL(c.read_response().result_int(), 400u);
+  }
+  auto token = issue({{"sub", "bob"}})["token"].get<std::string>();
+  CAF_CHECK_EQUAL(verify(token.substr(0, token.size() - 10))["reason"],
+                  "bad_signature");
+  CAF_CHECK_EQUAL(verify(token.substr(0, token.rfind('.')))["reason"],
+                  "malformed");
+  auto forged = token;
+  auto dot = forged.find('.');
+  forged[dot + 3] = forged[dot + 3] == 'a' ? 'b' : 'a';
+  CAF_CHECK_EQUAL(verify(forged)["active"], false);
+  auto wrong_admin = request(port, "POST", "/api/tokens", R"({"sub":"x"})",
+                             "Authorization: Bearer wrong-key-wrong-key\r\n");
+  CAF_CHECK_EQUAL(wrong_admin.result_int(), 403u);
+  auto no_admin = request(port, "POST", "/api/tokens", R"({"sub":"x"})");
+  CAF_CHECK_EQUAL(no_admin.result_int(), 401u);
+  auto not_allowed = request(port, "PUT", "/api/pkeys", "{}");
+  CAF_CHECK_EQUAL(not_allowed.result_int(), 405u);
+  CAF_CHECK_EQUAL(std::string{not_allowed[bhttp::field::allow]}, "GET");
+  // After all of that the node still answers.
+  CAF_CHECK_EQUAL(request(port, "GET", "/healthz/ready").result_int(), 200u);
+}
+
+CAF_TEST(a_connection_that_sends_nothing_is_closed) {
+  connection silent{port};
+  auto started = std::chrono::steady_clock::now();
+  CAF_CHECK(silent.wait_closed(std::chrono::seconds{5}));
+  auto waited = std::chrono::steady_clock::now() - started;
+  CAF_CHECK(waited >= std::chrono::milliseconds{900});
+  // A request that stops halfway is closed as well.
+  connection partial{port};
+  partial.send_raw("POST /api/verify HTTP/1.1\r\nContent-Length: 100\r\n\r\n{");
+  CAF_CHECK(partial.wait_closed(std::chrono::seconds{5}));
+  CAF_CHECK_EQUAL(request(port, "GET", "/healthz/live").result_int(), 200u);
+}
+
+CAF_TEST(restart_keeps_identity_and_never_reuses_a_key_id) {
+  auto first = issue({{"sub", "carol"}});
+  auto instance = trim_line(read_file(dir.file("data/instance_id")));
+  CAF_CHECK(first["kid"].get<std::string>().rfind(instance + "-", 0) == 0);
+  CAF_CHECK_EQUAL(proc->stop(SIGTERM), std::optional<int>{0});
+  CAF_CHECK(proc->log().find("stopped") != std::string::npos);
+  start();
+  auto second = issue({{"sub", "carol"}});
+  CAF_CHECK_EQUAL(trim_line(read_file(dir.file("data/instance_id"))),
+                  instance);
+  auto seq = [](const std::string& kid) {
+    return std::stoull(kid.substr(kid.rfind('-') + 1));
+  };
+  CAF_CHECK(seq(second["kid"]) > seq(first["kid"]) + 1);
+  // Keys are in memory only: the first run's tokens are gone with it.
+  CAF_CHECK_EQUAL(verify(first["token"])["reason"], "unknown_kid");
+  CAF_CHECK_EQUAL(verify(second["token"])["active"], true);
+}
+
+CAF_TEST(json_logs_are_one_object_per_line) {
+  proc->stop(SIGTERM);
+  start({{"KEYMESH_LOG_FORMAT", "json"}});
+  request(port, "GET", "/healthz/live");
+  proc->stop(SIGTERM);
+  auto log = proc->log();
+  // The fixture's log file also holds the first (text) run: look at the JSON
+  // lines of the second.
+  size_t json_lines = 0;
+  std::istringstream in{log};
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line.front() != '{')
+      continue;
+    auto j = json::parse(line);
+    CAF_CHECK(j.contains("ts") && j.contains("level") && j.contains("msg"));
+    ++json_lines;
+  }
+  CAF_CHECK(json_lines >= 2);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(cli_config_check_version_and_help) {
+  temp_dir dir;
+  auto bin = keymesh_binary();
+  {
+    std::ofstream good{dir.file("good.yaml")};
+    good << "http:\n  listen: 127.0.0.1:9999\nkeys:\n  algorithm: EdDSA\n"
+            "cluster:\n  tls:\n    passphrase: hunter2-secret\n";
+  }
+  {
+    std::ofstream bad{dir.file("bad.yaml")};
+    bad << "htp:\n  listen: x\nkeys:\n  algorithm: ES512\n";
+  }
+  auto [ok_code, ok_out] = run_command({bin, "config", "check",
+                                        dir.file("good.yaml")},
+                                       {}, dir.file("good.log"));
+  CAF_CHECK_EQUAL(ok_code, 0);
+  CAF_CHECK(ok_out.find("127.0.0.1:9999") != std::string::npos);
+  CAF_CHECK(ok_out.find("EdDSA") != std::string::npos);
+  CAF_CHECK(ok_out.find("hunter2-secret") == std::string::npos);
+  auto [bad_code, bad_out] = run_command({bin, "config", "check",
+                                          dir.file("bad.yaml")},
+                                         {}, dir.file("bad.log"));
+  CAF_CHECK_EQUAL(bad_code, 1);
+  CAF_CHECK(bad_out.find("did you mean") != std::string::npos);
+  CAF_CHECK(bad_out.find("ES512") != std::string::npos);
+  auto [missing_code, missing_out] = run_command(
+    {bin, "config", "check", dir.file("nope.yaml")}, {}, dir.file("m.log"));
+  CAF_CHECK_EQUAL(missing_code, 1);
+  auto [env_code, env_out] = run_command(
+    {bin, "config", "check", dir.file("good.yaml")},
+    {{"KEYMESH_HTTP_LISTN", "127.0.0.1:1"}}, dir.file("env.log"));
+  CAF_CHECK_EQUAL(env_code, 1);
+  CAF_CHECK(env_out.find("KEYMESH_HTTP_LISTEN") != std::string::npos);
+  auto [v_code, v_out] = run_command({bin, "version"}, {}, dir.file("v.log"));
+  CAF_CHECK_EQUAL(v_code, 0);
+  CAF_CHECK(v_out.rfind("keymesh ", 0) == 0);
+  for (auto cmd : {"serve", "config", "version"}) {
+    auto [h_code, h_out] = run_command({bin, cmd, "--help"}, {},
+                                       dir.file(std::string{cmd} + ".h.log"));
+    CAF_CHECK_EQUAL(h_code, 0);
+    CAF_CHECK(h_out.find("usage: keymesh") != std::string::npos);
+  }
+  auto [u_code, u_out] = run_command({bin, "frobnicate"}, {},
+                                     dir.file("u.log"));
+  CAF_CHECK_EQUAL(u_code, 2);
+  // A bad config stops serve with exit code 1 before anything listens.
+  auto [s_code, s_out] = run_command({bin, "serve", "--config",
+                                      dir.file("bad.yaml")},
+                                     {}, dir.file("s.log"));
+  CAF_CHECK_EQUAL(s_code, 1);
+}

@@ -1,0 +1,164 @@
+// Starts the real keymesh binary for integration tests and stops it by pid.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace keymesh::test {
+
+/// The binary under test (set by CTest).
+inline std::string keymesh_binary() {
+  auto p = std::getenv("KEYMESH_BIN");
+  if (p == nullptr)
+    throw std::runtime_error("KEYMESH_BIN is not set (run through ctest)");
+  return p;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// A child process with its stdout and stderr captured to a file.
+class process {
+public:
+  /// Runs ARGS (argv[0] is the binary) with ENV added to a clean copy of this
+  /// process' environment (minus other KEYMESH_* settings).
+  process(std::vector<std::string> args, std::map<std::string, std::string> env,
+          std::string log_path)
+    : log_path_(std::move(log_path)) {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry{*e};
+      if (entry.rfind("KEYMESH_", 0) == 0)
+        continue;
+      env_strings.push_back(entry);
+    }
+    for (auto& [k, v] : env)
+      env_strings.push_back(k + "=" + v);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    auto rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
+                          envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+      throw std::runtime_error("cannot start " + args[0]);
+  }
+
+  ~process() {
+    if (pid_ > 0 && !exit_code_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  pid_t pid() const {
+    return pid_;
+  }
+
+  std::string log() const {
+    return read_file(log_path_);
+  }
+
+  /// Waits until the log matches RE (returns the first capture group) or the
+  /// process exits or the time is up (returns nullopt).
+  std::optional<std::string> wait_for_log(const std::string& re,
+                                          std::chrono::seconds limit
+                                          = std::chrono::seconds{30}) {
+    std::regex pattern{re};
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::smatch m;
+      auto text = log();
+      if (std::regex_search(text, m, pattern))
+        return m.size() > 1 ? m[1].str() : m[0].str();
+      if (poll_exit())
+        return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    return std::nullopt;
+  }
+
+  /// Sends SIG and waits up to LIMIT for the exit; returns the exit code, or
+  /// nullopt if the process did not exit in time (it is then killed).
+  std::optional<int> stop(int sig = SIGTERM,
+                          std::chrono::seconds limit = std::chrono::seconds{10}) {
+    if (exit_code_)
+      return exit_code_;
+    ::kill(pid_, sig);
+    return wait(limit);
+  }
+
+  std::optional<int> wait(std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (poll_exit())
+        return exit_code_;
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    return std::nullopt;
+  }
+
+  bool poll_exit() {
+    if (exit_code_)
+      return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                     : 128 + WTERMSIG(status);
+      return true;
+    }
+    return false;
+  }
+
+private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+/// Runs a command to completion and returns (exit code, output).
+inline std::pair<int, std::string>
+run_command(std::vector<std::string> args,
+            std::map<std::string, std::string> env, const std::string& log) {
+  process p{std::move(args), std::move(env), log};
+  auto code = p.wait(std::chrono::seconds{30});
+  return {code.value_or(-1), p.log()};
+}
+
+} // namespace keymesh::test
