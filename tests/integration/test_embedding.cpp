@@ -1,0 +1,117 @@
+// keymesh as a library inside another CAF application: the application owns
+// the actor system, spawns keymesh's actors (or a whole node) in it, and
+// talks to them from its own actors.
+#define CAF_SUITE embedding
+#include "caf/test/unit_test.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/federation.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/keystore.hpp"
+#include "actors/node.hpp"
+#include "jose/jwt.hpp"
+#include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace keymesh;
+
+namespace {
+
+// The embedding application's own configuration: its types plus keymesh's.
+struct app_config : caf::actor_system_config {
+  app_config() {
+    keymesh::add_message_types(*this);
+    set("scheduler.max-threads", 2);
+  }
+};
+
+// An application actor that asks the keystore for a token and reports the
+// result to whoever asked it.
+caf::behavior token_client(caf::event_based_actor* self, keystore_actor ks) {
+  return {
+    [=](const std::string& sub) {
+      auto rp = self->make_response_promise<signed_token>();
+      self->request(ks, std::chrono::seconds{5}, atom::sign_v,
+                    token_request{sub, {"embedded-app"}, 60, ""})
+        .then([=](signed_token& t) mutable { rp.deliver(std::move(t)); },
+              [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+CAF_TEST(an_application_spawns_keymesh_actors_in_its_own_system) {
+  app_config cfg;
+  caf::actor_system sys{cfg};
+  auto slot = std::make_shared<key_snapshot_slot>();
+  auto fed = spawn_federation(sys, "embedded", slot);
+  keystore_options opts;
+  opts.instance_id = "embedded";
+  opts.algorithm = jose::algorithm::eddsa;
+  auto ks = spawn_keystore(sys, opts, fed);
+  CAF_REQUIRE(ks);
+  auto client = sys.spawn(token_client, *ks);
+  caf::scoped_actor self{sys};
+  signed_token token;
+  self->request(client, std::chrono::seconds{10}, std::string{"app-user"})
+    .receive([&](signed_token& t) { token = std::move(t); },
+             [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  CAF_CHECK_EQUAL(token.kid, "embedded-0");
+  // The federation's snapshot verifies what the keystore signed.
+  for (int i = 0; i < 1000 && !slot->load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  auto snap = slot->load();
+  CAF_REQUIRE(snap != nullptr);
+  jose::verify_options vo;
+  vo.audience = "embedded-app";
+  auto result = jose::verify_jwt(token.token, snap->keys, vo,
+                                 std::chrono::system_clock::now());
+  CAF_CHECK(result.ok());
+  CAF_CHECK_EQUAL(result.claims["sub"], "app-user");
+  // And the JWKS is there for the application to serve.
+  std::string jwks;
+  self->request(fed, std::chrono::seconds{5}, atom::get_v, atom::jwks_v)
+    .receive([&](std::string& doc) { jwks = std::move(doc); },
+             [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  auto doc = nlohmann::json::parse(jwks);
+  CAF_CHECK_EQUAL(doc["keys"].size(), 2u);
+  CAF_CHECK_EQUAL(doc["keys"][0]["crv"], "Ed25519");
+  self->send_exit(client, caf::exit_reason::user_shutdown);
+  self->send_exit(*ks, caf::exit_reason::user_shutdown);
+  self->send_exit(fed, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(an_application_runs_a_whole_node_in_its_own_system) {
+  test::temp_dir dir;
+  app_config cfg;
+  caf::actor_system sys{cfg};
+  config::settings settings;
+  settings.node.data_dir = dir.file("data");
+  settings.http.listen = "127.0.0.1:0";
+  settings.http.threads = 1;
+  auto n = node::start(sys, settings);
+  CAF_REQUIRE(n->http_port() != 0);
+  // The application's actor signs through the node's keystore...
+  auto client = sys.spawn(token_client, n->keystore());
+  caf::scoped_actor self{sys};
+  signed_token token;
+  self->request(client, std::chrono::seconds{10}, std::string{"node-user"})
+    .receive([&](signed_token& t) { token = std::move(t); },
+             [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  // ...and the node's HTTP front verifies it.
+  auto res = test::request(n->http_port(), "POST", "/api/verify",
+                           nlohmann::json{{"token", token.token}}.dump());
+  CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+  auto body = nlohmann::json::parse(res.body());
+  CAF_CHECK_EQUAL(body["active"], true);
+  CAF_CHECK_EQUAL(body["kid"], token.kid);
+  self->send_exit(client, caf::exit_reason::user_shutdown);
+  n->stop();
+}
