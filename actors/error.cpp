@@ -10,12 +10,8 @@ const char* to_string(ec x) {
       return "none";
     case ec::invalid_argument:
       return "invalid_argument";
-    case ec::not_ready:
-      return "not_ready";
     case ec::crypto_failure:
       return "crypto_failure";
-    case ec::storage_failure:
-      return "storage_failure";
   }
   return "unknown";
 }

@@ -13,12 +13,8 @@ enum class ec : uint8_t {
   none = 0,
   /// A message carried a value the receiver refuses.
   invalid_argument,
-  /// The receiver has not finished starting (e.g. no signing key yet).
-  not_ready,
   /// Signing or key generation failed inside OpenSSL.
   crypto_failure,
-  /// A file in the data directory could not be read or written.
-  storage_failure,
 };
 
 const char* to_string(ec x);

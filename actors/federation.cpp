@@ -106,7 +106,7 @@ void schedule_tick(federation_pointer self) {
                          snap->next_change - self->state.now())
                          + std::chrono::milliseconds{1},
                        std::chrono::milliseconds{1}, delay);
-  self->delayed_send(self, delay, atom::tick_v);
+  self->delayed_send(self, delay, atom::tick_v, ++self->state.timer_id);
 }
 
 } // namespace
@@ -127,7 +127,9 @@ federation(federation_pointer self, std::string local_origin,
       auto snap = self->state.slot()->load();
       return snap ? snap->jwks : std::string{R"({"keys":[]})"};
     },
-    [=](atom::tick) {
+    [=](atom::tick, uint64_t id) {
+      if (id != self->state.timer_id)
+        return;
       auto snap = self->state.slot()->load();
       if (snap && snap->next_change <= self->state.now())
         self->state.publish(self->state.now());

@@ -71,6 +71,9 @@ public:
     return slot_;
   }
 
+  /// Id of the one pending timer; ticks with another id are ignored.
+  uint64_t timer_id = 0;
+
 private:
   struct parsed_key {
     std::string jwk;

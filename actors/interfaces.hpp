@@ -19,13 +19,15 @@ namespace keymesh {
 
 /// Owns this node's private signing keys and their rotation schedule.
 using keystore_actor = caf::typed_actor<
-  // Signs a token with the current signing key; fails with ec::not_ready
-  // before the first key exists.
+  // Signs a token with the current signing key; fails with
+  // ec::invalid_argument for unusable extra claims, ec::crypto_failure when
+  // OpenSSL fails.
   caf::replies_to<atom::sign, token_request>::with<signed_token>,
   // The public keys this node currently publishes, with their schedule.
   caf::replies_to<atom::get, atom::keys>::with<key_announcement>,
-  // Timer: applies the rotation schedule at the current wall-clock time.
-  caf::reacts_to<atom::tick>>;
+  // Internal timer (the id guards against stray ticks): applies the rotation
+  // schedule at the current wall-clock time.
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 /// Owns the merged public key set (this node's keys plus every peer's) and
 /// publishes it as an immutable snapshot for the HTTP front.
@@ -35,8 +37,9 @@ using federation_actor = caf::typed_actor<
   caf::replies_to<atom::announce, key_announcement>::with<atom::ok>,
   // The merged JWKS document as served at /api/pkeys.
   caf::replies_to<atom::get, atom::jwks>::with<std::string>,
-  // Timer: drops keys whose tokens have all expired.
-  caf::reacts_to<atom::tick>>;
+  // Internal timer (the id guards against stray ticks): drops keys whose
+  // tokens have all expired.
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 /// Registers every keymesh message type with an actor system config.
 void add_message_types(caf::actor_system_config& cfg);

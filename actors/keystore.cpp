@@ -109,7 +109,7 @@ signed_token keystore_state::sign(const token_request& req,
   if (!req.extra_claims_json.empty()) {
     claims = nlohmann::json::parse(req.extra_claims_json, nullptr, false);
     if (!claims.is_object())
-      throw jose::jose_error("extra claims are not a JSON object");
+      throw std::invalid_argument("extra claims are not a JSON object");
     for (auto name : reserved_claims)
       claims.erase(name);
   }
@@ -179,7 +179,7 @@ void schedule_tick(keystore_pointer self) {
                      std::chrono::duration_cast<std::chrono::milliseconds>(
                        next - now)
                        + std::chrono::milliseconds{1});
-  self->delayed_send(self, delay, atom::tick_v);
+  self->delayed_send(self, delay, atom::tick_v, ++self->state.timer_id);
 }
 
 // Runs the schedule; announces when the published set changed.
@@ -207,13 +207,17 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
       try {
         apply_schedule(self, federation);
         return self->state.sign(req, self->state.now());
+      } catch (const std::invalid_argument& e) {
+        return make_error(ec::invalid_argument, e.what());
       } catch (const std::exception& e) {
         spdlog::error("keystore: signing failed: {}", e.what());
         return make_error(ec::crypto_failure, e.what());
       }
     },
     [=](atom::get, atom::keys) { return self->state.announcement(); },
-    [=](atom::tick) {
+    [=](atom::tick, uint64_t id) {
+      if (id != self->state.timer_id)
+        return;
       try {
         apply_schedule(self, federation);
       } catch (const std::exception& e) {
@@ -237,6 +241,9 @@ caf::expected<keystore_actor> spawn_keystore(caf::actor_system& sys,
                       "keystore: default_token_ttl exceeds max_token_ttl");
   if (!opts.clock)
     opts.clock = system_wall_clock();
+  if (opts.own_thread)
+    return sys.spawn<caf::detached>(keystore, std::move(opts),
+                                    std::move(federation));
   return sys.spawn(keystore, std::move(opts), std::move(federation));
 }
 

@@ -37,6 +37,10 @@ struct keystore_options {
   /// that a restarted node never reuses a key id. May be empty.
   std::function<void(uint64_t)> persist_sequence;
   wall_clock clock = system_wall_clock();
+  /// Run on a dedicated thread: key generation (RSA takes ~100 ms) and the
+  /// key-sequence file write block, and must not stall CAF's scheduler.
+  /// Deterministic tests turn it off to run under the test coordinator.
+  bool own_thread = true;
 
   /// Reads the keys.* settings; fails on values the keystore cannot use.
   static caf::expected<keystore_options>
@@ -89,6 +93,9 @@ public:
   const std::deque<managed_key>& keys() const {
     return keys_;
   }
+
+  /// Id of the one pending timer; ticks with another id are ignored.
+  uint64_t timer_id = 0;
 
 private:
   managed_key make_key(time_point now, time_point sign_from);

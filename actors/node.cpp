@@ -98,6 +98,21 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.bridge = self->bridge_.get();
   ctx.clock = clock;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
+  // The node cannot work without these actors: if one terminates other than
+  // by our own stop(), readiness fails and the log says why.
+  auto watch = [status = self->status_](const char* name) {
+    return [status, name](const caf::error& reason) {
+      if (status->stopping.load())
+        return;
+      status->actors_alive = false;
+      spdlog::critical("the {} actor terminated: {}; the node is not ready",
+                       name, caf::to_string(reason));
+    };
+  };
+  caf::actor_cast<caf::abstract_actor*>(self->keystore_)
+    ->attach_functor(watch("keystore"));
+  caf::actor_cast<caf::abstract_actor*>(self->federation_)
+    ->attach_functor(watch("federation"));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
   limits.max_header_bytes = c.http.max_header_bytes;

@@ -42,8 +42,9 @@ Run 'keymesh <command> --help' for details.
 
 constexpr const char* serve_help = R"(usage: keymesh serve [--config FILE]
 
-Runs a keymesh node until SIGINT or SIGTERM. Settings come from FILE (YAML),
-then KEYMESH_<SECTION>_<KEY> environment variables, then the defaults; see
+Runs a keymesh node until SIGINT or SIGTERM. Settings come from
+KEYMESH_<SECTION>_<KEY> environment variables, then FILE (YAML; --config or
+KEYMESH_CONFIG), then the defaults; see
 docs/configuration.md. Exit status: 0 after a clean stop, 1 on a bad
 configuration or a failed start.
 )";
@@ -109,7 +110,10 @@ int run_serve(const std::vector<std::string>& args) {
     std::cout << serve_help;
     return 0;
   }
+  // --config wins over KEYMESH_CONFIG (handy in containers).
   std::string path;
+  if (auto env_path = std::getenv("KEYMESH_CONFIG"))
+    path = env_path;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config" && i + 1 < args.size())
       path = args[++i];

@@ -159,14 +159,19 @@ void api::handle(request req, responder done) {
     }
     if (!match)
       continue;
-    if (r.method == req.method() && chosen == nullptr) {
+    // HEAD is answered like GET (the server sends no body).
+    auto method = req.method() == bhttp::verb::head ? bhttp::verb::get
+                                                     : req.method();
+    if (r.method == method && chosen == nullptr) {
       chosen = &r;
       index = i;
       params = std::move(candidate);
-    } else if (r.method != req.method()) {
+    } else if (r.method != method) {
       if (!allow.empty())
         allow += ", ";
       allow += std::string{bhttp::to_string(r.method)};
+      if (r.method == bhttp::verb::get)
+        allow += ", HEAD";
     }
   }
   // Every response is counted once, under its route, whichever thread
@@ -194,10 +199,13 @@ void api::handle(request req, responder done) {
                                                "the path"
                                              : "no such resource"));
   }
-  if (chosen->admin && ctx_.admin) {
+  if (chosen->admin) {
+    // Without an admin key set nobody is an admin: fail closed.
     auto i = req.find(bhttp::field::authorization);
-    auto verdict = ctx_.admin->check(i == req.end() ? std::string_view{}
-                                                    : i->value());
+    auto verdict = !ctx_.admin
+                     ? admin_auth::outcome::rejected
+                     : ctx_.admin->check(i == req.end() ? std::string_view{}
+                                                        : i->value());
     if (verdict == admin_auth::outcome::missing) {
       auto res = error_response(bhttp::status::unauthorized,
                                 "this endpoint needs an admin key: "

@@ -27,6 +27,8 @@ struct node_status {
   time_point started_at = std::chrono::system_clock::now();
   std::atomic<bool> http_listening{false};
   std::atomic<bool> stopping{false};
+  /// Cleared when an actor the node needs has terminated unexpectedly.
+  std::atomic<bool> actors_alive{true};
 };
 
 /// Everything the handlers read or talk to.

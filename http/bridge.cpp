@@ -10,7 +10,9 @@ namespace keymesh::http {
 
 namespace {
 
-caf::behavior bridge_actor(caf::event_based_actor* self) {
+// The index argument is only there because CAF 0.17.6's spawn of a function
+// without arguments dereferences a null tuple pointer (UBSan reports it).
+caf::behavior bridge_actor(caf::event_based_actor* self, size_t /*index*/) {
   return {
     [=](atom::run, bridge_task& task) { task(self); },
   };
@@ -20,7 +22,7 @@ caf::behavior bridge_actor(caf::event_based_actor* self) {
 
 bridge_pool::bridge_pool(caf::actor_system& sys, size_t size) {
   for (size_t i = 0; i < std::max<size_t>(size, 1); ++i)
-    actors_.push_back(sys.spawn(bridge_actor));
+    actors_.push_back(sys.spawn(bridge_actor, i));
 }
 
 bridge_pool::~bridge_pool() {

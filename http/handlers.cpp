@@ -276,10 +276,15 @@ void api::get_ready(const request&, const route_params&, responder& done) {
   bool keys = ctx_.keys->load() != nullptr;
   bool listening = ctx_.status->http_listening.load();
   bool stopping = ctx_.status->stopping.load();
-  bool ready = keys && listening && !stopping;
-  json out{{"status", ready ? "ready" : (stopping ? "stopping" : "starting")},
+  bool actors = ctx_.status->actors_alive.load();
+  bool ready = keys && listening && actors && !stopping;
+  auto state = ready      ? "ready"
+               : stopping ? "stopping"
+               : !actors  ? "failed"
+                          : "starting";
+  json out{{"status", state},
            {"instance_id", ctx_.status->instance_id},
-           {"checks", {{"keys", keys}, {"http", listening}}}};
+           {"checks", {{"keys", keys}, {"http", listening}, {"actors", actors}}}};
   done(json_response(ready ? bhttp::status::ok
                            : bhttp::status::service_unavailable,
                      out.dump()));

@@ -1,6 +1,11 @@
 #include "http/server.hpp"
 
+#include <algorithm>
+#include <future>
+#include <mutex>
+
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -14,9 +19,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
-namespace {
-
-} // namespace
+/// A connection the server can close from outside its strand.
+class closable {
+public:
+  virtual ~closable() = default;
+  virtual void close_soon() = 0;
+};
 
 /// What the listener and every session share. Sessions keep it alive, so a
 /// reply that arrives from an actor after the server stopped finds a live
@@ -30,13 +38,34 @@ struct server::core {
   server_limits limits;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopped{false};
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<closable>> sessions;
+
+  void track(std::weak_ptr<closable> s) {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    // Forget closed sessions now and then so the list stays small.
+    if (sessions.size() >= 64 && sessions.size() % 64 == 0)
+      sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
+                                    [](auto& w) { return w.expired(); }),
+                     sessions.end());
+    sessions.push_back(std::move(s));
+  }
+
+  void close_all() {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    for (auto& w : sessions)
+      if (auto s = w.lock())
+        s->close_soon();
+    sessions.clear();
+  }
 };
 
 namespace {
 
 /// One TCP connection: wait for a request, read it, hand it to the API,
 /// write the response (posted back onto this strand), repeat.
-class session : public std::enable_shared_from_this<session> {
+class session : public closable,
+                public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket&& socket, std::shared_ptr<server::core> core)
     : stream_(std::move(socket)),
@@ -55,6 +84,13 @@ public:
                   beast::bind_front_handler(&session::do_wait,
                                             shared_from_this(),
                                             limits_.read_timeout));
+  }
+
+  void close_soon() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->timer_.cancel();
+      self->do_close();
+    });
   }
 
 private:
@@ -113,6 +149,7 @@ private:
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = req.method() == bhttp::verb::head;
     auto self = shared_from_this();
     handler_.handle(std::move(req), [self](response res) {
       if (self->core_->stopped.load())
@@ -132,6 +169,7 @@ private:
     started_ = std::chrono::steady_clock::now();
     keep_alive_ = false;
     version_ = 11;
+    head_ = false;
     if (ec == bhttp::error::body_limit)
       return reject(bhttp::status::payload_too_large,
                     "the body is larger than "
@@ -161,6 +199,8 @@ private:
     res_->keep_alive(keep_alive_);
     res_->set(bhttp::field::server, "keymesh");
     res_->prepare_payload();
+    if (head_) // same header fields as GET, Content-Length included; no body
+      res_->body().clear();
     stream_.expires_after(limits_.read_timeout);
     bhttp::async_write(
       stream_, *res_,
@@ -192,6 +232,7 @@ private:
   const server_limits& limits_;
   std::chrono::steady_clock::time_point started_;
   bool keep_alive_ = false;
+  bool head_ = false;
   unsigned version_ = 11;
 };
 
@@ -226,11 +267,16 @@ public:
                                             shared_from_this()));
   }
 
+  /// Closes the listening socket on its strand; returns once it is closed.
   void close() {
-    net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    std::promise<void> closed;
+    auto done = closed.get_future();
+    net::post(acceptor_.get_executor(), [self = shared_from_this(), &closed] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      closed.set_value();
     });
+    done.wait_for(std::chrono::seconds{5});
   }
 
 private:
@@ -250,7 +296,9 @@ private:
         socket.close(ignored); // over the limit: refuse, keep serving others
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<session>(std::move(socket), core_)->run();
+        auto s = std::make_shared<session>(std::move(socket), core_);
+        core_->track(s);
+        s->run();
       }
     }
     do_accept();
@@ -299,8 +347,16 @@ void server::stop() {
     return;
   stopped_ = true;
   core_->stopped = true;
-  if (listener_)
+  // Graceful: stop accepting, close every connection on its own strand, give
+  // them a moment to go, then stop the I/O threads.
+  if (listener_ && !workers_.empty()) {
     listener_->close();
+    core_->close_all();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+    while (core_->connections.load() > 0
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
   core_->ioc.stop();
   for (auto& t : workers_)
     t.join();

@@ -20,9 +20,9 @@ std::string sign_compact(const key& k, std::string_view kid,
   if (!claims.is_object())
     throw jose_error("JWT claims must be a JSON object");
   nlohmann::json header{
-    {"alg", to_string(k.alg())},
-    {"kid", kid},
-    {"typ", "JWT"},
+      {"alg", to_string(k.alg())},
+      {"kid", kid},
+      {"typ", "JWT"},
   };
   std::string token;
   try {
@@ -44,8 +44,8 @@ std::optional<compact_parts> split_compact(std::string_view token) {
   if (first == std::string_view::npos)
     return std::nullopt;
   auto second = token.find('.', first + 1);
-  if (second == std::string_view::npos
-      || token.find('.', second + 1) != std::string_view::npos)
+  if (second == std::string_view::npos ||
+      token.find('.', second + 1) != std::string_view::npos)
     return std::nullopt;
   compact_parts parts;
   parts.header = token.substr(0, first);
@@ -62,25 +62,25 @@ std::optional<nlohmann::json> parse_json_object(std::string_view text) {
   std::vector<size_t> names_seen;
   auto check = [&](int depth, json::parse_event_t event, json& parsed) {
     switch (event) {
-      case json::parse_event_t::object_start:
-        if (depth >= max_json_depth)
-          throw reject_json{};
-        names_seen.push_back(0);
-        break;
-      case json::parse_event_t::array_start:
-        if (depth >= max_json_depth)
-          throw reject_json{};
-        break;
-      case json::parse_event_t::key:
-        ++names_seen.back();
-        break;
-      case json::parse_event_t::object_end:
-        if (parsed.size() != names_seen.back())
-          throw reject_json{};
-        names_seen.pop_back();
-        break;
-      default:
-        break;
+    case json::parse_event_t::object_start:
+      if (depth >= max_json_depth)
+        throw reject_json{};
+      names_seen.push_back(0);
+      break;
+    case json::parse_event_t::array_start:
+      if (depth >= max_json_depth)
+        throw reject_json{};
+      break;
+    case json::parse_event_t::key:
+      ++names_seen.back();
+      break;
+    case json::parse_event_t::object_end:
+      if (parsed.size() != names_seen.back())
+        throw reject_json{};
+      names_seen.pop_back();
+      break;
+    default:
+      break;
     }
     return true;
   };

@@ -54,24 +54,24 @@ bool audience_matches(const json& aud, const std::string& audience) {
 
 std::string_view to_string(verify_reason reason) {
   switch (reason) {
-    case verify_reason::ok:
-      return "ok";
-    case verify_reason::expired:
-      return "expired";
-    case verify_reason::not_yet_valid:
-      return "not_yet_valid";
-    case verify_reason::bad_signature:
-      return "bad_signature";
-    case verify_reason::unknown_kid:
-      return "unknown_kid";
-    case verify_reason::malformed:
-      return "malformed";
-    case verify_reason::wrong_issuer:
-      return "wrong_issuer";
-    case verify_reason::wrong_audience:
-      return "wrong_audience";
-    case verify_reason::alg_not_allowed:
-      return "alg_not_allowed";
+  case verify_reason::ok:
+    return "ok";
+  case verify_reason::expired:
+    return "expired";
+  case verify_reason::not_yet_valid:
+    return "not_yet_valid";
+  case verify_reason::bad_signature:
+    return "bad_signature";
+  case verify_reason::unknown_kid:
+    return "unknown_kid";
+  case verify_reason::malformed:
+    return "malformed";
+  case verify_reason::wrong_issuer:
+    return "wrong_issuer";
+  case verify_reason::wrong_audience:
+    return "wrong_audience";
+  case verify_reason::alg_not_allowed:
+    return "alg_not_allowed";
   }
   return "unknown";
 }
@@ -83,9 +83,9 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
   verify_result result;
   if (token.size() > opts.max_token_bytes)
     return fail(result, malformed,
-                "token is " + std::to_string(token.size())
-                  + " bytes, the limit is "
-                  + std::to_string(opts.max_token_bytes));
+                "token is " + std::to_string(token.size()) +
+                    " bytes, the limit is " +
+                    std::to_string(opts.max_token_bytes));
   // -- structure ---------------------------------------------------------
   auto parts = split_compact(token);
   if (!parts)
@@ -120,8 +120,8 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
     return fail(result, verify_reason::unknown_kid, "no key has this kid");
   if (k->alg() != *alg)
     return fail(result, verify_reason::alg_not_allowed,
-                "header alg " + std::string{to_string(*alg)} + " but the key is "
-                  + std::string{to_string(k->alg())});
+                "header alg " + std::string{to_string(*alg)} +
+                    " but the key is " + std::string{to_string(k->alg())});
   // -- signature -----------------------------------------------------------
   if (!k->verify(parts->signing_input, *signature))
     return fail(result, verify_reason::bad_signature,
@@ -129,8 +129,8 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
   result.claims = std::move(*payload);
   // -- claims --------------------------------------------------------------
   const auto& claims = result.claims;
-  const double now_s
-    = std::chrono::duration<double>(now.time_since_epoch()).count();
+  const double now_s =
+      std::chrono::duration<double>(now.time_since_epoch()).count();
   const double leeway = static_cast<double>(opts.leeway.count());
   bool bad = false;
   auto exp = numeric_claim(claims, "exp", bad);
@@ -153,8 +153,8 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
                 "iat is " + seconds_text(*iat - now_s) + " in the future");
   if (!opts.issuer.empty()) {
     auto iss = claims.find("iss");
-    if (iss == claims.end() || !iss->is_string()
-        || iss->get_ref<const std::string&>() != opts.issuer)
+    if (iss == claims.end() || !iss->is_string() ||
+        iss->get_ref<const std::string&>() != opts.issuer)
       return fail(result, verify_reason::wrong_issuer,
                   "iss is not the expected issuer");
   }

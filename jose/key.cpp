@@ -23,25 +23,28 @@ namespace {
 
 using json = nlohmann::json;
 
-template <class T, void (*Free)(T*)>
+template<class T, void (*Free)(T*)>
 struct openssl_deleter {
   void operator()(T* ptr) const {
     Free(ptr);
   }
 };
 
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY, EVP_PKEY_free>>;
-using pkey_ctx_ptr
-  = std::unique_ptr<EVP_PKEY_CTX, openssl_deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
-using md_ctx_ptr
-  = std::unique_ptr<EVP_MD_CTX, openssl_deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
+using pkey_ptr =
+    std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY, EVP_PKEY_free>>;
+using pkey_ctx_ptr =
+    std::unique_ptr<EVP_PKEY_CTX,
+                    openssl_deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
+using md_ctx_ptr =
+    std::unique_ptr<EVP_MD_CTX, openssl_deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
 using bn_ptr = std::unique_ptr<BIGNUM, openssl_deleter<BIGNUM, BN_clear_free>>;
-using ecdsa_sig_ptr
-  = std::unique_ptr<ECDSA_SIG, openssl_deleter<ECDSA_SIG, ECDSA_SIG_free>>;
-using param_bld_ptr
-  = std::unique_ptr<OSSL_PARAM_BLD, openssl_deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
-using params_ptr
-  = std::unique_ptr<OSSL_PARAM, openssl_deleter<OSSL_PARAM, OSSL_PARAM_free>>;
+using ecdsa_sig_ptr =
+    std::unique_ptr<ECDSA_SIG, openssl_deleter<ECDSA_SIG, ECDSA_SIG_free>>;
+using param_bld_ptr =
+    std::unique_ptr<OSSL_PARAM_BLD,
+                    openssl_deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
+using params_ptr =
+    std::unique_ptr<OSSL_PARAM, openssl_deleter<OSSL_PARAM, OSSL_PARAM_free>>;
 
 constexpr size_t p256_size = 32;
 constexpr size_t ed25519_size = 32;
@@ -85,9 +88,8 @@ const EVP_MD* sha256() {
 
 bool sha256(std::string_view data, unsigned char (&out)[32]) {
   unsigned int len = 0;
-  return sha256() != nullptr
-         && EVP_Digest(data.data(), data.size(), out, &len, sha256(), nullptr)
-              == 1;
+  return sha256() != nullptr && EVP_Digest(data.data(), data.size(), out, &len,
+                                           sha256(), nullptr) == 1;
 }
 
 std::string member_name(const char* name) {
@@ -115,8 +117,8 @@ std::string decode_fixed(const json& jwk, const char* name, size_t size,
   auto bytes = decode_member(jwk, name);
   if (bytes.size() != size) {
     OPENSSL_cleanse(bytes.data(), bytes.size());
-    throw jose_error(member_name(name) + " must be " + std::to_string(size)
-                     + " bytes for " + curve);
+    throw jose_error(member_name(name) + " must be " + std::to_string(size) +
+                     " bytes for " + curve);
   }
   return bytes;
 }
@@ -125,22 +127,21 @@ std::string decode_fixed(const json& jwk, const char* name, size_t size,
 std::string decode_uint(const json& jwk, const char* name) {
   auto bytes = decode_member(jwk, name);
   if (bytes.empty() || (bytes.size() > 1 && bytes[0] == '\0'))
-    throw jose_error(member_name(name)
-                     + " must be a minimal big-endian integer");
+    throw jose_error(member_name(name) +
+                     " must be a minimal big-endian integer");
   return bytes;
 }
 
 void require_curve(const json& jwk, const char* kty, const char* curve) {
   if (string_member(jwk, "crv") != curve)
-    throw jose_error(std::string{"unsupported curve for kty "} + kty
-                     + " (only " + curve + ")");
+    throw jose_error(std::string{"unsupported curve for kty "} + kty +
+                     " (only " + curve + ")");
 }
 
 bn_ptr to_bn(std::string_view bytes, bool secret) {
   bn_ptr bn{secret ? BN_secure_new() : BN_new()};
-  if (!bn
-      || !BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
-                    static_cast<int>(bytes.size()), bn.get()))
+  if (!bn || !BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
+                        static_cast<int>(bytes.size()), bn.get()))
     fail("out of memory");
   return bn;
 }
@@ -167,8 +168,8 @@ pkey_ptr from_data(const char* type, int selection, OSSL_PARAM_BLD* bld,
   params_ptr params{OSSL_PARAM_BLD_to_param(bld)};
   pkey_ctx_ptr ctx{EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr)};
   EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0
-      || EVP_PKEY_fromdata(ctx.get(), &raw, selection, params.get()) <= 0)
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, selection, params.get()) <= 0)
     fail(what);
   return pkey_ptr{raw};
 }
@@ -177,10 +178,8 @@ pkey_ptr from_data(const char* type, int selection, OSSL_PARAM_BLD* bld,
 /// scalar in range and matching, RSA factors consistent.
 void check_key(EVP_PKEY* pkey, bool with_private, const std::string& what) {
   pkey_ctx_ptr ctx{EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr)};
-  if (!ctx
-      || (with_private ? EVP_PKEY_check(ctx.get())
-                       : EVP_PKEY_public_check(ctx.get()))
-           != 1)
+  if (!ctx || (with_private ? EVP_PKEY_check(ctx.get())
+                            : EVP_PKEY_public_check(ctx.get())) != 1)
     fail(what);
 }
 
@@ -194,11 +193,11 @@ pkey_ptr import_ec(const json& jwk, bool with_private) {
   std::memcpy(point.data() + 1 + p256_size, y.data(), p256_size);
   param_bld_ptr bld{OSSL_PARAM_BLD_new()};
   bn_ptr priv;
-  if (!bld
-      || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
-                                          "prime256v1", 0)
-      || !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY,
-                                           point.data(), point.size()))
+  if (!bld ||
+      !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
+                                       "prime256v1", 0) ||
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY,
+                                        point.data(), point.size()))
     fail("out of memory");
   if (with_private) {
     secret_bytes d{decode_fixed(jwk, "d", p256_size, "P-256")};
@@ -207,10 +206,9 @@ pkey_ptr import_ec(const json& jwk, bool with_private) {
                                 priv.get()))
       fail("out of memory");
   }
-  auto pkey = from_data("EC",
-                        with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                        bld.get(),
-                        "JWK members \"x\", \"y\" are not a P-256 point");
+  auto pkey =
+      from_data("EC", with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                bld.get(), "JWK members \"x\", \"y\" are not a P-256 point");
   check_key(pkey.get(), with_private,
             with_private ? "JWK member \"d\" does not match \"x\", \"y\""
                          : "JWK members \"x\", \"y\" are not a P-256 point");
@@ -236,8 +234,8 @@ pkey_ptr import_okp(const json& jwk, bool with_private) {
   // OpenSSL derives the public key from d; x must agree with it.
   unsigned char derived[ed25519_size];
   size_t len = sizeof(derived);
-  if (EVP_PKEY_get_raw_public_key(pkey.get(), derived, &len) != 1
-      || len != x.size() || std::memcmp(derived, x_data, len) != 0)
+  if (EVP_PKEY_get_raw_public_key(pkey.get(), derived, &len) != 1 ||
+      len != x.size() || std::memcmp(derived, x_data, len) != 0)
     throw jose_error("JWK member \"d\" does not match \"x\"");
   return pkey;
 }
@@ -251,41 +249,42 @@ pkey_ptr import_rsa(const json& jwk, bool with_private) {
   auto e = to_bn(e_bytes, false);
   int bits = BN_num_bits(n.get());
   if (bits < min_rsa_bits || bits > max_rsa_bits)
-    throw jose_error("RSA modulus \"n\" must have " + std::to_string(min_rsa_bits)
-                     + " to " + std::to_string(max_rsa_bits) + " bits, not "
-                     + std::to_string(bits));
+    throw jose_error(
+        "RSA modulus \"n\" must have " + std::to_string(min_rsa_bits) + " to " +
+        std::to_string(max_rsa_bits) + " bits, not " + std::to_string(bits));
   if (!BN_is_odd(n.get()))
     throw jose_error("RSA modulus \"n\" must be odd");
   if (e_bytes.size() > 4 || !BN_is_odd(e.get()) || BN_is_one(e.get()))
     throw jose_error("RSA exponent \"e\" must be odd and between 3 and 2^32");
   param_bld_ptr bld{OSSL_PARAM_BLD_new()};
-  if (!bld || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get())
-      || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()))
+  if (!bld ||
+      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) ||
+      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()))
     fail("out of memory");
   std::vector<bn_ptr> secrets;
   if (with_private) {
     static constexpr std::pair<const char*, const char*> members[] = {
-      {"d", OSSL_PKEY_PARAM_RSA_D},
-      {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
-      {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
-      {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
-      {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
-      {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+        {"d", OSSL_PKEY_PARAM_RSA_D},
+        {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+        {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
+        {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+        {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
+        {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
     };
     for (auto [name, param] : members) {
       if (!jwk.contains(name))
-        throw jose_error(member_name(name)
-                         + " is missing (RSA private keys need d, p, q, dp, "
-                           "dq and qi)");
+        throw jose_error(member_name(name) +
+                         " is missing (RSA private keys need d, p, q, dp, "
+                         "dq and qi)");
       secret_bytes value{decode_member(jwk, name)};
       secrets.push_back(to_bn(value.bytes, true));
       if (!OSSL_PARAM_BLD_push_BN(bld.get(), param, secrets.back().get()))
         fail("out of memory");
     }
   }
-  auto pkey = from_data("RSA",
-                        with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                        bld.get(), "JWK is not a valid RSA key");
+  auto pkey =
+      from_data("RSA", with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                bld.get(), "JWK is not a valid RSA key");
   check_key(pkey.get(), with_private,
             with_private ? "RSA private JWK members are inconsistent"
                          : "JWK is not a valid RSA public key");
@@ -301,34 +300,95 @@ bool carries_private_members(const json& jwk) {
 
 json export_public_jwk(algorithm alg, const EVP_PKEY* pkey) {
   switch (alg) {
-    case algorithm::es256:
-      return json{
+  case algorithm::es256:
+    return json{
         {"kty", "EC"},
         {"crv", "P-256"},
         {"x", bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_EC_PUB_X).get(),
                               p256_size)},
         {"y", bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_EC_PUB_Y).get(),
                               p256_size)},
-      };
-    case algorithm::eddsa: {
-      unsigned char x[ed25519_size];
-      size_t len = sizeof(x);
-      if (EVP_PKEY_get_raw_public_key(pkey, x, &len) != 1)
-        fail("cannot read the Ed25519 public key");
-      return json{
+    };
+  case algorithm::eddsa: {
+    unsigned char x[ed25519_size];
+    size_t len = sizeof(x);
+    if (EVP_PKEY_get_raw_public_key(pkey, x, &len) != 1)
+      fail("cannot read the Ed25519 public key");
+    return json{
         {"kty", "OKP"},
         {"crv", "Ed25519"},
         {"x", base64url_encode({reinterpret_cast<char*>(x), len})},
-      };
-    }
-    case algorithm::rs256:
-      return json{
+    };
+  }
+  case algorithm::rs256:
+    return json{
         {"kty", "RSA"},
         {"n", bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_RSA_N).get())},
         {"e", bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_RSA_E).get())},
-      };
+    };
   }
   throw jose_error("unknown algorithm");
+}
+
+/// JWS R||S (RFC 7518 §3.4) to the DER form OpenSSL verifies. Returns the
+/// DER length, 0 on failure. R or S of zero or beyond the group order still
+/// encode; EVP_PKEY_verify rejects them.
+size_t es256_raw_to_der(const unsigned char* raw,
+                        unsigned char (&der)[max_es256_der_size]) {
+  ecdsa_sig_ptr sig{ECDSA_SIG_new()};
+  BIGNUM* r = BN_bin2bn(raw, p256_size, nullptr);
+  BIGNUM* s = BN_bin2bn(raw + p256_size, p256_size, nullptr);
+  if (!sig || !r || !s || !ECDSA_SIG_set0(sig.get(), r, s)) {
+    BN_free(r);
+    BN_free(s);
+    return 0;
+  }
+  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (len <= 0 || size_t(len) > sizeof(der))
+    return 0;
+  unsigned char* cursor = der;
+  return size_t(i2d_ECDSA_SIG(sig.get(), &cursor));
+}
+
+/// Replaces a DER ECDSA signature by R||S, each padded to 32 bytes.
+bool es256_der_to_raw(std::string& signature) {
+  const auto* cursor = reinterpret_cast<const unsigned char*>(signature.data());
+  ecdsa_sig_ptr sig{d2i_ECDSA_SIG(nullptr, &cursor, long(signature.size()))};
+  unsigned char raw[es256_signature_size];
+  if (!sig || BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw, p256_size) < 0 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw + p256_size, p256_size) < 0)
+    return false;
+  signature.assign(reinterpret_cast<char*>(raw), sizeof(raw));
+  return true;
+}
+
+// Ed25519 signs the message itself (no prehash) and only through
+// EVP_DigestSign/EVP_DigestVerify, which newer OpenSSL allows once per
+// context: every call prepares its own (about 2% of a verification).
+
+bool ed25519_sign(EVP_PKEY* pkey, std::string_view msg, unsigned char* out,
+                  size_t& len) {
+  md_ctx_ptr ctx{EVP_MD_CTX_new()};
+  return ctx &&
+         EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr,
+                               pkey, nullptr) == 1 &&
+         EVP_DigestSign(ctx.get(), out, &len,
+                        reinterpret_cast<const unsigned char*>(msg.data()),
+                        msg.size()) == 1;
+}
+
+bool ed25519_verify(EVP_PKEY* pkey, std::string_view msg,
+                    std::string_view signature) {
+  md_ctx_ptr ctx{EVP_MD_CTX_new()};
+  return ctx &&
+         EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr,
+                                 pkey, nullptr) == 1 &&
+         EVP_DigestVerify(
+             ctx.get(),
+             reinterpret_cast<const unsigned char*>(signature.data()),
+             signature.size(),
+             reinterpret_cast<const unsigned char*>(msg.data()),
+             msg.size()) == 1;
 }
 
 /// A free list of prepared EVP_PKEY_CTX objects. Preparing one costs a
@@ -373,11 +433,11 @@ private:
 
 struct key::impl {
   impl(algorithm alg, pkey_ptr pkey, bool has_private)
-    : alg(alg)
-    , has_private(has_private)
-    , pkey(std::move(pkey))
-    , signature_size(EVP_PKEY_get_size(this->pkey.get()))
-    , public_jwk(export_public_jwk(alg, this->pkey.get())) {
+      : alg(alg)
+      , has_private(has_private)
+      , pkey(std::move(pkey))
+      , signature_size(EVP_PKEY_get_size(this->pkey.get()))
+      , public_jwk(export_public_jwk(alg, this->pkey.get())) {
     unsigned char digest[32];
     if (!sha256(public_jwk.dump(), digest))
       fail("SHA-256 is unavailable");
@@ -389,8 +449,8 @@ struct key::impl {
   class lease {
   public:
     lease(const impl& owner, bool for_signing)
-      : pool_(for_signing ? owner.sign_pool : owner.verify_pool)
-      , ctx_(pool_.take()) {
+        : pool_(for_signing ? owner.sign_pool : owner.verify_pool)
+        , ctx_(pool_.take()) {
       if (!ctx_)
         ctx_ = owner.make_ctx(for_signing);
     }
@@ -415,11 +475,10 @@ struct key::impl {
     if (!ctx)
       return nullptr;
     if ((for_signing ? EVP_PKEY_sign_init(ctx.get())
-                     : EVP_PKEY_verify_init(ctx.get()))
-          <= 0
-        || (alg == algorithm::rs256
-            && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0)
-        || EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256()) <= 0)
+                     : EVP_PKEY_verify_init(ctx.get())) <= 0 ||
+        (alg == algorithm::rs256 &&
+         EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0) ||
+        EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256()) <= 0)
       return nullptr;
     return ctx;
   }
@@ -436,12 +495,12 @@ struct key::impl {
 
 std::string_view to_string(algorithm a) {
   switch (a) {
-    case algorithm::es256:
-      return "ES256";
-    case algorithm::eddsa:
-      return "EdDSA";
-    case algorithm::rs256:
-      return "RS256";
+  case algorithm::es256:
+    return "ES256";
+  case algorithm::eddsa:
+    return "EdDSA";
+  case algorithm::rs256:
+    return "RS256";
   }
   return "unknown";
 }
@@ -453,21 +512,21 @@ std::optional<algorithm> parse_algorithm(std::string_view name) {
   return std::nullopt;
 }
 
-key::key(std::shared_ptr<const impl> ptr) : impl_(std::move(ptr)) {
-}
+key::key(std::shared_ptr<const impl> ptr)
+    : impl_(std::move(ptr)) {}
 
 key key::generate(algorithm alg) {
   EVP_PKEY* raw = nullptr;
   switch (alg) {
-    case algorithm::es256:
-      raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-      break;
-    case algorithm::eddsa:
-      raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-      break;
-    case algorithm::rs256:
-      raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
-      break;
+  case algorithm::es256:
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    break;
+  case algorithm::eddsa:
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    break;
+  case algorithm::rs256:
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+    break;
   }
   pkey_ptr pkey{raw};
   if (!pkey)
@@ -500,12 +559,11 @@ key key::from_jwk(const nlohmann::json& jwk) {
   } else {
     throw jose_error("unsupported JWK kty (EC, OKP and RSA are supported)");
   }
-  if (auto it = jwk.find("alg"); it != jwk.end()
-                                 && (!it->is_string()
-                                     || it->get_ref<const std::string&>()
-                                          != to_string(alg)))
-    throw jose_error("JWK member \"alg\" must be " + std::string{to_string(alg)}
-                     + " for kty " + kty);
+  if (auto it = jwk.find("alg");
+      it != jwk.end() &&
+      (!it->is_string() || it->get_ref<const std::string&>() != to_string(alg)))
+    throw jose_error("JWK member \"alg\" must be " +
+                     std::string{to_string(alg)} + " for kty " + kty);
   return key{std::make_shared<const impl>(alg, std::move(pkey), with_private)};
 }
 
@@ -540,35 +598,34 @@ nlohmann::json key::private_jwk() const {
   const EVP_PKEY* pkey = impl_->pkey.get();
   auto jwk = impl_->public_jwk;
   switch (impl_->alg) {
-    case algorithm::es256:
-      jwk["d"] = bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_PRIV_KEY).get(),
-                                 p256_size);
-      break;
-    case algorithm::eddsa: {
-      secret_bytes d;
-      d.bytes.resize(ed25519_size);
-      size_t len = d.bytes.size();
-      if (EVP_PKEY_get_raw_private_key(
-            pkey, reinterpret_cast<unsigned char*>(d.bytes.data()), &len)
-          != 1)
-        fail("cannot read the Ed25519 private key");
-      d.bytes.resize(len);
-      jwk["d"] = base64url_encode(d.bytes);
-      break;
-    }
-    case algorithm::rs256: {
-      static constexpr std::pair<const char*, const char*> members[] = {
+  case algorithm::es256:
+    jwk["d"] = bn_to_base64url(get_bn(pkey, OSSL_PKEY_PARAM_PRIV_KEY).get(),
+                               p256_size);
+    break;
+  case algorithm::eddsa: {
+    secret_bytes d;
+    d.bytes.resize(ed25519_size);
+    size_t len = d.bytes.size();
+    if (EVP_PKEY_get_raw_private_key(
+            pkey, reinterpret_cast<unsigned char*>(d.bytes.data()), &len) != 1)
+      fail("cannot read the Ed25519 private key");
+    d.bytes.resize(len);
+    jwk["d"] = base64url_encode(d.bytes);
+    break;
+  }
+  case algorithm::rs256: {
+    static constexpr std::pair<const char*, const char*> members[] = {
         {"d", OSSL_PKEY_PARAM_RSA_D},
         {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
         {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
         {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
         {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
         {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
-      };
-      for (auto [name, param] : members)
-        jwk[name] = bn_to_base64url(get_bn(pkey, param).get());
-      break;
-    }
+    };
+    for (auto [name, param] : members)
+      jwk[name] = bn_to_base64url(get_bn(pkey, param).get());
+    break;
+  }
   }
   return jwk;
 }
@@ -582,21 +639,10 @@ std::string key::sign(std::string_view signing_input) const {
   if (!k.has_private)
     throw jose_error("cannot sign: key has no private part");
   if (k.alg == algorithm::eddsa) {
-    // Ed25519 signs the message itself; EVP_DigestSign is one-shot per
-    // context in newer OpenSSL, so every call prepares its own.
     std::string out(ed25519_signature_size, '\0');
     size_t len = out.size();
-    md_ctx_ptr ctx{EVP_MD_CTX_new()};
-    if (!ctx
-        || EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr,
-                                 k.pkey.get(), nullptr)
-             != 1
-        || EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
-                          &len,
-                          reinterpret_cast<const unsigned char*>(
-                            signing_input.data()),
-                          signing_input.size())
-             != 1)
+    if (!ed25519_sign(k.pkey.get(), signing_input,
+                      reinterpret_cast<unsigned char*>(out.data()), len))
       fail("EdDSA signing failed");
     out.resize(len);
     return out;
@@ -605,35 +651,19 @@ std::string key::sign(std::string_view signing_input) const {
   if (!sha256(signing_input, digest))
     fail("SHA-256 failed");
   impl::lease ctx{k, true};
-  if (k.alg == algorithm::rs256) {
-    std::string out(static_cast<size_t>(k.signature_size), '\0');
-    size_t len = out.size();
-    if (!ctx.get()
-        || EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
-                         &len, digest, sizeof(digest))
-             != 1) {
-      ctx.discard();
-      fail("RS256 signing failed");
-    }
-    out.resize(len);
-    return out;
-  }
-  // ES256: OpenSSL produces DER; JWS wants R||S, each padded to 32 bytes.
-  unsigned char der[max_es256_der_size];
-  size_t der_len = sizeof(der);
-  if (!ctx.get()
-      || EVP_PKEY_sign(ctx.get(), der, &der_len, digest, sizeof(digest)) != 1) {
+  // ES256 comes out as DER and is converted to R||S below.
+  std::string out(k.alg == algorithm::es256 ? max_es256_der_size
+                                            : size_t(k.signature_size),
+                  '\0');
+  size_t len = out.size();
+  if (!ctx.get() ||
+      EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
+                    &len, digest, sizeof(digest)) != 1) {
     ctx.discard();
-    fail("ES256 signing failed");
+    fail(std::string{to_string(k.alg)} + " signing failed");
   }
-  const unsigned char* cursor = der;
-  ecdsa_sig_ptr sig{d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der_len))};
-  std::string out(es256_signature_size, '\0');
-  auto* raw = reinterpret_cast<unsigned char*>(out.data());
-  if (!sig
-      || BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw, p256_size) < 0
-      || BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw + p256_size, p256_size)
-           < 0)
+  out.resize(len);
+  if (k.alg == algorithm::es256 && !es256_der_to_raw(out))
     fail("ES256 signature conversion failed");
   return out;
 }
@@ -641,70 +671,39 @@ std::string key::sign(std::string_view signing_input) const {
 bool key::verify(std::string_view signing_input,
                  std::string_view signature) const {
   const auto& k = *impl_;
-  const auto* sig = reinterpret_cast<const unsigned char*>(signature.data());
-  const auto* msg = reinterpret_cast<const unsigned char*>(signing_input.data());
-  try {
-    if (k.alg == algorithm::eddsa) {
-      if (signature.size() != ed25519_signature_size)
-        return false;
-      md_ctx_ptr ctx{EVP_MD_CTX_new()};
-      bool ok = ctx
-                && EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr,
-                                           nullptr, k.pkey.get(), nullptr)
-                     == 1
-                && EVP_DigestVerify(ctx.get(), sig, signature.size(), msg,
-                                    signing_input.size())
-                     == 1;
-      if (!ok)
-        ERR_clear_error();
-      return ok;
-    }
-    unsigned char digest[32];
+  auto ok = [&]() -> bool {
+    if (k.alg == algorithm::eddsa)
+      return signature.size() == ed25519_signature_size &&
+             ed25519_verify(k.pkey.get(), signing_input, signature);
     unsigned char der[max_es256_der_size];
-    size_t der_len = 0;
+    const auto* sig = reinterpret_cast<const unsigned char*>(signature.data());
+    size_t sig_len = signature.size();
     if (k.alg == algorithm::es256) {
       if (signature.size() != es256_signature_size)
         return false;
-      // R||S to DER. OpenSSL rejects R or S of zero or >= the group order.
-      ecdsa_sig_ptr rs{ECDSA_SIG_new()};
-      BIGNUM* r = BN_bin2bn(sig, p256_size, nullptr);
-      BIGNUM* s = BN_bin2bn(sig + p256_size, p256_size, nullptr);
-      if (!rs || !r || !s || !ECDSA_SIG_set0(rs.get(), r, s)) {
-        BN_free(r);
-        BN_free(s);
-        ERR_clear_error();
-        return false;
-      }
-      int len = i2d_ECDSA_SIG(rs.get(), nullptr);
-      if (len <= 0 || static_cast<size_t>(len) > sizeof(der))
-        return false;
-      unsigned char* cursor = der;
-      der_len = static_cast<size_t>(i2d_ECDSA_SIG(rs.get(), &cursor));
+      sig_len = es256_raw_to_der(sig, der);
       sig = der;
-    } else if (signature.size() != static_cast<size_t>(k.signature_size)) {
+    } else if (signature.size() != size_t(k.signature_size)) {
       return false;
     }
-    size_t sig_len = k.alg == algorithm::es256 ? der_len : signature.size();
-    if (!sha256(signing_input, digest)) {
-      ERR_clear_error();
+    unsigned char digest[32];
+    if (sig_len == 0 || !sha256(signing_input, digest))
       return false;
-    }
     impl::lease ctx{k, false};
-    if (!ctx.get()) {
-      ERR_clear_error();
+    if (!ctx.get())
       return false;
-    }
     int rc = EVP_PKEY_verify(ctx.get(), sig, sig_len, digest, sizeof(digest));
-    if (rc != 1) {
-      if (rc < 0)
-        ctx.discard();
-      ERR_clear_error();
-    }
+    if (rc < 0)
+      ctx.discard(); // an internal error, not a mismatch: don't reuse it
     return rc == 1;
-  } catch (...) {
-    ERR_clear_error();
-    return false;
+  };
+  try {
+    if (ok())
+      return true;
+  } catch (...) { // e.g. std::bad_alloc; verify() reports only yes or no
   }
+  ERR_clear_error();
+  return false;
 }
 
 } // namespace keymesh::jose

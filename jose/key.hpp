@@ -66,8 +66,7 @@ public:
 
   /// Checks a JWS signature. False on any mismatch or wrong length; never
   /// throws.
-  bool verify(std::string_view signing_input,
-              std::string_view signature) const;
+  bool verify(std::string_view signing_input, std::string_view signature) const;
 
   struct impl;
 

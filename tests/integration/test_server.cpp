@@ -136,6 +136,16 @@ CAF_TEST(keep_alive_serves_many_requests_on_one_connection) {
              + make_request("GET", "/api/nothing"));
   CAF_CHECK_EQUAL(c.read_response().result_int(), 200u);
   CAF_CHECK_EQUAL(c.read_response().result_int(), 404u);
+  // HEAD gets GET's header fields and no body; the connection stays usable.
+  c.send_raw(make_request("HEAD", "/api/pkeys"));
+  auto head = c.read_response(std::chrono::seconds{10}, true);
+  CAF_CHECK_EQUAL(head.result_int(), 200u);
+  CAF_CHECK(std::stoul(std::string{head[bhttp::field::content_length]}) > 100);
+  CAF_CHECK(head.body().empty());
+  c.send_raw(make_request("GET", "/healthz/live"));
+  auto after = c.read_response();
+  CAF_CHECK_EQUAL(after.result_int(), 200u);
+  CAF_CHECK_EQUAL(after.body(), R"({"status":"alive"})");
 }
 
 CAF_TEST(bad_input_gets_clear_errors_and_the_node_survives) {
@@ -178,7 +188,7 @@ CAF_TEST(bad_input_gets_clear_errors_and_the_node_survives) {
   CAF_CHECK_EQUAL(no_admin.result_int(), 401u);
   auto not_allowed = request(port, "PUT", "/api/pkeys", "{}");
   CAF_CHECK_EQUAL(not_allowed.result_int(), 405u);
-  CAF_CHECK_EQUAL(std::string{not_allowed[bhttp::field::allow]}, "GET");
+  CAF_CHECK_EQUAL(std::string{not_allowed[bhttp::field::allow]}, "GET, HEAD");
   // After all of that the node still answers.
   CAF_CHECK_EQUAL(request(port, "GET", "/healthz/ready").result_int(), 200u);
 }

@@ -58,9 +58,11 @@ public:
 
   /// Reads one response (within LIMIT); throws on timeout or close.
   response read_response(std::chrono::milliseconds limit
-                         = std::chrono::seconds{10}) {
+                         = std::chrono::seconds{10},
+                         bool head = false) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(64 << 20);
+    parser.skip(head); // a response to HEAD has no body
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
       if (buffer_.size() > 0) {

@@ -30,10 +30,15 @@ constexpr const char* rfc7515_a2_jwk = R"({"kty":"RSA",
  "dq":"h_96-mK1R_7glhsum81dZxjTnYynPbZpHziZjeeHcXYsXaaMwkOlODsWa7I9xXDoRwbKgB719rrmI2oKr6N3Do9U0ajaHF-NKJnwgjMd2w9cjz3_-kyNlxAr2v4IKhGNpmM5iIgOS1VZnOZ68m6_pbLBSp3nssTdlqvd0tIiTHU",
  "qi":"IYd7DHOhrWvxkwPQsRM2tOgrjbcrfvtQJipd-DlcxyVuuM9sQLdgjVk2oy26F0EmpScGLq2MowX7fhd_QJQ3ydy5cY7YIBi87w93IKLEdfnbJtoOPLUW0ITrJReOgo1cq9SbsxYawBgfp_gh6A5603k2-ZQwVK0JKSHuLFkuQ3U"})";
 
-constexpr const char* rfc7515_a2_jws
-  = "eyJhbGciOiJSUzI1NiJ9"
-    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-    ".cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
+constexpr const char* rfc7515_a2_jws =
+    "eyJhbGciOiJSUzI1NiJ9"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlL"
+    "mNvbS9pc19yb290Ijp0cnVlfQ"
+    ".cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHI"
+    "m4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB-"
+    "-f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383L"
+    "cOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEU"
+    "ipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
 
 // RFC 7515 Appendix A.3: the P-256 key and the complete ES256 JWS.
 constexpr const char* rfc7515_a3_jwk = R"({"kty":"EC","crv":"P-256",
@@ -41,10 +46,12 @@ constexpr const char* rfc7515_a3_jwk = R"({"kty":"EC","crv":"P-256",
  "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
  "d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"})";
 
-constexpr const char* rfc7515_a3_jws
-  = "eyJhbGciOiJFUzI1NiJ9"
-    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-    ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+constexpr const char* rfc7515_a3_jws =
+    "eyJhbGciOiJFUzI1NiJ9"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlL"
+    "mNvbS9pc19yb290Ijp0cnVlfQ"
+    ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQx"
+    "fKTUJqPP3-Kg6NU1Q";
 
 // RFC 7517 Appendix A.1 (public keys) and A.2 (private keys).
 constexpr const char* rfc7517_a1 = R"({"keys":[
@@ -82,13 +89,14 @@ constexpr const char* rfc8037_private = R"({"kty":"OKP","crv":"Ed25519",
 constexpr const char* rfc8037_public = R"({"kty":"OKP","crv":"Ed25519",
  "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})";
 
-constexpr const char* rfc8037_thumbprint
-  = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+constexpr const char* rfc8037_thumbprint =
+    "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
 
-constexpr const char* rfc8037_jws
-  = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
-    ".hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7"
-    "sVvpAr_MuM0KAg";
+constexpr const char* rfc8037_jws =
+    "eyJhbGciOiJFZERTQSJ9"
+    ".RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
+    ".hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt"
+    "9g7sVvpAr_MuM0KAg";
 
 /// The JWK without the members that are not key material.
 json without_metadata(json jwk) {
@@ -98,8 +106,8 @@ json without_metadata(json jwk) {
 }
 
 /// Splits a compact JWS and decodes its signature.
-std::pair<std::string, std::string> signing_input_and_signature(
-  std::string_view jws) {
+std::pair<std::string, std::string>
+signing_input_and_signature(std::string_view jws) {
   auto parts = split_compact(jws);
   CAF_REQUIRE(parts.has_value());
   auto signature = base64url_decode(parts->signature);
@@ -135,8 +143,10 @@ CAF_TEST(base64url encodes the RFC 4648 vectors without padding) {
   CAF_CHECK_EQUAL(base64url_encode("fooba"), "Zm9vYmE");
   CAF_CHECK_EQUAL(base64url_encode("foobar"), "Zm9vYmFy");
   CAF_CHECK_EQUAL(base64url_encode("\xfb\xff\xbf"), "-_-_");
-  CAF_CHECK_EQUAL(base64url_decode("Zm9vYmE"), std::optional<std::string>{"fooba"});
-  CAF_CHECK_EQUAL(base64url_decode("-_-_"), std::optional<std::string>{"\xfb\xff\xbf"});
+  CAF_CHECK_EQUAL(base64url_decode("Zm9vYmE"),
+                  std::optional<std::string>{"fooba"});
+  CAF_CHECK_EQUAL(base64url_decode("-_-_"),
+                  std::optional<std::string>{"\xfb\xff\xbf"});
   CAF_CHECK_EQUAL(base64url_decode(""), std::optional<std::string>{""});
 }
 
@@ -168,18 +178,17 @@ CAF_TEST(algorithm names are exact) {
     CAF_CHECK(!parse_algorithm(name).has_value());
 }
 
-CAF_TEST(RFC 7515 A.2 RS256 signature is reproduced exactly) {
+CAF_TEST(RFC 7515 A .2 RS256 signature is reproduced exactly) {
   auto k = key::from_jwk(json::parse(rfc7515_a2_jwk));
   CAF_CHECK(k.alg() == algorithm::rs256);
   CAF_CHECK(k.has_private());
   auto [input, signature] = signing_input_and_signature(rfc7515_a2_jws);
-  CAF_CHECK_EQUAL(base64url_encode(k.sign(input)),
-                  base64url_encode(signature));
+  CAF_CHECK_EQUAL(base64url_encode(k.sign(input)), base64url_encode(signature));
   CAF_CHECK(k.verify(input, signature));
   CAF_CHECK(k.public_key().verify(input, signature));
 }
 
-CAF_TEST(RFC 7515 A.3 ES256 example verifies and the key signs) {
+CAF_TEST(RFC 7515 A .3 ES256 example verifies and the key signs) {
   auto k = key::from_jwk(json::parse(rfc7515_a3_jwk));
   CAF_CHECK(k.alg() == algorithm::es256);
   auto [input, signature] = signing_input_and_signature(rfc7515_a3_jws);
@@ -196,19 +205,19 @@ CAF_TEST(RFC 7515 A.3 ES256 example verifies and the key signs) {
   CAF_CHECK(!pub.verify(input + "x", fresh));
 }
 
-CAF_TEST(RFC 7517 A.1 public keys parse and re-export the same members) {
+CAF_TEST(RFC 7517 A .1 public keys parse and re - export the same members) {
   auto keys = json::parse(rfc7517_a1)["keys"];
   CAF_REQUIRE_EQUAL(keys.size(), 2u);
   for (const auto& jwk : keys) {
     auto k = key::from_public_jwk(jwk);
     CAF_CHECK(!k.has_private());
     CAF_CHECK_EQUAL(k.public_jwk().dump(), without_metadata(jwk).dump());
-    CAF_CHECK(k.alg() == (jwk["kty"] == "EC" ? algorithm::es256
-                                              : algorithm::rs256));
+    CAF_CHECK(k.alg() ==
+              (jwk["kty"] == "EC" ? algorithm::es256 : algorithm::rs256));
   }
 }
 
-CAF_TEST(RFC 7517 A.2 private keys parse and re-export the same members) {
+CAF_TEST(RFC 7517 A .2 private keys parse and re - export the same members) {
   auto keys = json::parse(rfc7517_a2)["keys"];
   auto pub = json::parse(rfc7517_a1)["keys"];
   CAF_REQUIRE_EQUAL(keys.size(), 2u);
@@ -228,7 +237,7 @@ CAF_TEST(RFC 7638 3.1 thumbprint) {
                   "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
 }
 
-CAF_TEST(RFC 8037 A.1 to A.5 Ed25519) {
+CAF_TEST(RFC 8037 A .1 to A .5 Ed25519) {
   auto k = key::from_jwk(json::parse(rfc8037_private)); // A.1
   CAF_CHECK(k.alg() == algorithm::eddsa);
   CAF_CHECK_EQUAL(k.private_jwk().dump(), json::parse(rfc8037_private).dump());
@@ -237,12 +246,11 @@ CAF_TEST(RFC 8037 A.1 to A.5 Ed25519) {
   CAF_CHECK_EQUAL(pub.thumbprint(), rfc8037_thumbprint);        // A.3
   CAF_CHECK_EQUAL(k.thumbprint(), rfc8037_thumbprint);
   auto [input, signature] = signing_input_and_signature(rfc8037_jws);
-  CAF_CHECK_EQUAL(input,
-                  base64url_encode(R"({"alg":"EdDSA"})") + "."
-                    + base64url_encode("Example of Ed25519 signing"));
+  CAF_CHECK_EQUAL(input, base64url_encode(R"({"alg":"EdDSA"})") + "." +
+                             base64url_encode("Example of Ed25519 signing"));
   CAF_CHECK_EQUAL(base64url_encode(k.sign(input)),
                   base64url_encode(signature)); // A.4
-  CAF_CHECK(pub.verify(input, signature));     // A.5
+  CAF_CHECK(pub.verify(input, signature));      // A.5
   // Contexts are reused: the same verification must keep succeeding.
   CAF_CHECK(pub.verify(input, signature));
   signature[10] ^= 0x01;
@@ -283,14 +291,15 @@ CAF_TEST(bad JWKs fail with a message naming the problem) {
   CAF_CHECK(contains(error_of(import_any, with(ec, "x", 7)), "\"x\""));
   CAF_CHECK(contains(error_of(import_any, with(ec, "x", "f83O+3D2")), "\"x\""));
   // 31 bytes instead of 32.
-  CAF_CHECK(contains(error_of(import_any, with(ec, "y", base64url_encode(
-                                                          std::string(31, 'a')))),
-                     "32 bytes"));
+  CAF_CHECK(
+      contains(error_of(import_any,
+                        with(ec, "y", base64url_encode(std::string(31, 'a')))),
+               "32 bytes"));
   // A point that is not on the curve: change one bit of y.
   auto y = *base64url_decode(ec["y"].get<std::string>());
   y[31] ^= 0x01;
-  auto off_curve = error_of(import_any, with(without(ec, "d"), "y",
-                                             base64url_encode(y)));
+  auto off_curve =
+      error_of(import_any, with(without(ec, "d"), "y", base64url_encode(y)));
   CAF_CHECK(contains(off_curve, "P-256 point"));
   // d belonging to another key; the message must not echo it.
   auto other_d = key::generate(algorithm::es256).private_jwk()["d"];
@@ -306,23 +315,23 @@ CAF_TEST(bad JWKs fail with a message naming the problem) {
   auto n = *base64url_decode(rsa["n"].get<std::string>());
   auto short_n = n.substr(0, 128);
   short_n.back() |= 1;
-  CAF_CHECK(contains(error_of(import_any, with(rsa, "n", base64url_encode(short_n))),
-                     "2048"));
+  CAF_CHECK(contains(
+      error_of(import_any, with(rsa, "n", base64url_encode(short_n))), "2048"));
   CAF_CHECK(contains(error_of(import_any, with(rsa, "e", "AQAA")), "\"e\""));
   CAF_CHECK(contains(error_of(import_any, with(rsa, "e", "AQ")), "\"e\""));
-  CAF_CHECK(contains(error_of(import_any, with(rsa, "n", base64url_encode(
-                                                           '\0' + n))),
-                     "\"n\""));
+  CAF_CHECK(
+      contains(error_of(import_any, with(rsa, "n", base64url_encode('\0' + n))),
+               "\"n\""));
   auto rsa_private = json::parse(rfc7517_a2)["keys"][1];
   CAF_CHECK(contains(error_of(import_any, without(rsa_private, "qi")), "qi"));
-  CAF_CHECK(contains(error_of(import_any, with(rsa_private, "oth", json::array())),
-                     "oth"));
-  CAF_CHECK(contains(error_of(import_any, with(rsa_private, "p",
-                                                rsa_private["q"])),
-                     "inconsistent"));
+  CAF_CHECK(contains(
+      error_of(import_any, with(rsa_private, "oth", json::array())), "oth"));
+  CAF_CHECK(
+      contains(error_of(import_any, with(rsa_private, "p", rsa_private["q"])),
+               "inconsistent"));
 }
 
-CAF_TEST(generated keys round-trip sign and verify through JWK) {
+CAF_TEST(generated keys round - trip sign and verify through JWK) {
   for (auto alg : {algorithm::es256, algorithm::eddsa, algorithm::rs256}) {
     CAF_MESSAGE("algorithm " << std::string{to_string(alg)});
     auto k = key::generate(alg);
@@ -389,9 +398,9 @@ CAF_TEST(keys sign and verify from many threads at once) {
         for (int i = 0; i < 25; ++i) {
           auto input = std::to_string(t) + "/" + std::to_string(i);
           auto copy = k; // copies share the EVP_PKEY
-          if (!copy.verify(input, copy.sign(input))
-              || !k.verify("shared", shared_signature)
-              || k.verify("other", shared_signature))
+          if (!copy.verify(input, copy.sign(input)) ||
+              !k.verify("shared", shared_signature) ||
+              k.verify("other", shared_signature))
             ++failures[t];
         }
       });
@@ -410,7 +419,7 @@ CAF_TEST(parse_json_object rejects duplicates and deep nesting) {
   CAF_CHECK(!parse_json_object("[1]").has_value());
   CAF_CHECK(!parse_json_object("{").has_value());
   CAF_CHECK(!parse_json_object(R"({"a":1} x)").has_value());
-  std::string deep = R"({"a":)" + std::string(40, '[') + std::string(40, ']')
-                     + "}";
+  std::string deep =
+      R"({"a":)" + std::string(40, '[') + std::string(40, ']') + "}";
   CAF_CHECK(!parse_json_object(deep).has_value());
 }

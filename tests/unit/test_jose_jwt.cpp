@@ -28,12 +28,12 @@ const key& test_key(algorithm alg) {
   static const key ed = key::generate(algorithm::eddsa);
   static const key rs = key::generate(algorithm::rs256);
   switch (alg) {
-    case algorithm::es256:
-      return es;
-    case algorithm::eddsa:
-      return ed;
-    default:
-      return rs;
+  case algorithm::es256:
+    return es;
+  case algorithm::eddsa:
+    return ed;
+  default:
+    return rs;
   }
 }
 
@@ -46,8 +46,10 @@ struct fixture {
 
   /// Claims valid at `now` by default.
   json claims(json extra = json::object()) const {
-    json result{{"sub", "alice"}, {"iss", "https://issuer.example"},
-                {"aud", "api"}, {"exp", epoch_now.count() + 600},
+    json result{{"sub", "alice"},
+                {"iss", "https://issuer.example"},
+                {"aud", "api"},
+                {"exp", epoch_now.count() + 600},
                 {"iat", epoch_now.count() - 5}};
     for (auto& [name, value] : extra.items())
       result[name] = value;
@@ -80,9 +82,9 @@ struct fixture {
 CAF_TEST_FIXTURE_SCOPE(jwt_tests, fixture)
 
 CAF_TEST(valid tokens of every algorithm verify) {
-  for (auto [kid, alg] : {std::pair{"es", algorithm::es256},
-                          std::pair{"ed", algorithm::eddsa},
-                          std::pair{"rs", algorithm::rs256}}) {
+  for (auto [kid, alg] :
+       {std::pair{"es", algorithm::es256}, std::pair{"ed", algorithm::eddsa},
+        std::pair{"rs", algorithm::rs256}}) {
     auto token = sign_compact(test_key(alg), kid, claims());
     auto result = verify(token);
     CAF_CHECK(result.ok());
@@ -131,8 +133,8 @@ CAF_TEST(to_string names every reason) {
 
 CAF_TEST(header alg must be allowed and match the key) {
   auto payload = claims().dump();
-  auto unsigned_token = base64url_encode(R"({"alg":"none","kid":"es"})") + "."
-                        + base64url_encode(payload) + ".";
+  auto unsigned_token = base64url_encode(R"({"alg":"none","kid":"es"})") + "." +
+                        base64url_encode(payload) + ".";
   CAF_CHECK_EQUAL(reason(unsigned_token), "alg_not_allowed");
   CAF_CHECK_EQUAL(reason(craft(es, R"({"alg":"HS256","kid":"es"})", payload)),
                   "alg_not_allowed");
@@ -156,9 +158,9 @@ CAF_TEST(header alg must be allowed and match the key) {
 CAF_TEST(crit and kid problems) {
   auto payload = claims().dump();
   CAF_CHECK_EQUAL(
-    reason(craft(es, R"({"alg":"ES256","kid":"es","crit":["exp"],"exp":1})",
-                 payload)),
-    "malformed");
+      reason(craft(es, R"({"alg":"ES256","kid":"es","crit":["exp"],"exp":1})",
+                   payload)),
+      "malformed");
   CAF_CHECK_EQUAL(reason(craft(es, R"({"alg":"ES256"})", payload)),
                   "malformed");
   CAF_CHECK_EQUAL(reason(craft(es, R"({"alg":"ES256","kid":1})", payload)),
@@ -187,8 +189,8 @@ CAF_TEST(tampered signatures and payloads are bad_signature) {
                   "bad_signature");
   // The same signature over a changed payload.
   auto forged = base64url_encode(claims({{"sub", "mallory"}}).dump());
-  CAF_CHECK_EQUAL(reason(std::string{parts.header} + "." + forged + "."
-                         + std::string{parts.signature}),
+  CAF_CHECK_EQUAL(reason(std::string{parts.header} + "." + forged + "." +
+                         std::string{parts.signature}),
                   "bad_signature");
   // A valid signature from a different key under the same kid.
   auto other = key::generate(algorithm::es256);
@@ -222,11 +224,11 @@ CAF_TEST(structurally broken tokens are malformed) {
   CAF_CHECK_EQUAL(reason(craft(es, header, "not json")), "malformed");
   // Duplicate member names, in the header and in the payload.
   CAF_CHECK_EQUAL(
-    reason(craft(es, R"({"alg":"ES256","kid":"es","kid":"rs"})", payload)),
-    "malformed");
-  CAF_CHECK_EQUAL(reason(craft(es, header,
-                               R"({"exp":4102444800,"sub":"a","sub":"b"})")),
-                  "malformed");
+      reason(craft(es, R"({"alg":"ES256","kid":"es","kid":"rs"})", payload)),
+      "malformed");
+  CAF_CHECK_EQUAL(
+      reason(craft(es, header, R"({"exp":4102444800,"sub":"a","sub":"b"})")),
+      "malformed");
 }
 
 CAF_TEST(the size limit applies before anything else) {
@@ -288,20 +290,20 @@ CAF_TEST(issuer and audience are checked when configured) {
   opts.issuer = "https://issuer.example";
   opts.audience = "api";
   CAF_CHECK_EQUAL(reason(token), "ok");
-  CAF_CHECK_EQUAL(reason(sign_compact(es, "es",
-                                      claims({{"iss", "https://evil.example"}}))),
-                  "wrong_issuer");
+  CAF_CHECK_EQUAL(
+      reason(sign_compact(es, "es", claims({{"iss", "https://evil.example"}}))),
+      "wrong_issuer");
   auto no_iss = claims();
   no_iss.erase("iss");
   CAF_CHECK_EQUAL(reason(sign_compact(es, "es", no_iss)), "wrong_issuer");
   CAF_CHECK_EQUAL(reason(sign_compact(es, "es", claims({{"aud", "other"}}))),
                   "wrong_audience");
-  CAF_CHECK_EQUAL(reason(sign_compact(
-                    es, "es", claims({{"aud", json{"other", "api"}}}))),
-                  "ok");
-  CAF_CHECK_EQUAL(reason(sign_compact(
-                    es, "es", claims({{"aud", json{"other", "apis"}}}))),
-                  "wrong_audience");
+  CAF_CHECK_EQUAL(
+      reason(sign_compact(es, "es", claims({{"aud", json{"other", "api"}}}))),
+      "ok");
+  CAF_CHECK_EQUAL(
+      reason(sign_compact(es, "es", claims({{"aud", json{"other", "apis"}}}))),
+      "wrong_audience");
   auto no_aud = claims();
   no_aud.erase("aud");
   CAF_CHECK_EQUAL(reason(sign_compact(es, "es", no_aud)), "wrong_audience");
@@ -312,15 +314,16 @@ CAF_TEST(issuer and audience are checked when configured) {
 CAF_TEST(details never contain the token) {
   auto token = sign_compact(es, "es", claims({{"exp", 1}}));
   auto parts = *split_compact(token);
-  for (const auto& candidate :
-       {token, token.substr(0, token.size() - 1),
-        std::string{parts.header} + "." + std::string{parts.payload} + ".AAAA"}) {
+  for (const auto& candidate : {token, token.substr(0, token.size() - 1),
+                                std::string{parts.header} + "." +
+                                    std::string{parts.payload} + ".AAAA"}) {
     auto result = verify(candidate);
     CAF_CHECK(!result.ok());
     CAF_CHECK(!result.detail.empty());
-    CAF_CHECK(result.detail.find(std::string{parts.payload}) == std::string::npos);
-    CAF_CHECK(result.detail.find(std::string{parts.signature})
-              == std::string::npos);
+    CAF_CHECK(result.detail.find(std::string{parts.payload}) ==
+              std::string::npos);
+    CAF_CHECK(result.detail.find(std::string{parts.signature}) ==
+              std::string::npos);
   }
 }
 

@@ -40,6 +40,7 @@ keystore_options test_options(const manual_clock& clock,
   opts.instance_id = "node-a";
   opts.first_sequence = 5;
   opts.clock = clock.fn();
+  opts.own_thread = false; // run under the deterministic test coordinator
   if (persisted != nullptr)
     opts.persist_sequence = [persisted](uint64_t n) {
       persisted->push_back(n);

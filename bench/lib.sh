@@ -1,0 +1,110 @@
+# Shared helpers for the benchmark scripts (sourced, not run).
+# Every process started here is stopped by its pid on exit.
+set -euo pipefail
+
+KEYMESH_BIN=${KEYMESH_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/keymesh}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WORK=$(mktemp -d /tmp/keymesh-bench-XXXXXX)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is missing (make bench installs it)" >&2; exit 1; }
+}
+
+# start_keymesh [ENV=VALUE...]: starts a node on a free port; sets KM_PORT,
+# KM_ADMIN_KEY and KM_PID.
+start_keymesh() {
+  local log="$WORK/keymesh.log"
+  env KEYMESH_HTTP_LISTEN=127.0.0.1:0 KEYMESH_NODE_DATA_DIR="$WORK/data" \
+      KEYMESH_LOG_LEVEL=warn "$@" "$KEYMESH_BIN" serve >"$log" 2>&1 &
+  KM_PID=$!
+  PIDS+=("$KM_PID")
+  # log level warn hides the ready line: find the port with ss instead.
+  for _ in $(seq 1 500); do
+    KM_PORT=$(ss -ltnpH 2>/dev/null | awk -v pid="pid=$KM_PID," '$0 ~ pid {split($4,a,":"); print a[length(a)]; exit}')
+    [[ -n "${KM_PORT:-}" ]] && curl -sf "http://127.0.0.1:$KM_PORT/healthz/ready" >/dev/null && break
+    sleep 0.02
+  done
+  [[ -n "${KM_PORT:-}" ]] || { echo "bench: keymesh did not start" >&2; cat "$log" >&2; exit 1; }
+  KM_ADMIN_KEY=$(grep -v '^#' "$WORK/data/admin.keys" | head -n1)
+}
+
+# start_nginx ROOT: serves ROOT on a free port; sets NGX_PORT.
+start_nginx() {
+  need nginx
+  local root=$1
+  NGX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  default_type application/json;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    root $root;
+    location = /api/pkeys { try_files /jwks.json =404; add_header Cache-Control "public, max-age=300"; }
+  }
+}
+CONF
+  nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+  PIDS+=("$!")
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$NGX_PORT/api/pkeys" >/dev/null && return 0
+    sleep 0.02
+  done
+  echo "bench: nginx did not start" >&2
+  cat "$WORK/nginx/error.log" >&2
+  exit 1
+}
+
+# wrk_rps ARGS...: runs wrk and prints its requests per second.
+wrk_rps() {
+  need wrk
+  wrk "$@" | awk '/Requests\/sec:/ {print $2}'
+}
+
+# median A B C...: prints the median of the numbers.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'
+}
+
+# openssl_ecdsa_p256 COLUMN: sign/s (COLUMN=sign) or verify/s (COLUMN=verify)
+# of `openssl speed -multi 2 ecdsap256`.
+openssl_ecdsa_p256() {
+  local out
+  out=$(openssl speed -multi 2 -seconds 5 ecdsap256 2>/dev/null | grep -E '^ *256 bits ecdsa' | tail -n1)
+  if [[ "$1" == sign ]]; then
+    awk '{print $(NF-1)}' <<<"$out"
+  else
+    awk '{print $NF}' <<<"$out"
+  fi
+}
