@@ -6,6 +6,7 @@ KEYMESH_BIN=${KEYMESH_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/buil
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WORK=$(mktemp -d /tmp/keymesh-bench-XXXXXX)
+chmod 755 "$WORK" # nginx workers (www-data) read the static file
 PIDS=()
 
 cleanup() {

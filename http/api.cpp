@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/container/small_vector.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace keymesh::http {
@@ -12,8 +14,12 @@ std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
+/// Path segments as views into the request target (no allocation for the
+/// usual few segments).
+using segment_list = boost::container::small_vector<std::string_view, 8>;
+
+segment_list split_path(std::string_view path) {
+  segment_list out;
   size_t pos = 0;
   while (pos < path.size()) {
     if (path[pos] == '/') {
@@ -121,8 +127,11 @@ api::api(api_context ctx) : ctx_(std::move(ctx)) {
 void api::add(bhttp::verb method, std::string pattern, bool admin,
               handler_fn handler) {
   auto label = std::string{bhttp::to_string(method)} + " " + pattern;
+  std::vector<std::string> segments;
+  for (auto seg : split_path(pattern))
+    segments.emplace_back(seg);
   routes_.push_back(
-    route{method, split_path(pattern), std::move(label), admin, handler});
+    route{method, std::move(segments), std::move(label), admin, handler});
 }
 
 void api::observe_unrouted(unsigned status, std::chrono::nanoseconds latency) {
@@ -174,13 +183,9 @@ void api::handle(request req, responder done) {
         allow += ", HEAD";
     }
   }
-  // Every response is counted once, under its route, whichever thread
-  // answers; a second answer (a handler bug) is dropped.
-  auto answered = std::make_shared<std::atomic<bool>>(false);
-  responder respond = [stats = metrics_, index, started, answered,
+  // Every response is counted under its route, whichever thread answers.
+  responder respond = [stats = metrics_, index, started,
                        done = std::move(done)](response res) {
-    if (answered->exchange(true))
-      return;
     stats->observe_request(index, res.result_int(),
                            std::chrono::steady_clock::now() - started);
     done(std::move(res));

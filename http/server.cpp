@@ -30,10 +30,24 @@ public:
 /// reply that arrives from an actor after the server stopped finds a live
 /// (stopped) io_context and is dropped.
 struct server::core {
-  core(api& h, server_limits l, unsigned threads)
-    : ioc(static_cast<int>(threads)), handler(h), limits(l) {
+  core(api& h, server_limits l, unsigned threads) : handler(h), limits(l) {
+    for (unsigned i = 0; i < threads; ++i) {
+      // One single-threaded io_context per I/O thread: a connection lives on
+      // one of them, so no handler ever wakes another thread.
+      contexts.push_back(std::make_unique<net::io_context>(1));
+      guards.push_back(net::make_work_guard(*contexts.back()));
+    }
   }
-  net::io_context ioc;
+
+  /// The context for the next accepted connection (round robin).
+  net::io_context& next_context() {
+    return *contexts[next.fetch_add(1, std::memory_order_relaxed)
+                     % contexts.size()];
+  }
+
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  std::atomic<size_t> next{0};
   api& handler;
   server_limits limits;
   std::atomic<size_t> connections{0};
@@ -62,14 +76,17 @@ struct server::core {
 
 namespace {
 
+/// Each connection's handlers run on its own strand of one io_context.
+using strand_executor = net::strand<net::io_context::executor_type>;
+using strand_socket = tcp::socket::rebind_executor<strand_executor>::other;
+
 /// One TCP connection: wait for a request, read it, hand it to the API,
 /// write the response (posted back onto this strand), repeat.
 class session : public closable,
                 public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket&& socket, std::shared_ptr<server::core> core)
+  session(strand_socket&& socket, std::shared_ptr<server::core> core)
     : stream_(std::move(socket)),
-      timer_(stream_.get_executor()),
       core_(std::move(core)),
       handler_(core_->handler),
       limits_(core_->limits) {
@@ -87,33 +104,26 @@ public:
   }
 
   void close_soon() override {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->timer_.cancel();
-      self->do_close();
-    });
+    net::post(stream_.get_executor(),
+              [self = shared_from_this()] { self->do_close(); });
   }
 
 private:
-  // Waits until the next request starts to arrive, at most TIMEOUT.
+  // Waits until the next request starts to arrive, at most TIMEOUT; then
+  // the whole request must arrive within read_timeout.
   void do_wait(std::chrono::milliseconds timeout) {
     if (buffer_.size() > 0) // pipelined bytes are already here
       return do_read_header();
-    timer_.expires_after(timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) { // expired: the client sent nothing in time
-        beast::error_code ignored;
-        self->stream_.socket().cancel(ignored);
-      }
-    });
-    stream_.socket().async_wait(
-      tcp::socket::wait_read,
-      beast::bind_front_handler(&session::on_readable, shared_from_this()));
+    stream_.expires_after(timeout);
+    stream_.async_read_some(
+      buffer_.prepare(first_read_bytes),
+      beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
   }
 
-  void on_readable(beast::error_code ec) {
-    timer_.cancel();
+  void on_first_bytes(beast::error_code ec, size_t n) {
     if (ec)
       return do_close();
+    buffer_.commit(n);
     do_read_header();
   }
 
@@ -222,8 +232,9 @@ private:
     stream_.socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
-  net::steady_timer timer_;
+  static constexpr size_t first_read_bytes = 16 * 1024;
+
+  beast::basic_stream<tcp, strand_executor> stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<response> res_;
@@ -241,7 +252,7 @@ private:
 class server::listener : public std::enable_shared_from_this<listener> {
 public:
   explicit listener(std::shared_ptr<core> c)
-    : core_(std::move(c)), acceptor_(net::make_strand(core_->ioc)) {
+    : core_(std::move(c)), acceptor_(net::make_strand(*core_->contexts[0])) {
   }
 
   uint16_t listen(const tcp::endpoint& ep) {
@@ -281,12 +292,12 @@ public:
 
 private:
   void do_accept() {
-    acceptor_.async_accept(net::make_strand(core_->ioc),
+    acceptor_.async_accept(net::make_strand(core_->next_context()),
                            beast::bind_front_handler(&listener::on_accept,
                                                      shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, strand_socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open())
       return;
     if (!ec) {
@@ -322,7 +333,7 @@ uint16_t server::listen(const std::string& host, uint16_t port) {
   auto address = net::ip::make_address(host, ec);
   if (ec) {
     // A name such as "localhost": resolve it once, here.
-    tcp::resolver resolver{core_->ioc};
+    tcp::resolver resolver{*core_->contexts[0]};
     auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty())
       throw std::runtime_error("cannot resolve http.listen host " + host);
@@ -339,7 +350,7 @@ size_t server::open_connections() const {
 void server::start() {
   listener_->run();
   for (unsigned i = 0; i < threads_; ++i)
-    workers_.emplace_back([c = core_] { c->ioc.run(); });
+    workers_.emplace_back([c = core_, i] { c->contexts[i]->run(); });
 }
 
 void server::stop() {
@@ -357,7 +368,9 @@ void server::stop() {
            && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds{2});
   }
-  core_->ioc.stop();
+  core_->guards.clear();
+  for (auto& ctx : core_->contexts)
+    ctx->stop();
   for (auto& t : workers_)
     t.join();
   workers_.clear();
