@@ -1,22 +1,20 @@
--- wrk script: POST /api/verify, cycling through the tokens in $TOKENS.
-local tokens = {}
+-- wrk script: POST /api/verify, cycling through the tokens in $TOKENS. The
+-- requests are formatted once in init() so that the load generator spends
+-- its CPU on sending, not on building strings. There is no response()
+-- hook (it costs the load generator a Lua call per reply): bench/verify
+-- checks the node's metrics instead, which count every result.
+local requests = {}
 local counter = 0
 
 function init(args)
   for line in io.lines(os.getenv("TOKENS")) do
-    tokens[#tokens + 1] = '{"token":"' .. line .. '"}'
+    requests[#requests + 1] = wrk.format("POST", "/api/verify",
+      {["Content-Type"] = "application/json"}, '{"token":"' .. line .. '"}')
   end
-  counter = math.random(#tokens)
+  counter = math.random(#requests)
 end
 
 function request()
-  counter = counter % #tokens + 1
-  return wrk.format("POST", "/api/verify",
-                    {["Content-Type"] = "application/json"}, tokens[counter])
-end
-
-function response(status, headers, body)
-  if status ~= 200 or not body:find('"active":true', 1, true) then
-    error("verify failed: " .. status .. " " .. body)
-  end
+  counter = counter % #requests + 1
+  return requests[counter]
 end
