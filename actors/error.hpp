@@ -13,7 +13,8 @@ enum class ec : uint8_t {
   none = 0,
   /// A message carried a value the receiver refuses.
   invalid_argument,
-  /// Signing or key generation failed inside OpenSSL.
+  /// Signing or key generation failed (an OpenSSL error, no key, claims that
+  /// cannot be encoded).
   crypto_failure,
 };
 

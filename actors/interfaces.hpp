@@ -20,8 +20,8 @@ namespace keymesh {
 /// Owns this node's private signing keys and their rotation schedule.
 using keystore_actor = caf::typed_actor<
   // Signs a token with the current signing key; fails with
-  // ec::invalid_argument for unusable extra claims, ec::crypto_failure when
-  // OpenSSL fails.
+  // ec::invalid_argument for unusable extra claims and ec::crypto_failure
+  // when signing fails otherwise (no key, an OpenSSL error, bad UTF-8).
   caf::replies_to<atom::sign, token_request>::with<signed_token>,
   // The public keys this node currently publishes, with their schedule.
   caf::replies_to<atom::get, atom::keys>::with<key_announcement>,
@@ -37,8 +37,9 @@ using federation_actor = caf::typed_actor<
   caf::replies_to<atom::announce, key_announcement>::with<atom::ok>,
   // The merged JWKS document as served at /api/pkeys.
   caf::replies_to<atom::get, atom::jwks>::with<std::string>,
-  // Internal timer (the id guards against stray ticks): drops keys whose
-  // tokens have all expired.
+  // Internal timer (the id guards against stray ticks): rebuilds the
+  // snapshot when the schedule changes it (a key starts signing, retires, or
+  // leaves once its tokens have all expired).
   caf::reacts_to<atom::tick, uint64_t>>;
 
 /// Registers every keymesh message type with an actor system config.

@@ -62,7 +62,8 @@ std::vector<key_spec> make_table() {
   using t = value_type;
   std::vector<key_spec> table{
       entry("node.data_dir", t::path, KEYMESH_FIELD(node.data_dir),
-            "Directory for signing keys, the instance id and other state."),
+            "Directory for the instance id, the key-id sequence, the generated "
+            "admin key file and other state (private keys stay in memory)."),
       entry("http.listen", t::address, KEYMESH_FIELD(http.listen),
             "Address the HTTP API listens on."),
       entry("http.admin_keys_file", t::path,
@@ -81,7 +82,8 @@ std::vector<key_spec> make_table() {
             "Most header fields one request may carry.")
           .range(1, 1000),
       entry("http.read_timeout", t::duration, KEYMESH_FIELD(http.read_timeout),
-            "How long reading one request may take.")
+            "How long one request may take to arrive (also the wait for a "
+            "connection's first request, and for writing each response).")
           .range(1, std::nullopt),
       entry("http.idle_timeout", t::duration, KEYMESH_FIELD(http.idle_timeout),
             "How long an idle keep-alive connection stays open.")
@@ -113,12 +115,14 @@ std::vector<key_spec> make_table() {
             "keys.max_token_ttl.")
           .range(1 * second, std::nullopt),
       entry("keys.leeway", t::duration, KEYMESH_FIELD(keys.leeway),
-            "Clock skew tolerated when checking exp and nbf.")
+            "Clock skew tolerated when checking exp, nbf and iat.")
           .range(0, 10 * minute),
       entry("keys.issuer", t::string, KEYMESH_FIELD(keys.issuer),
-            "Value of the iss claim; empty: no iss claim."),
+            "Value of the iss claim of issued tokens, and the iss that "
+            "/api/verify requires; empty: no iss claim, not checked."),
       entry("keys.audience", t::string, KEYMESH_FIELD(keys.audience),
-            "Value of the aud claim; empty: no aud claim."),
+            "Default aud claim of issued tokens, and an audience that "
+            "/api/verify requires; empty: none, not checked."),
       entry("log.level", t::choice, KEYMESH_FIELD(log.level),
             "Least severe log messages written.")
           .one_of(

@@ -198,6 +198,8 @@ private:
   // Answers a request that cannot be read to the end, then closes.
   void reject(bhttp::status status, std::string why) {
     keep_alive_ = false;
+    head_ = false;
+    version_ = 11;
     handler_.observe_unrouted(static_cast<unsigned>(status),
                               std::chrono::steady_clock::now() - started_);
     write(error_response(status, why));
@@ -280,12 +282,12 @@ public:
 
   /// Closes the listening socket on its strand; returns once it is closed.
   void close() {
-    std::promise<void> closed;
-    auto done = closed.get_future();
-    net::post(acceptor_.get_executor(), [self = shared_from_this(), &closed] {
+    auto closed = std::make_shared<std::promise<void>>();
+    auto done = closed->get_future();
+    net::post(acceptor_.get_executor(), [self = shared_from_this(), closed] {
       beast::error_code ec;
       self->acceptor_.close(ec);
-      closed.set_value();
+      closed->set_value();
     });
     done.wait_for(std::chrono::seconds{5});
   }

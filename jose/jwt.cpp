@@ -127,6 +127,7 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
     return fail(result, verify_reason::bad_signature,
                 "signature does not verify");
   result.claims = std::move(*payload);
+  result.claims_json = std::move(*payload_text);
   // -- claims --------------------------------------------------------------
   const auto& claims = result.claims;
   const double now_s =

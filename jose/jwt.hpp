@@ -45,6 +45,9 @@ struct verify_result {
   /// The payload when reason is ok, and for every later failure once the
   /// signature has verified (expired, not_yet_valid, wrong_issuer, ...).
   nlohmann::json claims;
+  /// The same payload as the JSON text the token carries (set together with
+  /// claims), for callers that pass it on without re-serialising.
+  std::string claims_json;
   /// The header's kid when it could be read.
   std::string kid;
   /// Short human text, e.g. "exp is 120 s in the past". Never the token.
