@@ -142,6 +142,10 @@ int run_serve(const std::vector<std::string>& args) {
   auto threads = cfg.http.threads > 0 ? cfg.http.threads
                                       : std::thread::hardware_concurrency();
   sys_cfg.set("scheduler.max-threads", std::max(1u, threads));
+  // Idle work-stealing workers keep polling; the hot paths (JWKS, verify)
+  // never touch the scheduler, so workers that sleep on a condition variable
+  // leave those cycles to the HTTP threads.
+  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{sys_cfg};
   std::unique_ptr<keymesh::node> node;
   try {

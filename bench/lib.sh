@@ -83,6 +83,12 @@ CONF
   exit 1
 }
 
+# warm_up ARGS...: an unmeasured 3 s wrk run (connections, caches, allocator).
+warm_up() {
+  need wrk
+  wrk "${@/#-d*/-d3s}" >/dev/null
+}
+
 # wrk_rps ARGS...: runs wrk and prints its requests per second.
 wrk_rps() {
   need wrk
