@@ -152,6 +152,12 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
+/// base64url characters and the dots between the parts of a compact JWS.
+bool is_token_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+         || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
 /// The token of a body that is exactly {"token":"<compact JWS>"} (with
 /// optional whitespace), found without a JSON parser; nullopt for anything
 /// else, which then takes the general path.
@@ -172,9 +178,7 @@ std::optional<std::string_view> simple_token_body(std::string_view body) {
   if (!expect("{") || !expect("\"token\"") || !expect(":") || !expect("\""))
     return std::nullopt;
   size_t n = 0;
-  while (n < body.size()
-         && (std::isalnum(static_cast<unsigned char>(body[n])) || body[n] == '-'
-             || body[n] == '_' || body[n] == '.'))
+  while (n < body.size() && is_token_char(body[n]))
     ++n;
   auto token = body.substr(0, n);
   body.remove_prefix(n);

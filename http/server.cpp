@@ -206,7 +206,7 @@ private:
   }
 
   void write(response res) {
-    res_ = std::make_shared<response>(std::move(res));
+    res_.emplace(std::move(res));
     res_->version(version_);
     res_->keep_alive(keep_alive_);
     res_->set(bhttp::field::server, "keymesh");
@@ -224,8 +224,7 @@ private:
     res_.reset();
     if (ec || close)
       return do_close();
-    stream_.expires_never();
-    do_wait(limits_.idle_timeout);
+    do_wait(limits_.idle_timeout); // sets the next deadline
   }
 
   void do_close() {
@@ -239,7 +238,7 @@ private:
   beast::basic_stream<tcp, strand_executor> stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::shared_ptr<response> res_;
+  std::optional<response> res_;
   std::shared_ptr<server::core> core_;
   api& handler_;
   const server_limits& limits_;

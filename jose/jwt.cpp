@@ -3,6 +3,7 @@
 #include "jose/base64url.hpp"
 #include "jose/jws.hpp"
 
+#include <array>
 #include <cmath>
 #include <optional>
 
@@ -50,6 +51,72 @@ bool audience_matches(const json& aud, const std::string& audience) {
   return false;
 }
 
+/// What verification needs from a JOSE header.
+struct header_facts {
+  bool crit = false;
+  bool alg_is_string = false;
+  std::optional<algorithm> alg;
+  bool kid_is_string = false;
+  std::string kid;
+};
+
+/// Decodes and reads a header segment; nullopt with DETAIL when it is not
+/// strict base64url or not a JSON object.
+std::optional<header_facts> read_header(std::string_view segment,
+                                        std::string& detail) {
+  auto text = base64url_decode(segment);
+  if (!text) {
+    detail = "a token part is not strict base64url";
+    return std::nullopt;
+  }
+  auto header = parse_json_object(*text);
+  if (!header) {
+    detail = "header is not a JSON object";
+    return std::nullopt;
+  }
+  header_facts facts;
+  facts.crit = header->contains("crit");
+  auto alg = header->find("alg");
+  if (alg != header->end() && alg->is_string()) {
+    facts.alg_is_string = true;
+    facts.alg = parse_algorithm(alg->get_ref<const std::string&>());
+  }
+  auto kid = header->find("kid");
+  if (kid != header->end() && kid->is_string()) {
+    facts.kid_is_string = true;
+    facts.kid = kid->get<std::string>();
+  }
+  return facts;
+}
+
+/// Every token of one key carries the same header segment, so each thread
+/// remembers the facts of the last few it read. This caches parsing only:
+/// the signature and the claims are checked for every token.
+const header_facts* cached_header(std::string_view segment,
+                                  std::string& detail) {
+  struct entry {
+    std::string segment;
+    header_facts facts;
+  };
+  constexpr size_t capacity = 16;
+  constexpr size_t max_segment = 512;
+  thread_local std::array<entry, capacity> cache;
+  thread_local size_t next = 0;
+  for (auto& e : cache)
+    if (!e.segment.empty() && e.segment == segment)
+      return &e.facts;
+  auto facts = read_header(segment, detail);
+  if (!facts)
+    return nullptr;
+  auto& slot = cache[next];
+  next = (next + 1) % capacity;
+  slot.facts = std::move(*facts);
+  // Odd, long headers are read every time rather than cached.
+  slot.segment = segment.size() <= max_segment ? std::string{segment}
+                                               : std::string{};
+  return &slot.facts;
+}
+
 } // namespace
 
 std::string_view to_string(verify_reason reason) {
@@ -90,31 +157,29 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
   auto parts = split_compact(token);
   if (!parts)
     return fail(result, malformed, "token does not have three parts");
-  auto header_text = base64url_decode(parts->header);
+  std::string header_detail;
+  const header_facts* header = cached_header(parts->header, header_detail);
+  if (!header)
+    return fail(result, malformed, std::move(header_detail));
   auto payload_text = base64url_decode(parts->payload);
   auto signature = base64url_decode(parts->signature);
-  if (!header_text || !payload_text || !signature)
+  if (!payload_text || !signature)
     return fail(result, malformed, "a token part is not strict base64url");
-  auto header = parse_json_object(*header_text);
-  if (!header)
-    return fail(result, malformed, "header is not a JSON object");
   auto payload = parse_json_object(*payload_text);
   if (!payload)
     return fail(result, malformed, "payload is not a JSON object");
   // -- header --------------------------------------------------------------
-  if (header->contains("crit"))
+  if (header->crit)
     return fail(result, malformed, "header has crit, which is not supported");
-  auto alg_it = header->find("alg");
-  if (alg_it == header->end() || !alg_it->is_string())
+  if (!header->alg_is_string)
     return fail(result, malformed, "header alg is missing or not a string");
-  auto alg = parse_algorithm(alg_it->get_ref<const std::string&>());
-  if (!alg)
+  if (!header->alg)
     return fail(result, verify_reason::alg_not_allowed,
                 "header alg is not ES256, EdDSA or RS256");
-  auto kid_it = header->find("kid");
-  if (kid_it == header->end() || !kid_it->is_string())
+  auto alg = header->alg;
+  if (!header->kid_is_string)
     return fail(result, malformed, "header kid is missing or not a string");
-  result.kid = kid_it->get<std::string>();
+  result.kid = header->kid;
   const key* k = keys.find(result.kid);
   if (k == nullptr)
     return fail(result, verify_reason::unknown_kid, "no key has this kid");
