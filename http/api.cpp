@@ -110,13 +110,17 @@ std::optional<std::string> query_param(std::string_view target,
 
 api::api(api_context ctx) : ctx_(std::move(ctx)) {
   using bhttp::verb;
-  add(verb::get, "/api/pkeys", false, &api::get_jwks);
-  add(verb::get, "/.well-known/jwks.json", false, &api::get_jwks);
-  add(verb::post, "/api/tokens", true, &api::post_tokens);
-  add(verb::post, "/api/verify", false, &api::post_verify);
-  add(verb::get, "/healthz/live", false, &api::get_live);
-  add(verb::get, "/healthz/ready", false, &api::get_ready);
-  add(verb::get, "/metrics", false, &api::get_metrics);
+  // Body limits per route, under http.max_body_bytes: a GET needs none, a
+  // token to verify is at most 16 KiB, a token request at most ~10 KiB.
+  constexpr size_t get_body = 0;
+  constexpr size_t small_json_body = 64 * 1024;
+  add(verb::get, "/api/pkeys", false, &api::get_jwks, get_body);
+  add(verb::get, "/.well-known/jwks.json", false, &api::get_jwks, get_body);
+  add(verb::post, "/api/tokens", true, &api::post_tokens, small_json_body);
+  add(verb::post, "/api/verify", false, &api::post_verify, small_json_body);
+  add(verb::get, "/healthz/live", false, &api::get_live, get_body);
+  add(verb::get, "/healthz/ready", false, &api::get_ready, get_body);
+  add(verb::get, "/metrics", false, &api::get_metrics, get_body);
   std::vector<std::string> labels;
   for (auto& r : routes_)
     labels.push_back(r.label);
@@ -125,107 +129,128 @@ api::api(api_context ctx) : ctx_(std::move(ctx)) {
 }
 
 void api::add(bhttp::verb method, std::string pattern, bool admin,
-              handler_fn handler) {
+              handler_fn handler, size_t body_limit) {
   auto label = std::string{bhttp::to_string(method)} + " " + pattern;
   std::vector<std::string> segments;
   for (auto seg : split_path(pattern))
     segments.emplace_back(seg);
-  routes_.push_back(
-    route{method, std::move(segments), std::move(label), admin, handler});
+  routes_.push_back(route{method, std::move(segments), std::move(label), admin,
+                          handler,
+                          std::min(body_limit, ctx_.settings.http.max_body_bytes)});
 }
 
 void api::observe_unrouted(unsigned status, std::chrono::nanoseconds latency) {
   metrics_->observe_request(routes_.size(), status, latency);
 }
 
-void api::handle(request req, responder done) {
-  auto started = std::chrono::steady_clock::now();
-  auto segments = split_path(path_of(req.target()));
-  const route* chosen = nullptr;
-  size_t index = routes_.size();
-  route_params params;
-  std::string allow;
-  bool bad_escape = false;
+api::match_result api::match(bhttp::verb method, std::string_view target) const {
+  // HEAD is answered like GET (the server sends no body).
+  if (method == bhttp::verb::head)
+    method = bhttp::verb::get;
+  auto segments = split_path(path_of(target));
+  match_result m;
+  m.index = routes_.size();
   for (size_t i = 0; i < routes_.size(); ++i) {
     auto& r = routes_[i];
     if (r.segments.size() != segments.size())
       continue;
     route_params candidate;
-    bool match = true;
-    for (size_t k = 0; k < segments.size() && match; ++k) {
+    bool matched = true;
+    for (size_t k = 0; k < segments.size() && matched; ++k) {
       auto& pat = r.segments[k];
       if (pat.size() > 2 && pat.front() == '{' && pat.back() == '}') {
         auto value = percent_decode(segments[k], false);
         if (!value || value->empty()) {
-          bad_escape = bad_escape || !value;
-          match = false;
+          m.bad_escape = m.bad_escape || !value;
+          matched = false;
         } else {
           candidate.emplace(pat.substr(1, pat.size() - 2), std::move(*value));
         }
       } else {
-        match = pat == segments[k];
+        matched = pat == segments[k];
       }
     }
-    if (!match)
+    if (!matched)
       continue;
-    // HEAD is answered like GET (the server sends no body).
-    auto method = req.method() == bhttp::verb::head ? bhttp::verb::get
-                                                     : req.method();
-    if (r.method == method && chosen == nullptr) {
-      chosen = &r;
-      index = i;
-      params = std::move(candidate);
+    if (r.method == method && m.chosen == nullptr) {
+      m.chosen = &r;
+      m.index = i;
+      m.params = std::move(candidate);
     } else if (r.method != method) {
-      if (!allow.empty())
-        allow += ", ";
-      allow += std::string{bhttp::to_string(r.method)};
+      if (!m.allow.empty())
+        m.allow += ", ";
+      m.allow += std::string{bhttp::to_string(r.method)};
       if (r.method == bhttp::verb::get)
-        allow += ", HEAD";
+        m.allow += ", HEAD";
     }
   }
+  return m;
+}
+
+std::optional<response>
+api::refuse(const match_result& m, const bhttp::request_header<>& req) const {
+  if (m.chosen == nullptr) {
+    if (!m.allow.empty()) {
+      auto res = error_response(bhttp::status::method_not_allowed,
+                                "method " + std::string{req.method_string()}
+                                  + " is not allowed here (allowed: " + m.allow
+                                  + ")");
+      res.set(bhttp::field::allow, m.allow);
+      return res;
+    }
+    return error_response(bhttp::status::not_found,
+                          m.bad_escape ? "malformed percent-escape in the path"
+                                       : "no such resource");
+  }
+  if (!m.chosen->admin)
+    return std::nullopt;
+  // Without an admin key set nobody is an admin: fail closed.
+  auto i = req.find(bhttp::field::authorization);
+  auto verdict = !ctx_.admin
+                   ? admin_auth::outcome::rejected
+                   : ctx_.admin->check(i == req.end() ? std::string_view{}
+                                                      : i->value());
+  if (verdict == admin_auth::outcome::missing) {
+    auto res = error_response(bhttp::status::unauthorized,
+                              "this endpoint needs an admin key: "
+                              "Authorization: Bearer <key>");
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"keymesh\"");
+    return res;
+  }
+  if (verdict == admin_auth::outcome::rejected)
+    return error_response(bhttp::status::forbidden,
+                          "the admin key is not valid");
+  return std::nullopt;
+}
+
+preflight_result api::preflight(const bhttp::request_header<>& header) {
+  auto m = match(header.method(), header.target());
+  preflight_result result;
+  result.reject = refuse(m, header);
+  if (result.reject)
+    metrics_->observe_request(m.index, result.reject->result_int(),
+                              std::chrono::nanoseconds{0});
+  else
+    result.body_limit = m.chosen->body_limit;
+  return result;
+}
+
+void api::handle(request req, responder done) {
+  auto started = std::chrono::steady_clock::now();
+  auto m = match(req.method(), req.target());
   // Every response is counted under its route, whichever thread answers.
-  responder respond = [stats = metrics_, index, started,
+  responder respond = [stats = metrics_, index = m.index, started,
                        done = std::move(done)](response res) {
     stats->observe_request(index, res.result_int(),
                            std::chrono::steady_clock::now() - started);
     done(std::move(res));
   };
-  if (chosen == nullptr) {
-    if (!allow.empty()) {
-      auto res = error_response(bhttp::status::method_not_allowed,
-                                "method " + std::string{req.method_string()}
-                                  + " is not allowed here (allowed: " + allow
-                                  + ")");
-      res.set(bhttp::field::allow, allow);
-      return respond(std::move(res));
-    }
-    return respond(error_response(bhttp::status::not_found,
-                                  bad_escape ? "malformed percent-escape in "
-                                               "the path"
-                                             : "no such resource"));
-  }
-  if (chosen->admin) {
-    // Without an admin key set nobody is an admin: fail closed.
-    auto i = req.find(bhttp::field::authorization);
-    auto verdict = !ctx_.admin
-                     ? admin_auth::outcome::rejected
-                     : ctx_.admin->check(i == req.end() ? std::string_view{}
-                                                        : i->value());
-    if (verdict == admin_auth::outcome::missing) {
-      auto res = error_response(bhttp::status::unauthorized,
-                                "this endpoint needs an admin key: "
-                                "Authorization: Bearer <key>");
-      res.set(bhttp::field::www_authenticate, "Bearer realm=\"keymesh\"");
-      return respond(std::move(res));
-    }
-    if (verdict == admin_auth::outcome::rejected)
-      return respond(error_response(bhttp::status::forbidden,
-                                    "the admin key is not valid"));
-  }
+  if (auto refused = refuse(m, req))
+    return respond(std::move(*refused));
   try {
-    (this->*(chosen->handler))(req, params, respond);
+    (this->*(m.chosen->handler))(req, m.params, respond);
   } catch (const std::exception& e) {
-    spdlog::error("http: {} failed: {}", chosen->label, e.what());
+    spdlog::error("http: {} failed: {}", m.chosen->label, e.what());
     respond(error_response(bhttp::status::internal_server_error,
                            "internal error"));
   }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,9 +46,23 @@ struct api_context {
 /// Path parameters of a matched route ("{sid}" → value).
 using route_params = std::map<std::string, std::string, std::less<>>;
 
+/// What the server learns from a request's header, before it reads the body.
+struct preflight_result {
+  /// Set when the request is answered without reading its body (unknown
+  /// route, method not allowed, missing or wrong admin key).
+  std::optional<response> reject;
+  /// The most body bytes the matched route accepts.
+  size_t body_limit = 0;
+};
+
 class api {
 public:
   explicit api(api_context ctx);
+
+  /// Routes and authenticates by the header alone, so that a request that
+  /// will be refused is refused before its body is read, and each route gets
+  /// its own body limit. Counts rejections in the metrics.
+  preflight_result preflight(const bhttp::request_header<>& header);
 
   /// Handles one request; calls DONE exactly once, on this thread or on a
   /// CAF worker thread.
@@ -56,10 +71,6 @@ public:
   /// Records a request that failed before it could be routed (a parse error,
   /// a body over the limit) under the "unmatched" label.
   void observe_unrouted(unsigned status, std::chrono::nanoseconds latency);
-
-  const std::shared_ptr<metrics>& stats() const {
-    return metrics_;
-  }
 
   const api_context& context() const {
     return ctx_;
@@ -75,10 +86,27 @@ private:
     std::string label;
     bool admin;
     handler_fn handler;
+    size_t body_limit;
+  };
+
+  struct match_result {
+    const route* chosen = nullptr;
+    size_t index = 0;
+    route_params params;
+    /// Methods the path allows, when it matched but the method did not.
+    std::string allow;
+    bool bad_escape = false;
   };
 
   void add(bhttp::verb method, std::string pattern, bool admin,
-           handler_fn handler);
+           handler_fn handler, size_t body_limit);
+
+  match_result match(bhttp::verb method, std::string_view target) const;
+
+  /// The error response for a request that matched no route or whose admin
+  /// key is missing or wrong; nullopt when the request may proceed.
+  std::optional<response> refuse(const match_result& m,
+                                 const bhttp::request_header<>& header) const;
 
   // handlers
   void get_jwks(const request& req, const route_params&, responder& done);

@@ -30,10 +30,6 @@ public:
   /// used for requests that matched no route.
   explicit metrics(std::vector<std::string> routes);
 
-  size_t route_count() const {
-    return routes_.size();
-  }
-
   void observe_request(size_t route, unsigned status,
                        std::chrono::nanoseconds latency);
 

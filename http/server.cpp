@@ -80,14 +80,16 @@ namespace {
 using strand_executor = net::strand<net::io_context::executor_type>;
 using strand_socket = tcp::socket::rebind_executor<strand_executor>::other;
 
-/// One TCP connection: wait for a request, read it, hand it to the API,
+/// One TCP connection: wait for a request, read its header, let the API
+/// refuse it early or set its body limit, read the body, hand it to the API,
 /// write the response (posted back onto this strand), repeat.
 class session : public closable,
                 public std::enable_shared_from_this<session> {
 public:
   session(strand_socket&& socket, std::shared_ptr<server::core> core)
-    : stream_(std::move(socket)),
-      core_(std::move(core)),
+    : core_(std::move(core)),
+      stream_(std::move(socket)),
+      buffer_(core_->limits.max_header_bytes + slack_bytes),
       handler_(core_->handler),
       limits_(core_->limits) {
   }
@@ -116,7 +118,7 @@ private:
       return do_read_header();
     stream_.expires_after(timeout);
     stream_.async_read_some(
-      buffer_.prepare(first_read_bytes),
+      buffer_.prepare(std::min(first_read_bytes, buffer_.max_size())),
       beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
   }
 
@@ -142,14 +144,54 @@ private:
       return on_read_error(ec);
     started_ = std::chrono::steady_clock::now();
     auto& req = parser_->get();
-    auto count = static_cast<size_t>(std::distance(req.begin(), req.end()));
-    if (count > limits_.max_header_count)
+    if (too_many_fields(req))
       return reject(bhttp::status::request_header_fields_too_large,
                     "more than " + std::to_string(limits_.max_header_count)
                       + " header fields");
+    auto pre = handler_.preflight(req);
+    if (pre.reject) {
+      // Without a body the connection can go on; an unread body closes it.
+      keep_alive_ = parser_->is_done() && req.keep_alive();
+      version_ = req.version();
+      head_ = req.method() == bhttp::verb::head;
+      return write(std::move(*pre.reject));
+    }
+    body_limit_ = pre.body_limit;
+    parser_->body_limit(body_limit_);
+    if (auto length = parser_->content_length(); length && *length > body_limit_)
+      return reject(bhttp::status::payload_too_large, too_large_text());
+    if (beast::iequals(req[bhttp::field::expect], "100-continue"))
+      return send_continue();
+    do_read_body();
+  }
+
+  // The client waits for "100 Continue" before it sends the body.
+  void send_continue() {
+    auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(
+      bhttp::status::continue_, 11);
+    bhttp::async_write(stream_, *interim,
+                       [self = shared_from_this(), interim](
+                         beast::error_code ec, size_t) {
+                         if (ec)
+                           return self->do_close();
+                         self->do_read_body();
+                       });
+  }
+
+  void do_read_body() {
     bhttp::async_read(
       stream_, buffer_, *parser_,
       beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  std::string too_large_text() const {
+    return "the body is larger than the " + std::to_string(body_limit_)
+           + " bytes this resource accepts";
+  }
+
+  bool too_many_fields(const request& req) const {
+    auto count = static_cast<size_t>(std::distance(req.begin(), req.end()));
+    return count > limits_.max_header_count;
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -157,6 +199,10 @@ private:
       return on_read_error(ec);
     stream_.expires_never();
     auto req = parser_->release();
+    if (too_many_fields(req)) // chunked trailers add fields after the header
+      return reject(bhttp::status::request_header_fields_too_large,
+                    "more than " + std::to_string(limits_.max_header_count)
+                      + " header and trailer fields");
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     head_ = req.method() == bhttp::verb::head;
@@ -177,19 +223,17 @@ private:
         || ec == net::error::connection_reset)
       return do_close();
     started_ = std::chrono::steady_clock::now();
-    keep_alive_ = false;
-    version_ = 11;
-    head_ = false;
     if (ec == bhttp::error::body_limit)
-      return reject(bhttp::status::payload_too_large,
-                    "the body is larger than "
-                      + std::to_string(limits_.max_body_bytes) + " bytes");
+      return reject(bhttp::status::payload_too_large, too_large_text());
     if (ec == bhttp::error::header_limit)
       return reject(bhttp::status::request_header_fields_too_large,
                     "the header is larger than "
                       + std::to_string(limits_.max_header_bytes) + " bytes");
+    if (ec == bhttp::error::buffer_overflow) // e.g. endless chunk extensions
+      return reject(bhttp::status::bad_request,
+                    "a request line, header or chunk header is too long");
     if (ec.category()
-        == bhttp::make_error_code(bhttp::error::bad_target).category()) // parse errors
+        == bhttp::make_error_code(bhttp::error::bad_target).category())
       return reject(bhttp::status::bad_request,
                     "malformed HTTP request: " + ec.message());
     do_close();
@@ -210,9 +254,14 @@ private:
     res_->version(version_);
     res_->keep_alive(keep_alive_);
     res_->set(bhttp::field::server, "keymesh");
-    res_->prepare_payload();
-    if (head_) // same header fields as GET, Content-Length included; no body
-      res_->body().clear();
+    if (res_->result() == bhttp::status::not_modified) {
+      res_->body().clear(); // a 304 has no body and no Content-Length
+      res_->erase(bhttp::field::content_length);
+    } else {
+      res_->prepare_payload();
+      if (head_) // same header fields as GET, Content-Length included
+        res_->body().clear();
+    }
     stream_.expires_after(limits_.read_timeout);
     bhttp::async_write(
       stream_, *res_,
@@ -234,15 +283,20 @@ private:
   }
 
   static constexpr size_t first_read_bytes = 16 * 1024;
+  /// Room in the input buffer beyond one header: a chunk header, a read.
+  static constexpr size_t slack_bytes = 64 * 1024;
 
+  // core_ comes first: it owns the io_context that stream_ uses, so it must
+  // be destroyed last (a session can outlive the server in a late reply).
+  std::shared_ptr<server::core> core_;
   beast::basic_stream<tcp, strand_executor> stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<response> res_;
-  std::shared_ptr<server::core> core_;
   api& handler_;
   const server_limits& limits_;
   std::chrono::steady_clock::time_point started_;
+  size_t body_limit_ = 0;
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;
@@ -253,7 +307,9 @@ private:
 class server::listener : public std::enable_shared_from_this<listener> {
 public:
   explicit listener(std::shared_ptr<core> c)
-    : core_(std::move(c)), acceptor_(net::make_strand(*core_->contexts[0])) {
+    : core_(std::move(c)),
+      acceptor_(net::make_strand(*core_->contexts[0])),
+      backoff_(acceptor_.get_executor()) {
   }
 
   uint16_t listen(const tcp::endpoint& ep) {
@@ -301,7 +357,16 @@ private:
   void on_accept(beast::error_code ec, strand_socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open())
       return;
-    if (!ec) {
+    if (ec) {
+      // Out of file descriptors or memory: the pending connection stays
+      // queued, so accepting again at once would spin. Wait a little.
+      spdlog::warn("http: accept failed: {}; retrying in 50 ms", ec.message());
+      backoff_.expires_after(std::chrono::milliseconds{50});
+      backoff_.async_wait(
+        [self = shared_from_this()](beast::error_code) { self->do_accept(); });
+      return;
+    }
+    {
       if (core_->connections.fetch_add(1) >= core_->limits.max_connections) {
         core_->connections.fetch_sub(1);
         beast::error_code ignored;
@@ -317,7 +382,11 @@ private:
   }
 
   std::shared_ptr<core> core_;
-  tcp::acceptor acceptor_;
+  net::basic_socket_acceptor<tcp, strand_executor> acceptor_;
+  net::basic_waitable_timer<std::chrono::steady_clock,
+                            net::wait_traits<std::chrono::steady_clock>,
+                            strand_executor>
+    backoff_;
 };
 
 server::server(api& handler, server_limits limits, unsigned threads)
@@ -342,10 +411,6 @@ uint16_t server::listen(const std::string& host, uint16_t port) {
   }
   listener_ = std::make_shared<listener>(core_);
   return listener_->listen(tcp::endpoint{address, port});
-}
-
-size_t server::open_connections() const {
-  return core_->connections.load();
 }
 
 void server::start() {
@@ -375,6 +440,12 @@ void server::stop() {
   for (auto& t : workers_)
     t.join();
   workers_.clear();
+  // Run what is still queued (closed sockets complete with errors) so that
+  // the handlers release their sessions.
+  for (auto& ctx : core_->contexts) {
+    ctx->restart();
+    ctx->poll();
+  }
 }
 
 } // namespace keymesh::http

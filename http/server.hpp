@@ -44,8 +44,6 @@ public:
   /// Stops accepting, closes connections and joins the I/O threads.
   void stop();
 
-  size_t open_connections() const;
-
   struct core;
 
 private:
