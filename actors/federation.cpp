@@ -11,6 +11,37 @@
 
 namespace keymesh {
 
+namespace {
+
+/// Stamps of stored snapshots, process-wide, so that a thread's cache can
+/// never mistake one slot's snapshot for another's.
+std::atomic<uint64_t> next_snapshot_stamp{1};
+
+} // namespace
+
+std::shared_ptr<const key_snapshot> key_snapshot_slot::load() const {
+  struct cached {
+    uint64_t stamp = 0;
+    std::shared_ptr<const key_snapshot> snapshot;
+  };
+  thread_local cached last;
+  auto stamp = stamp_.load(std::memory_order_acquire);
+  if (stamp == 0)
+    return nullptr;
+  if (stamp != last.stamp) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    last.snapshot = current_;
+    last.stamp = stamp_.load(std::memory_order_relaxed);
+  }
+  return last.snapshot;
+}
+
+void key_snapshot_slot::store(std::shared_ptr<const key_snapshot> next) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  current_ = std::move(next);
+  stamp_.store(next_snapshot_stamp.fetch_add(1), std::memory_order_release);
+}
+
 void federation_state::configure(std::string local_origin,
                                  std::shared_ptr<key_snapshot_slot> slot,
                                  wall_clock clock) {

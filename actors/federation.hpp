@@ -4,8 +4,10 @@
 // front's JWKS and verify paths) load the snapshot without a message.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -35,19 +37,20 @@ struct key_snapshot {
 };
 
 /// Where the federation publishes its snapshots: written by one actor, read
-/// by any thread through an atomic shared_ptr.
+/// by any thread. A reader keeps the snapshot it saw last in a thread-local
+/// cache and only takes the lock when a newer one was stored, so the hot
+/// paths (JWKS, verify) pay one atomic load per request.
 class key_snapshot_slot {
 public:
-  std::shared_ptr<const key_snapshot> load() const {
-    return std::atomic_load(&current_);
-  }
+  std::shared_ptr<const key_snapshot> load() const;
 
-  void store(std::shared_ptr<const key_snapshot> next) {
-    std::atomic_store(&current_, std::move(next));
-  }
+  void store(std::shared_ptr<const key_snapshot> next);
 
 private:
+  mutable std::mutex mutex_;
   std::shared_ptr<const key_snapshot> current_;
+  /// Unique across all slots of the process (0: nothing stored yet).
+  std::atomic<uint64_t> stamp_{0};
 };
 
 class federation_state {

@@ -76,15 +76,17 @@ bool keystore_state::advance(time_point now) {
     keys_.pop_front();
     changed = true;
   }
-  // The newest key signs: publish its successor one rotation ahead.
+  // The newest key signs: publish its successor one rotation ahead. The key
+  // is made first, so a failure leaves the schedule as it was.
   if (keys_.back().sign_from <= now) {
-    auto& current = keys_.back();
-    auto next_from = current.sign_from + opts_.rotate_every;
+    auto next_from = keys_.back().sign_from + opts_.rotate_every;
     if (next_from <= now) // the process slept through a rotation
       next_from = now + opts_.rotate_every;
+    auto next = make_key(now, next_from);
+    auto& current = keys_.back();
     current.retire_at = next_from;
     current.expire_at = next_from + opts_.max_token_ttl + opts_.leeway;
-    keys_.push_back(make_key(now, next_from));
+    keys_.push_back(std::move(next));
     changed = true;
   }
   if (changed)
@@ -161,32 +163,52 @@ void announce(keystore_pointer self, const federation_actor& federation) {
     return;
   self->request(federation, std::chrono::seconds{10}, atom::announce_v,
                 self->state.announcement())
-    .then([](atom::ok) {},
-          [](caf::error& err) {
+    .then([self](atom::ok) { self->state.announce_pending = false; },
+          [self](caf::error& err) {
+            // The next tick (within a second) announces again.
+            self->state.announce_pending = true;
             spdlog::warn("keystore: federation did not take the new keys: {}",
                          caf::to_string(err));
           });
 }
 
-// Wakes the keystore at its next scheduled change; at least once a minute so
-// that a jump of the wall clock is noticed.
-void schedule_tick(keystore_pointer self) {
-  auto now = self->state.now();
-  auto next = self->state.next_event();
-  auto delay = std::chrono::milliseconds{60'000};
-  if (next != time_point::max() && next - now < delay)
-    delay = std::max(std::chrono::milliseconds{1},
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                       next - now)
-                       + std::chrono::milliseconds{1});
-  self->delayed_send(self, delay, atom::tick_v, ++self->state.timer_id);
+// Runs the schedule and announces a changed key set. A failure (no entropy,
+// an unwritable data directory) is logged once per streak and retried with
+// back-off; the current key keeps signing meanwhile.
+void apply_schedule(keystore_pointer self, const federation_actor& federation) {
+  auto& st = self->state;
+  try {
+    if (st.advance(st.now()))
+      announce(self, federation);
+    if (st.failures > 0)
+      spdlog::info("keystore: key schedule applied again after {} failures",
+                   st.failures);
+    st.failures = 0;
+  } catch (const std::exception& e) {
+    if (st.failures++ == 0)
+      spdlog::error("keystore: cannot apply the key schedule, retrying with "
+                    "back-off: {}",
+                    e.what());
+  }
 }
 
-// Runs the schedule; announces when the published set changed.
-void apply_schedule(keystore_pointer self,
-                    const federation_actor& federation) {
-  if (self->state.advance(self->state.now()))
-    announce(self, federation);
+// Wakes the keystore at its next scheduled change; at least once a minute so
+// that a jump of the wall clock is noticed; sooner to retry a failure.
+void schedule_tick(keystore_pointer self) {
+  using std::chrono::milliseconds;
+  auto& st = self->state;
+  auto now = st.now();
+  auto next = st.next_event();
+  auto delay = milliseconds{60'000};
+  if (st.failures > 0)
+    delay = std::min(delay, milliseconds{250LL << std::min(st.failures, 8u)});
+  else if (next != time_point::max() && next - now < delay)
+    delay = std::max(milliseconds{1},
+                     std::chrono::duration_cast<milliseconds>(next - now)
+                       + milliseconds{1});
+  if (st.announce_pending)
+    delay = std::min(delay, milliseconds{1000});
+  self->delayed_send(self, delay, atom::tick_v, ++st.timer_id);
 }
 
 } // namespace
@@ -195,17 +217,16 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
                                        keystore_options opts,
                                        federation_actor federation) {
   self->state.configure(std::move(opts));
-  try {
-    apply_schedule(self, federation);
-  } catch (const std::exception& e) {
-    spdlog::error("keystore: cannot create signing keys: {}", e.what());
-    self->quit(make_error(ec::crypto_failure, e.what()));
+  apply_schedule(self, federation);
+  if (self->state.keys().empty()) {
+    spdlog::error("keystore: cannot create the first signing key; stopping");
+    self->quit(make_error(ec::crypto_failure, "no signing key"));
   }
   schedule_tick(self);
   return {
     [=](atom::sign, const token_request& req) -> caf::result<signed_token> {
+      apply_schedule(self, federation);
       try {
-        apply_schedule(self, federation);
         return self->state.sign(req, self->state.now());
       } catch (const std::invalid_argument& e) {
         return make_error(ec::invalid_argument, e.what());
@@ -218,11 +239,9 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
     [=](atom::tick, uint64_t id) {
       if (id != self->state.timer_id)
         return;
-      try {
-        apply_schedule(self, federation);
-      } catch (const std::exception& e) {
-        spdlog::error("keystore: rotation failed, retrying: {}", e.what());
-      }
+      apply_schedule(self, federation);
+      if (self->state.announce_pending)
+        announce(self, federation);
       schedule_tick(self);
     },
   };

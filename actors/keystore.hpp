@@ -96,6 +96,10 @@ public:
 
   /// Id of the one pending timer; ticks with another id are ignored.
   uint64_t timer_id = 0;
+  /// Failed attempts to apply the schedule in a row (0: healthy).
+  unsigned failures = 0;
+  /// The last announcement was not acknowledged; the next tick resends it.
+  bool announce_pending = false;
 
 private:
   managed_key make_key(time_point now, time_point sign_from);

@@ -23,17 +23,46 @@ unsigned resolve_threads(unsigned configured) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-/// Waits until the federation published its first snapshot.
+/// Waits until the federation published its first snapshot; gives up at
+/// once when an actor the node needs has terminated.
 void await_first_keys(const key_snapshot_slot& slot,
+                      const http::node_status& status,
                       std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!slot.load()) {
+    if (!status.actors_alive.load())
+      throw std::runtime_error("the key actors stopped before the first key "
+                               "was published: see the errors above");
     if (std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("no signing key after "
                                + std::to_string(limit.count())
                                + " s: see the keystore errors above");
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
   }
+}
+
+/// Calls FUN when the actor terminates unexpectedly: readiness fails and the
+/// log says why.
+void watch(const caf::strong_actor_ptr& actor, std::string name,
+           std::shared_ptr<http::node_status> status) {
+  if (!actor)
+    return;
+  actor->get()->attach_functor(
+    [status = std::move(status), name = std::move(name)](
+      const caf::error& reason) {
+      if (status->stopping.load())
+        return;
+      status->actors_alive = false;
+      spdlog::critical("the {} actor terminated: {}; the node is not ready",
+                       name, caf::to_string(reason));
+    });
+}
+
+void warn_about_cluster_settings(const config::settings& c) {
+  if (c.cluster.enabled || !c.cluster.static_peers.empty()
+      || !c.cluster.seeds.empty() || !c.cluster.listen.empty())
+    spdlog::warn("cluster settings are set, but this build runs single nodes "
+                 "only: they are validated and otherwise ignored");
 }
 
 } // namespace
@@ -43,9 +72,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   std::unique_ptr<node> self{new node};
   self->cfg_ = std::move(cfg);
   auto& c = self->cfg_;
-  if (c.cluster.enabled)
-    spdlog::warn("cluster.enabled is set, but this build runs single nodes "
-                 "only: clustering is not available yet");
+  warn_about_cluster_settings(c);
   // Data directory and identity.
   persistence::ensure_data_dir(c.node.data_dir);
   self->instance_id_ = c.cluster.instance_id.empty()
@@ -65,6 +92,9 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   }
   auto admin = std::make_shared<http::admin_auth>(
     http::admin_auth::load(self->admin_keys_file_));
+  self->status_ = std::make_shared<http::node_status>();
+  self->status_->instance_id = self->instance_id_;
+  self->status_->started_at = clock();
   // Actors: the federation first, so the keystore's first announcement has
   // somewhere to go.
   self->keys_ = std::make_shared<key_snapshot_slot>();
@@ -82,13 +112,18 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   if (!ks)
     throw std::runtime_error(sys.render(ks.error()));
   self->keystore_ = std::move(*ks);
-  await_first_keys(*self->keys_, std::chrono::seconds{60});
+  using caf::actor_cast;
+  using caf::strong_actor_ptr;
+  watch(actor_cast<strong_actor_ptr>(self->federation_), "federation",
+        self->status_);
+  watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
+        self->status_);
+  await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
   // HTTP front.
   auto threads = resolve_threads(c.http.threads);
-  self->status_ = std::make_shared<http::node_status>();
-  self->status_->instance_id = self->instance_id_;
-  self->status_->started_at = clock();
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
+  for (auto& b : self->bridge_->actors())
+    watch(actor_cast<strong_actor_ptr>(b), "bridge", self->status_);
   http::api_context ctx;
   ctx.settings = c;
   ctx.keystore = self->keystore_;
@@ -98,21 +133,6 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.bridge = self->bridge_.get();
   ctx.clock = clock;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
-  // The node cannot work without these actors: if one terminates other than
-  // by our own stop(), readiness fails and the log says why.
-  auto watch = [status = self->status_](const char* name) {
-    return [status, name](const caf::error& reason) {
-      if (status->stopping.load())
-        return;
-      status->actors_alive = false;
-      spdlog::critical("the {} actor terminated: {}; the node is not ready",
-                       name, caf::to_string(reason));
-    };
-  };
-  caf::actor_cast<caf::abstract_actor*>(self->keystore_)
-    ->attach_functor(watch("keystore"));
-  caf::actor_cast<caf::abstract_actor*>(self->federation_)
-    ->attach_functor(watch("federation"));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
   limits.max_header_bytes = c.http.max_header_bytes;
@@ -149,8 +169,10 @@ void node::stop() {
     server_->stop();
   if (bridge_)
     bridge_->stop();
-  caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(federation_, caf::exit_reason::user_shutdown);
+  if (keystore_)
+    caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
+  if (federation_)
+    caf::anon_send_exit(federation_, caf::exit_reason::user_shutdown);
 }
 
 } // namespace keymesh

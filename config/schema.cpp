@@ -15,6 +15,8 @@ constexpr int64_t kib = 1024;
 constexpr int64_t mib = 1024 * kib;
 constexpr int64_t second = 1000;
 constexpr int64_t minute = 60 * second;
+constexpr int64_t hour = 60 * minute;
+constexpr int64_t day = 24 * hour;
 
 /// Builds one table row; the chained setters keep the table readable.
 class entry {
@@ -84,14 +86,14 @@ std::vector<key_spec> make_table() {
       entry("http.read_timeout", t::duration, KEYMESH_FIELD(http.read_timeout),
             "How long one request may take to arrive (also the wait for a "
             "connection's first request, and for writing each response).")
-          .range(1, std::nullopt),
+          .range(1, 1 * hour),
       entry("http.idle_timeout", t::duration, KEYMESH_FIELD(http.idle_timeout),
             "How long an idle keep-alive connection stays open.")
-          .range(1, std::nullopt),
+          .range(1, 24 * hour),
       entry("http.request_timeout", t::duration,
             KEYMESH_FIELD(http.request_timeout),
             "How long a request may wait for an actor's reply.")
-          .range(1, std::nullopt),
+          .range(1, 10 * minute),
       entry("http.threads", t::integer, KEYMESH_FIELD(http.threads),
             "Threads serving HTTP; 0: one per CPU.")
           .range(0, 64),
@@ -104,16 +106,16 @@ std::vector<key_spec> make_table() {
           .one_of({"ES256", "EdDSA", "RS256"}),
       entry("keys.rotate_every", t::duration, KEYMESH_FIELD(keys.rotate_every),
             "How often a new signing key is generated.")
-          .range(1 * second, std::nullopt),
+          .range(1 * second, 365 * day),
       entry("keys.max_token_ttl", t::duration,
             KEYMESH_FIELD(keys.max_token_ttl),
             "Longest lifetime a client may request for a token.")
-          .range(1 * second, std::nullopt),
+          .range(1 * second, 30 * day),
       entry("keys.default_token_ttl", t::duration,
             KEYMESH_FIELD(keys.default_token_ttl),
             "Token lifetime when the client asks for none; must not exceed "
             "keys.max_token_ttl.")
-          .range(1 * second, std::nullopt),
+          .range(1 * second, 30 * day),
       entry("keys.leeway", t::duration, KEYMESH_FIELD(keys.leeway),
             "Clock skew tolerated when checking exp, nbf and iat.")
           .range(0, 10 * minute),
@@ -142,7 +144,7 @@ std::vector<key_spec> make_table() {
       entry("cluster.refresh_sec", t::duration,
             KEYMESH_FIELD(cluster.refresh_sec),
             "How often the peer list is refreshed.")
-          .range(1 * second, std::nullopt),
+          .range(1 * second, 1 * day),
       entry("cluster.instance_id", t::identifier,
             KEYMESH_FIELD(cluster.instance_id),
             "This node's id in the cluster; empty: generated once into "
@@ -156,12 +158,12 @@ std::vector<key_spec> make_table() {
             "Nodes to contact first when joining."),
       entry("cluster.heartbeat", t::duration, KEYMESH_FIELD(cluster.heartbeat),
             "Interval between heartbeats sent to peers.")
-          .range(1, std::nullopt),
+          .range(1, 1 * minute),
       entry("cluster.failure_timeout", t::duration,
             KEYMESH_FIELD(cluster.failure_timeout),
             "Silence after which a peer counts as failed; must exceed "
             "cluster.heartbeat.")
-          .range(1, std::nullopt),
+          .range(1, 10 * minute),
       entry("cluster.insecure_plaintext", t::boolean,
             KEYMESH_FIELD(cluster.insecure_plaintext),
             "Allow node-to-node traffic without TLS."),
@@ -180,7 +182,7 @@ std::vector<key_spec> make_table() {
       entry("cluster.srv.poll_interval", t::duration,
             KEYMESH_FIELD(cluster.srv.poll_interval),
             "How often the SRV names are queried.")
-          .range(1 * second, std::nullopt),
+          .range(1 * second, 1 * day),
   };
   const settings defaults{};
   for (auto& spec : table) {

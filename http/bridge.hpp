@@ -32,6 +32,10 @@ public:
   /// Terminates every bridge actor. Idempotent.
   void stop();
 
+  const std::vector<caf::actor>& actors() const {
+    return actors_;
+  }
+
 private:
   std::vector<caf::actor> actors_;
   std::atomic<size_t> next_{0};

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/api.hpp"
+#include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 
 namespace keymesh::http {
@@ -35,13 +36,15 @@ std::optional<json> parse_object(const request& req, response& error) {
                            "the body must be application/json");
     return std::nullopt;
   }
-  auto body = json::parse(req.body(), nullptr, false);
-  if (body.is_discarded()) {
-    error = bad_request("the body is not valid JSON");
-    return std::nullopt;
-  }
-  if (!body.is_object()) {
-    error = bad_request("the body must be a JSON object");
+  // The JOSE parser: nesting at most 32 deep and no duplicate members, so a
+  // hostile body can neither exhaust the stack nor say two things at once.
+  auto body = jose::parse_json_object(req.body());
+  if (!body) {
+    auto first = req.body().find_first_not_of(" \t\r\n");
+    bool object = first != std::string::npos && req.body()[first] == '{';
+    error = bad_request(object ? "the body is not valid JSON (or nests deeper "
+                                 "than 32 levels, or repeats a member)"
+                               : "the body must be a JSON object");
     return std::nullopt;
   }
   return body;

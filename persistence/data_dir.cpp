@@ -77,7 +77,11 @@ std::string read_small_file(const std::string& path, size_t max_bytes) {
 void write_file_atomically(const std::string& path, const std::string& content,
                            unsigned mode) {
   auto tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+  // A leftover temporary file (or a link planted there) is removed, and the
+  // new one is created exclusively, so it always gets MODE.
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   static_cast<mode_t>(mode));
   if (fd < 0)
     throw storage_error("cannot write " + tmp + ": " + std::strerror(errno));

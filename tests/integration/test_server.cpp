@@ -177,10 +177,17 @@ CAF_TEST(bad_input_gets_clear_errors_and_the_node_survives) {
                   "bad_signature");
   CAF_CHECK_EQUAL(at(verify(token.substr(0, token.rfind('.'))), "reason"),
                   "malformed");
-  auto forged = token;
-  auto dot = forged.find('.');
-  forged[dot + 3] = forged[dot + 3] == 'a' ? 'b' : 'a';
-  CAF_CHECK_EQUAL(at(verify(forged), "active"), false);
+  // A forged token: another token's (valid JSON) payload under this one's
+  // header and signature.
+  auto other = issue({{"sub", "mallory"}})["token"].get<std::string>();
+  auto payload_of = [](const std::string& t) {
+    auto a = t.find('.');
+    return t.substr(a + 1, t.find('.', a + 1) - a - 1);
+  };
+  auto first_dot = token.find('.');
+  auto forged = token.substr(0, first_dot + 1) + payload_of(other)
+                + token.substr(token.find('.', first_dot + 1));
+  CAF_CHECK_EQUAL(at(verify(forged), "reason"), "bad_signature");
   auto wrong_admin = request(port, "POST", "/api/tokens", R"({"sub":"x"})",
                              "Authorization: Bearer wrong-key-wrong-key\r\n");
   CAF_CHECK_EQUAL(wrong_admin.result_int(), 403u);

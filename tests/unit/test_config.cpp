@@ -358,7 +358,7 @@ CAF_TEST(bad scalar values name key origin value and what is allowed) {
   CAF_CHECK(has_error(result, {"test.yaml:8", "keys.algorithm", "\"HS256\"",
                                "one of ES256, EdDSA, RS256"}));
   CAF_CHECK(has_error(result, {"test.yaml:9", "keys.rotate_every", "\"500ms\"",
-                               "at least 1s"}));
+                               "from 1s to 8760h"}));
   CAF_CHECK(has_error(result, {"test.yaml:11", "cluster.enabled", "\"maybe\"",
                                "true or false"}));
   CAF_CHECK(has_error(result, {"test.yaml:12", "cluster.instance_id",
@@ -525,4 +525,17 @@ CAF_TEST(docs configuration reference matches the schema) {
   CAF_REQUIRE(marker != std::string::npos);
   auto generated = doc.substr(marker + reference_marker.size() + 1);
   CAF_CHECK_EQUAL(generated, render_markdown_reference());
+}
+
+CAF_TEST(durations have upper bounds that keep time arithmetic in range) {
+  auto result = load_from_string("keys:\n  rotate_every: 100000d\n"
+                                 "  max_token_ttl: 400d\n"
+                                 "http:\n  read_timeout: 2h\n",
+                                 {}, "test.yaml");
+  CAF_CHECK(has_error(result, {"keys.rotate_every", "\"100000d\"",
+                               "from 1s to 8760h"}));
+  CAF_CHECK(has_error(result, {"keys.max_token_ttl", "\"400d\"",
+                               "from 1s to 720h"}));
+  CAF_CHECK(has_error(result, {"http.read_timeout", "\"2h\"",
+                               "from 1ms to 1h"}));
 }

@@ -247,6 +247,12 @@ CAF_TEST(bad_token_requests_get_clear_errors) {
               + "\"}}",
             "8 KiB");
   check_400(R"({"sub":"a","subject":"b"})", "unknown member \"subject\"");
+  // Nesting that would exhaust a recursive parser or serialiser, and a member
+  // given twice, are refused, never crash the node.
+  check_400(R"({"sub":"a","claims":{"x":)" + std::string(100000, '[')
+              + std::string(100000, ']') + "}}",
+            "deeper than 32 levels");
+  check_400(R"({"sub":"a","sub":"b"})", "repeats a member");
   auto wrong_type = post("/api/tokens", R"({"sub":"a"})", b, "text/plain");
   CAF_CHECK_EQUAL(wrong_type.result_int(), 415u);
   CAF_CHECK_EQUAL(error_of(wrong_type), "unsupported_media_type");
@@ -323,6 +329,27 @@ CAF_TEST(metrics_count_requests_tokens_and_keys) {
                       "\"POST /api/verify\",le=\"+Inf\"} 1")
             != std::string::npos);
   CAF_CHECK(text.find("keymesh_uptime_seconds ") != std::string::npos);
+}
+
+CAF_TEST(max_age_never_outlasts_the_next_change_of_the_key_set) {
+  auto fixed_now = std::chrono::system_clock::now();
+  auto near = std::make_shared<key_snapshot_slot>();
+  auto snap = std::make_shared<key_snapshot>();
+  snap->jwks = R"({"keys":[]})";
+  snap->etag = "\"near\"";
+  snap->next_change = fixed_now + std::chrono::seconds{42};
+  near->store(snap);
+  api_context ctx;
+  ctx.keys = near;
+  ctx.status = status;
+  ctx.clock = [fixed_now] { return fixed_now; };
+  api local{std::move(ctx)};
+  std::promise<response> p;
+  local.handle(request{bhttp::verb::get, "/api/pkeys", 11},
+               [&p](response res) { p.set_value(std::move(res)); });
+  auto res = p.get_future().get();
+  CAF_CHECK_EQUAL(std::string{res[bhttp::field::cache_control]},
+                  "public, max-age=42");
 }
 
 CAF_TEST(query_parameters_are_decoded) {

@@ -284,3 +284,42 @@ CAF_TEST(the_keystore_answers_with_its_announcement) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(a_failed_rotation_leaves_the_current_key_signing) {
+  manual_clock clock;
+  keystore_state st;
+  auto opts = test_options(clock);
+  int writes = 0;
+  bool disk_full = false;
+  opts.persist_sequence = [&](uint64_t) {
+    ++writes;
+    if (disk_full)
+      throw std::runtime_error("disk full");
+  };
+  st.configure(opts);
+  auto t0 = *clock.now;
+  st.advance(t0);
+  CAF_REQUIRE_EQUAL(st.keys().size(), 2u);
+  // At the rotation the data directory cannot be written.
+  disk_full = true;
+  auto t1 = t0 + 24h;
+  bool threw = false;
+  try {
+    st.advance(t1);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CAF_CHECK(threw);
+  // The schedule is as it was: the pre-published key signs, nothing retired
+  // early, nothing half-made.
+  CAF_CHECK_EQUAL(st.keys().size(), 2u);
+  CAF_CHECK(st.keys()[1].retire_at == time_point::max());
+  auto t = st.sign(token_request{"ivan", {}, 0, ""}, t1);
+  CAF_CHECK_EQUAL(t.kid, "node-a-6");
+  // Once the disk is back, the next attempt completes the rotation.
+  disk_full = false;
+  CAF_CHECK(st.advance(t1 + 1s));
+  CAF_CHECK_EQUAL(st.keys().size(), 3u);
+  CAF_CHECK(st.keys()[1].retire_at == t1 + 24h); // the schedule keeps its rhythm
+  CAF_CHECK(writes >= 4);
+}
