@@ -33,8 +33,10 @@ struct silent_state {
   std::vector<caf::typed_response_promise<signed_token>> pending;
 };
 
+// (The unused argument avoids CAF 0.17.6's null dereference when spawning a
+// function without arguments.)
 keystore_actor::behavior_type
-silent_keystore(keystore_actor::stateful_pointer<silent_state> self) {
+silent_keystore(keystore_actor::stateful_pointer<silent_state> self, int) {
   return {
     [=](atom::sign, const token_request&) -> caf::result<signed_token> {
       auto rp = self->make_response_promise<signed_token>();
@@ -73,7 +75,7 @@ struct fixture {
     config::settings settings;
     settings.http.request_timeout = request_timeout;
     if (silent) {
-      ks = sys->spawn(silent_keystore);
+      ks = sys->spawn(silent_keystore, 0);
     } else {
       auto opts = keystore_options::from_settings(settings, "node-s");
       ks = *spawn_keystore(*sys, *opts, fed);
