@@ -1,6 +1,7 @@
 // The keymesh command line: a thin main() over the keymesh library.
 //
 //   keymesh serve [--config FILE]
+//   keymesh genclust --nodes N --out DIR
 //   keymesh config check FILE
 //   keymesh config reference
 //   keymesh version
@@ -16,6 +17,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/node.hpp"
+#include "cluster/genclust.hpp"
 #include "common/logging.hpp"
 #include "config/loader.hpp"
 #include "config/render.hpp"
@@ -32,6 +34,9 @@ usage: keymesh <command> [options]
 commands:
   serve [--config FILE]    run a node (defaults: http.listen 127.0.0.1:8080,
                            node.data_dir ./data, keys.algorithm ES256)
+  genclust --nodes N --out DIR
+                           write a cluster CA, node certificates and one
+                           config per node (see 'keymesh genclust --help')
   config check FILE        validate FILE (plus KEYMESH_* environment
                            overrides) and print the effective configuration
   config reference         print the configuration reference (Markdown)
@@ -57,6 +62,25 @@ check      validates FILE with the KEYMESH_* environment applied, prints the
            every error and exits 1.
 reference  prints every configuration key with its type, default,
            environment variable and description, as Markdown.
+)";
+
+constexpr const char* genclust_help = R"(usage: keymesh genclust --nodes N --out DIR [options]
+
+Writes what an N-node cluster with mutual TLS needs: DIR/ca.pem and
+DIR/ca.key (the cluster CA; keep ca.key offline), and for each node i
+DIR/node-i/cert.pem, key.pem (CN = instance id "node-i") and keymesh.yaml
+(listen addresses, seeds, TLS paths, data directory). Start node i with
+  keymesh serve --config DIR/node-i/keymesh.yaml
+
+options:
+  --nodes N             number of nodes, 1 to 64 (default 3)
+  --out DIR             output directory (created if missing)
+  --name NAME           cluster.name (default keymesh)
+  --host HOST           address the nodes listen on (default 127.0.0.1)
+  --http-port P         HTTP port of node 1; node i gets P+i-1 (default 8081)
+  --cluster-port P      cluster port of node 1; node i gets P+i-1 (default 7401)
+  --days D              certificate validity in days (default 825)
+  --force               overwrite existing files
 )";
 
 constexpr const char* version_help = R"(usage: keymesh version
@@ -102,6 +126,73 @@ int run_config(const std::vector<std::string>& args) {
     return 1;
   }
   std::cout << keymesh::config::render_effective(result.value);
+  return 0;
+}
+
+int run_genclust(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << genclust_help;
+    return 0;
+  }
+  keymesh::cluster::genclust_options opts;
+  auto number = [](const std::string& flag, const std::string& text,
+                   long min, long max) -> long {
+    size_t used = 0;
+    long value = 0;
+    try {
+      value = std::stol(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || value < min || value > max)
+      throw std::invalid_argument(flag + " needs a number from "
+                                  + std::to_string(min) + " to "
+                                  + std::to_string(max) + ", not '" + text
+                                  + "'");
+    return value;
+  };
+  try {
+    for (size_t i = 0; i < args.size(); ++i) {
+      auto& flag = args[i];
+      if (flag == "--force") {
+        opts.force = true;
+        continue;
+      }
+      if (i + 1 >= args.size())
+        throw std::invalid_argument("unknown option or missing value: "
+                                    + flag);
+      auto& value = args[++i];
+      if (flag == "--nodes")
+        opts.nodes = static_cast<size_t>(number(flag, value, 1, 64));
+      else if (flag == "--out")
+        opts.out_dir = value;
+      else if (flag == "--name")
+        opts.cluster_name = value;
+      else if (flag == "--host")
+        opts.host = value;
+      else if (flag == "--http-port")
+        opts.http_base_port = static_cast<uint16_t>(number(flag, value, 1,
+                                                           65535));
+      else if (flag == "--cluster-port")
+        opts.cluster_base_port = static_cast<uint16_t>(number(flag, value, 1,
+                                                              65535));
+      else if (flag == "--days")
+        opts.days = static_cast<int>(number(flag, value, 1, 36500));
+      else
+        throw std::invalid_argument("unknown option " + flag);
+    }
+    if (opts.out_dir.empty())
+      throw std::invalid_argument("--out DIR is required");
+  } catch (const std::invalid_argument& e) {
+    return usage_error(e.what(), genclust_help);
+  }
+  try {
+    for (auto& file : keymesh::cluster::genclust(opts))
+      std::cout << "wrote " << file << '\n';
+  } catch (const std::exception& e) {
+    std::cerr << "keymesh genclust: " << e.what() << '\n';
+    return 1;
+  }
   return 0;
 }
 
@@ -187,5 +278,7 @@ int main(int argc, char** argv) {
     return run_serve(args);
   if (command == "config")
     return run_config(args);
+  if (command == "genclust")
+    return run_genclust(args);
   return usage_error("unknown command '" + command + "'", main_help);
 }

@@ -287,12 +287,36 @@ CAF_TEST(cli_config_check_version_and_help) {
   auto [v_code, v_out] = run_command({bin, "version"}, {}, dir.file("v.log"));
   CAF_CHECK_EQUAL(v_code, 0);
   CAF_CHECK(v_out.rfind("keymesh ", 0) == 0);
-  for (auto cmd : {"serve", "config", "version"}) {
+  for (auto cmd : {"serve", "config", "version", "genclust"}) {
     auto [h_code, h_out] = run_command({bin, cmd, "--help"}, {},
                                        dir.file(std::string{cmd} + ".h.log"));
     CAF_CHECK_EQUAL(h_code, 0);
     CAF_CHECK(h_out.find("usage: keymesh") != std::string::npos);
   }
+  // genclust writes configs that pass config check, and will not overwrite.
+  auto [g_code, g_out] = run_command({bin, "genclust", "--nodes", "2", "--out",
+                                      dir.file("cluster")},
+                                     {}, dir.file("g.log"));
+  CAF_CHECK_EQUAL(g_code, 0);
+  CAF_CHECK(g_out.find("node-2/keymesh.yaml") != std::string::npos);
+  for (auto n : {"node-1", "node-2"}) {
+    auto [c_code, c_out] = run_command(
+      {bin, "config", "check",
+       dir.file(std::string{"cluster/"} + n + "/keymesh.yaml")},
+      {}, dir.file(std::string{n} + ".check.log"));
+    CAF_CHECK_EQUAL(c_code, 0);
+    CAF_CHECK(c_out.find(std::string{"instance_id: "} + n)
+              != std::string::npos);
+  }
+  auto [again_code, again_out] = run_command(
+    {bin, "genclust", "--nodes", "2", "--out", dir.file("cluster")}, {},
+    dir.file("g2.log"));
+  CAF_CHECK_EQUAL(again_code, 1);
+  CAF_CHECK(again_out.find("already exists") != std::string::npos);
+  auto [bad_code, bad_gen] = run_command({bin, "genclust", "--nodes", "0",
+                                          "--out", dir.file("x")},
+                                         {}, dir.file("g3.log"));
+  CAF_CHECK_EQUAL(bad_code, 2);
   auto [u_code, u_out] = run_command({bin, "frobnicate"}, {},
                                      dir.file("u.log"));
   CAF_CHECK_EQUAL(u_code, 2);
