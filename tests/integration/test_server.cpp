@@ -313,10 +313,12 @@ CAF_TEST(cli_config_check_version_and_help) {
     dir.file("g2.log"));
   CAF_CHECK_EQUAL(again_code, 1);
   CAF_CHECK(again_out.find("already exists") != std::string::npos);
-  auto [bad_code, bad_gen] = run_command({bin, "genclust", "--nodes", "0",
-                                          "--out", dir.file("x")},
-                                         {}, dir.file("g3.log"));
-  CAF_CHECK_EQUAL(bad_code, 2);
+  auto [zero_code, zero_out] = run_command({bin, "genclust", "--nodes", "0",
+                                            "--out", dir.file("x")},
+                                           {}, dir.file("g3.log"));
+  CAF_CHECK_EQUAL(zero_code, 2);
+  CAF_CHECK(zero_out.find("--nodes needs a number from 1 to 64")
+            != std::string::npos);
   auto [u_code, u_out] = run_command({bin, "frobnicate"}, {},
                                      dir.file("u.log"));
   CAF_CHECK_EQUAL(u_code, 2);
