@@ -135,16 +135,22 @@ std::vector<key_spec> make_table() {
       entry("cluster.enabled", t::boolean, KEYMESH_FIELD(cluster.enabled),
             "Run as part of a cluster; false: a single node."),
       entry("cluster.discovery", t::choice, KEYMESH_FIELD(cluster.discovery),
-            "How peers are found: cluster.static_peers or the DNS SRV records "
-            "in cluster.srv.names.")
+            "How cluster nodes are found: the addresses in cluster.seeds, or "
+            "the DNS SRV records in cluster.srv.names.")
           .one_of({"static", "srv"}),
       entry("cluster.static_peers", t::url_list,
             KEYMESH_FIELD(cluster.static_peers),
-            "Base URLs of the other nodes when discovery is static."),
+            "HTTP(S) base URLs of JWKS servers (keymesh nodes, Stoke, any "
+            "server of /api/pkeys?local=true) whose keys are polled and "
+            "merged, with or without the cluster mesh."),
       entry("cluster.refresh_sec", t::duration,
             KEYMESH_FIELD(cluster.refresh_sec),
-            "How often the peer list is refreshed.")
+            "How often each of cluster.static_peers is polled.")
           .range(1 * second, 1 * day),
+      entry("cluster.static_peers_ca", t::path,
+            KEYMESH_FIELD(cluster.static_peers_ca),
+            "CA bundle (PEM) that https static_peers must chain to; empty: "
+            "the system's trusted CAs."),
       entry("cluster.instance_id", t::identifier,
             KEYMESH_FIELD(cluster.instance_id),
             "This node's id in the cluster; empty: generated once into "

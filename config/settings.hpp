@@ -57,6 +57,8 @@ struct settings {
     /// http:// or https:// base URLs of the other nodes.
     std::vector<std::string> static_peers;
     std::chrono::seconds refresh_sec = std::chrono::seconds{30};
+    /// CA bundle for https static_peers; empty: the system's.
+    std::string static_peers_ca;
     /// Empty: generated once into data_dir.
     std::string instance_id;
     std::string name = "keymesh";
