@@ -14,8 +14,15 @@ KEYMESH_ATOM(keys, "keys")
 KEYMESH_ATOM(tick, "tick")
 KEYMESH_ATOM(announce, "announce")
 KEYMESH_ATOM(jwks, "jwks")
-KEYMESH_ATOM(status, "status")
 KEYMESH_ATOM(run, "run")
+KEYMESH_ATOM(hello, "hello")
+KEYMESH_ATOM(prove, "prove")
+KEYMESH_ATOM(ping, "ping")
+KEYMESH_ATOM(gossip, "gossip")
+KEYMESH_ATOM(members, "members")
+KEYMESH_ATOM(join, "join")
+KEYMESH_ATOM(leave, "leave")
+KEYMESH_ATOM(dial, "dial")
 
 #undef KEYMESH_ATOM
 

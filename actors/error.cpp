@@ -12,6 +12,8 @@ const char* to_string(ec x) {
       return "invalid_argument";
     case ec::crypto_failure:
       return "crypto_failure";
+    case ec::refused:
+      return "refused";
   }
   return "unknown";
 }

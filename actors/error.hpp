@@ -16,6 +16,8 @@ enum class ec : uint8_t {
   /// Signing or key generation failed (an OpenSSL error, no key, claims that
   /// cannot be encoded).
   crypto_failure,
+  /// A cluster peer's handshake was refused (the context says why).
+  refused,
 };
 
 const char* to_string(ec x);

@@ -53,25 +53,57 @@ private:
   std::atomic<uint64_t> stamp_{0};
 };
 
+struct federation_options {
+  /// This node's instance id: the origin whose keys are "local".
+  std::string local_origin;
+  std::shared_ptr<key_snapshot_slot> slot;
+  wall_clock clock = system_wall_clock();
+  /// How long the keys of a departed peer (or of a replaced incarnation) stay
+  /// published: keys.max_token_ttl + keys.leeway, so that every token they
+  /// signed can still be verified.
+  std::chrono::milliseconds departed_retention{0};
+  /// How long a local key change waits for peers' acknowledgements.
+  std::chrono::milliseconds peer_ack_timeout{2000};
+};
+
 class federation_state {
 public:
   static inline const char* name = "federation";
 
-  void configure(std::string local_origin,
-                 std::shared_ptr<key_snapshot_slot> slot, wall_clock clock);
+  void configure(federation_options opts);
+
+  const federation_options& options() const {
+    return opts_;
+  }
 
   /// Takes the keys of one origin; returns false for a stale announcement.
-  bool apply(key_announcement ann);
+  /// A new incarnation of an origin replaces the old one, whose keys are
+  /// retained as if it had departed.
+  bool apply(key_announcement ann, time_point now);
+
+  /// The origin went away at AT: its keys stay until the tokens they could
+  /// have signed have expired, then leave the set.
+  void depart(const std::string& origin, time_point at);
+
+  /// The local origin's current announcement (empty before the first).
+  const key_announcement* local_announcement() const;
+
+  /// The retained keys of departed origins, one departed announcement per
+  /// origin and incarnation, for a peer that joins.
+  std::vector<key_announcement> departed_announcements() const;
+
+  /// Cluster peers' federations, by instance id.
+  std::map<std::string, caf::actor> peers;
 
   /// Builds and publishes a snapshot of every key still published at NOW.
   std::shared_ptr<const key_snapshot> publish(time_point now);
 
   time_point now() const {
-    return clock_();
+    return opts_.clock();
   }
 
   const std::shared_ptr<key_snapshot_slot>& slot() const {
-    return slot_;
+    return opts_.slot;
   }
 
   /// Id of the one pending timer; ticks with another id are ignored.
@@ -86,20 +118,36 @@ private:
   /// The parsed key for INFO, reusing the previous parse when unchanged.
   const jose::key* parse(const public_key_info& info);
 
-  std::string local_origin_;
-  std::shared_ptr<key_snapshot_slot> slot_;
-  wall_clock clock_;
+  /// Moves ANN's keys to retained_, unpublished by AT + retention at most.
+  void retain(const key_announcement& ann, time_point at);
+
+  federation_options opts_;
   std::map<std::string, key_announcement> origins_;
+  struct retained_key {
+    std::string origin;
+    uint64_t incarnation = 0;
+    public_key_info info;
+  };
+
+  /// Adds INFO unless its kid is retained already; returns whether it was.
+  bool keep(const std::string& origin, uint64_t incarnation,
+            public_key_info info);
+
+  /// Keys of departed origins and replaced incarnations, until they expire.
+  std::vector<retained_key> retained_;
   std::map<std::string, parsed_key> parsed_;
   uint64_t version_ = 0;
 };
 
 using federation_pointer = federation_actor::stateful_pointer<federation_state>;
 
-federation_actor::behavior_type
-federation(federation_pointer self, std::string local_origin,
-           std::shared_ptr<key_snapshot_slot> slot, wall_clock clock);
+federation_actor::behavior_type federation(federation_pointer self,
+                                           federation_options opts);
 
+federation_actor spawn_federation(caf::actor_system& sys,
+                                  federation_options opts);
+
+/// A federation for a single node (no retention needed for peers).
 federation_actor spawn_federation(caf::actor_system& sys,
                                   std::string local_origin,
                                   std::shared_ptr<key_snapshot_slot> slot,

@@ -37,9 +37,33 @@ using federation_actor = caf::typed_actor<
   caf::replies_to<atom::announce, key_announcement>::with<atom::ok>,
   // The merged JWKS document as served at /api/pkeys.
   caf::replies_to<atom::get, atom::jwks>::with<std::string>,
+  // A cluster peer came up (instance id, its federation): it is sent this
+  // node's keys, and receives every later change.
+  caf::reacts_to<atom::join, std::string, caf::actor>,
+  // A cluster peer went away at the given Unix ms: its keys stay published
+  // until the tokens they could have signed have expired.
+  caf::reacts_to<atom::leave, std::string, int64_t>,
   // Internal timer (the id guards against stray ticks): rebuilds the
   // snapshot when the schedule changes it (a key starts signing, retires, or
   // leaves once its tokens have all expired).
+  caf::reacts_to<atom::tick, uint64_t>>;
+
+/// Owns this node's view of the cluster: links to peers (one per pair),
+/// handshakes, heartbeats, gossip and reconnection.
+using membership_actor = caf::typed_actor<
+  // A peer opened a link: its facts and a nonce; the answer carries this
+  // node's facts, its proof over the nonce and a nonce of its own.
+  caf::replies_to<atom::hello, node_hello>::with<node_hello>,
+  // The dialling peer's proof over this node's nonce (peer id, signature).
+  caf::replies_to<atom::prove, std::string, std::string>::with<atom::ok>,
+  // Heartbeat; answers with the same sequence number.
+  caf::replies_to<atom::ping, uint64_t>::with<uint64_t>,
+  // A peer's view of the cluster: (instance id, address) of what it knows.
+  caf::reacts_to<atom::gossip, std::vector<member_info>>,
+  // This node and its view, for GET /api/cluster.
+  caf::replies_to<atom::get, atom::members>::with<cluster_status>,
+  // Timer (heartbeats, failure detection, redials), id-guarded; the node
+  // sends (tick, 0) once, after publishing the actor, to start the rounds.
   caf::reacts_to<atom::tick, uint64_t>>;
 
 /// Registers every keymesh message type with an actor system config.
@@ -52,6 +76,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::signed_token))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::public_key_info))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::key_announcement))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::node_hello))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::member_info))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::member_info>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::cluster_status))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::keystore_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::federation_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::membership_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

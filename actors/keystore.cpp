@@ -1,6 +1,7 @@
 #include "actors/keystore.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -50,6 +51,8 @@ keystore_options::from_settings(const config::settings& cfg,
 void keystore_state::configure(keystore_options opts) {
   opts_ = std::move(opts);
   next_sequence_ = opts_.first_sequence;
+  auto bytes = persistence::random_bytes(sizeof(incarnation_));
+  std::memcpy(&incarnation_, bytes.data(), sizeof(incarnation_));
 }
 
 managed_key keystore_state::make_key(time_point now, time_point sign_from) {
@@ -138,6 +141,7 @@ signed_token keystore_state::sign(const token_request& req,
 key_announcement keystore_state::announcement() const {
   key_announcement result;
   result.origin = opts_.instance_id;
+  result.incarnation = incarnation_;
   result.serial = serial_;
   for (auto& k : keys_)
     result.keys.push_back(public_key_info{
@@ -158,6 +162,8 @@ time_point keystore_state::next_event() const {
 
 namespace {
 
+void schedule_tick(keystore_pointer self);
+
 void announce(keystore_pointer self, const federation_actor& federation) {
   if (!federation)
     return;
@@ -165,8 +171,10 @@ void announce(keystore_pointer self, const federation_actor& federation) {
                 self->state.announcement())
     .then([self](atom::ok) { self->state.announce_pending = false; },
           [self](caf::error& err) {
-            // The next tick (within a second) announces again.
+            // Announce again within a second (a new tick replaces the
+            // pending one).
             self->state.announce_pending = true;
+            schedule_tick(self);
             spdlog::warn("keystore: federation did not take the new keys: {}",
                          caf::to_string(err));
           });

@@ -108,6 +108,8 @@ private:
   std::deque<managed_key> keys_; // ordered by sign_from
   uint64_t next_sequence_ = 0;
   uint64_t serial_ = 0;
+  /// Random per process start: peers tell a restart from a stale message.
+  uint64_t incarnation_ = 0;
 };
 
 using keystore_pointer = keystore_actor::stateful_pointer<keystore_state>;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 
 namespace keymesh {
@@ -72,15 +73,90 @@ using public_key_list = std::vector<public_key_info>;
 struct key_announcement {
   /// instance id of the node (or URL of the HTTP peer) that owns the keys.
   std::string origin;
-  /// Increases with every change at the origin; stale announcements lose.
+  /// Random per process start of the origin (0 for HTTP peers): a new
+  /// incarnation replaces the old one's keys, which stay published until
+  /// the tokens they signed have expired.
+  uint64_t incarnation = 0;
+  /// Increases with every change within one incarnation; stale
+  /// announcements lose.
   uint64_t serial = 0;
   public_key_list keys;
+  /// Keys of an origin that is gone (or of a replaced incarnation), passed
+  /// on so that a node joining later, or the restarted origin itself, still
+  /// verifies the tokens they signed. Each key carries its expire_at.
+  bool departed = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, key_announcement& x) {
-  return f(caf::meta::type_name("key_announcement"), x.origin, x.serial,
-           x.keys);
+  return f(caf::meta::type_name("key_announcement"), x.origin, x.incarnation,
+           x.serial, x.keys, x.departed);
+}
+
+/// What two nodes tell each other when a link opens. The dialling node sends
+/// one (with a nonce for the other side to sign); the answer carries the
+/// other side's facts, its signature over that nonce, and its own nonce.
+struct node_hello {
+  std::string instance_id;
+  std::string cluster_name;
+  uint32_t protocol_version = 0;
+  /// SHA-256 (hex) of `settings`.
+  std::string settings_fingerprint;
+  /// "key=value" for every setting that must agree across the cluster.
+  std::vector<std::string> settings;
+  /// The cluster address this node listens on (host:port).
+  std::string address;
+  uint64_t incarnation = 0;
+  /// The node's certificate (PEM); empty when the cluster runs in plaintext.
+  std::string certificate_pem;
+  /// A fresh random challenge for the other side.
+  std::string nonce;
+  /// In an answer: the signature over the dialling node's nonce.
+  std::string proof;
+  /// The sender's membership and federation actors.
+  caf::actor membership;
+  caf::actor federation;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
+  return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
+           x.protocol_version, x.settings_fingerprint, x.settings, x.address,
+           x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership,
+           x.federation);
+}
+
+/// A node as one member knows it, for gossip and status.
+struct member_info {
+  std::string instance_id;
+  std::string address;
+  /// "up", "suspect" or "down".
+  std::string state;
+  /// Unix ms of the last state change.
+  int64_t since = 0;
+  /// Last heartbeat round trip in microseconds (0: none yet).
+  int64_t rtt_us = 0;
+  uint32_t protocol_version = 0;
+  uint64_t incarnation = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_info& x) {
+  return f(caf::meta::type_name("member_info"), x.instance_id, x.address,
+           x.state, x.since, x.rtt_us, x.protocol_version, x.incarnation);
+}
+
+/// This node and its view of the cluster (GET /api/cluster).
+struct cluster_status {
+  member_info self;
+  std::string cluster_name;
+  std::vector<member_info> members;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
+  return f(caf::meta::type_name("cluster_status"), x.self, x.cluster_name,
+           x.members);
 }
 
 } // namespace keymesh

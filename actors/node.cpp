@@ -6,7 +6,15 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/manager.hpp>
+
+#include "actors/cluster_setup.hpp"
 #include "actors/keystore.hpp"
+#include "actors/membership.hpp"
 #include "http/admin_auth.hpp"
 #include "http/api.hpp"
 #include "http/bridge.hpp"
@@ -59,10 +67,13 @@ void watch(const caf::strong_actor_ptr& actor, std::string name,
 }
 
 void warn_about_cluster_settings(const config::settings& c) {
-  if (c.cluster.enabled || !c.cluster.static_peers.empty()
-      || !c.cluster.seeds.empty() || !c.cluster.listen.empty())
-    spdlog::warn("cluster settings are set, but this build runs single nodes "
-                 "only: they are validated and otherwise ignored");
+  if (!c.cluster.enabled
+      && (!c.cluster.seeds.empty() || !c.cluster.listen.empty()))
+    spdlog::warn("cluster.seeds / cluster.listen are set but cluster.enabled "
+                 "is false: this node runs alone");
+  if (c.cluster.enabled && c.cluster.discovery == "srv")
+    spdlog::warn("cluster.discovery: srv is not available yet; using "
+                 "cluster.seeds");
 }
 
 } // namespace
@@ -97,9 +108,34 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->status_->started_at = clock();
   // Actors: the federation first, so the keystore's first announcement has
   // somewhere to go.
+  std::optional<cluster::tls_identity> identity;
+  if (c.cluster.enabled) {
+    identity = load_cluster_identity(c);
+    if (!sys.has_middleman())
+      throw std::runtime_error("cluster.enabled, but the actor system has no "
+                               "middleman: call "
+                               "keymesh::prepare_actor_system first");
+    if (identity && !sys.has_openssl_manager())
+      throw std::runtime_error("cluster TLS is configured, but the actor "
+                               "system has no OpenSSL manager: call "
+                               "keymesh::prepare_actor_system first");
+    if (identity && identity->common_name() != self->instance_id_)
+      throw std::runtime_error(
+        "the cluster certificate's CN \"" + identity->common_name()
+        + "\" is not this node's instance id \"" + self->instance_id_
+        + "\" (set cluster.instance_id, or use the certificate genclust "
+          "made for this node)");
+    self->status_->cluster_ready = false;
+  }
   self->keys_ = std::make_shared<key_snapshot_slot>();
-  self->federation_ = spawn_federation(sys, self->instance_id_, self->keys_,
-                                       clock);
+  federation_options fed_opts;
+  fed_opts.local_origin = self->instance_id_;
+  fed_opts.slot = self->keys_;
+  fed_opts.clock = clock;
+  fed_opts.departed_retention = std::chrono::duration_cast<
+    std::chrono::milliseconds>(c.keys.max_token_ttl + c.keys.leeway);
+  fed_opts.peer_ack_timeout = c.cluster.failure_timeout;
+  self->federation_ = spawn_federation(sys, std::move(fed_opts));
   auto opts = keystore_options::from_settings(c, self->instance_id_);
   if (!opts)
     throw std::runtime_error(sys.render(opts.error()));
@@ -119,6 +155,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
         self->status_);
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
+  if (c.cluster.enabled)
+    self->start_cluster(sys, std::move(identity));
   // HTTP front.
   auto threads = resolve_threads(c.http.threads);
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
@@ -132,6 +170,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.status = self->status_;
   ctx.bridge = self->bridge_.get();
   ctx.clock = clock;
+  ctx.membership = self->membership_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -155,6 +194,60 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   return self;
 }
 
+void node::start_cluster(caf::actor_system& sys,
+                         std::optional<cluster::tls_identity> identity) {
+  auto& c = cfg_;
+  auto listen = config::parse_host_port(c.cluster.listen);
+  if (!listen)
+    throw std::runtime_error("cluster.listen: not a host:port: "
+                             + c.cluster.listen);
+  cluster_tls_ = identity.has_value();
+  membership_options opts;
+  opts.instance_id = instance_id_;
+  opts.cluster_name = c.cluster.name;
+  opts.seeds = c.cluster.seeds;
+  opts.heartbeat = c.cluster.heartbeat;
+  opts.failure_timeout = c.cluster.failure_timeout;
+  opts.settings = shared_settings(c);
+  opts.identity = std::move(identity);
+  opts.incarnation = [] {
+    uint64_t x = 0;
+    auto bytes = persistence::random_bytes(sizeof(x));
+    std::memcpy(&x, bytes.data(), sizeof(x));
+    return x;
+  }();
+  opts.connector = cluster_tls_ ? sys.openssl_manager().actor_handle()
+                                : sys.middleman().actor_handle();
+  opts.federation = federation_;
+  opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
+  // Peers dial the configured address, so it needs a fixed port.
+  if (listen->port == 0)
+    throw std::runtime_error("cluster.listen needs a fixed port: peers dial "
+                             "it");
+  opts.address = c.cluster.listen;
+  membership_ = spawn_membership(sys, std::move(opts));
+  auto port = cluster_tls_
+                ? caf::openssl::publish(membership_, listen->port,
+                                        listen->host.c_str(), true)
+                : sys.middleman().publish(membership_, listen->port,
+                                          listen->host.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
+    membership_ = nullptr;
+    throw std::runtime_error("cannot listen for the cluster on "
+                             + c.cluster.listen + ": "
+                             + sys.render(port.error()));
+  }
+  cluster_port_ = *port;
+  caf::anon_send(membership_, atom::tick_v, uint64_t{0}); // first round
+  watch(caf::actor_cast<caf::strong_actor_ptr>(membership_), "membership",
+        status_);
+  spdlog::info("cluster \"{}\": listening on {} ({}), {} seed(s)",
+               c.cluster.name, c.cluster.listen,
+               cluster_tls_ ? "mutual TLS" : "PLAINTEXT",
+               c.cluster.seeds.size());
+}
+
 node::~node() {
   stop();
 }
@@ -169,6 +262,16 @@ void node::stop() {
     server_->stop();
   if (bridge_)
     bridge_->stop();
+  if (membership_) {
+    caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
+    // Close the cluster port (caf::openssl::unpublish does not compile in
+    // CAF 0.17.6: ask the manager actor directly).
+    auto& sys = membership_->home_system();
+    auto manager = cluster_tls_ ? sys.openssl_manager().actor_handle()
+                                : sys.middleman().actor_handle();
+    caf::anon_send(manager, caf::unpublish_atom_v, membership_.address(),
+                   cluster_port_);
+  }
   if (keystore_)
     caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
   if (federation_)

@@ -14,6 +14,7 @@
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
+#include "cluster/certs.hpp"
 #include "config/settings.hpp"
 
 namespace keymesh {
@@ -29,7 +30,9 @@ class node {
 public:
   /// Starts a node in SYS; returns once it is ready (keys published, HTTP
   /// listening). Throws std::runtime_error with a clear message on failure.
-  /// SYS must have keymesh's message types (keymesh::add_message_types).
+  /// SYS must have keymesh's message types (keymesh::add_message_types)
+  /// and, with cluster.enabled, a config prepared by
+  /// keymesh::prepare_actor_system (actors/cluster_setup.hpp).
   static std::unique_ptr<node> start(caf::actor_system& sys,
                                      config::settings cfg,
                                      wall_clock clock = system_wall_clock());
@@ -62,6 +65,16 @@ public:
     return federation_;
   }
 
+  /// Null when clustering is off.
+  const membership_actor& membership() const {
+    return membership_;
+  }
+
+  /// The bound cluster port (0 when clustering is off).
+  uint16_t cluster_port() const {
+    return cluster_port_;
+  }
+
   const std::shared_ptr<key_snapshot_slot>& keys() const {
     return keys_;
   }
@@ -69,13 +82,19 @@ public:
 private:
   node() = default;
 
+  void start_cluster(caf::actor_system& sys,
+                     std::optional<cluster::tls_identity> identity);
+
   config::settings cfg_;
   std::string instance_id_;
   std::string admin_keys_file_;
   uint16_t http_port_ = 0;
+  uint16_t cluster_port_ = 0;
+  bool cluster_tls_ = false;
   std::shared_ptr<key_snapshot_slot> keys_;
   federation_actor federation_;
   keystore_actor keystore_;
+  membership_actor membership_;
   std::shared_ptr<http::node_status> status_;
   std::unique_ptr<http::bridge_pool> bridge_;
   std::unique_ptr<http::api> api_;

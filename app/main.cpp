@@ -15,6 +15,7 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster_setup.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/node.hpp"
 #include "cluster/genclust.hpp"
@@ -226,6 +227,7 @@ int run_serve(const std::vector<std::string>& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   caf::actor_system_config sys_cfg;
@@ -237,6 +239,12 @@ int run_serve(const std::vector<std::string>& args) {
   // never touch the scheduler, so workers that sleep on a condition variable
   // leave those cycles to the HTTP threads.
   sys_cfg.set("scheduler.policy", caf::atom("sharing"));
+  try {
+    keymesh::prepare_actor_system(sys_cfg, cfg);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
   caf::actor_system sys{sys_cfg};
   std::unique_ptr<keymesh::node> node;
   try {
@@ -246,7 +254,18 @@ int run_serve(const std::vector<std::string>& args) {
     return 1;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP)
+      break;
+    // SIGHUP: re-read the cluster certificates (new links use them).
+    if (auto err = keymesh::reload_cluster_tls(cfg); !err.empty())
+      spdlog::error("SIGHUP: the cluster TLS files are not usable, keeping "
+                    "the previous ones: {}",
+                    err);
+    else if (cfg.cluster.enabled)
+      spdlog::info("SIGHUP: cluster TLS files validated and reloaded");
+  }
   spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   node->stop();
   node.reset();

@@ -30,6 +30,8 @@ struct node_status {
   std::atomic<bool> stopping{false};
   /// Cleared when an actor the node needs has terminated unexpectedly.
   std::atomic<bool> actors_alive{true};
+  /// False until a clustered node has tried every seed once.
+  std::atomic<bool> cluster_ready{true};
 };
 
 /// Everything the handlers read or talk to.
@@ -41,6 +43,8 @@ struct api_context {
   std::shared_ptr<node_status> status;
   bridge_pool* bridge = nullptr;
   wall_clock clock = system_wall_clock();
+  /// Null when clustering is off.
+  membership_actor membership;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).
@@ -115,6 +119,7 @@ private:
   void get_live(const request& req, const route_params&, responder& done);
   void get_ready(const request& req, const route_params&, responder& done);
   void get_metrics(const request& req, const route_params&, responder& done);
+  void get_cluster(const request& req, const route_params&, responder& done);
 
   api_context ctx_;
   std::vector<route> routes_;

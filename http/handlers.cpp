@@ -328,17 +328,66 @@ void api::get_ready(const request&, const route_params&, responder& done) {
   bool listening = ctx_.status->http_listening.load();
   bool stopping = ctx_.status->stopping.load();
   bool actors = ctx_.status->actors_alive.load();
-  bool ready = keys && listening && actors && !stopping;
+  bool cluster = ctx_.status->cluster_ready.load();
+  bool ready = keys && listening && actors && cluster && !stopping;
   auto state = ready      ? "ready"
                : stopping ? "stopping"
                : !actors  ? "failed"
                           : "starting";
   json out{{"status", state},
            {"instance_id", ctx_.status->instance_id},
-           {"checks", {{"keys", keys}, {"http", listening}, {"actors", actors}}}};
+           {"checks",
+            {{"keys", keys},
+             {"http", listening},
+             {"actors", actors},
+             {"cluster", cluster}}}};
   done(json_response(ready ? bhttp::status::ok
                            : bhttp::status::service_unavailable,
                      out.dump()));
+}
+
+void api::get_cluster(const request&, const route_params&, responder& done) {
+  if (!ctx_.membership) {
+    json out{{"enabled", false},
+             {"self", {{"instance_id", ctx_.status->instance_id}}},
+             {"members", json::array()}};
+    return done(json_response(bhttp::status::ok, out.dump()));
+  }
+  auto timeout = ctx_.settings.http.request_timeout;
+  ctx_.bridge->submit([membership = ctx_.membership, timeout,
+                       done](caf::event_based_actor* self) mutable {
+    self->request(membership, timeout, atom::get_v, atom::members_v)
+      .then(
+        [=](cluster_status& st) {
+          auto member_json = [](const member_info& m) {
+            json j{{"instance_id", m.instance_id},
+                   {"address", m.address},
+                   {"state", m.state},
+                   {"protocol_version", m.protocol_version}};
+            if (m.since != 0)
+              j["since"] = m.since;
+            if (m.rtt_us != 0)
+              j["rtt_ms"] = static_cast<double>(m.rtt_us) / 1000.0;
+            return j;
+          };
+          json members = json::array();
+          for (auto& m : st.members)
+            members.push_back(member_json(m));
+          json out{{"enabled", true},
+                   {"cluster_name", st.cluster_name},
+                   {"self", member_json(st.self)},
+                   {"members", std::move(members)}};
+          done(json_response(bhttp::status::ok, out.dump()));
+        },
+        [=](caf::error& err) {
+          if (err == caf::sec::request_timeout)
+            return done(error_response(bhttp::status::gateway_timeout,
+                                       "the membership actor did not answer "
+                                       "in time"));
+          done(error_response(bhttp::status::internal_server_error,
+                              "cannot read the cluster view"));
+        });
+  });
 }
 
 void api::get_metrics(const request&, const route_params&, responder& done) {

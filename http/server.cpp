@@ -130,6 +130,7 @@ private:
   }
 
   void do_read_header() {
+    body_limit_ = limits_.max_body_bytes; // until the route is known
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
     parser_->body_limit(limits_.max_body_bytes);

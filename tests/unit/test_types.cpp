@@ -65,13 +65,14 @@ CAF_TEST(signed_token_round_trips) {
 }
 
 CAF_TEST(key_announcement_round_trips) {
-  key_announcement x{"node-a", 7, {}};
+  key_announcement x{"node-a", 42, 7, {}};
   x.keys.push_back(public_key_info{"node-a-0", "ES256", R"({"kty":"EC"})", 1,
                                    2, 3, 4});
   x.keys.push_back(public_key_info{"node-a-1", "EdDSA", R"({"kty":"OKP"})",
                                    5, 6, 0, 0});
   auto y = round_trip(x);
   CAF_CHECK_EQUAL(y.origin, "node-a");
+  CAF_CHECK_EQUAL(y.incarnation, 42u);
   CAF_CHECK_EQUAL(y.serial, 7u);
   CAF_REQUIRE_EQUAL(y.keys.size(), 2u);
   CAF_CHECK_EQUAL(y.keys[0].kid, "node-a-0");
@@ -83,11 +84,54 @@ CAF_TEST(key_announcement_round_trips) {
   CAF_CHECK_EQUAL(info.retire_at, 3);
 }
 
+CAF_TEST(node_hello_round_trips) {
+  node_hello x;
+  x.instance_id = "node-1";
+  x.cluster_name = "prod";
+  x.protocol_version = 1;
+  x.settings_fingerprint = "abc";
+  x.settings = {"keys.algorithm=ES256", "keys.max_token_ttl=3600"};
+  x.address = "127.0.0.1:7401";
+  x.incarnation = 99;
+  x.certificate_pem = "-----BEGIN CERTIFICATE-----";
+  x.nonce = std::string("\0\1\2", 3);
+  x.proof = "sig";
+  auto y = round_trip(x);
+  CAF_CHECK_EQUAL(y.instance_id, "node-1");
+  CAF_CHECK_EQUAL(y.cluster_name, "prod");
+  CAF_CHECK_EQUAL(y.protocol_version, 1u);
+  CAF_CHECK_EQUAL(y.settings.size(), 2u);
+  CAF_CHECK_EQUAL(y.address, "127.0.0.1:7401");
+  CAF_CHECK_EQUAL(y.incarnation, 99u);
+  CAF_CHECK_EQUAL(y.nonce, std::string("\0\1\2", 3));
+  CAF_CHECK_EQUAL(y.proof, "sig");
+  CAF_CHECK(!y.membership);
+}
+
+CAF_TEST(cluster_status_round_trips) {
+  cluster_status x;
+  x.self = member_info{"node-1", "127.0.0.1:7401", "up", 5, 0, 1, 7};
+  x.cluster_name = "prod";
+  x.members.push_back(
+    member_info{"node-2", "127.0.0.1:7402", "suspect", 6, 250, 1, 8});
+  auto y = round_trip(x);
+  CAF_CHECK_EQUAL(y.self.instance_id, "node-1");
+  CAF_REQUIRE_EQUAL(y.members.size(), 1u);
+  CAF_CHECK_EQUAL(y.members[0].state, "suspect");
+  CAF_CHECK_EQUAL(y.members[0].rtt_us, 250);
+  auto m = round_trip(x.members[0]);
+  CAF_CHECK_EQUAL(m.incarnation, 8u);
+  auto gossip = round_trip(x.members); // sent alone in gossip messages
+  CAF_CHECK_EQUAL(gossip.size(), 1u);
+}
+
 CAF_TEST(every_type_in_the_block_is_registered_by_name) {
   for (auto name :
        {"keymesh::token_request", "keymesh::signed_token",
         "keymesh::public_key_info", "keymesh::key_announcement",
-        "keymesh::keystore_actor", "keymesh::federation_actor"}) {
+        "keymesh::node_hello", "keymesh::member_info",
+        "keymesh::cluster_status", "keymesh::keystore_actor",
+        "keymesh::federation_actor", "keymesh::membership_actor"}) {
     CAF_MESSAGE("type " << name);
     CAF_CHECK(sys->types().make_value(name) != nullptr);
   }

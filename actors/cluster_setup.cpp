@@ -1,0 +1,118 @@
+#include "actors/cluster_setup.hpp"
+
+#include <filesystem>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <spdlog/spdlog.h>
+
+#include "persistence/data_dir.hpp"
+
+namespace keymesh {
+
+namespace {
+
+std::string tls_copy(const config::settings& cfg, const char* name) {
+  return (std::filesystem::path{cfg.node.data_dir} / "tls" / name).string();
+}
+
+/// Copies the validated files where CAF reads them, each atomically.
+void install_tls_copies(const config::settings& cfg) {
+  auto& tls = cfg.cluster.tls;
+  auto dir = (std::filesystem::path{cfg.node.data_dir} / "tls").string();
+  persistence::ensure_data_dir(cfg.node.data_dir);
+  persistence::ensure_data_dir(dir);
+  auto key_source = tls.key.empty() ? tls.cert : tls.key;
+  persistence::write_file_atomically(tls_copy(cfg, "ca.pem"),
+                                     persistence::read_small_file(tls.ca),
+                                     0644);
+  persistence::write_file_atomically(tls_copy(cfg, "cert.pem"),
+                                     persistence::read_small_file(tls.cert),
+                                     0644);
+  persistence::write_file_atomically(tls_copy(cfg, "key.pem"),
+                                     persistence::read_small_file(key_source),
+                                     0600);
+}
+
+} // namespace
+
+bool cluster_uses_tls(const config::settings& cfg) {
+  auto& tls = cfg.cluster.tls;
+  return !tls.ca.empty() || !tls.cert.empty() || !tls.key.empty();
+}
+
+std::optional<cluster::tls_identity>
+load_cluster_identity(const config::settings& cfg) {
+  auto& c = cfg.cluster;
+  if (c.listen.empty())
+    throw std::runtime_error("cluster.enabled needs cluster.listen (the "
+                             "host:port this node's cluster endpoint uses)");
+  if (!cluster_uses_tls(cfg)) {
+    if (!c.insecure_plaintext)
+      throw std::runtime_error(
+        "cluster.enabled needs cluster.tls.ca, cluster.tls.cert and "
+        "cluster.tls.key (see keymesh genclust), or cluster.insecure_plaintext: "
+        "true to run the cluster without TLS");
+    return std::nullopt;
+  }
+  if (c.tls.ca.empty() || c.tls.cert.empty())
+    throw std::runtime_error("cluster TLS needs both cluster.tls.ca and "
+                             "cluster.tls.cert (cluster.tls.key may be empty "
+                             "when the certificate file also holds the key)");
+  try {
+    return cluster::tls_identity::load(c.tls.ca, c.tls.cert, c.tls.key,
+                                       c.tls.passphrase);
+  } catch (const cluster::tls_error& e) {
+    throw std::runtime_error(std::string{"cluster TLS: "} + e.what());
+  }
+}
+
+void prepare_actor_system(caf::actor_system_config& sys_cfg,
+                          const config::settings& cfg) {
+  if (!cfg.cluster.enabled)
+    return;
+  auto identity = load_cluster_identity(cfg);
+  sys_cfg.load<caf::io::middleman>();
+  // Every node sends heartbeats, so that a stopped or cut-off peer is noticed;
+  // a link that stays silent past the failure timeout is closed.
+  sys_cfg.set("middleman.heartbeat-interval",
+              caf::timespan{cfg.cluster.heartbeat});
+  sys_cfg.set("middleman.connection-timeout",
+              caf::timespan{cfg.cluster.failure_timeout});
+  if (!identity) {
+    spdlog::warn("cluster links are PLAINTEXT (cluster.insecure_plaintext): "
+                 "anyone who can reach cluster.listen can join and read "
+                 "cluster traffic");
+    return;
+  }
+  install_tls_copies(cfg);
+  sys_cfg.load<caf::openssl::manager>();
+  sys_cfg.set("openssl.certificate", tls_copy(cfg, "cert.pem"));
+  sys_cfg.set("openssl.key", tls_copy(cfg, "key.pem"));
+  sys_cfg.set("openssl.cafile", tls_copy(cfg, "ca.pem"));
+  if (!cfg.cluster.tls.passphrase.empty())
+    sys_cfg.set("openssl.passphrase", cfg.cluster.tls.passphrase);
+  spdlog::info("cluster TLS: this node is {} (certificate valid until {})",
+               identity->common_name(),
+               std::chrono::system_clock::to_time_t(identity->not_after()));
+}
+
+std::string reload_cluster_tls(const config::settings& cfg) {
+  if (!cfg.cluster.enabled || !cluster_uses_tls(cfg))
+    return {};
+  try {
+    auto identity = load_cluster_identity(cfg);
+    if (identity && !cfg.cluster.instance_id.empty()
+        && identity->common_name() != cfg.cluster.instance_id)
+      return "the new certificate's CN \"" + identity->common_name()
+             + "\" is not this node's instance id \""
+             + cfg.cluster.instance_id + "\"";
+    install_tls_copies(cfg);
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+} // namespace keymesh

@@ -1,0 +1,38 @@
+// Cluster set-up around the actor system: loads CAF's network modules and
+// configures them from the cluster.* settings (heartbeats; mutual TLS with
+// validated copies of the certificate files), and reloads those files on
+// SIGHUP. CAF reads the certificate files for every new connection and
+// aborts on a bad one, so it only ever sees copies that passed validation.
+#pragma once
+
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "cluster/certs.hpp"
+#include "config/settings.hpp"
+
+namespace keymesh {
+
+/// Whether the cluster links use TLS (cluster.tls.* set).
+bool cluster_uses_tls(const config::settings& cfg);
+
+/// Checks the cluster settings that only matter when clustering is on and
+/// loads the node's TLS identity; throws std::runtime_error naming the
+/// problem. Returns nullopt in plaintext mode.
+std::optional<cluster::tls_identity>
+load_cluster_identity(const config::settings& cfg);
+
+/// Call before constructing the actor system when cluster.enabled: loads
+/// the middleman (and the OpenSSL module), sets heartbeat and connection
+/// timeout, and points CAF at validated copies of the TLS files in
+/// node.data_dir/tls. Throws std::runtime_error naming the problem.
+void prepare_actor_system(caf::actor_system_config& sys_cfg,
+                          const config::settings& cfg);
+
+/// Validates the configured TLS files again and, when they are good,
+/// replaces the copies CAF reads for new connections. Returns an empty
+/// string on success, else what is wrong (the old copies stay in use).
+std::string reload_cluster_tls(const config::settings& cfg);
+
+} // namespace keymesh

@@ -1,0 +1,159 @@
+// The membership actor: this node's view of the cluster. It dials seeds and
+// gossiped peers (exactly one link per node pair), runs the handshake that
+// binds a certificate to an instance id and refuses peers whose settings
+// differ, sends heartbeats, marks silent peers suspect and then down, and
+// reconnects with back-off and jitter. Peers that come up and go down are
+// reported to the federation, which shares keys with them.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/io/middleman_actor.hpp>
+
+#include "actors/interfaces.hpp"
+#include "cluster/certs.hpp"
+#include "common/clock.hpp"
+#include "config/settings.hpp"
+
+namespace keymesh {
+
+/// Bumped whenever the cluster protocol changes incompatibly.
+inline constexpr uint32_t cluster_protocol_version = 1;
+
+/// "key=value" for every setting that must agree across the cluster.
+std::vector<std::string> shared_settings(const config::settings& cfg);
+
+/// SHA-256 (hex) over SETTINGS.
+std::string settings_fingerprint(const std::vector<std::string>& settings);
+
+/// Names the settings in which A and B differ ("keys.algorithm: ES256 here,
+/// EdDSA there"); empty when they agree.
+std::string settings_difference(const std::vector<std::string>& here,
+                                const std::vector<std::string>& there);
+
+struct membership_options {
+  std::string instance_id;
+  std::string cluster_name;
+  /// The address peers reach this node at (cluster.listen).
+  std::string address;
+  std::vector<std::string> seeds;
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds failure_timeout{4000};
+  std::vector<std::string> settings;
+  /// This node's certificate and key; empty when the cluster is plaintext.
+  std::optional<cluster::tls_identity> identity;
+  uint64_t incarnation = 0;
+  /// The middleman (plain or TLS) that opens links.
+  caf::io::middleman_actor connector;
+  federation_actor federation;
+  /// Called once, when every seed has been tried at least once.
+  std::function<void()> on_seeds_tried;
+};
+
+class membership_state {
+public:
+  static inline const char* name = "membership";
+
+  enum class state { up, suspect, down };
+
+  struct member {
+    std::string id;
+    std::string address;
+    state st = state::down;
+    time_point since;
+    std::chrono::microseconds rtt{0};
+    uint32_t protocol = 0;
+    uint64_t incarnation = 0;
+    membership_actor handle;
+    caf::actor federation;
+    std::chrono::steady_clock::time_point last_heard;
+  };
+
+  /// What this node knows about an address it may dial.
+  struct address_entry {
+    /// The node there, once a handshake told us.
+    std::string id;
+    bool is_seed = false;
+    bool is_self = false;
+    bool dialing = false;
+    bool tried = false;
+    unsigned failures = 0;
+    std::chrono::steady_clock::time_point next_attempt;
+    /// Since when no link to this address is up.
+    std::chrono::steady_clock::time_point unlinked_since;
+  };
+
+  /// A handshake this node answered and whose proof it awaits.
+  struct pending_handshake {
+    node_hello hello;
+    std::string nonce;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  void configure(membership_options opts);
+
+  const membership_options& options() const {
+    return opts_;
+  }
+
+  /// Why a peer's hello is refused, or nullopt to accept it.
+  std::optional<std::string> check_hello(const node_hello& peer) const;
+
+  /// This node's hello, with NONCE as the challenge and PROOF over the
+  /// peer's challenge (empty when dialling).
+  node_hello make_hello(std::string nonce, std::string proof) const;
+
+  /// The bytes signed to prove ownership of a certificate: the challenge and
+  /// both ids, so a proof cannot be replayed for another pair.
+  static std::string proof_input(const std::string& nonce,
+                                 const std::string& signer,
+                                 const std::string& verifier);
+
+  std::string sign(const std::string& nonce, const std::string& verifier) const;
+
+  bool verify(const node_hello& peer, const std::string& proof,
+              const std::string& my_nonce) const;
+
+  /// Whether this node should dial ADDRESS now: links are opened by the
+  /// node with the smaller address; the other side dials only after waiting
+  /// in vain for a while, so two nodes rarely dial each other at once.
+  bool should_dial(const std::string& address,
+                   std::chrono::steady_clock::time_point now) const;
+
+  /// Records an address (seed or gossip).
+  void learn(const std::string& address, bool is_seed,
+             std::chrono::steady_clock::time_point now);
+
+  /// The status for GET /api/cluster.
+  cluster_status status(time_point now) const;
+
+  std::string random_nonce();
+
+  std::map<std::string, member> members;
+  std::map<std::string, address_entry> addresses;
+  std::map<std::string, pending_handshake> pending;
+  uint64_t timer_id = 0;
+  uint64_t ping_seq = 0;
+  bool seeds_reported = false;
+  std::minstd_rand rng{std::random_device{}()};
+
+private:
+  membership_options opts_;
+};
+
+using membership_pointer = membership_actor::stateful_pointer<membership_state>;
+
+membership_actor::behavior_type membership(membership_pointer self,
+                                           membership_options opts);
+
+membership_actor spawn_membership(caf::actor_system& sys,
+                                  membership_options opts);
+
+} // namespace keymesh

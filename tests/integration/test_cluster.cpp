@@ -1,0 +1,328 @@
+// A real cluster: keymesh processes on loopback with mutual TLS from
+// `keymesh genclust`. Tokens signed anywhere verify everywhere, through a
+// crash, a restart, a stopped process and key rotation; peers that do not
+// belong are refused.
+#define CAF_SUITE cluster
+#include "caf/test/unit_test.hpp"
+
+#include <random>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace keymesh::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+json at(const json& j, const char* key) {
+  return j.contains(key) ? j.at(key) : json{};
+}
+
+bool port_free(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// COUNT consecutive free ports.
+uint16_t free_port_range(int count) {
+  std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick{20000, 60000};
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto base = static_cast<uint16_t>(pick(rng));
+    bool all = true;
+    for (int i = 0; i < count && all; ++i)
+      all = port_free(static_cast<uint16_t>(base + i));
+    if (all)
+      return base;
+  }
+  throw std::runtime_error("no free port range");
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+    s.pop_back();
+  return s;
+}
+
+/// N nodes from genclust in a temporary directory.
+struct cluster_fixture {
+  temp_dir dir;
+  int size = 3;
+  uint16_t http_base = 0;
+  uint16_t cluster_base = 0;
+  std::vector<std::unique_ptr<process>> nodes;
+  std::vector<int> runs;
+
+  cluster_fixture() {
+    http_base = free_port_range(size);
+    cluster_base = free_port_range(size);
+    auto [code, out] = run_command(
+      {keymesh_binary(), "genclust", "--nodes", std::to_string(size), "--out",
+       dir.file("c"), "--http-port", std::to_string(http_base),
+       "--cluster-port", std::to_string(cluster_base)},
+      {}, dir.file("genclust.log"));
+    if (code != 0)
+      CAF_FAIL("genclust failed: " << out);
+    nodes.resize(static_cast<size_t>(size) + 1);
+    runs.resize(static_cast<size_t>(size) + 1);
+  }
+
+  ~cluster_fixture() {
+    for (auto& n : nodes)
+      if (n)
+        n->stop(SIGKILL);
+  }
+
+  std::string config(int i) const {
+    return dir.file("c/node-" + std::to_string(i) + "/keymesh.yaml");
+  }
+
+  uint16_t http_port(int i) const {
+    return static_cast<uint16_t>(http_base + i - 1);
+  }
+
+  /// Starts node I with fast failure detection; returns once it is ready.
+  void start(int i, std::map<std::string, std::string> env = {}) {
+    env.emplace("KEYMESH_CLUSTER_HEARTBEAT", "500ms");
+    env.emplace("KEYMESH_CLUSTER_FAILURE_TIMEOUT", "2s");
+    auto log = dir.file("node-" + std::to_string(i) + "-"
+                        + std::to_string(++runs[static_cast<size_t>(i)])
+                        + ".log");
+    nodes[static_cast<size_t>(i)] = std::make_unique<process>(
+      std::vector<std::string>{keymesh_binary(), "serve", "--config",
+                               config(i)},
+      env, log);
+    if (!node(i).wait_for_log(R"(keymesh node \S+ ready)"))
+      CAF_FAIL("node " << i << " did not start:\n" << node(i).log());
+  }
+
+  process& node(int i) {
+    return *nodes[static_cast<size_t>(i)];
+  }
+
+  std::string admin_key(int i) const {
+    auto text = read_file(dir.file("c/node-" + std::to_string(i)
+                                   + "/data/admin.keys"));
+    return trim(text.substr(text.rfind('\n', text.size() - 2) + 1));
+  }
+
+  json get_cluster(int i) {
+    auto res = request(http_port(i), "GET", "/api/cluster", "",
+                       "Authorization: Bearer " + admin_key(i) + "\r\n");
+    return json::parse(res.body());
+  }
+
+  /// The state node I sees for member ID ("" when unknown).
+  std::string state_of(int i, const std::string& id) {
+    auto view = get_cluster(i); // keep the document alive while iterating
+    for (auto& m : view["members"])
+      if (m["instance_id"] == id)
+        return m["state"].get<std::string>();
+    return "";
+  }
+
+  /// Polls until PRED holds or LIMIT passes.
+  template <class Pred>
+  bool eventually(Pred pred, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred())
+        return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return pred();
+  }
+
+  bool all_linked(int count) {
+    for (int i = 1; i <= count; ++i)
+      for (int j = 1; j <= count; ++j)
+        if (i != j && (!nodes[static_cast<size_t>(i)]
+                       || state_of(i, "node-" + std::to_string(j)) != "up"))
+          return false;
+    return true;
+  }
+
+  json issue(int i, const std::string& sub) {
+    auto res = request(http_port(i), "POST", "/api/tokens",
+                       json{{"sub", sub}, {"ttl", 600}}.dump(),
+                       "Authorization: Bearer " + admin_key(i) + "\r\n");
+    CAF_REQUIRE_EQUAL(res.result_int(), 201u);
+    return json::parse(res.body());
+  }
+
+  json verify(int i, const std::string& token) {
+    auto res = request(http_port(i), "POST", "/api/verify",
+                       json{{"token", token}}.dump());
+    CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+    return json::parse(res.body());
+  }
+
+  std::vector<std::string> kids(int i) {
+    std::vector<std::string> out;
+    auto res = request(http_port(i), "GET", "/api/pkeys");
+    auto jwks = json::parse(res.body());
+    for (auto& k : jwks["keys"])
+      out.push_back(k["kid"].get<std::string>());
+    return out;
+  }
+};
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(cluster_tests, cluster_fixture)
+
+CAF_TEST(tokens_from_every_node_verify_on_every_node) {
+  for (int i = 1; i <= 3; ++i)
+    start(i);
+  if (!eventually([&] { return all_linked(3); }, 15s))
+    for (int i = 1; i <= 3; ++i)
+      CAF_MESSAGE("cluster view of node " << i << ": " << get_cluster(i).dump()
+                                          << "\nlog:\n" << node(i).log());
+  CAF_REQUIRE(all_linked(3));
+  std::vector<json> issued;
+  for (int i = 1; i <= 3; ++i)
+    issued.push_back(issue(i, "user-" + std::to_string(i)));
+  for (int i = 1; i <= 3; ++i) {
+    auto jwks = kids(i);
+    for (auto& t : issued) {
+      CAF_CHECK(contains(jwks, t["kid"].get<std::string>()));
+      auto v = verify(i, t["token"]);
+      CAF_CHECK_EQUAL(at(v, "active"), true);
+    }
+  }
+  // The JWKS with ?local=true holds only the node's own keys.
+  auto local = request(http_port(2), "GET", "/api/pkeys?local=true");
+  auto local_jwks = json::parse(local.body());
+  for (auto& k : local_jwks["keys"])
+    CAF_CHECK(k["kid"].get<std::string>().rfind("node-2-", 0) == 0);
+}
+
+CAF_TEST(a_killed_node_keeps_its_tokens_valid_and_rejoins_after_restart) {
+  for (int i = 1; i <= 3; ++i)
+    start(i);
+  CAF_REQUIRE(eventually([&] { return all_linked(3); }, 15s));
+  auto before = issue(3, "carol");
+  node(3).stop(SIGKILL);
+  CAF_CHECK(eventually([&] { return state_of(1, "node-3") == "down"; }, 4s));
+  for (int i : {1, 2})
+    CAF_CHECK_EQUAL(at(verify(i, before["token"]), "active"), true);
+  start(3);
+  CAF_REQUIRE(eventually([&] { return all_linked(3); }, 15s));
+  auto after = issue(3, "carol");
+  auto seq = [](const json& t) {
+    auto kid = t["kid"].get<std::string>();
+    return std::stoull(kid.substr(kid.rfind('-') + 1));
+  };
+  CAF_CHECK(seq(after) > seq(before));
+  // Every node, the restarted one included, verifies both generations.
+  for (int i = 1; i <= 3; ++i) {
+    CAF_CHECK_EQUAL(at(verify(i, before["token"]), "active"), true);
+    CAF_CHECK_EQUAL(at(verify(i, after["token"]), "active"), true);
+  }
+}
+
+CAF_TEST(a_stopped_node_is_marked_down_and_comes_back) {
+  for (int i = 1; i <= 3; ++i)
+    start(i);
+  CAF_REQUIRE(eventually([&] { return all_linked(3); }, 15s));
+  ::kill(node(2).pid(), SIGSTOP);
+  auto stopped = std::chrono::steady_clock::now();
+  CAF_CHECK(eventually([&] { return state_of(1, "node-2") == "down"; }, 4s));
+  auto took = std::chrono::steady_clock::now() - stopped;
+  CAF_MESSAGE("marked down after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took)
+                   .count()
+              << " ms (failure_timeout 2s)");
+  CAF_CHECK(took <= 2s + 250ms); // failure_timeout, plus polling slack
+  ::kill(node(2).pid(), SIGCONT);
+  CAF_CHECK(eventually([&] { return all_linked(3); }, 20s));
+}
+
+CAF_TEST(peers_with_other_settings_or_another_ca_are_refused) {
+  start(1);
+  // Node 2 disagrees on a setting that must agree: refused, with the setting
+  // named in the log.
+  start(2, {{"KEYMESH_KEYS_MAX_TOKEN_TTL", "30m"}});
+  CAF_CHECK(node(1).wait_for_log(
+    R"(refusing peer node-2 .*keys\.max_token_ttl)", 10s));
+  CAF_CHECK(state_of(1, "node-2") != "up");
+  // Node 3 uses a certificate from another cluster's CA: no link.
+  temp_dir other;
+  auto [code, out] = run_command({keymesh_binary(), "genclust", "--nodes", "3",
+                                  "--out", other.file("c"), "--force"},
+                                 {}, other.file("g.log"));
+  CAF_REQUIRE_EQUAL(code, 0);
+  auto rogue_dir = other.file("c/node-3/");
+  start(3, {{"KEYMESH_CLUSTER_TLS_CA", other.file("c/ca.pem")},
+            {"KEYMESH_CLUSTER_TLS_CERT", rogue_dir + "cert.pem"},
+            {"KEYMESH_CLUSTER_TLS_KEY", rogue_dir + "key.pem"}});
+  std::this_thread::sleep_for(3s);
+  CAF_CHECK(state_of(1, "node-3") != "up");
+  CAF_CHECK(node(3).log().find("is up") == std::string::npos);
+  // A node whose certificate names someone else does not even start.
+  auto mismatch = dir.file("mismatch.log");
+  auto [m_code, m_out] = run_command(
+    {keymesh_binary(), "serve", "--config", config(2)},
+    {{"KEYMESH_CLUSTER_INSTANCE_ID", "node-9"},
+     {"KEYMESH_NODE_DATA_DIR", dir.file("mismatch-data")},
+     {"KEYMESH_HTTP_LISTEN", "127.0.0.1:0"}},
+    mismatch);
+  CAF_CHECK_EQUAL(m_code, 1);
+  CAF_CHECK(m_out.find("CN \"node-2\" is not this node's instance id "
+                       "\"node-9\"")
+            != std::string::npos);
+}
+
+CAF_TEST(rotation_on_every_node_never_shows_an_unknown_kid) {
+  std::map<std::string, std::string> fast{
+    {"KEYMESH_KEYS_ROTATE_EVERY", "2s"},
+    {"KEYMESH_KEYS_MAX_TOKEN_TTL", "3s"},
+    {"KEYMESH_KEYS_DEFAULT_TOKEN_TTL", "3s"},
+    {"KEYMESH_KEYS_LEEWAY", "0"}};
+  for (int i = 1; i <= 3; ++i)
+    start(i, fast);
+  CAF_REQUIRE(eventually([&] { return all_linked(3); }, 15s));
+  std::map<std::string, int> reasons;
+  std::set<std::string> kids_seen;
+  auto deadline = std::chrono::steady_clock::now() + 7s;
+  int round = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int signer = round % 3 + 1;
+    auto res = request(http_port(signer), "POST", "/api/tokens",
+                       R"({"sub":"r"})",
+                       "Authorization: Bearer " + admin_key(signer) + "\r\n");
+    CAF_REQUIRE_EQUAL(res.result_int(), 201u);
+    auto t = json::parse(res.body());
+    kids_seen.insert(t["kid"].get<std::string>());
+    for (int i = 1; i <= 3; ++i) {
+      auto v = verify(i, t["token"]);
+      reasons[v.value("reason", std::string{"ok"})]++;
+    }
+    ++round;
+  }
+  CAF_MESSAGE(round << " tokens, " << kids_seen.size() << " kids, "
+                    << reasons["ok"] << " verified ok");
+  CAF_CHECK_EQUAL(reasons["unknown_kid"], 0);
+  CAF_CHECK_EQUAL(reasons["ok"], round * 3);
+  CAF_CHECK(kids_seen.size() >= 6); // every node rotated at least once
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
