@@ -15,6 +15,7 @@
 #include "actors/cluster_setup.hpp"
 #include "actors/keystore.hpp"
 #include "actors/membership.hpp"
+#include "actors/peer_fetcher.hpp"
 #include "http/admin_auth.hpp"
 #include "http/api.hpp"
 #include "http/bridge.hpp"
@@ -157,6 +158,20 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
   if (c.cluster.enabled)
     self->start_cluster(sys, std::move(identity));
+  // Stoke-style federation: poll every static peer's JWKS.
+  for (auto& url : c.cluster.static_peers) {
+    peer_fetcher_options fo;
+    fo.base_url = url;
+    fo.refresh = c.cluster.refresh_sec;
+    fo.fetch.ca_file = c.cluster.static_peers_ca;
+    if (auto why = validate(fo); !why.empty())
+      throw std::runtime_error("cluster.static_peers: " + why);
+    self->peer_fetchers_.push_back(
+      spawn_peer_fetcher(sys, std::move(fo), self->federation_));
+  }
+  if (!c.cluster.static_peers.empty())
+    spdlog::info("polling {} static peer(s) every {} s",
+                 c.cluster.static_peers.size(), c.cluster.refresh_sec.count());
   // HTTP front.
   auto threads = resolve_threads(c.http.threads);
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
@@ -272,6 +287,8 @@ void node::stop() {
     caf::anon_send(manager, caf::unpublish_atom_v, membership_.address(),
                    cluster_port_);
   }
+  for (auto& f : peer_fetchers_)
+    caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (keystore_)
     caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
   if (federation_)

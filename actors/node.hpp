@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -95,6 +96,8 @@ private:
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;
+  /// One per cluster.static_peers URL.
+  std::vector<caf::actor> peer_fetchers_;
   std::shared_ptr<http::node_status> status_;
   std::unique_ptr<http::bridge_pool> bridge_;
   std::unique_ptr<http::api> api_;
