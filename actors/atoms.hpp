@@ -23,6 +23,7 @@ KEYMESH_ATOM(members, "members")
 KEYMESH_ATOM(join, "join")
 KEYMESH_ATOM(leave, "leave")
 KEYMESH_ATOM(dial, "dial")
+KEYMESH_ATOM(rotate, "rotate")
 
 #undef KEYMESH_ATOM
 

@@ -25,6 +25,9 @@ using keystore_actor = caf::typed_actor<
   caf::replies_to<atom::sign, token_request>::with<signed_token>,
   // The public keys this node currently publishes, with their schedule.
   caf::replies_to<atom::get, atom::keys>::with<key_announcement>,
+  // Rotates now (e.g. after a suspected compromise): answers with the new
+  // signing kid and the new pre-published kid, once peers have the latter.
+  caf::replies_to<atom::rotate>::with<std::string, std::string>,
   // Internal timer (the id guards against stray ticks): applies the rotation
   // schedule at the current wall-clock time.
   caf::reacts_to<atom::tick, uint64_t>>;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -88,21 +89,56 @@ bool keystore_state::advance(time_point now) {
     auto next = make_key(now, next_from);
     auto& current = keys_.back();
     current.retire_at = next_from;
-    current.expire_at = next_from + opts_.max_token_ttl + opts_.leeway;
+    current.expire_at = next_from + opts_.max_token_ttl + opts_.leeway
+                        + opts_.ack_wait;
     keys_.push_back(std::move(next));
     changed = true;
   }
-  if (changed)
+  if (changed) {
     ++serial_;
+    for (auto& k : keys_)
+      if (k.first_serial == 0)
+        k.first_serial = serial_;
+  }
   return changed;
 }
 
 const managed_key* keystore_state::signing_key(time_point now) const {
   const managed_key* result = nullptr;
   for (auto& k : keys_)
-    if (k.sign_from <= now)
+    if (k.sign_from <= now
+        && (result == nullptr || k.acknowledged
+            || now >= k.sign_from + opts_.ack_wait))
       result = &k;
   return result;
+}
+
+void keystore_state::acknowledge(uint64_t serial) {
+  for (auto& k : keys_)
+    if (k.first_serial != 0 && k.first_serial <= serial)
+      k.acknowledged = true;
+}
+
+std::pair<std::string, std::string> keystore_state::rotate_now(time_point now) {
+  advance(now);
+  if (keys_.size() < 2 || keys_.back().sign_from <= now)
+    throw std::runtime_error("no pre-published key to rotate to");
+  auto next_from = now + opts_.rotate_every;
+  auto successor = make_key(now, next_from);
+  auto margin = opts_.max_token_ttl + opts_.leeway + opts_.ack_wait;
+  // Everything that signed until now retires now.
+  for (auto& k : keys_)
+    if (k.sign_from <= now && k.retire_at > now) {
+      k.retire_at = now;
+      k.expire_at = now + margin;
+    }
+  auto& next = keys_.back();
+  next.sign_from = now;
+  next.retire_at = next_from;
+  next.expire_at = next_from + margin;
+  keys_.push_back(std::move(successor));
+  keys_.back().first_serial = ++serial_;
+  return {next.kid, keys_.back().kid};
 }
 
 signed_token keystore_state::sign(const token_request& req,
@@ -164,13 +200,29 @@ namespace {
 
 void schedule_tick(keystore_pointer self);
 
-void announce(keystore_pointer self, const federation_actor& federation) {
-  if (!federation)
+/// Sends the current keys to the federation, which acknowledges once every
+/// live peer has them; DONE (may be empty) runs either way.
+void announce(keystore_pointer self, const federation_actor& federation,
+              std::function<void()> done = {}) {
+  if (!federation) {
+    self->state.acknowledge(self->state.serial());
+    if (done)
+      done();
     return;
+  }
+  auto serial = self->state.serial();
   self->request(federation, std::chrono::seconds{10}, atom::announce_v,
                 self->state.announcement())
-    .then([self](atom::ok) { self->state.announce_pending = false; },
-          [self](caf::error& err) {
+    .then(
+      [self, serial, done](atom::ok) {
+        self->state.announce_pending = false;
+        self->state.acknowledge(serial);
+        if (done)
+          done();
+      },
+          [self, done](caf::error& err) {
+            if (done)
+              done();
             // Announce again within a second (a new tick replaces the
             // pending one).
             self->state.announce_pending = true;
@@ -244,6 +296,22 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
       }
     },
     [=](atom::get, atom::keys) { return self->state.announcement(); },
+    [=](atom::rotate) -> caf::result<std::string, std::string> {
+      std::pair<std::string, std::string> kids;
+      try {
+        kids = self->state.rotate_now(self->state.now());
+      } catch (const std::exception& e) {
+        spdlog::error("keystore: rotation failed: {}", e.what());
+        return make_error(ec::crypto_failure, e.what());
+      }
+      spdlog::info("keystore: rotated on request: {} signs, {} is next",
+                   kids.first, kids.second);
+      auto rp = self->make_response_promise<std::string, std::string>();
+      // Answer once the peers have the new next key (or the wait is over).
+      announce(self, federation,
+               [rp, kids]() mutable { rp.deliver(kids.first, kids.second); });
+      return rp;
+    },
     [=](atom::tick, uint64_t id) {
       if (id != self->state.timer_id)
         return;

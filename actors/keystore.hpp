@@ -37,6 +37,10 @@ struct keystore_options {
   /// that a restarted node never reuses a key id. May be empty.
   std::function<void(uint64_t)> persist_sequence;
   wall_clock clock = system_wall_clock();
+  /// How long a key that is due to sign waits for every live peer to
+  /// acknowledge it before it signs anyway (with a warning). Retired keys
+  /// stay published this much longer. 0: no waiting (a single node).
+  std::chrono::milliseconds ack_wait{0};
   /// Run on a dedicated thread: key generation (RSA takes ~100 ms) and the
   /// key-sequence file write block, and must not stall CAF's scheduler.
   /// Deterministic tests turn it off to run under the test coordinator.
@@ -55,6 +59,10 @@ struct managed_key {
   /// time_point::max() while no successor exists.
   time_point retire_at = time_point::max();
   time_point expire_at = time_point::max();
+  /// The announcement serial that first carried this key.
+  uint64_t first_serial = 0;
+  /// Every live peer (or just the local federation) has confirmed it.
+  bool acknowledged = false;
 };
 
 /// The keystore's state; the actor's handlers are thin calls into it, so the
@@ -78,8 +86,22 @@ public:
   /// the published set changed.
   bool advance(time_point now);
 
-  /// The key that signs at NOW, or nullptr before advance() ran.
+  /// The key that signs at NOW, or nullptr before advance() ran: the newest
+  /// key due to sign that peers have acknowledged, or that has waited
+  /// ack_wait for them.
   const managed_key* signing_key(time_point now) const;
+
+  /// Announcement SERIAL (and every earlier one) was acknowledged.
+  void acknowledge(uint64_t serial);
+
+  /// Emergency rotation at NOW: the pre-published next key signs from now on,
+  /// the current key retires, and a new next key is published. Returns the
+  /// new signing kid and the new next kid. Throws like advance().
+  std::pair<std::string, std::string> rotate_now(time_point now);
+
+  uint64_t serial() const {
+    return serial_;
+  }
 
   /// Signs a token at NOW; throws jose::jose_error on failure.
   signed_token sign(const token_request& req, time_point now) const;

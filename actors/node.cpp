@@ -141,6 +141,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   if (!opts)
     throw std::runtime_error(sys.render(opts.error()));
   opts->clock = clock;
+  if (c.cluster.enabled) // a due key waits this long for peers' acks
+    opts->ack_wait = c.cluster.failure_timeout;
   opts->first_sequence = persistence::read_key_sequence(c.node.data_dir);
   opts->persist_sequence = [dir = c.node.data_dir](uint64_t n) {
     persistence::write_key_sequence(dir, n);

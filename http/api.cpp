@@ -122,6 +122,7 @@ api::api(api_context ctx) : ctx_(std::move(ctx)) {
   add(verb::get, "/healthz/ready", false, &api::get_ready, get_body);
   add(verb::get, "/metrics", false, &api::get_metrics, get_body);
   add(verb::get, "/api/cluster", true, &api::get_cluster, get_body);
+  add(verb::post, "/api/keys/rotate", true, &api::post_rotate, get_body);
   std::vector<std::string> labels;
   for (auto& r : routes_)
     labels.push_back(r.label);

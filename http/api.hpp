@@ -120,6 +120,7 @@ private:
   void get_ready(const request& req, const route_params&, responder& done);
   void get_metrics(const request& req, const route_params&, responder& done);
   void get_cluster(const request& req, const route_params&, responder& done);
+  void post_rotate(const request& req, const route_params&, responder& done);
 
   api_context ctx_;
   std::vector<route> routes_;

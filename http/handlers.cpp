@@ -390,6 +390,26 @@ void api::get_cluster(const request&, const route_params&, responder& done) {
   });
 }
 
+void api::post_rotate(const request&, const route_params&, responder& done) {
+  auto timeout = ctx_.settings.http.request_timeout;
+  ctx_.bridge->submit([keystore = ctx_.keystore, timeout,
+                       done](caf::event_based_actor* self) mutable {
+    self->request(keystore, timeout, atom::rotate_v)
+      .then(
+        [=](std::string& signing, std::string& next) {
+          json out{{"signing_kid", signing}, {"next_kid", next}};
+          done(json_response(bhttp::status::ok, out.dump()));
+        },
+        [=](caf::error& err) {
+          if (err == caf::sec::request_timeout)
+            return done(error_response(bhttp::status::gateway_timeout,
+                                       "the keystore did not answer in time"));
+          done(error_response(bhttp::status::internal_server_error,
+                              "rotation failed"));
+        });
+  });
+}
+
 void api::get_metrics(const request&, const route_params&, responder& done) {
   auto snap = ctx_.keys->load();
   response res{bhttp::status::ok, 11};

@@ -261,6 +261,24 @@ CAF_TEST(bad_token_requests_get_clear_errors) {
   CAF_CHECK_EQUAL(with_charset.result_int(), 201u);
 }
 
+CAF_TEST(rotation_on_request_switches_the_signing_key) {
+  auto before = post("/api/tokens", R"({"sub":"r"})", bearer());
+  auto before_kid = at(body_of(before), "kid").get<std::string>();
+  auto rotated = post("/api/keys/rotate", "", bearer(), "");
+  CAF_REQUIRE_EQUAL(rotated.result_int(), 200u);
+  auto kids = body_of(rotated);
+  CAF_CHECK(kids["signing_kid"] != before_kid);
+  auto after = post("/api/tokens", R"({"sub":"r"})", bearer());
+  CAF_CHECK_EQUAL(at(body_of(after), "kid"), kids["signing_kid"]);
+  // Both generations verify; the new next key is published.
+  CAF_CHECK_EQUAL(at(verify(at(body_of(before), "token")), "active"), true);
+  CAF_CHECK_EQUAL(at(verify(at(body_of(after), "token")), "active"), true);
+  auto jwks = get("/api/pkeys");
+  CAF_CHECK(jwks.body().find(kids["next_kid"].get<std::string>())
+            != std::string::npos);
+  CAF_CHECK_EQUAL(post("/api/keys/rotate", "", "", "").result_int(), 401u);
+}
+
 CAF_TEST(verify_reports_why_a_token_is_inactive) {
   auto token = issue({{"sub", "dave"}});
   auto forged = token;

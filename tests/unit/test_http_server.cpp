@@ -15,6 +15,7 @@
 
 #include "actors/federation.hpp"
 #include "actors/keystore.hpp"
+#include "actors/error.hpp"
 #include "common/digest.hpp"
 #include "http/server.hpp"
 #include "support/http_client.hpp"
@@ -44,6 +45,9 @@ silent_keystore(keystore_actor::stateful_pointer<silent_state> self, int) {
       return rp;
     },
     [=](atom::get, atom::keys) { return key_announcement{}; },
+    [=](atom::rotate) -> caf::result<std::string, std::string> {
+      return make_error(ec::invalid_argument, "silent keystore");
+    },
     [=](atom::tick, uint64_t) {},
   };
 }

@@ -323,3 +323,45 @@ CAF_TEST(a_failed_rotation_leaves_the_current_key_signing) {
   CAF_CHECK(st.keys()[1].retire_at == t1 + 24h); // the schedule keeps its rhythm
   CAF_CHECK(writes >= 4);
 }
+
+CAF_TEST(rotate_now_promotes_the_published_key_and_publishes_a_new_one) {
+  manual_clock clock;
+  keystore_state st;
+  st.configure(test_options(clock));
+  auto t0 = *clock.now;
+  st.advance(t0);
+  auto t1 = t0 + 5h;
+  auto old_token = st.sign(token_request{"judy", {}, 3600, ""}, t1 - 10min);
+  auto [signing, next] = st.rotate_now(t1);
+  CAF_CHECK_EQUAL(signing, "node-a-6");
+  CAF_CHECK_EQUAL(next, "node-a-7");
+  CAF_CHECK_EQUAL(st.signing_key(t1)->kid, "node-a-6");
+  CAF_CHECK(st.keys().back().sign_from == t1 + 24h);
+  // The retired key stays published until its tokens have expired.
+  CAF_CHECK(st.keys()[0].retire_at == t1);
+  CAF_CHECK(st.keys()[0].expire_at == t1 + 1h + 30s);
+  CAF_CHECK(check(old_token.token, published_keys(st), t1 + 50min).ok());
+}
+
+CAF_TEST(a_due_key_waits_for_acknowledgement_at_most_ack_wait) {
+  manual_clock clock;
+  keystore_state st;
+  auto opts = test_options(clock);
+  opts.ack_wait = 2s;
+  st.configure(opts);
+  auto t0 = *clock.now;
+  st.advance(t0);
+  // The very first key signs at once: there is nothing older to fall back to.
+  CAF_CHECK_EQUAL(st.signing_key(t0)->kid, "node-a-5");
+  // At the rotation, the next key is not acknowledged yet: the current key
+  // goes on signing for at most ack_wait, and its publication lasts that
+  // much longer.
+  auto t1 = t0 + 24h;
+  CAF_CHECK(st.keys()[0].expire_at == t1 + 1h + 30s + 2s);
+  CAF_CHECK_EQUAL(st.signing_key(t1)->kid, "node-a-5");
+  CAF_CHECK_EQUAL(st.signing_key(t1 + 1999ms)->kid, "node-a-5");
+  CAF_CHECK_EQUAL(st.signing_key(t1 + 2s)->kid, "node-a-6");
+  // Once acknowledged, it signs on time.
+  st.acknowledge(st.serial());
+  CAF_CHECK_EQUAL(st.signing_key(t1)->kid, "node-a-6");
+}

@@ -1,0 +1,175 @@
+// The membership actor's decisions, without a network: which peers a
+// handshake refuses (and what the log line says), how a proof binds a
+// certificate to an instance id, and who dials whom.
+#define CAF_SUITE membership
+#include "caf/test/unit_test.hpp"
+
+#include <fstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "actors/membership.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace keymesh;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  cluster::issued ca = cluster::make_ca("test CA", 30);
+  cluster::issued other_ca = cluster::make_ca("other CA", 30);
+  test::temp_dir dir;
+  // Stand-ins for the handles a real hello carries.
+  caf::actor dummy;
+
+  fixture() {
+    add_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    dummy = sys->spawn([](caf::event_based_actor*, int) -> caf::behavior {
+      return {[](int) {}};
+    }, 0);
+  }
+
+  ~fixture() {
+    caf::anon_send_exit(dummy, caf::exit_reason::user_shutdown);
+  }
+
+  cluster::tls_identity identity(const std::string& cn,
+                                 const cluster::issued& issuer) {
+    auto node = cluster::make_node_cert(issuer, cn, {"127.0.0.1"}, 30);
+    auto base = dir.file(cn + "-" + std::to_string(counter++));
+    std::ofstream{base + ".ca"} << ca.cert_pem;
+    std::ofstream{base + ".crt"} << node.cert_pem;
+    std::ofstream{base + ".key"} << node.key_pem;
+    // The issuer's own CA file when it is not ours.
+    if (&issuer != &ca)
+      std::ofstream{base + ".ca"} << issuer.cert_pem;
+    return cluster::tls_identity::load(base + ".ca", base + ".crt",
+                                       base + ".key");
+  }
+
+  membership_state node(const std::string& id, const std::string& address,
+                        std::optional<cluster::tls_identity> tls) {
+    config::settings s;
+    membership_options o;
+    o.instance_id = id;
+    o.cluster_name = "prod";
+    o.address = address;
+    o.settings = shared_settings(s);
+    o.identity = std::move(tls);
+    membership_state st;
+    st.configure(std::move(o));
+    return st;
+  }
+
+  node_hello hello_from(const membership_state& st, std::string nonce) {
+    auto h = st.make_hello(std::move(nonce), {});
+    h.membership = dummy;
+    h.federation = dummy;
+    return h;
+  }
+
+  int counter = 0;
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(membership_tests, fixture)
+
+CAF_TEST(a_matching_peer_is_accepted_and_its_proof_verifies) {
+  auto a = node("node-1", "127.0.0.1:7401", identity("node-1", ca));
+  auto b = node("node-2", "127.0.0.1:7402", identity("node-2", ca));
+  auto nonce = a.random_nonce();
+  auto hello = hello_from(b, b.random_nonce());
+  CAF_CHECK(!a.check_hello(hello));
+  // b proves it owns node-2's key by signing a's nonce.
+  auto proof = b.sign(nonce, "node-1");
+  CAF_CHECK(a.verify(hello, proof, nonce));
+  // The proof is bound to the nonce and to both ids.
+  CAF_CHECK(!a.verify(hello, proof, a.random_nonce()));
+  CAF_CHECK(!a.verify(hello, b.sign(nonce, "node-3"), nonce));
+}
+
+CAF_TEST(refusals_name_what_differs) {
+  auto a = node("node-1", "127.0.0.1:7401", identity("node-1", ca));
+  auto b = node("node-2", "127.0.0.1:7402", identity("node-2", ca));
+  auto why = [&](node_hello h) { return a.check_hello(h).value_or("accepted"); };
+  auto h = hello_from(b, "n");
+  h.cluster_name = "staging";
+  CAF_CHECK(why(h).find("cluster.name is \"prod\" here, \"staging\" there")
+            != std::string::npos);
+  h = hello_from(b, "n");
+  h.protocol_version = 99;
+  CAF_CHECK(why(h).find("protocol version") != std::string::npos);
+  // Different settings: the log names the setting and both values.
+  config::settings other;
+  other.keys.max_token_ttl = 30min;
+  h = hello_from(b, "n");
+  h.settings = shared_settings(other);
+  h.settings_fingerprint = settings_fingerprint(h.settings);
+  CAF_CHECK(why(h).find("keys.max_token_ttl: \"1h\" here, \"30m\" there")
+            != std::string::npos);
+  // A fingerprint that does not match the settings it came with.
+  h = hello_from(b, "n");
+  h.settings_fingerprint = "00";
+  CAF_CHECK(why(h).find("settings differ") != std::string::npos);
+  // Claiming another id than the certificate's CN.
+  h = hello_from(b, "n");
+  h.instance_id = "node-7";
+  CAF_CHECK(why(h).find("CN \"node-2\" does not match its claimed instance "
+                        "id \"node-7\"")
+            != std::string::npos);
+  // A certificate from another CA.
+  auto rogue = node("node-2", "127.0.0.1:7402", identity("node-2", other_ca));
+  CAF_CHECK(why(hello_from(rogue, "n")).find("certificate is not valid")
+            != std::string::npos);
+  // No certificate at all, or our own id.
+  h = hello_from(b, "n");
+  h.certificate_pem.clear();
+  CAF_CHECK(why(h).find("no certificate") != std::string::npos);
+  h = hello_from(b, "n");
+  h.instance_id = "node-1";
+  CAF_CHECK(why(h).find("own instance id") != std::string::npos);
+}
+
+CAF_TEST(plaintext_nodes_skip_certificates_but_not_settings) {
+  auto a = node("node-1", "127.0.0.1:7401", std::nullopt);
+  auto b = node("node-2", "127.0.0.1:7402", std::nullopt);
+  auto h = hello_from(b, "n");
+  CAF_CHECK(!a.check_hello(h));
+  CAF_CHECK(a.verify(h, "", "n"));
+  h.cluster_name = "x";
+  CAF_CHECK(a.check_hello(h).has_value());
+}
+
+CAF_TEST(the_smaller_address_dials_and_the_other_waits) {
+  auto a = node("node-1", "127.0.0.1:7401", std::nullopt);
+  auto b = node("node-2", "127.0.0.1:7402", std::nullopt);
+  auto now = std::chrono::steady_clock::now();
+  a.learn("127.0.0.1:7402", true, now);
+  b.learn("127.0.0.1:7401", true, now);
+  b.learn("127.0.0.1:7402", true, now); // a node may list itself
+  CAF_CHECK(a.should_dial("127.0.0.1:7402", now));
+  CAF_CHECK(!b.should_dial("127.0.0.1:7401", now));
+  CAF_CHECK(!b.should_dial("127.0.0.1:7402", now)); // itself
+  // Nobody dialled b for longer than failure_timeout: it dials itself.
+  CAF_CHECK(b.should_dial("127.0.0.1:7401", now + 5s));
+}
+
+CAF_TEST(settings_difference_lists_every_disagreement) {
+  auto diff = settings_difference({"a=1", "b=2", "c=3"}, {"a=1", "b=9", "d=4"});
+  CAF_CHECK(diff.find("b: \"2\" here, \"9\" there") != std::string::npos);
+  CAF_CHECK(diff.find("c: \"3\" here, \"(not set)\" there")
+            != std::string::npos);
+  CAF_CHECK(diff.find("d: \"(not set)\" here, \"4\" there")
+            != std::string::npos);
+  CAF_CHECK_EQUAL(settings_difference({"a=1"}, {"a=1"}), "");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
