@@ -83,6 +83,30 @@ CONF
   exit 1
 }
 
+# free_port_block N: the first of N consecutive free ports below Linux's
+# ephemeral range (so that outgoing connections never take them meanwhile).
+free_port_block() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(500):
+    base = random.randint(20000, 30000)
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", base + i))
+            socks.append(s)
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+PY
+}
+
 # warm_up ARGS...: an unmeasured 3 s wrk run (connections, caches, allocator).
 warm_up() {
   need wrk
