@@ -30,8 +30,7 @@ RUN make build JOBS=${JOBS} \
 
 # --- runtime: the shared libraries keymesh links against, nothing else --------
 FROM debian:bookworm-slim AS runtime
-# libcaf-io/-openssl are not linked yet (the binary uses libcaf_core only)
-# but are what the cluster transport needs; ca-certificates: https
+# libcaf-io/-openssl carry the cluster transport (mutual TLS); ca-certificates: https
 # cluster.static_peers without cluster.static_peers_ca use the system CAs.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

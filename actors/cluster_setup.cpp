@@ -48,6 +48,15 @@ load_cluster_identity(const config::settings& cfg) {
   if (c.listen.empty())
     throw std::runtime_error("cluster.enabled needs cluster.listen (the "
                              "host:port this node's cluster endpoint uses)");
+  auto listen = config::parse_host_port(c.listen);
+  bool wildcard = listen
+                  && (listen->host == "0.0.0.0" || listen->host == "::"
+                      || listen->host.empty());
+  if (wildcard && c.advertise.empty())
+    throw std::runtime_error(
+      "cluster.listen " + c.listen
+      + " is a wildcard: set cluster.advertise to the host:port the other "
+        "nodes list in their cluster.seeds");
   if (!cluster_uses_tls(cfg)) {
     if (!c.insecure_plaintext)
       throw std::runtime_error(

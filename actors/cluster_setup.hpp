@@ -17,6 +17,12 @@ namespace keymesh {
 /// Whether the cluster links use TLS (cluster.tls.* set).
 bool cluster_uses_tls(const config::settings& cfg);
 
+/// The address peers dial: cluster.advertise, else cluster.listen.
+inline const std::string& cluster_address(const config::settings& cfg) {
+  return cfg.cluster.advertise.empty() ? cfg.cluster.listen
+                                       : cfg.cluster.advertise;
+}
+
 /// Checks the cluster settings that only matter when clustering is on and
 /// loads the node's TLS identity; throws std::runtime_error naming the
 /// problem. Returns nullopt in plaintext mode.

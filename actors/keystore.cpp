@@ -211,7 +211,11 @@ void announce(keystore_pointer self, const federation_actor& federation,
     return;
   }
   auto serial = self->state.serial();
-  self->request(federation, std::chrono::seconds{10}, atom::announce_v,
+  // The federation answers after the peers' acks or its bounded wait.
+  auto timeout = std::max<std::chrono::milliseconds>(
+    std::chrono::seconds{10},
+    self->state.options().ack_wait + std::chrono::seconds{5});
+  self->request(federation, timeout, atom::announce_v,
                 self->state.announcement())
     .then(
       [self, serial, done](atom::ok) {
@@ -286,8 +290,19 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
   return {
     [=](atom::sign, const token_request& req) -> caf::result<signed_token> {
       apply_schedule(self, federation);
+      auto& st = self->state;
+      auto now = st.now();
+      if (auto* k = st.signing_key(now);
+          k != nullptr && !k->acknowledged && st.options().ack_wait.count() > 0
+          && now >= k->sign_from + st.options().ack_wait
+          && st.warned_unacknowledged != k->kid) {
+        st.warned_unacknowledged = k->kid;
+        spdlog::warn("keystore: key {} signs although not every peer has "
+                     "acknowledged it (waited {} ms)",
+                     k->kid, st.options().ack_wait.count());
+      }
       try {
-        return self->state.sign(req, self->state.now());
+        return self->state.sign(req, now);
       } catch (const std::invalid_argument& e) {
         return make_error(ec::invalid_argument, e.what());
       } catch (const std::exception& e) {

@@ -122,6 +122,8 @@ public:
   unsigned failures = 0;
   /// The last announcement was not acknowledged; the next tick resends it.
   bool announce_pending = false;
+  /// The kid last warned about signing without acknowledgement.
+  std::string warned_unacknowledged;
 
 private:
   managed_key make_key(time_point now, time_point sign_from);

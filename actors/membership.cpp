@@ -412,7 +412,9 @@ void dial(membership_pointer self, const std::string& address) {
                       });
             },
             [=](caf::error& err) {
-              dial_failed(self, address, self->system().render(err));
+              // A refusal carries the peer's reason, told from its side.
+              dial_failed(self, address,
+                          "the peer answered: " + self->system().render(err));
             });
       },
       [=](caf::error& err) {

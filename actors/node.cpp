@@ -241,7 +241,7 @@ void node::start_cluster(caf::actor_system& sys,
   if (listen->port == 0)
     throw std::runtime_error("cluster.listen needs a fixed port: peers dial "
                              "it");
-  opts.address = c.cluster.listen;
+  opts.address = cluster_address(c);
   membership_ = spawn_membership(sys, std::move(opts));
   auto port = cluster_tls_
                 ? caf::openssl::publish(membership_, listen->port,

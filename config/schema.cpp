@@ -160,6 +160,12 @@ std::vector<key_spec> make_table() {
       entry("cluster.listen", t::address, KEYMESH_FIELD(cluster.listen),
             "Address for node-to-node traffic; empty: not listening.")
           .may_be_empty(),
+      entry("cluster.advertise", t::address,
+            KEYMESH_FIELD(cluster.advertise),
+            "The address other nodes dial to reach this one, as it appears "
+            "in their cluster.seeds; empty: cluster.listen. Required when "
+            "cluster.listen is a wildcard such as 0.0.0.0.")
+          .may_be_empty(),
       entry("cluster.seeds", t::address_list, KEYMESH_FIELD(cluster.seeds),
             "Nodes to contact first when joining."),
       entry("cluster.heartbeat", t::duration, KEYMESH_FIELD(cluster.heartbeat),

@@ -64,6 +64,8 @@ struct settings {
     std::string name = "keymesh";
     /// host:port for node-to-node traffic; empty: not listening.
     std::string listen;
+    /// host:port peers dial; empty: listen.
+    std::string advertise;
     /// host:port entries.
     std::vector<std::string> seeds;
     std::chrono::milliseconds heartbeat = std::chrono::seconds{1};

@@ -40,7 +40,7 @@ bool port_free(uint16_t port) {
 /// COUNT consecutive free ports.
 uint16_t free_port_range(int count) {
   std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> pick{20000, 60000};
+  std::uniform_int_distribution<int> pick{20000, 30000}; // below ephemeral
   for (int attempt = 0; attempt < 200; ++attempt) {
     auto base = static_cast<uint16_t>(pick(rng));
     bool all = true;

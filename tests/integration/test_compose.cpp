@@ -6,6 +6,7 @@
 #define CAF_SUITE compose
 #include "caf/test/unit_test.hpp"
 
+#include <random>
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -96,15 +97,18 @@ private:
   uint16_t port_ = 0;
 };
 
-/// COUNT consecutive free loopback ports, found by binding to port 0 and then
-/// to the ports after it; the sockets stay bound in HELD until the caller
-/// releases them, so later picks never overlap earlier ones.
+/// COUNT consecutive free loopback ports below Linux's ephemeral range (so
+/// that other tests' outgoing connections never take them meanwhile); the
+/// sockets stay bound in HELD until the caller releases them, so later picks
+/// never overlap earlier ones.
 uint16_t free_ports(size_t count,
                     std::vector<std::unique_ptr<bound_port>>& held) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto first = std::make_unique<bound_port>(0);
-    auto base = first->port();
-    if (base == 0 || base + count - 1 > 65535)
+  std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick{20000, 30000};
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto base = static_cast<uint16_t>(pick(rng));
+    auto first = std::make_unique<bound_port>(base);
+    if (first->port() != base)
       continue;
     std::vector<std::unique_ptr<bound_port>> run;
     run.push_back(std::move(first));
