@@ -128,14 +128,15 @@ std::string membership_state::proof_input(const std::string& nonce,
 
 std::string membership_state::sign(const std::string& nonce,
                                    const std::string& verifier) const {
-  if (!opts_.identity)
+  auto id = identity();
+  if (!id)
     return {};
-  return opts_.identity->sign(proof_input(nonce, opts_.instance_id, verifier));
+  return id->sign(proof_input(nonce, opts_.instance_id, verifier));
 }
 
 bool membership_state::verify(const node_hello& peer, const std::string& proof,
                               const std::string& my_nonce) const {
-  if (!opts_.identity)
+  if (!identity())
     return true; // plaintext: nothing to bind
   return cluster::tls_identity::verify_signature(
     peer.certificate_pem,
@@ -152,8 +153,8 @@ node_hello membership_state::make_hello(std::string nonce,
   h.settings_fingerprint = settings_fingerprint(opts_.settings);
   h.address = opts_.address;
   h.incarnation = opts_.incarnation;
-  if (opts_.identity)
-    h.certificate_pem = opts_.identity->certificate_pem();
+  if (auto id = identity())
+    h.certificate_pem = id->certificate_pem();
   h.nonce = std::move(nonce);
   h.proof = std::move(proof);
   h.federation = caf::actor_cast<caf::actor>(opts_.federation);
@@ -180,12 +181,13 @@ membership_state::check_hello(const node_hello& peer) const {
   }
   if (!peer.membership || !peer.federation)
     return "it sent no actor handles";
-  if (!opts_.identity)
+  auto id = identity();
+  if (!id)
     return std::nullopt;
   if (peer.certificate_pem.empty())
     return "it sent no certificate";
   try {
-    auto cn = opts_.identity->verify_peer_certificate(peer.certificate_pem);
+    auto cn = id->verify_peer_certificate(peer.certificate_pem);
     if (cn != peer.instance_id)
       return "its certificate's CN \"" + cn
              + "\" does not match its claimed instance id \""

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -38,6 +40,29 @@ std::string settings_fingerprint(const std::vector<std::string>& settings);
 std::string settings_difference(const std::vector<std::string>& here,
                                 const std::vector<std::string>& there);
 
+/// The node's TLS identity, replaceable at run time (SIGHUP) while the
+/// membership actor reads it for every handshake.
+class identity_slot {
+public:
+  explicit identity_slot(std::optional<cluster::tls_identity> id = {})
+    : id_(std::move(id)) {
+  }
+
+  std::optional<cluster::tls_identity> get() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return id_;
+  }
+
+  void set(std::optional<cluster::tls_identity> id) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    id_ = std::move(id);
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::optional<cluster::tls_identity> id_;
+};
+
 struct membership_options {
   std::string instance_id;
   std::string cluster_name;
@@ -47,8 +72,9 @@ struct membership_options {
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds failure_timeout{4000};
   std::vector<std::string> settings;
-  /// This node's certificate and key; empty when the cluster is plaintext.
-  std::optional<cluster::tls_identity> identity;
+  /// This node's certificate and key; null or empty when the cluster is
+  /// plaintext.
+  std::shared_ptr<identity_slot> identity;
   uint64_t incarnation = 0;
   /// The middleman (plain or TLS) that opens links.
   caf::io::middleman_actor connector;
@@ -145,6 +171,10 @@ public:
   std::minstd_rand rng{std::random_device{}()};
 
 private:
+  std::optional<cluster::tls_identity> identity() const {
+    return opts_.identity ? opts_.identity->get() : std::nullopt;
+  }
+
   membership_options opts_;
 };
 

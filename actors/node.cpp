@@ -226,7 +226,8 @@ void node::start_cluster(caf::actor_system& sys,
   opts.heartbeat = c.cluster.heartbeat;
   opts.failure_timeout = c.cluster.failure_timeout;
   opts.settings = shared_settings(c);
-  opts.identity = std::move(identity);
+  identity_ = std::make_shared<identity_slot>(std::move(identity));
+  opts.identity = identity_;
   opts.incarnation = [] {
     uint64_t x = 0;
     auto bytes = persistence::random_bytes(sizeof(x));
@@ -263,6 +264,23 @@ void node::start_cluster(caf::actor_system& sys,
                c.cluster.name, c.cluster.listen,
                cluster_tls_ ? "mutual TLS" : "PLAINTEXT",
                c.cluster.seeds.size());
+}
+
+std::string node::reload_cluster_tls() {
+  if (!cfg_.cluster.enabled || !identity_ || !identity_->get())
+    return {};
+  if (auto err = keymesh::reload_cluster_tls(cfg_); !err.empty())
+    return err;
+  try {
+    auto fresh = load_cluster_identity(cfg_);
+    if (fresh && fresh->common_name() != instance_id_)
+      return "the new certificate's CN \"" + fresh->common_name()
+             + "\" is not this node's instance id \"" + instance_id_ + "\"";
+    identity_->set(std::move(fresh));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
 }
 
 node::~node() {

@@ -14,6 +14,7 @@
 
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/membership.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
 #include "config/settings.hpp"
@@ -45,6 +46,11 @@ public:
 
   /// Stops HTTP, then the actors. Idempotent.
   void stop();
+
+  /// SIGHUP: validates the cluster TLS files again; when they are good, new
+  /// links use them and the handshake uses the new certificate. Returns an
+  /// empty string, or what is wrong (the old files stay in use).
+  std::string reload_cluster_tls();
 
   uint16_t http_port() const {
     return http_port_;
@@ -96,6 +102,7 @@ private:
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;
+  std::shared_ptr<identity_slot> identity_;
   /// One per cluster.static_peers URL.
   std::vector<caf::actor> peer_fetchers_;
   std::shared_ptr<http::node_status> status_;

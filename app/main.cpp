@@ -259,11 +259,13 @@ int run_serve(const std::vector<std::string>& args) {
     if (sig != SIGHUP)
       break;
     // SIGHUP: re-read the cluster certificates (new links use them).
-    if (auto err = keymesh::reload_cluster_tls(cfg); !err.empty())
+    if (!cfg.cluster.enabled || !keymesh::cluster_uses_tls(cfg))
+      spdlog::info("SIGHUP: no cluster TLS files to reload");
+    else if (auto err = node->reload_cluster_tls(); !err.empty())
       spdlog::error("SIGHUP: the cluster TLS files are not usable, keeping "
                     "the previous ones: {}",
                     err);
-    else if (cfg.cluster.enabled)
+    else
       spdlog::info("SIGHUP: cluster TLS files validated and reloaded");
   }
   spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -5,6 +5,7 @@
 #define CAF_SUITE cluster
 #include "caf/test/unit_test.hpp"
 
+#include <fstream>
 #include <random>
 
 #include <netinet/in.h>
@@ -289,6 +290,26 @@ CAF_TEST(peers_with_other_settings_or_another_ca_are_refused) {
   CAF_CHECK(m_out.find("CN \"node-2\" is not this node's instance id "
                        "\"node-9\"")
             != std::string::npos);
+}
+
+CAF_TEST(sighup_reloads_good_tls_files_and_keeps_the_old_ones_on_bad) {
+  for (int i = 1; i <= 2; ++i)
+    start(i);
+  CAF_REQUIRE(eventually([&] { return all_linked(2); }, 15s));
+  auto key = dir.file("c/node-1/key.pem");
+  auto good = read_file(key);
+  ::kill(node(1).pid(), SIGHUP);
+  CAF_CHECK(node(1).wait_for_log("SIGHUP: cluster TLS files validated", 5s));
+  { std::ofstream{key} << "garbage"; }
+  ::kill(node(1).pid(), SIGHUP);
+  CAF_CHECK(node(1).wait_for_log("SIGHUP: the cluster TLS files are not "
+                                 "usable",
+                                 5s));
+  // The node keeps running on the validated copies, and new links work.
+  { std::ofstream{key} << good; }
+  node(2).stop(SIGKILL);
+  start(2);
+  CAF_CHECK(eventually([&] { return all_linked(2); }, 15s));
 }
 
 CAF_TEST(rotation_on_every_node_never_shows_an_unknown_kid) {

@@ -62,7 +62,7 @@ struct fixture {
     o.cluster_name = "prod";
     o.address = address;
     o.settings = shared_settings(s);
-    o.identity = std::move(tls);
+    o.identity = std::make_shared<identity_slot>(std::move(tls));
     membership_state st;
     st.configure(std::move(o));
     return st;
