@@ -24,6 +24,7 @@ KEYMESH_ATOM(join, "join")
 KEYMESH_ATOM(leave, "leave")
 KEYMESH_ATOM(dial, "dial")
 KEYMESH_ATOM(rotate, "rotate")
+KEYMESH_ATOM(seeds, "seeds")
 
 #undef KEYMESH_ATOM
 

@@ -63,6 +63,8 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<atom::ping, uint64_t>::with<uint64_t>,
   // A peer's view of the cluster: (instance id, address) of what it knows.
   caf::reacts_to<atom::gossip, std::vector<member_info>>,
+  // Addresses found by discovery (DNS SRV), added as seeds.
+  caf::reacts_to<atom::seeds, std::vector<std::string>>,
   // This node and its view, for GET /api/cluster.
   caf::replies_to<atom::get, atom::members>::with<cluster_status>,
   // Timer (heartbeats, failure detection, redials), id-guarded; the node

@@ -250,7 +250,8 @@ void schedule_tick(membership_pointer self) {
 
 void report_seeds_if_tried(membership_pointer self) {
   auto& st = self->state;
-  if (st.seeds_reported)
+  if (st.seeds_reported
+      || (st.options().await_discovery && !st.discovery_answered))
     return;
   for (auto& [address, e] : st.addresses)
     if (e.is_seed && !e.is_self && !e.tried)
@@ -556,6 +557,17 @@ membership_actor::behavior_type membership(membership_pointer self,
       for (auto& info : view)
         if (info.instance_id != self->state.options().instance_id)
           self->state.learn(info.address, false, now);
+    },
+    [=](atom::seeds, std::vector<std::string>& found) {
+      auto& st = self->state;
+      auto now = steady::now();
+      for (auto& address : found)
+        if (st.addresses.count(address) == 0) {
+          spdlog::info("membership: discovered {}", address);
+          st.learn(address, true, now);
+        }
+      st.discovery_answered = true;
+      report_seeds_if_tried(self);
     },
     [=](atom::get, atom::members) {
       return self->state.status(std::chrono::system_clock::now());

@@ -81,6 +81,9 @@ struct membership_options {
   federation_actor federation;
   /// Called once, when every seed has been tried at least once.
   std::function<void()> on_seeds_tried;
+  /// Seeds also come from discovery: wait for its first answer before
+  /// calling on_seeds_tried.
+  bool await_discovery = false;
 };
 
 class membership_state {
@@ -168,6 +171,7 @@ public:
   uint64_t timer_id = 0;
   uint64_t ping_seq = 0;
   bool seeds_reported = false;
+  bool discovery_answered = false;
   std::minstd_rand rng{std::random_device{}()};
 
 private:

@@ -16,6 +16,7 @@
 #include "actors/keystore.hpp"
 #include "actors/membership.hpp"
 #include "actors/peer_fetcher.hpp"
+#include "actors/srv_resolver.hpp"
 #include "http/admin_auth.hpp"
 #include "http/api.hpp"
 #include "http/bridge.hpp"
@@ -72,9 +73,6 @@ void warn_about_cluster_settings(const config::settings& c) {
       && (!c.cluster.seeds.empty() || !c.cluster.listen.empty()))
     spdlog::warn("cluster.seeds / cluster.listen are set but cluster.enabled "
                  "is false: this node runs alone");
-  if (c.cluster.enabled && c.cluster.discovery == "srv")
-    spdlog::warn("cluster.discovery: srv is not available yet; using "
-                 "cluster.seeds");
 }
 
 } // namespace
@@ -238,6 +236,7 @@ void node::start_cluster(caf::actor_system& sys,
                                 : sys.middleman().actor_handle();
   opts.federation = federation_;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
+  opts.await_discovery = c.cluster.discovery == "srv";
   // Peers dial the configured address, so it needs a fixed port.
   if (listen->port == 0)
     throw std::runtime_error("cluster.listen needs a fixed port: peers dial "
@@ -258,6 +257,16 @@ void node::start_cluster(caf::actor_system& sys,
   }
   cluster_port_ = *port;
   caf::anon_send(membership_, atom::tick_v, uint64_t{0}); // first round
+  if (c.cluster.discovery == "srv") {
+    if (c.cluster.srv.names.empty())
+      throw std::runtime_error("cluster.discovery: srv needs cluster.srv.names");
+    srv_resolver_ = spawn_srv_resolver(
+      sys, c.cluster.srv.names, c.cluster.srv.nameserver,
+      c.cluster.srv.poll_interval,
+      [membership = membership_](std::vector<std::string> found) {
+        caf::anon_send(membership, atom::seeds_v, std::move(found));
+      });
+  }
   watch(caf::actor_cast<caf::strong_actor_ptr>(membership_), "membership",
         status_);
   spdlog::info("cluster \"{}\": listening on {} ({}), {} seed(s)",
@@ -309,6 +318,8 @@ void node::stop() {
   }
   for (auto& f : peer_fetchers_)
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
+  if (srv_resolver_)
+    caf::anon_send_exit(srv_resolver_, caf::exit_reason::user_shutdown);
   if (keystore_)
     caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
   if (federation_)

@@ -105,6 +105,7 @@ private:
   std::shared_ptr<identity_slot> identity_;
   /// One per cluster.static_peers URL.
   std::vector<caf::actor> peer_fetchers_;
+  caf::actor srv_resolver_;
   std::shared_ptr<http::node_status> status_;
   std::unique_ptr<http::bridge_pool> bridge_;
   std::unique_ptr<http::api> api_;

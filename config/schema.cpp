@@ -195,6 +195,10 @@ std::vector<key_spec> make_table() {
             KEYMESH_FIELD(cluster.srv.poll_interval),
             "How often the SRV names are queried.")
           .range(1 * second, 1 * day),
+      entry("cluster.srv.nameserver", t::string,
+            KEYMESH_FIELD(cluster.srv.nameserver),
+            "IPv4 address (with an optional :port) of the DNS server to ask "
+            "for the SRV records; empty: the system resolver."),
   };
   const settings defaults{};
   for (auto& spec : table) {

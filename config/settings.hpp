@@ -82,6 +82,8 @@ struct settings {
     struct srv_section {
       std::vector<std::string> names;
       std::chrono::milliseconds poll_interval = std::chrono::seconds{30};
+      /// IPv4 "host:port" of the DNS server to ask; empty: the system's.
+      std::string nameserver;
     } srv;
   } cluster;
 };

@@ -312,6 +312,37 @@ CAF_TEST(sighup_reloads_good_tls_files_and_keeps_the_old_ones_on_bad) {
   CAF_CHECK(eventually([&] { return all_linked(2); }, 15s));
 }
 
+CAF_TEST(nodes_find_each_other_through_dns_srv) {
+  // A real DNS server on loopback serves one SRV record per node.
+  auto dns_port = free_port_range(1);
+  std::vector<std::string> args{
+    "/usr/sbin/dnsmasq", "--no-daemon", "--port=" + std::to_string(dns_port),
+    "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+    "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
+    "--local=/cluster.test/"};
+  for (int i = 1; i <= 3; ++i)
+    args.push_back("--srv-host=_keymesh._tcp.cluster.test,127.0.0.1,"
+                   + std::to_string(cluster_base + i - 1) + ",10,10");
+  if (::geteuid() == 0)
+    args.push_back("--user=root");
+  process dns{args, {}, dir.file("dnsmasq.log")};
+  std::map<std::string, std::string> srv{
+    {"KEYMESH_CLUSTER_DISCOVERY", "srv"},
+    {"KEYMESH_CLUSTER_SEEDS", ""},
+    {"KEYMESH_CLUSTER_SRV_NAMES", "_keymesh._tcp.cluster.test"},
+    {"KEYMESH_CLUSTER_SRV_NAMESERVER",
+     "127.0.0.1:" + std::to_string(dns_port)},
+    {"KEYMESH_CLUSTER_SRV_POLL_INTERVAL", "1s"}};
+  for (int i = 1; i <= 3; ++i)
+    start(i, srv);
+  CAF_CHECK(eventually([&] { return all_linked(3); }, 20s));
+  CAF_CHECK(node(1).log().find("discovered 127.0.0.1:") != std::string::npos);
+  // Readiness waited for the first DNS answer.
+  auto ready = request(http_port(2), "GET", "/healthz/ready");
+  CAF_CHECK_EQUAL(ready.result_int(), 200u);
+  dns.stop(SIGTERM);
+}
+
 CAF_TEST(rotation_on_every_node_never_shows_an_unknown_kid) {
   std::map<std::string, std::string> fast{
     {"KEYMESH_KEYS_ROTATE_EVERY", "2s"},
