@@ -265,6 +265,13 @@ CAF_TEST(peers_with_other_settings_or_another_ca_are_refused) {
   CAF_CHECK(node(1).wait_for_log(
     R"(refusing peer node-2 .*keys\.max_token_ttl)", 10s));
   CAF_CHECK(state_of(1, "node-2") != "up");
+  // The same with another cluster name.
+  node(2).stop(SIGKILL);
+  start(2, {{"KEYMESH_CLUSTER_NAME", "staging"}});
+  CAF_CHECK(node(1).wait_for_log(
+    R"(refusing peer node-2 .*cluster\.name is "keymesh" here, "staging")",
+    10s));
+  CAF_CHECK(state_of(1, "node-2") != "up");
   // Node 3 uses a certificate from another cluster's CA: no link.
   temp_dir other;
   auto [code, out] = run_command({keymesh_binary(), "genclust", "--nodes", "3",
