@@ -216,6 +216,17 @@ CAF_TEST(tokens_from_every_node_verify_on_every_node) {
     CAF_CHECK(k["kid"].get<std::string>().rfind("node-2-", 0) == 0);
 }
 
+CAF_TEST(gossip_links_nodes_that_were_only_seeded_with_one_peer) {
+  // Nodes 2 and 3 know only node 1; they learn about each other from it.
+  auto only_first = "127.0.0.1:" + std::to_string(cluster_base);
+  start(1, {{"KEYMESH_CLUSTER_SEEDS", only_first}});
+  start(2, {{"KEYMESH_CLUSTER_SEEDS", only_first}});
+  start(3, {{"KEYMESH_CLUSTER_SEEDS", only_first}});
+  CAF_CHECK(eventually([&] { return all_linked(3); }, 20s));
+  auto t = issue(3, "gossip");
+  CAF_CHECK_EQUAL(at(verify(2, t["token"]), "active"), true);
+}
+
 CAF_TEST(a_killed_node_keeps_its_tokens_valid_and_rejoins_after_restart) {
   for (int i = 1; i <= 3; ++i)
     start(i);
