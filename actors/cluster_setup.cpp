@@ -107,21 +107,8 @@ void prepare_actor_system(caf::actor_system_config& sys_cfg,
                std::chrono::system_clock::to_time_t(identity->not_after()));
 }
 
-std::string reload_cluster_tls(const config::settings& cfg) {
-  if (!cfg.cluster.enabled || !cluster_uses_tls(cfg))
-    return {};
-  try {
-    auto identity = load_cluster_identity(cfg);
-    if (identity && !cfg.cluster.instance_id.empty()
-        && identity->common_name() != cfg.cluster.instance_id)
-      return "the new certificate's CN \"" + identity->common_name()
-             + "\" is not this node's instance id \""
-             + cfg.cluster.instance_id + "\"";
-    install_tls_copies(cfg);
-    return {};
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+void install_cluster_tls(const config::settings& cfg) {
+  install_tls_copies(cfg);
 }
 
 } // namespace keymesh

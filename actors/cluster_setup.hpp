@@ -36,9 +36,9 @@ load_cluster_identity(const config::settings& cfg);
 void prepare_actor_system(caf::actor_system_config& sys_cfg,
                           const config::settings& cfg);
 
-/// Validates the configured TLS files again and, when they are good,
-/// replaces the copies CAF reads for new connections. Returns an empty
-/// string on success, else what is wrong (the old copies stay in use).
-std::string reload_cluster_tls(const config::settings& cfg);
+/// Replaces the copies of the TLS files that CAF reads for new connections.
+/// Call only after load_cluster_identity accepted the files (SIGHUP: see
+/// node::reload_cluster_tls). Throws on I/O errors.
+void install_cluster_tls(const config::settings& cfg);
 
 } // namespace keymesh

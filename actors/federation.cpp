@@ -193,7 +193,6 @@ std::shared_ptr<const key_snapshot> federation_state::publish(time_point now) {
   snap->etag_local = make_etag(snap->jwks_local);
   snap->key_count = snap->keys.size();
   snap->local_key_count = local.size();
-  snap->version = ++version_;
   opts_.slot->store(snap);
   return snap;
 }

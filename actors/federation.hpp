@@ -33,7 +33,6 @@ struct key_snapshot {
   size_t local_key_count = 0;
   /// The next instant at which the published set is scheduled to change.
   time_point next_change = time_point::max();
-  uint64_t version = 0;
 };
 
 /// Where the federation publishes its snapshots: written by one actor, read
@@ -136,7 +135,6 @@ private:
   /// Keys of departed origins and replaced incarnations, until they expire.
   std::vector<retained_key> retained_;
   std::map<std::string, parsed_key> parsed_;
-  uint64_t version_ = 0;
 };
 
 using federation_pointer = federation_actor::stateful_pointer<federation_state>;

@@ -218,7 +218,7 @@ bool membership_state::should_dial(const std::string& address,
   return now - e.unlinked_since >= opts_.failure_timeout;
 }
 
-cluster_status membership_state::status(time_point now) const {
+cluster_status membership_state::status() const {
   cluster_status out;
   out.cluster_name = opts_.cluster_name;
   out.self = member_info{opts_.instance_id,  opts_.address, "up", 0, 0,
@@ -235,7 +235,6 @@ cluster_status membership_state::status(time_point now) const {
     out.members.push_back(
       member_info{"", address, "down", 0, 0, 0, 0});
   }
-  (void) now;
   return out;
 }
 
@@ -570,7 +569,7 @@ membership_actor::behavior_type membership(membership_pointer self,
       report_seeds_if_tried(self);
     },
     [=](atom::get, atom::members) {
-      return self->state.status(std::chrono::system_clock::now());
+      return self->state.status();
     },
     [=](atom::tick, uint64_t id) {
       if (id != self->state.timer_id)

@@ -161,7 +161,7 @@ public:
              std::chrono::steady_clock::time_point now);
 
   /// The status for GET /api/cluster.
-  cluster_status status(time_point now) const;
+  cluster_status status() const;
 
   std::string random_nonce();
 

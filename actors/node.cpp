@@ -278,13 +278,13 @@ void node::start_cluster(caf::actor_system& sys,
 std::string node::reload_cluster_tls() {
   if (!cfg_.cluster.enabled || !identity_ || !identity_->get())
     return {};
-  if (auto err = keymesh::reload_cluster_tls(cfg_); !err.empty())
-    return err;
   try {
+    // Validate first; only files that pass reach CAF and the handshake.
     auto fresh = load_cluster_identity(cfg_);
     if (fresh && fresh->common_name() != instance_id_)
       return "the new certificate's CN \"" + fresh->common_name()
              + "\" is not this node's instance id \"" + instance_id_ + "\"";
+    install_cluster_tls(cfg_);
     identity_->set(std::move(fresh));
   } catch (const std::exception& e) {
     return e.what();

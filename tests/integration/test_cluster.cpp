@@ -14,8 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "support/http_client.hpp"
+#include "support/ports.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace keymesh::test;
 using nlohmann::json;
@@ -25,32 +27,6 @@ namespace {
 
 json at(const json& j, const char* key) {
   return j.contains(key) ? j.at(key) : json{};
-}
-
-bool port_free(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
-/// COUNT consecutive free ports.
-uint16_t free_port_range(int count) {
-  std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> pick{20000, 30000}; // below ephemeral
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    auto base = static_cast<uint16_t>(pick(rng));
-    bool all = true;
-    for (int i = 0; i < count && all; ++i)
-      all = port_free(static_cast<uint16_t>(base + i));
-    if (all)
-      return base;
-  }
-  throw std::runtime_error("no free port range");
 }
 
 std::string trim(std::string s) {
@@ -134,18 +110,6 @@ struct cluster_fixture {
       if (m["instance_id"] == id)
         return m["state"].get<std::string>();
     return "";
-  }
-
-  /// Polls until PRED holds or LIMIT passes.
-  template <class Pred>
-  bool eventually(Pred pred, std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pred())
-        return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return pred();
   }
 
   bool all_linked(int count) {

@@ -11,6 +11,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace keymesh::test;
 using nlohmann::json;
@@ -58,17 +59,6 @@ std::string verify(const node_proc& n, const std::string& token) {
   return body.value("reason", std::string{"ok"});
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
-}
-
 } // namespace
 
 CAF_TEST(keys_of_static_peers_are_merged_and_kept) {
@@ -88,7 +78,7 @@ CAF_TEST(keys_of_static_peers_are_merged_and_kept) {
                         a_url + ",http://127.0.0.1:" + junk_port},
                        {"KEYMESH_CLUSTER_REFRESH_SEC", "1"}});
   auto from_a = issue(a);
-  CAF_CHECK(eventually([&] { return verify(b, from_a) == "ok"; }, 10s));
+  CAF_CHECK(eventually([&] { return verify(b, from_a) == "ok"; }, 10s, 100ms));
   // B's own keys are not in A's set: this is one-way, like Stoke.
   CAF_CHECK_EQUAL(verify(a, issue(b)), "unknown_kid");
   // A goes away: B keeps A's keys.
@@ -98,7 +88,7 @@ CAF_TEST(keys_of_static_peers_are_merged_and_kept) {
   // A comes back (same data directory, new keys) on the same port.
   auto a2 = start_node(dir, "a", {}, "127.0.0.1:" + std::to_string(a.port));
   auto from_a2 = issue(a2);
-  CAF_CHECK(eventually([&] { return verify(b, from_a2) == "ok"; }, 15s));
+  CAF_CHECK(eventually([&] { return verify(b, from_a2) == "ok"; }, 15s, 100ms));
   // The garbage peer was reported, and B stayed ready throughout.
   CAF_CHECK(b.proc->log().find("127.0.0.1:" + junk_port)
             != std::string::npos);

@@ -32,6 +32,7 @@
 #include "jose/key.hpp"
 #include "jose/key_set.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace keymesh;
 using nlohmann::json;
@@ -86,15 +87,10 @@ bool mentions(const std::vector<std::string>& problems, const std::string& s) {
   return false;
 }
 
-template<class Predicate>
+/// Poll every 10 ms: these waits are short.
+template <class Predicate>
 bool eventually(Predicate ok, milliseconds limit) {
-  auto deadline = steady_clock::now() + limit;
-  while (steady_clock::now() < deadline) {
-    if (ok())
-      return true;
-    std::this_thread::sleep_for(milliseconds{10});
-  }
-  return ok();
+  return test::eventually(ok, limit, milliseconds{10});
 }
 
 // -- a small server on 127.0.0.1 that serves canned responses -----------------

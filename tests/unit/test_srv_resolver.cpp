@@ -24,6 +24,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/srv_resolver.hpp"
 #include "support/process.hpp"
+#include "support/ports.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace keymesh;
@@ -105,27 +106,9 @@ strings parse(const bytes& msg, std::string& error) {
 // -- dnsmasq on loopback
 // --------------------------------------------------------
 
-bool bindable(int type, uint16_t port) {
-  int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 /// A loopback port free for both UDP and TCP, below the ephemeral range.
 uint16_t free_port() {
-  std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> pick{20000, 30000};
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    auto port = static_cast<uint16_t>(pick(rng));
-    if (bindable(SOCK_DGRAM, port) && bindable(SOCK_STREAM, port))
-      return port;
-  }
-  throw std::runtime_error("no free port");
+  return test::free_port_range(1, true);
 }
 
 std::string dnsmasq_binary() {
