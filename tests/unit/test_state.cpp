@@ -1,0 +1,267 @@
+// The replicated-state core without actors: hybrid logical clocks, the merge
+// rule, placement, partitions with their digests, and snapshots.
+#define CAF_SUITE state
+#define FAIL(msg) CAF_FAIL(msg)
+#include "caf/test/dsl.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "state/hlc.hpp"
+#include "state/partition.hpp"
+#include "state/placement.hpp"
+#include "state/snapshot.hpp"
+
+using namespace keymesh;
+using namespace keymesh::state;
+
+namespace {
+
+constexpr int64_t t0 = 1'700'000'000'000;
+
+record make(std::string value, uint64_t stamp, uint32_t node = 1,
+            int64_t expires_at = 0, bool tombstone = false) {
+  record r;
+  r.value = std::move(value);
+  r.ver = version{stamp, node};
+  r.expires_at = expires_at;
+  r.tombstone = tombstone;
+  return r;
+}
+
+std::string value_of(const partition& p, const char* key, int64_t now) {
+  auto r = p.find("ks", key, now);
+  if (!r)
+    return "<absent>";
+  return r->tombstone ? "<tombstone>" : r->value;
+}
+
+} // namespace
+
+CAF_TEST(hlc is monotonic when the wall clock stalls or steps back) {
+  auto wall = std::make_shared<int64_t>(t0);
+  hlc clock{7, [wall] { return from_unix_ms(*wall); }};
+  auto a = clock.now();
+  auto b = clock.now();
+  CAF_CHECK_LESS(a, b);
+  CAF_CHECK_EQUAL(stamp_ms(a.stamp), t0);
+  CAF_CHECK_EQUAL(a.node, 7u);
+  *wall = t0 - 5'000; // the clock steps back five seconds
+  auto c = clock.now();
+  CAF_CHECK_LESS(b, c);
+  CAF_CHECK_EQUAL(stamp_ms(c.stamp), t0);
+  *wall = t0 + 10;
+  auto d = clock.now();
+  CAF_CHECK_EQUAL(d.stamp, make_stamp(t0 + 10));
+}
+
+CAF_TEST(hlc moves past stamps from other nodes but not far into the future) {
+  auto wall = std::make_shared<int64_t>(t0);
+  hlc clock{1, [wall] { return from_unix_ms(*wall); }, 60'000};
+  // A peer whose clock runs 2 s ahead: our next stamp is still later.
+  CAF_CHECK(clock.observe(make_stamp(t0 + 2'000, 3)));
+  auto a = clock.now();
+  CAF_CHECK_GREATER(a.stamp, make_stamp(t0 + 2'000, 3));
+  // A peer an hour ahead is ignored.
+  CAF_CHECK(!clock.observe(make_stamp(t0 + 3'600'000)));
+  auto b = clock.now();
+  CAF_CHECK_LESS(stamp_ms(b.stamp), t0 + 3'000);
+  // Many stamps within one millisecond stay distinct and ordered.
+  std::set<uint64_t> seen;
+  uint64_t prev = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    auto v = clock.now();
+    CAF_REQUIRE_GREATER(v.stamp, prev);
+    prev = v.stamp;
+  }
+}
+
+CAF_TEST(merge rule higher version wins and tombstones win ties) {
+  auto old_live = make("a", 10);
+  auto new_live = make("b", 11);
+  auto tomb_eq = make("", 10, 1, 0, true);
+  auto tomb_old = make("", 9, 1, 0, true);
+  CAF_CHECK(supersedes(new_live, old_live));
+  CAF_CHECK(!supersedes(old_live, new_live));
+  CAF_CHECK(!supersedes(old_live, old_live)); // idempotent
+  CAF_CHECK(supersedes(tomb_eq, old_live));
+  CAF_CHECK(!supersedes(old_live, tomb_eq));
+  CAF_CHECK(!supersedes(tomb_old, old_live));
+  // The node part breaks ties between equal stamps.
+  CAF_CHECK(supersedes(make("x", 10, 2), make("y", 10, 1)));
+  CAF_CHECK(!supersedes(make("y", 10, 1), make("x", 10, 2)));
+}
+
+CAF_TEST(merges commute so every order of the same writes gives one result) {
+  std::vector<record> writes{make("a", 5), make("b", 7, 2), make("", 7, 2, 0, true),
+                             make("c", 6, 9), make("d", 7, 1)};
+  std::vector<size_t> order(writes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::set<std::string> outcomes;
+  std::set<uint64_t> digests;
+  do {
+    partition p;
+    for (auto i : order)
+      p.merge("ks", "k", writes[i], t0);
+    outcomes.insert(value_of(p, "k", t0));
+    digests.insert(p.digests()[partition::bucket_of("k")]);
+  } while (std::next_permutation(order.begin(), order.end()));
+  CAF_CHECK_EQUAL(outcomes.size(), 1u);
+  CAF_CHECK_EQUAL(*outcomes.begin(), "<tombstone>");
+  CAF_CHECK_EQUAL(digests.size(), 1u);
+}
+
+CAF_TEST(a revoked record never comes back through a late replica) {
+  partition p;
+  p.merge("ks", "sid", make("live", 10, 1, t0 + 60'000), t0);
+  // The tombstone is written with a short expiry: it still outlives the
+  // record it deleted.
+  auto tomb = make("", 12, 2, t0 + 1'000, true);
+  CAF_CHECK(p.merge("ks", "sid", tomb, t0) == partition::outcome::replaced);
+  CAF_CHECK_EQUAL(p.find("ks", "sid", t0)->expires_at, t0 + 60'000);
+  // A late replica sends the old copy, and an older update: both lose.
+  CAF_CHECK(p.merge("ks", "sid", make("live", 10, 1, t0 + 60'000), t0 + 5'000)
+            == partition::outcome::stale);
+  CAF_CHECK(p.merge("ks", "sid", make("touched", 11, 3, t0 + 90'000), t0 + 5'000)
+            == partition::outcome::stale);
+  CAF_CHECK_EQUAL(value_of(p, "sid", t0 + 5'000), "<tombstone>");
+}
+
+CAF_TEST(expired records are invisible and refused and purged) {
+  partition p;
+  p.merge("ks", "a", make("x", 1, 1, t0 + 100), t0);
+  p.merge("ks", "b", make("y", 1, 1, 0), t0);
+  CAF_CHECK_EQUAL(value_of(p, "a", t0 + 99), "x");
+  CAF_CHECK_EQUAL(value_of(p, "a", t0 + 100), "<absent>");
+  CAF_CHECK(p.merge("ks", "c", make("z", 1, 1, t0 + 50), t0 + 60)
+            == partition::outcome::expired);
+  auto before = p.digests();
+  CAF_CHECK_EQUAL(p.purge(t0 + 100), 1u);
+  CAF_CHECK_EQUAL(p.size(), 1u);
+  CAF_CHECK(before != p.digests());
+  auto stats = p.stats();
+  CAF_CHECK_EQUAL(stats["ks"].records, 1u);
+  CAF_CHECK_EQUAL(stats["ks"].bytes, 2u); // "b" + "y"
+  // An empty partition has all-zero digests again.
+  p.purge(t0);
+  partition q;
+  q.merge("ks", "b", make("y", 1, 1, 0), t0);
+  CAF_CHECK(p.digests() == q.digests());
+}
+
+CAF_TEST(digests find the buckets that differ and repairing them converges) {
+  std::mt19937 rng{42};
+  partition a, b;
+  for (int i = 0; i < 2'000; ++i) {
+    auto key = "key-" + std::to_string(i);
+    auto rec = make("v" + std::to_string(i), 100 + i);
+    a.merge("ks", key, rec, t0);
+    b.merge("ks", key, rec, t0);
+  }
+  CAF_CHECK(a.differing(b.digests()).empty());
+  // b misses three writes and has one newer one.
+  a.merge("ks", "key-5", make("new5", 5'000), t0);
+  a.merge("ks", "key-6", make("", 5'001, 1, 0, true), t0);
+  a.merge("ks", "only-a", make("oa", 5'002), t0);
+  b.merge("ks", "key-7", make("new7", 5'003, 2), t0);
+  auto diff = a.differing(b.digests());
+  CAF_CHECK(!diff.empty());
+  CAF_CHECK_LESS(diff.size(), 5u);
+  // Pull from b what differs, then push back: both are equal.
+  for (auto& r : b.export_records(diff))
+    a.merge(r.keyspace, r.key, r.rec, t0);
+  auto back = b.differing(a.digests());
+  size_t pushed = 0;
+  for (auto& r : a.export_records(back)) {
+    b.merge(r.keyspace, r.key, r.rec, t0);
+    ++pushed;
+  }
+  CAF_CHECK_LESS(pushed, 2'000u / 2);
+  CAF_CHECK(a.differing(b.digests()).empty());
+  CAF_CHECK_EQUAL(value_of(b, "key-5", t0), "new5");
+  CAF_CHECK_EQUAL(value_of(b, "key-6", t0), "<tombstone>");
+  CAF_CHECK_EQUAL(value_of(a, "key-7", t0), "new7");
+  CAF_CHECK_EQUAL(a.size(), b.size());
+}
+
+CAF_TEST(scan lists a prefix) {
+  partition p;
+  p.merge("idx", "alice\x1f" "s1", make("", 1), t0);
+  p.merge("idx", "alice\x1f" "s2", make("", 1, 1, t0 + 1), t0);
+  p.merge("idx", "alicex\x1f" "s3", make("", 1), t0);
+  p.merge("idx", "bob\x1f" "s4", make("", 1), t0);
+  auto hits = p.scan("idx", "alice\x1f", t0, 100);
+  CAF_CHECK_EQUAL(hits.size(), 2u);
+  CAF_CHECK_EQUAL(p.scan("idx", "alice\x1f", t0 + 5, 100).size(), 1u);
+  CAF_CHECK_EQUAL(p.scan("idx", "alice\x1f", t0, 1).size(), 1u);
+  CAF_CHECK(p.scan("other", "alice", t0, 100).empty());
+}
+
+CAF_TEST(placement is stable and balanced and moves little) {
+  std::vector<std::string> three{"node-a", "node-b", "node-c"};
+  // The hash is fixed for all time: these values are part of the protocol.
+  CAF_CHECK_EQUAL(partition_of("session-1", 64), partition_of("session-1", 64));
+  CAF_CHECK_EQUAL(stable_hash(""), stable_hash(""));
+  CAF_CHECK_NOT_EQUAL(stable_hash("a"), stable_hash("b"));
+  std::map<std::string, int> primaries;
+  size_t moved = 0;
+  std::vector<std::string> two{"node-a", "node-c"};
+  for (uint32_t p = 0; p < 64; ++p) {
+    auto owners = owners_of(p, three, 2);
+    CAF_REQUIRE_EQUAL(owners.size(), 2u);
+    CAF_CHECK_NOT_EQUAL(owners[0], owners[1]);
+    // The order of the member list does not matter.
+    std::vector<std::string> shuffled{"node-c", "node-a", "node-b"};
+    CAF_CHECK(owners_of(p, shuffled, 2) == owners);
+    ++primaries[owners[0]];
+    // Losing node-b only moves partitions node-b held.
+    auto after = owners_of(p, two, 2);
+    if (std::find(owners.begin(), owners.end(), "node-b") == owners.end())
+      CAF_CHECK(after == owners);
+    else
+      ++moved;
+  }
+  CAF_CHECK_EQUAL(primaries.size(), 3u);
+  for (auto& [node, n] : primaries)
+    CAF_CHECK_GREATER(n, 10); // 64 / 3 ≈ 21 each
+  CAF_CHECK_LESS(moved, 64u);
+  CAF_CHECK_EQUAL(owners_of(3, three, 0).size(), 3u); // "all"
+  CAF_CHECK_EQUAL(owners_of(3, {"solo"}, 2).size(), 1u);
+}
+
+CAF_TEST(snapshots round trip and refuse garbage) {
+  partition_snapshot snap;
+  snap.partition = 17;
+  snap.records.push_back(keyed_record{"sessions", "k1", make("v1", 3, 4, 99)});
+  snap.records.push_back(
+    keyed_record{"subjects", std::string("a\0b", 3), make("", 5, 6, 0, true)});
+  auto bytes = encode_snapshot(snap);
+  partition_snapshot back;
+  std::string error;
+  CAF_REQUIRE(decode_snapshot(bytes, back, error));
+  CAF_CHECK_EQUAL(back.partition, 17u);
+  CAF_REQUIRE_EQUAL(back.records.size(), 2u);
+  CAF_CHECK_EQUAL(back.records[1].key, std::string("a\0b", 3));
+  CAF_CHECK(back.records[1].rec.tombstone);
+  CAF_CHECK_EQUAL(back.records[0].rec.ver.stamp, 3u);
+  CAF_CHECK_EQUAL(back.records[0].rec.expires_at, 99);
+  // Truncated, foreign and padded inputs are refused with a reason.
+  for (auto bad : {bytes.substr(0, bytes.size() - 3), std::string{"hello"},
+                   bytes + "x", std::string(8, '\0')}) {
+    partition_snapshot out;
+    std::string why;
+    CAF_CHECK(!decode_snapshot(bad, out, why));
+    CAF_CHECK(!why.empty());
+  }
+  std::vector<partition_snapshot> parts{snap, snap};
+  parts[1].partition = 18;
+  auto file = encode_snapshot_file(parts, 64);
+  std::vector<partition_snapshot> loaded;
+  uint32_t n = 0;
+  CAF_REQUIRE(decode_snapshot_file(file, loaded, n, error));
+  CAF_CHECK_EQUAL(n, 64u);
+  CAF_CHECK_EQUAL(loaded.size(), 2u);
+  CAF_CHECK(!decode_snapshot_file(bytes, loaded, n, error));
+}
