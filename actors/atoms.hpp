@@ -25,6 +25,13 @@ KEYMESH_ATOM(leave, "leave")
 KEYMESH_ATOM(dial, "dial")
 KEYMESH_ATOM(rotate, "rotate")
 KEYMESH_ATOM(seeds, "seeds")
+KEYMESH_ATOM(put, "put")
+KEYMESH_ATOM(scan, "scan")
+KEYMESH_ATOM(replicate, "replicate")
+KEYMESH_ATOM(sync, "sync")
+KEYMESH_ATOM(owners, "owners")
+KEYMESH_ATOM(snapshot, "snapshot")
+KEYMESH_ATOM(synced, "synced")
 
 #undef KEYMESH_ATOM
 

@@ -14,6 +14,12 @@ const char* to_string(ec x) {
       return "crypto_failure";
     case ec::refused:
       return "refused";
+    case ec::not_found:
+      return "not_found";
+    case ec::conflict:
+      return "conflict";
+    case ec::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

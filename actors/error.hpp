@@ -18,6 +18,12 @@ enum class ec : uint8_t {
   crypto_failure,
   /// A cluster peer's handshake was refused (the context says why).
   refused,
+  /// A record (session, ...) does not exist or has expired.
+  not_found,
+  /// A conditional write lost: the record changed, or exists already.
+  conflict,
+  /// Not enough owners of a partition answered in time.
+  unavailable,
 };
 
 const char* to_string(ec x);

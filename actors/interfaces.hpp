@@ -71,6 +71,41 @@ using membership_actor = caf::typed_actor<
   // sends (tick, 0) once, after publishing the actor, to start the rounds.
   caf::reacts_to<atom::tick, uint64_t>>;
 
+/// Holds one partition of every keyspace on this node: serves it when this
+/// node owns the partition, forwards to an owner otherwise, replicates the
+/// writes it coordinates, and keeps its replicas in line (handoff and
+/// anti-entropy). One per partition per node.
+using shard_actor = caf::typed_actor<
+  // Reads one record (local when this node owns the partition).
+  caf::replies_to<atom::get, read_request>::with<read_result>,
+  // Writes one record; coordinated by the partition's primary owner and
+  // acknowledged per state.write_consistency. Fails with ec::conflict when
+  // the condition does not hold, ec::unavailable when owners do not answer.
+  caf::replies_to<atom::put, write_request>::with<write_result>,
+  // Lists the live records under a key prefix.
+  caf::replies_to<atom::scan, scan_request>::with<record_list>,
+  // From the coordinating owner: records to merge.
+  caf::replies_to<atom::replicate, record_list>::with<atom::ok>,
+  // Handoff and anti-entropy: the sender's bucket digests; answers with the
+  // records of the buckets that differ and this replica's digests.
+  caf::replies_to<atom::sync, state::digest_vector>::with<sync_reply>,
+  // From the router: the owners of this partition in a new view.
+  caf::reacts_to<atom::owners, ownership>,
+  // The partition as a snapshot archive (graceful shutdown).
+  caf::replies_to<atom::snapshot>::with<std::string>,
+  // Internal timer (id-guarded): expiry purge, anti-entropy, statistics.
+  caf::reacts_to<atom::tick, uint64_t>>;
+
+/// Maps partitions to owners for the current member view and tells every
+/// local shard when its owners change.
+using router_actor = caf::typed_actor<
+  // A peer linked (from membership).
+  caf::reacts_to<atom::join, peer_actors>,
+  // A peer went down (from membership).
+  caf::reacts_to<atom::leave, std::string>,
+  // From a shard: it serves the partition for this epoch (handoff done).
+  caf::reacts_to<atom::synced, uint32_t, uint64_t>>;
+
 /// Registers every keymesh message type with an actor system config.
 void add_message_types(caf::actor_system_config& cfg);
 
@@ -85,7 +120,22 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::member_info))
   CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::member_info>))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::cluster_status))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::state::version))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::state::record))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::state::keyed_record))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::record_list))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<uint64_t>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::read_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::read_result))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::write_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::write_result))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::scan_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::sync_reply))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::ownership))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_actors))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::keystore_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::federation_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::membership_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::shard_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::router_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -10,6 +10,9 @@
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "state/partition.hpp"
+#include "state/record.hpp"
+
 namespace keymesh {
 
 /// Asks the keystore to sign a token. The HTTP layer has validated the input.
@@ -116,6 +119,8 @@ struct node_hello {
   /// The sender's membership and federation actors.
   caf::actor membership;
   caf::actor federation;
+  /// The sender's shard actors, one per partition (index = partition).
+  std::vector<caf::actor> shards;
 };
 
 template <class Inspector>
@@ -123,7 +128,7 @@ typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
   return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
            x.protocol_version, x.settings_fingerprint, x.settings, x.address,
            x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership,
-           x.federation);
+           x.federation, x.shards);
 }
 
 /// A node as one member knows it, for gossip and status.
@@ -157,6 +162,137 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
   return f(caf::meta::type_name("cluster_status"), x.self, x.cluster_name,
            x.members);
+}
+
+// -- replicated state --------------------------------------------------------
+
+/// A read of one record, sent to the shard of the key's partition; a shard
+/// that does not own the partition forwards it (HOPS counts forwards).
+struct read_request {
+  std::string keyspace;
+  std::string key;
+  uint32_t hops = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_request& x) {
+  return f(caf::meta::type_name("read_request"), x.keyspace, x.key, x.hops);
+}
+
+struct read_result {
+  /// False when the key is absent or expired; a tombstone is found.
+  bool found = false;
+  state::record rec;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_result& x) {
+  return f(caf::meta::type_name("read_result"), x.found, x.rec);
+}
+
+/// When a write applies; checked by the partition's primary owner, so
+/// exactly one of several racing conditional writes wins.
+enum class write_condition : uint8_t {
+  always = 0,
+  /// A live (not deleted) record exists: updates, revocations of a known key.
+  exists = 1,
+  /// No live record exists: creates.
+  absent = 2,
+  /// The current record has exactly `expected` as its version
+  /// (read-modify-write).
+  version_is = 3,
+};
+
+struct write_request {
+  std::string keyspace;
+  std::string key;
+  std::string value;
+  /// Unix ms (0: never).
+  int64_t expires_at = 0;
+  bool tombstone = false;
+  write_condition condition = write_condition::always;
+  state::version expected;
+  uint32_t hops = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_request& x) {
+  return f(caf::meta::type_name("write_request"), x.keyspace, x.key, x.value,
+           x.expires_at, x.tombstone, x.condition, x.expected, x.hops);
+}
+
+struct write_result {
+  state::version ver;
+  /// How many owners applied the write before it was acknowledged, of how
+  /// many live owners the partition has.
+  uint32_t copies = 0;
+  uint32_t owners = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_result& x) {
+  return f(caf::meta::type_name("write_result"), x.ver, x.copies, x.owners);
+}
+
+/// Live records of a keyspace whose key starts with a prefix, in one
+/// partition.
+struct scan_request {
+  std::string keyspace;
+  std::string prefix;
+  uint32_t limit = 0;
+  uint32_t hops = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
+  return f(caf::meta::type_name("scan_request"), x.keyspace, x.prefix,
+           x.limit, x.hops);
+}
+
+using record_list = std::vector<state::keyed_record>;
+
+/// The answer to a sync (handoff or anti-entropy): the answering replica's
+/// records in the buckets whose digests differed, as a snapshot archive, and
+/// its digests. MORE is set when the transfer was cut at its size bound.
+struct sync_reply {
+  std::string snapshot;
+  state::digest_vector digests;
+  bool more = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sync_reply& x) {
+  return f(caf::meta::type_name("sync_reply"), x.snapshot, x.digests, x.more);
+}
+
+/// Who owns one partition in the current view (from the router to a shard).
+struct ownership {
+  uint64_t epoch = 0;
+  /// Best first: the first is the primary.
+  std::vector<std::string> owners;
+  /// Every live member and its shard of this partition (this node's own
+  /// shard included).
+  std::vector<std::string> members;
+  std::vector<caf::actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ownership& x) {
+  return f(caf::meta::type_name("ownership"), x.epoch, x.owners, x.members,
+           x.shards);
+}
+
+/// A linked peer's actors (from membership to the router).
+struct peer_actors {
+  std::string instance_id;
+  uint64_t incarnation = 0;
+  std::vector<caf::actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_actors& x) {
+  return f(caf::meta::type_name("peer_actors"), x.instance_id, x.incarnation,
+           x.shards);
 }
 
 } // namespace keymesh

@@ -41,4 +41,21 @@ struct keyed_record {
   record rec;
 };
 
+// inspect() overloads for CAF's serializers (found by ADL), so records can
+// travel in actor messages without this header including CAF.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, version& x) {
+  return f(x.stamp, x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record& x) {
+  return f(x.value, x.ver, x.expires_at, x.tombstone);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, keyed_record& x) {
+  return f(x.keyspace, x.key, x.rec);
+}
+
 } // namespace keymesh::state

@@ -7,6 +7,7 @@
 #include "actors/federation.hpp"
 #include "actors/keystore.hpp"
 #include "jose/jwt.hpp"
+#include "support/manual_clock.hpp"
 
 using namespace keymesh;
 using std::chrono::milliseconds;
@@ -14,19 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A wall clock the test moves by hand.
-struct manual_clock {
-  std::shared_ptr<time_point> now
-    = std::make_shared<time_point>(from_unix_ms(1'700'000'000'000));
-
-  wall_clock fn() const {
-    return [p = now] { return *p; };
-  }
-
-  void advance(milliseconds d) {
-    *now += d;
-  }
-};
+using keymesh::test::manual_clock;
 
 keystore_options test_options(const manual_clock& clock,
                               std::vector<uint64_t>* persisted = nullptr) {

@@ -1,0 +1,563 @@
+#include "actors/shard.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/error.hpp"
+
+namespace keymesh {
+
+using steady = std::chrono::steady_clock;
+
+// -- metrics --------------------------------------------------------------------
+
+void state_metrics::publish(
+  uint32_t partition, std::map<std::string, state::keyspace_stats> stats) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (partition >= per_partition_.size())
+    per_partition_.resize(partition + 1);
+  per_partition_[partition] = std::move(stats);
+}
+
+std::map<std::string, state::keyspace_stats> state_metrics::totals() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::map<std::string, state::keyspace_stats> out;
+  for (auto& part : per_partition_)
+    for (auto& [keyspace, s] : part) {
+      auto& t = out[keyspace];
+      t.records += s.records;
+      t.tombstones += s.tombstones;
+      t.bytes += s.bytes;
+    }
+  return out;
+}
+
+// -- state ----------------------------------------------------------------------
+
+void shard_state::configure(shard_options opts) {
+  opts_ = std::move(opts);
+  data = state::partition{opts_.partition};
+  auto now = now_ms();
+  for (auto& r : opts_.initial) {
+    opts_.clock->observe(r.rec.ver.stamp);
+    data.merge(r.keyspace, r.key, std::move(r.rec), now);
+  }
+  opts_.initial.clear();
+  opts_.initial.shrink_to_fit();
+  if (!opts_.metrics)
+    opts_.metrics = std::make_shared<state_metrics>(opts_.partition + 1);
+}
+
+bool shard_state::is_owner() const {
+  auto& o = view.owners;
+  return std::find(o.begin(), o.end(), opts_.instance_id) != o.end();
+}
+
+bool shard_state::is_primary() const {
+  return !view.owners.empty() && view.owners.front() == opts_.instance_id;
+}
+
+std::vector<std::string> shard_state::co_owners() const {
+  std::vector<std::string> out;
+  for (auto& id : view.owners)
+    if (id != opts_.instance_id)
+      out.push_back(id);
+  return out;
+}
+
+shard_actor shard_state::shard_of(const std::string& id) const {
+  for (size_t i = 0; i < view.members.size() && i < view.shards.size(); ++i)
+    if (view.members[i] == id)
+      return caf::actor_cast<shard_actor>(view.shards[i]);
+  return shard_actor{};
+}
+
+ec shard_state::check(const write_request& write) const {
+  auto current = data.find(write.keyspace, write.key, now_ms());
+  switch (write.condition) {
+    case write_condition::always:
+      return ec::none;
+    case write_condition::exists:
+      return current && !current->tombstone ? ec::none : ec::not_found;
+    case write_condition::absent:
+      // A tombstone counts: a deleted key is not created again while its
+      // tombstone lives.
+      return current ? ec::conflict : ec::none;
+    case write_condition::version_is:
+      if (!current || current->tombstone)
+        return ec::not_found;
+      return current->ver == write.expected ? ec::none : ec::conflict;
+  }
+  return ec::invalid_argument;
+}
+
+size_t shard_state::merge_all(std::vector<state::keyed_record> records) {
+  size_t changed = 0;
+  auto now = now_ms();
+  for (auto& r : records) {
+    opts_.clock->observe(r.rec.ver.stamp);
+    auto out = data.merge(r.keyspace, r.key, std::move(r.rec), now);
+    if (out == state::partition::outcome::inserted
+        || out == state::partition::outcome::replaced)
+      ++changed;
+  }
+  return changed;
+}
+
+sync_reply shard_state::answer_sync(const state::digest_vector& theirs) const {
+  sync_reply reply;
+  reply.digests = data.digests();
+  state::partition_snapshot snap;
+  snap.partition = opts_.partition;
+  size_t bytes = 0;
+  for (auto bucket : data.differing(theirs)) {
+    if (bytes >= opts_.max_transfer_bytes) {
+      reply.more = true;
+      break;
+    }
+    for (auto& r : data.export_records({bucket})) {
+      bytes += r.key.size() + r.rec.value.size() + r.keyspace.size() + 32;
+      snap.records.push_back(std::move(r));
+    }
+  }
+  if (!snap.records.empty())
+    reply.snapshot = state::encode_snapshot(snap);
+  return reply;
+}
+
+// -- actor ----------------------------------------------------------------------
+
+namespace {
+
+constexpr uint32_t max_hops = 2;
+constexpr int max_sync_rounds = 1000;
+
+void schedule_tick(shard_pointer self) {
+  self->delayed_send(self, self->state.options().tick_interval, atom::tick_v,
+                     ++self->state.timer_id);
+}
+
+/// The shard an operation is forwarded to: the primary, or for reads any
+/// owner when the primary is this node's own unready shard.
+shard_actor forward_target(shard_pointer self) {
+  auto& st = self->state;
+  for (auto& id : st.view.owners)
+    if (id != st.options().instance_id)
+      if (auto s = st.shard_of(id))
+        return s;
+  return shard_actor{};
+}
+
+template <class Result, class Request, class Atom>
+void forward(shard_pointer self, Atom op, Request req,
+             caf::typed_response_promise<Result> rp, shard_actor target) {
+  auto& st = self->state;
+  if (!target || req.hops >= max_hops) {
+    rp.deliver(make_error(ec::unavailable,
+                          "no owner of partition "
+                            + std::to_string(st.options().partition)
+                            + " is reachable"));
+    return;
+  }
+  ++req.hops;
+  st.options().metrics->forwarded.fetch_add(1, std::memory_order_relaxed);
+  self->request(target, st.options().peer_timeout, op, std::move(req))
+    .then([rp](Result& r) mutable { rp.deliver(std::move(r)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+void park(shard_pointer self, std::function<void()> op) {
+  self->state.parked.push_back(std::move(op));
+}
+
+void do_get(shard_pointer self, read_request req,
+            caf::typed_response_promise<read_result> rp) {
+  auto& st = self->state;
+  if (!st.is_owner())
+    return forward(self, atom::get_v, std::move(req), rp, forward_target(self));
+  if (!st.ready)
+    return park(self, [=] { do_get(self, req, rp); });
+  read_result out;
+  if (auto r = st.data.find(req.keyspace, req.key, st.now_ms())) {
+    out.found = true;
+    out.rec = *r;
+  }
+  rp.deliver(std::move(out));
+}
+
+void do_scan(shard_pointer self, scan_request req,
+             caf::typed_response_promise<record_list> rp) {
+  auto& st = self->state;
+  if (!st.is_owner())
+    return forward(self, atom::scan_v, std::move(req), rp,
+                   forward_target(self));
+  if (!st.ready)
+    return park(self, [=] { do_scan(self, req, rp); });
+  rp.deliver(st.data.scan(req.keyspace, req.prefix, st.now_ms(),
+                          std::max<uint32_t>(req.limit, 1)));
+}
+
+void finish_write(shard_pointer self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.writes.find(id);
+  if (i == st.writes.end())
+    return;
+  auto& w = i->second;
+  auto confirmed = w.result.copies - 1; // the coordinator's own copy
+  if (confirmed >= w.needed) {
+    w.promise.deliver(w.result);
+    st.writes.erase(i);
+  } else if (confirmed + w.waiting.size() < w.needed) {
+    w.promise.deliver(make_error(
+      ec::unavailable, std::to_string(w.needed - confirmed)
+                         + " owner(s) did not confirm the write in time"));
+    st.writes.erase(i);
+  }
+}
+
+/// Sends RECORDS to peer ID unless it is too far behind; returns whether
+/// the request went out. ON_DONE runs with the outcome.
+bool send_records(shard_pointer self, const std::string& id,
+                  record_list records, std::function<void(bool)> on_done) {
+  auto& st = self->state;
+  auto target = st.shard_of(id);
+  if (!target)
+    return false;
+  auto& n = st.inflight[id];
+  if (n >= st.options().max_inflight) {
+    st.options().metrics->replication_cutoffs.fetch_add(
+      1, std::memory_order_relaxed);
+    return false;
+  }
+  ++n;
+  self
+    ->request(target, st.options().peer_timeout, atom::replicate_v,
+              std::move(records))
+    .then(
+      [=](atom::ok) {
+        --self->state.inflight[id];
+        if (on_done)
+          on_done(true);
+      },
+      [=](caf::error&) {
+        --self->state.inflight[id];
+        self->state.options().metrics->replication_failures.fetch_add(
+          1, std::memory_order_relaxed);
+        if (on_done)
+          on_done(false);
+      });
+  return true;
+}
+
+void do_put(shard_pointer self, write_request req,
+            caf::typed_response_promise<write_result> rp) {
+  auto& st = self->state;
+  if (!st.is_primary()) {
+    // A request that bounced between nodes with different views is
+    // coordinated by any owner rather than refused.
+    if (!(st.is_owner() && req.hops >= max_hops)) {
+      shard_actor primary;
+      if (!st.view.owners.empty())
+        primary = st.shard_of(st.view.owners.front());
+      return forward(self, atom::put_v, std::move(req), rp, primary);
+    }
+  }
+  if (!st.ready)
+    return park(self, [=] { do_put(self, req, rp); });
+  if (auto why = st.check(req); why != ec::none) {
+    rp.deliver(make_error(why));
+    return;
+  }
+  state::record rec;
+  rec.value = std::move(req.value);
+  rec.ver = st.options().clock->now();
+  rec.expires_at = req.expires_at;
+  rec.tombstone = req.tombstone;
+  st.data.merge(req.keyspace, req.key, rec, st.now_ms());
+  auto others = st.co_owners();
+  auto id = ++st.next_write;
+  auto& w = st.writes[id];
+  w.promise = rp;
+  w.result.ver = rec.ver;
+  w.result.copies = 1;
+  w.result.owners = static_cast<uint32_t>(others.size() + 1);
+  record_list batch{state::keyed_record{req.keyspace, req.key, rec}};
+  for (auto& peer : others) {
+    bool sent = send_records(self, peer, batch, [=](bool ok) {
+      auto i = self->state.writes.find(id);
+      if (i == self->state.writes.end())
+        return;
+      i->second.waiting.erase(peer);
+      if (ok)
+        ++i->second.result.copies;
+      finish_write(self, id);
+    });
+    if (sent)
+      w.waiting.insert(peer);
+  }
+  auto owners = others.size() + 1;
+  switch (st.options().consistency) {
+    case write_consistency::all:
+      w.needed = static_cast<uint32_t>(w.waiting.size());
+      break;
+    case write_consistency::quorum:
+      w.needed = static_cast<uint32_t>(owners / 2); // plus this copy
+      break;
+    case write_consistency::one:
+      w.needed = 0;
+      break;
+  }
+  finish_write(self, id);
+}
+
+void run_parked(shard_pointer self) {
+  auto ops = std::move(self->state.parked);
+  self->state.parked.clear();
+  for (auto& op : ops)
+    op();
+}
+
+void report_synced(shard_pointer self) {
+  auto& st = self->state;
+  if (st.router)
+    self->send(caf::actor_cast<router_actor>(st.router), atom::synced_v,
+               st.options().partition, st.view.epoch);
+}
+
+void become_ready(shard_pointer self) {
+  self->state.ready = true;
+  report_synced(self);
+  run_parked(self);
+}
+
+/// Pushes this replica's records of the buckets where PEER differs, in
+/// bounded batches.
+void push_differences(shard_pointer self, const std::string& peer,
+                      const state::digest_vector& theirs) {
+  auto& st = self->state;
+  auto buckets = st.data.differing(theirs);
+  if (buckets.empty())
+    return;
+  record_list batch;
+  size_t bytes = 0;
+  for (auto bucket : buckets)
+    for (auto& r : st.data.export_records({bucket})) {
+      bytes += r.key.size() + r.rec.value.size() + 32;
+      batch.push_back(std::move(r));
+      if (bytes >= st.options().max_transfer_bytes) {
+        send_records(self, peer, std::move(batch), nullptr);
+        batch.clear();
+        bytes = 0;
+      }
+    }
+  if (!batch.empty())
+    send_records(self, peer, std::move(batch), nullptr);
+}
+
+/// One sync exchange with PEER: pull what differs, merge, push back what
+/// the peer lacks. DONE runs once with whether the pull completed.
+void sync_with(shard_pointer self, const std::string& peer, bool handoff,
+               int round, std::function<void(bool)> done) {
+  auto& st = self->state;
+  auto target = st.shard_of(peer);
+  if (!target)
+    return done(false);
+  self
+    ->request(target, st.options().peer_timeout * 2, atom::sync_v,
+              st.data.digests())
+    .then(
+      [=](sync_reply& reply) {
+        auto& st = self->state;
+        size_t changed = 0;
+        if (!reply.snapshot.empty()) {
+          state::partition_snapshot snap;
+          std::string error;
+          if (!state::decode_snapshot(reply.snapshot, snap, error)) {
+            spdlog::warn("shard {}: bad sync answer from {}: {}",
+                         st.options().partition, peer, error);
+            return done(false);
+          }
+          changed = st.merge_all(std::move(snap.records));
+        }
+        auto& m = *st.options().metrics;
+        if (handoff)
+          m.handoff_records.fetch_add(changed, std::memory_order_relaxed);
+        else
+          m.anti_entropy_repairs.fetch_add(changed, std::memory_order_relaxed);
+        if (reply.more && round < max_sync_rounds)
+          return sync_with(self, peer, handoff, round + 1, done);
+        push_differences(self, peer, reply.digests);
+        done(true);
+      },
+      [=](caf::error& err) {
+        spdlog::debug("shard {}: sync with {} failed: {}",
+                      self->state.options().partition, peer,
+                      self->system().render(err));
+        done(false);
+      });
+}
+
+void on_ownership(shard_pointer self, ownership next) {
+  auto& st = self->state;
+  if (next.epoch <= st.view.epoch && st.view.epoch != 0)
+    return;
+  auto previous = std::move(st.view);
+  st.view = std::move(next);
+  auto& me = st.options().instance_id;
+  auto live = [&](const std::string& id) {
+    return std::find(st.view.members.begin(), st.view.members.end(), id)
+           != st.view.members.end();
+  };
+  // Pending writes no longer wait for owners that left the view.
+  std::vector<uint64_t> ids;
+  for (auto& [id, w] : st.writes) {
+    for (auto i = w.waiting.begin(); i != w.waiting.end();)
+      i = live(*i) ? std::next(i) : w.waiting.erase(i);
+    if (st.options().consistency == write_consistency::all)
+      w.needed = std::min<uint32_t>(
+        w.needed, w.result.copies - 1 + static_cast<uint32_t>(w.waiting.size()));
+    ids.push_back(id);
+  }
+  for (auto id : ids)
+    finish_write(self, id);
+  if (!st.is_owner()) {
+    st.ready = false;
+    st.syncing.clear();
+    if (st.data.size() > 0 && !st.release_at)
+      st.release_at = steady::now() + st.options().release_after;
+    run_parked(self); // they forward now
+    return;
+  }
+  st.release_at.reset();
+  bool was_owner = std::find(previous.owners.begin(), previous.owners.end(),
+                             me)
+                   != previous.owners.end();
+  // Who may hold records this node lacks: owners that joined the set and,
+  // when this node only now became an owner, the previous owners too.
+  std::set<std::string> sources;
+  for (auto& id : st.view.owners)
+    if (id != me
+        && std::find(previous.owners.begin(), previous.owners.end(), id)
+             == previous.owners.end())
+      sources.insert(id);
+  if (!was_owner)
+    for (auto& id : previous.owners)
+      if (id != me && live(id))
+        sources.insert(id);
+  st.syncing = sources;
+  if (sources.empty()) {
+    if (st.ready)
+      report_synced(self);
+    else
+      become_ready(self);
+    return;
+  }
+  st.ready = false;
+  st.options().metrics->handoffs.fetch_add(1, std::memory_order_relaxed);
+  auto epoch = st.view.epoch;
+  for (auto& peer : sources)
+    sync_with(self, peer, true, 0, [=](bool ok) {
+      auto& st = self->state;
+      if (st.view.epoch != epoch)
+        return;
+      if (!ok) {
+        st.options().metrics->handoff_failures.fetch_add(
+          1, std::memory_order_relaxed);
+        spdlog::warn("shard {}: handoff from {} did not complete; serving "
+                     "anyway, anti-entropy repairs the rest",
+                     st.options().partition, peer);
+      }
+      st.syncing.erase(peer);
+      if (st.syncing.empty() && !st.ready)
+        become_ready(self);
+    });
+}
+
+void on_tick(shard_pointer self) {
+  auto& st = self->state;
+  auto& m = *st.options().metrics;
+  if (auto n = st.data.purge(st.now_ms()))
+    m.purged.fetch_add(n, std::memory_order_relaxed);
+  auto now = steady::now();
+  if (st.release_at && now >= *st.release_at) {
+    st.release_at.reset();
+    if (!st.is_owner())
+      st.data.clear();
+  }
+  if (st.is_owner() && st.ready && now >= st.next_anti_entropy) {
+    st.next_anti_entropy = now + st.options().anti_entropy_interval;
+    auto peers = st.co_owners();
+    if (!peers.empty())
+      m.anti_entropy_rounds.fetch_add(1, std::memory_order_relaxed);
+    for (auto& peer : peers)
+      sync_with(self, peer, false, 0, [](bool) {});
+  }
+  m.publish(st.options().partition, st.data.stats());
+}
+
+} // namespace
+
+shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
+  self->state.configure(std::move(opts));
+  auto& st = self->state;
+  self->set_default_handler(caf::print_and_drop);
+  // Spread the shards' anti-entropy rounds over the interval.
+  std::minstd_rand rng{std::random_device{}()};
+  auto interval = st.options().anti_entropy_interval.count();
+  st.next_anti_entropy
+    = steady::now()
+      + std::chrono::milliseconds{interval > 0 ? rng() % interval : 0};
+  st.options().metrics->publish(st.options().partition, st.data.stats());
+  schedule_tick(self);
+  return {
+    [=](atom::get, read_request& req) {
+      auto rp = self->make_response_promise<read_result>();
+      do_get(self, std::move(req), rp);
+      return rp;
+    },
+    [=](atom::put, write_request& req) {
+      auto rp = self->make_response_promise<write_result>();
+      do_put(self, std::move(req), rp);
+      return rp;
+    },
+    [=](atom::scan, scan_request& req) {
+      auto rp = self->make_response_promise<record_list>();
+      do_scan(self, std::move(req), rp);
+      return rp;
+    },
+    [=](atom::replicate, record_list& records) {
+      self->state.merge_all(std::move(records));
+      return atom::ok_v;
+    },
+    [=](atom::sync, state::digest_vector& theirs) {
+      return self->state.answer_sync(theirs);
+    },
+    [=](atom::owners, ownership& next) {
+      self->state.router = self->current_sender();
+      on_ownership(self, std::move(next));
+    },
+    [=](atom::snapshot) {
+      state::partition_snapshot snap;
+      snap.partition = self->state.options().partition;
+      snap.records = self->state.data.export_records();
+      return state::encode_snapshot(snap);
+    },
+    [=](atom::tick, uint64_t id) {
+      if (id != self->state.timer_id)
+        return;
+      on_tick(self);
+      schedule_tick(self);
+    },
+  };
+}
+
+shard_actor spawn_shard(caf::actor_system& sys, shard_options opts) {
+  return sys.spawn(shard, std::move(opts));
+}
+
+} // namespace keymesh

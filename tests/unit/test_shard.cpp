@@ -1,0 +1,291 @@
+// Shard actors of one partition on three simulated nodes, under the test
+// coordinator: routing to owners, replication and write consistency,
+// conditional writes, handoff on an ownership change, anti-entropy repair.
+#define CAF_SUITE shard
+#define FAIL(msg) CAF_FAIL(msg)
+#include "caf/test/dsl.hpp"
+
+#include "actors/shard.hpp"
+#include "support/manual_clock.hpp"
+
+using namespace keymesh;
+using namespace std::chrono_literals;
+using keymesh::test::manual_clock;
+
+namespace {
+
+struct actor_config : caf::actor_system_config {
+  actor_config() {
+    keymesh::add_message_types(*this);
+  }
+};
+
+struct fixture : test_coordinator_fixture<actor_config> {
+  manual_clock clock;
+  std::shared_ptr<state_metrics> metrics = std::make_shared<state_metrics>(1);
+  std::map<std::string, shard_actor> nodes;
+  uint64_t epoch = 0;
+
+  shard_actor add_node(const std::string& id,
+                       write_consistency c = write_consistency::all) {
+    shard_options opts;
+    opts.partition = 0;
+    opts.instance_id = id;
+    opts.clock = std::make_shared<state::hlc>(state::node_tag(id), clock.fn());
+    opts.wall = clock.fn();
+    opts.consistency = c;
+    opts.anti_entropy_interval = 0ms; // every tick
+    opts.metrics = metrics;
+    auto s = spawn_shard(sys, std::move(opts));
+    nodes[id] = s;
+    return s;
+  }
+
+  /// Tells every listed live node that OWNERS own the partition.
+  void set_view(std::vector<std::string> live, std::vector<std::string> owners) {
+    ownership o;
+    o.epoch = ++epoch;
+    o.owners = std::move(owners);
+    o.members = live;
+    for (auto& id : live)
+      o.shards.push_back(caf::actor_cast<caf::actor>(nodes.at(id)));
+    for (auto& id : live)
+      self->send(nodes.at(id), atom::owners_v, o);
+    sched.run();
+  }
+
+  ~fixture() override {
+    for (auto& [id, s] : nodes)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  template <class Result, class... Ts>
+  caf::expected<Result> ask(const std::string& node, Ts... xs) {
+    self->send(nodes.at(node), xs...);
+    sched.run();
+    caf::expected<Result> out{caf::error{}};
+    self->receive([&](Result& r) { out = std::move(r); },
+                  [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<write_result> put(const std::string& node, std::string key,
+                                  std::string value,
+                                  write_condition cond = write_condition::always,
+                                  state::version expected = {}) {
+    write_request w;
+    w.keyspace = "sessions";
+    w.key = std::move(key);
+    w.value = std::move(value);
+    w.expires_at = clock.ms() + 60'000;
+    w.condition = cond;
+    w.expected = expected;
+    return ask<write_result>(node, atom::put_v, w);
+  }
+
+  caf::expected<write_result> remove(const std::string& node, std::string key) {
+    write_request w;
+    w.keyspace = "sessions";
+    w.key = std::move(key);
+    w.tombstone = true;
+    w.expires_at = clock.ms() + 1'000;
+    return ask<write_result>(node, atom::put_v, w);
+  }
+
+  /// The value at NODE ("<absent>", "<tombstone>" or the value).
+  std::string get(const std::string& node, std::string key) {
+    auto r = ask<read_result>(node, atom::get_v,
+                              read_request{"sessions", std::move(key), 0});
+    if (!r)
+      return "<error " + sys.render(r.error()) + ">";
+    if (!r->found)
+      return "<absent>";
+    return r->rec.tombstone ? "<tombstone>" : r->rec.value;
+  }
+
+  size_t local_size(const std::string& node) {
+    auto snap = ask<std::string>(node, atom::snapshot_v);
+    state::partition_snapshot out;
+    std::string error;
+    CAF_REQUIRE(snap && state::decode_snapshot(*snap, out, error));
+    return out.records.size();
+  }
+
+  void tick() {
+    sched.trigger_timeouts();
+    sched.run();
+  }
+};
+
+bool is(const caf::error& err, ec code) {
+  return err.category() == error_category
+         && err.code() == static_cast<uint8_t>(code);
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(shard_tests, fixture)
+
+CAF_TEST(a single owner serves reads and writes and checks conditions) {
+  add_node("a");
+  set_view({"a"}, {"a"});
+  auto w = put("a", "s1", "v1", write_condition::absent);
+  CAF_REQUIRE(w);
+  CAF_CHECK_EQUAL(w->copies, 1u);
+  CAF_CHECK_EQUAL(get("a", "s1"), "v1");
+  auto dup = put("a", "s1", "v2", write_condition::absent);
+  CAF_REQUIRE(!dup);
+  CAF_CHECK(is(dup.error(), ec::conflict));
+  auto missing = put("a", "nope", "x", write_condition::exists);
+  CAF_REQUIRE(!missing);
+  CAF_CHECK(is(missing.error(), ec::not_found));
+  // Read-modify-write: the first writer with the current version wins.
+  auto v = w->ver;
+  CAF_CHECK(put("a", "s1", "v3", write_condition::version_is, v));
+  auto lost = put("a", "s1", "v4", write_condition::version_is, v);
+  CAF_REQUIRE(!lost);
+  CAF_CHECK(is(lost.error(), ec::conflict));
+  CAF_CHECK_EQUAL(get("a", "s1"), "v3");
+  // A deleted key answers as a tombstone and cannot be created again.
+  CAF_CHECK(remove("a", "s1"));
+  CAF_CHECK_EQUAL(get("a", "s1"), "<tombstone>");
+  CAF_CHECK(!put("a", "s1", "again", write_condition::absent));
+  CAF_CHECK(!put("a", "s1", "again", write_condition::exists));
+  // Expiry: the record disappears when its time is up.
+  CAF_CHECK(put("a", "short", "x"));
+  clock.advance(61s);
+  CAF_CHECK_EQUAL(get("a", "short"), "<absent>");
+  tick();
+  CAF_CHECK_EQUAL(local_size("a"), 0u);
+}
+
+CAF_TEST(any node answers and writes reach every owner before the ack) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  set_view({"a", "b", "c"}, {"a", "b"});
+  // c owns nothing: it forwards the write to the primary a.
+  auto w = put("c", "s1", "hello");
+  CAF_REQUIRE(w);
+  CAF_CHECK_EQUAL(w->copies, 2u);
+  CAF_CHECK_EQUAL(w->owners, 2u);
+  CAF_CHECK_EQUAL(local_size("a"), 1u);
+  CAF_CHECK_EQUAL(local_size("b"), 1u);
+  CAF_CHECK_EQUAL(local_size("c"), 0u);
+  for (auto id : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(get(id, "s1"), "hello");
+  // b is an owner but not the primary: its writes go to a too.
+  CAF_CHECK(put("b", "s1", "update", write_condition::exists));
+  CAF_CHECK_EQUAL(get("a", "s1"), "update");
+  CAF_CHECK_EQUAL(get("b", "s1"), "update");
+  CAF_CHECK(metrics->forwarded.load() >= 2u);
+}
+
+CAF_TEST(a write waits for live owners only) {
+  for (auto id : {"a", "b"})
+    add_node(id);
+  set_view({"a", "b"}, {"a", "b"});
+  write_request w;
+  w.keyspace = "sessions";
+  w.key = "s1";
+  w.value = "v";
+  self->send(nodes.at("a"), atom::put_v, w);
+  // Deliver the write to a only: b's replication request waits in its
+  // mailbox.
+  sched.run_once();
+  CAF_CHECK(sched.has_job());
+  // b leaves the view before it answers: the write is acknowledged with
+  // the one copy the live owners hold.
+  caf::anon_send_exit(nodes.at("b"), caf::exit_reason::kill);
+  nodes.erase("b");
+  set_view({"a"}, {"a"});
+  write_result result;
+  self->receive([&](write_result& r) { result = r; },
+                [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  CAF_CHECK_EQUAL(result.copies, 1u);
+}
+
+CAF_TEST(write consistency one acknowledges before replicas answer) {
+  add_node("a", write_consistency::one);
+  add_node("b", write_consistency::one);
+  set_view({"a", "b"}, {"a", "b"});
+  write_request w;
+  w.keyspace = "sessions";
+  w.key = "s1";
+  w.value = "v";
+  self->send(nodes.at("a"), atom::put_v, w);
+  sched.run_once(); // a handles the write; b has not seen it
+  bool acked = false;
+  self->receive([&](write_result& r) { acked = r.copies == 1; },
+                caf::after(std::chrono::seconds(0)) >> [] {});
+  CAF_CHECK(acked);
+  sched.run();
+  CAF_CHECK_EQUAL(local_size("b"), 1u);
+}
+
+CAF_TEST(a new owner pulls the partition before it serves) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  set_view({"a", "b", "c"}, {"a", "b"});
+  for (int i = 0; i < 50; ++i)
+    CAF_REQUIRE(put("a", "k" + std::to_string(i), "v" + std::to_string(i)));
+  CAF_CHECK(remove("a", "k7"));
+  CAF_CHECK_EQUAL(local_size("c"), 0u);
+  // b goes away; c takes its place.
+  caf::anon_send_exit(nodes.at("b"), caf::exit_reason::kill);
+  nodes.erase("b");
+  ownership o;
+  o.epoch = ++epoch;
+  o.owners = {"c", "a"};
+  o.members = {"a", "c"};
+  o.shards = {caf::actor_cast<caf::actor>(nodes.at("a")),
+              caf::actor_cast<caf::actor>(nodes.at("c"))};
+  self->send(nodes.at("c"), atom::owners_v, o);
+  self->send(nodes.at("a"), atom::owners_v, o);
+  // A read reaches c before its handoff completes: it is parked, then
+  // answered from the pulled data.
+  self->send(nodes.at("c"), atom::get_v, read_request{"sessions", "k3", 0});
+  sched.run();
+  std::string seen;
+  self->receive(
+    [&](read_result& r) { seen = r.found ? r.rec.value : "<absent>"; },
+    [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  // The router's synced notices for both shards arrive in the mailbox.
+  CAF_CHECK_EQUAL(seen, "v3");
+  CAF_CHECK_EQUAL(local_size("c"), 50u);
+  CAF_CHECK_EQUAL(get("c", "k7"), "<tombstone>");
+  CAF_CHECK(metrics->handoffs.load() >= 1u);
+  CAF_CHECK_EQUAL(metrics->handoff_records.load(), 50u);
+}
+
+CAF_TEST(anti entropy repairs a replica that missed writes) {
+  for (auto id : {"a", "b"})
+    add_node(id);
+  set_view({"a", "b"}, {"a", "b"});
+  for (int i = 0; i < 20; ++i)
+    CAF_REQUIRE(put("a", "k" + std::to_string(i), "v"));
+  // Writes that only a has (as if b had been cut off) and one only b has.
+  auto rec = [&](std::string value, uint64_t ms) {
+    state::record r;
+    r.value = std::move(value);
+    r.ver = state::version{state::make_stamp(clock.ms() + ms), 1};
+    r.expires_at = clock.ms() + 60'000;
+    return r;
+  };
+  CAF_CHECK(ask<atom::ok>("a", atom::replicate_v,
+                          record_list{{"sessions", "only-a", rec("x", 5)},
+                                      {"sessions", "k1", rec("newer", 6)}}));
+  CAF_CHECK(ask<atom::ok>("b", atom::replicate_v,
+                          record_list{{"sessions", "only-b", rec("y", 7)}}));
+  CAF_CHECK_EQUAL(local_size("a"), 21u);
+  CAF_CHECK_EQUAL(local_size("b"), 21u);
+  tick(); // both run an anti-entropy round
+  CAF_CHECK_EQUAL(local_size("a"), 22u);
+  CAF_CHECK_EQUAL(local_size("b"), 22u);
+  CAF_CHECK_EQUAL(get("b", "k1"), "newer");
+  CAF_CHECK_EQUAL(get("a", "only-b"), "y");
+  CAF_CHECK(metrics->anti_entropy_rounds.load() >= 1u);
+  CAF_CHECK(metrics->anti_entropy_repairs.load() >= 2u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
