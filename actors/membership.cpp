@@ -56,6 +56,10 @@ std::vector<std::string> shared_settings(const config::settings& cfg) {
     "keys.leeway=" + ms(cfg.keys.leeway),
     "keys.issuer=" + cfg.keys.issuer,
     "keys.audience=" + cfg.keys.audience,
+    "state.partitions=" + std::to_string(cfg.state.partitions),
+    "state.replication_factor=" + cfg.state.replication_factor,
+    "state.write_consistency=" + cfg.state.write_consistency,
+    "sessions.max_ttl=" + ms(cfg.sessions.max_ttl),
   };
 }
 
@@ -158,6 +162,7 @@ node_hello membership_state::make_hello(std::string nonce,
   h.nonce = std::move(nonce);
   h.proof = std::move(proof);
   h.federation = caf::actor_cast<caf::actor>(opts_.federation);
+  h.shards = opts_.shards;
   return h;
 }
 
@@ -307,6 +312,8 @@ void mark_down(membership_pointer self, const std::string& id,
   }
   self->send(st.options().federation, atom::leave_v, id,
              to_unix_ms(m.since));
+  if (st.options().router)
+    self->send(st.options().router, atom::leave_v, id);
 }
 
 void link_up(membership_pointer self, const node_hello& peer,
@@ -342,6 +349,9 @@ void link_up(membership_pointer self, const node_hello& peer,
                  peer.instance_id, peer.address, peer.incarnation);
   self->send(st.options().federation, atom::join_v, peer.instance_id,
              peer.federation);
+  if (st.options().router)
+    self->send(st.options().router, atom::join_v,
+               peer_actors{peer.instance_id, peer.incarnation, peer.shards});
   send_gossip(self);
   report_seeds_if_tried(self);
 }

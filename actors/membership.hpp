@@ -79,6 +79,10 @@ struct membership_options {
   /// The middleman (plain or TLS) that opens links.
   caf::io::middleman_actor connector;
   federation_actor federation;
+  /// Told when peers link and go down (may be null), and this node's shards
+  /// for the handshake.
+  router_actor router;
+  std::vector<caf::actor> shards;
   /// Called once, when every seed has been tried at least once.
   std::function<void()> on_seeds_tried;
   /// Seeds also come from discovery: wait for its first answer before

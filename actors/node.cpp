@@ -156,6 +156,12 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
         self->status_);
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
+  self->state_ = state_service::start(sys, c, self->instance_id_, clock);
+  self->status_->state_synced = self->state_->synced();
+  watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
+        self->status_);
+  for (auto& s : self->state_->client().shards)
+    watch(actor_cast<strong_actor_ptr>(s), "shard", self->status_);
   if (c.cluster.enabled)
     self->start_cluster(sys, std::move(identity));
   // Stoke-style federation: poll every static peer's JWKS.
@@ -186,6 +192,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.bridge = self->bridge_.get();
   ctx.clock = clock;
   ctx.membership = self->membership_;
+  ctx.state = self->state_->client();
+  ctx.state_stats = self->state_->metrics();
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -235,6 +243,8 @@ void node::start_cluster(caf::actor_system& sys,
   opts.connector = cluster_tls_ ? sys.openssl_manager().actor_handle()
                                 : sys.middleman().actor_handle();
   opts.federation = federation_;
+  opts.router = state_->router();
+  opts.shards = state_->shard_handles();
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.await_discovery = c.cluster.discovery == "srv";
   // Peers dial the configured address, so it needs a fixed port.
@@ -316,6 +326,10 @@ void node::stop() {
     caf::anon_send(manager, caf::unpublish_atom_v, membership_.address(),
                    cluster_port_);
   }
+  // After HTTP stopped taking writes, before the actors go: the partitions
+  // go to the warm-start file.
+  if (state_)
+    state_->stop(true);
   for (auto& f : peer_fetchers_)
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (srv_resolver_)

@@ -15,6 +15,7 @@
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
+#include "actors/state_service.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
 #include "config/settings.hpp"
@@ -86,6 +87,11 @@ public:
     return keys_;
   }
 
+  /// The replicated state (shards, router, keyspace client).
+  const state_service& state() const {
+    return *state_;
+  }
+
 private:
   node() = default;
 
@@ -99,6 +105,7 @@ private:
   uint16_t cluster_port_ = 0;
   bool cluster_tls_ = false;
   std::shared_ptr<key_snapshot_slot> keys_;
+  std::unique_ptr<state_service> state_;
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;

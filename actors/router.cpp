@@ -110,9 +110,8 @@ router_actor spawn_router(caf::actor_system& sys, router_options opts) {
   return sys.spawn(router, std::move(opts));
 }
 
-const shard_actor& keyspace_client::shard_for(
-  std::string_view partition_key) const {
-  return shards[state::partition_of(partition_key, partitions)];
+const shard_actor& keyspace_client::shard_for(std::string_view key) const {
+  return shards[state::partition_of(state::partition_key(key), partitions)];
 }
 
 } // namespace keymesh

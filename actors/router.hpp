@@ -74,7 +74,8 @@ struct keyspace_client {
   uint32_t partitions = 0;
   std::vector<shard_actor> shards;
 
-  const shard_actor& shard_for(std::string_view partition_key) const;
+  /// The local shard of KEY's partition (see state::partition_key).
+  const shard_actor& shard_for(std::string_view key) const;
 };
 
 } // namespace keymesh

@@ -147,6 +147,7 @@ public:
     require("keys.default_token_ttl", relation::at_most, "keys.max_token_ttl");
     require("cluster.failure_timeout", relation::longer_than,
             "cluster.heartbeat");
+    require("sessions.default_ttl", relation::at_most, "sessions.max_ttl");
   }
 
 private:

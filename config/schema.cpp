@@ -199,6 +199,45 @@ std::vector<key_spec> make_table() {
             KEYMESH_FIELD(cluster.srv.nameserver),
             "IPv4 address (with an optional :port) of the DNS server to ask "
             "for the SRV records; empty: the system resolver."),
+      entry("state.partitions", t::integer, KEYMESH_FIELD(state.partitions),
+            "Number of partitions of the replicated state; must be the same "
+            "on every node and cannot change while the cluster holds data.")
+          .range(1, 4096),
+      entry("state.replication_factor", t::choice,
+            KEYMESH_FIELD(state.replication_factor),
+            "How many nodes hold each partition (all: every node).")
+          .one_of({"1", "2", "3", "4", "5", "6", "7", "8", "9", "all"}),
+      entry("state.write_consistency", t::choice,
+            KEYMESH_FIELD(state.write_consistency),
+            "When a write is acknowledged: once all live owners applied it, "
+            "a majority of the owners, or the coordinating owner alone.")
+          .one_of({"all", "quorum", "one"}),
+      entry("state.anti_entropy_interval", t::duration,
+            KEYMESH_FIELD(state.anti_entropy_interval),
+            "How often the owners of a partition compare digests and repair "
+            "differences.")
+          .range(100, 1 * hour),
+      entry("state.peer_timeout", t::duration,
+            KEYMESH_FIELD(state.peer_timeout),
+            "Timeout of each replication, forwarding or transfer request to "
+            "another node.")
+          .range(10, 1 * minute),
+      entry("sessions.default_ttl", t::duration,
+            KEYMESH_FIELD(sessions.default_ttl),
+            "Absolute lifetime of a session created without a ttl.")
+          .range(1 * second, 365 * day),
+      entry("sessions.max_ttl", t::duration, KEYMESH_FIELD(sessions.max_ttl),
+            "Longest absolute lifetime a session may ask for.")
+          .range(1 * second, 365 * day),
+      entry("sessions.idle_timeout", t::duration,
+            KEYMESH_FIELD(sessions.idle_timeout),
+            "A session not touched for this long ends; 0: never.")
+          .range(0, 365 * day),
+      entry("sessions.max_attribute_bytes", t::size,
+            KEYMESH_FIELD(sessions.max_attribute_bytes),
+            "Largest total size of a session's attributes (names and "
+            "values).")
+          .range(64, 64 * kib),
   };
   const settings defaults{};
   for (auto& spec : table) {

@@ -86,6 +86,26 @@ struct settings {
       std::string nameserver;
     } srv;
   } cluster;
+
+  struct state_section {
+    /// Fixed for the life of a cluster: every node must use the same.
+    unsigned partitions = 64;
+    /// "1".."9" or "all".
+    std::string replication_factor = "2";
+    /// "all", "quorum" or "one".
+    std::string write_consistency = "all";
+    std::chrono::milliseconds anti_entropy_interval = std::chrono::seconds{10};
+    /// Timeout of each request to a peer's shard.
+    std::chrono::milliseconds peer_timeout = std::chrono::seconds{2};
+  } state;
+
+  struct sessions_section {
+    std::chrono::seconds default_ttl = std::chrono::hours{8};
+    std::chrono::seconds max_ttl = std::chrono::hours{24 * 30};
+    /// 0: sessions never idle out.
+    std::chrono::seconds idle_timeout = std::chrono::hours{1};
+    size_t max_attribute_bytes = 4 * 1024;
+  } sessions;
 };
 
 struct host_port {

@@ -13,6 +13,8 @@
 
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/router.hpp"
+#include "actors/shard.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
 #include "http/admin_auth.hpp"
@@ -32,6 +34,8 @@ struct node_status {
   std::atomic<bool> actors_alive{true};
   /// False until a clustered node has tried every seed once.
   std::atomic<bool> cluster_ready{true};
+  /// Whether every partition this node owns is served (null: no state).
+  std::shared_ptr<std::atomic<bool>> state_synced;
 };
 
 /// Everything the handlers read or talk to.
@@ -45,6 +49,9 @@ struct api_context {
   wall_clock clock = system_wall_clock();
   /// Null when clustering is off.
   membership_actor membership;
+  /// The replicated keyspaces (empty shards in tests without state).
+  keyspace_client state;
+  std::shared_ptr<keymesh::state_metrics> state_stats;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).

@@ -329,7 +329,9 @@ void api::get_ready(const request&, const route_params&, responder& done) {
   bool stopping = ctx_.status->stopping.load();
   bool actors = ctx_.status->actors_alive.load();
   bool cluster = ctx_.status->cluster_ready.load();
-  bool ready = keys && listening && actors && cluster && !stopping;
+  bool synced
+    = !ctx_.status->state_synced || ctx_.status->state_synced->load();
+  bool ready = keys && listening && actors && cluster && synced && !stopping;
   auto state = ready      ? "ready"
                : stopping ? "stopping"
                : !actors  ? "failed"
@@ -340,7 +342,8 @@ void api::get_ready(const request&, const route_params&, responder& done) {
             {{"keys", keys},
              {"http", listening},
              {"actors", actors},
-             {"cluster", cluster}}}};
+             {"cluster", cluster},
+             {"state", synced}}}};
   done(json_response(ready ? bhttp::status::ok
                            : bhttp::status::service_unavailable,
                      out.dump()));

@@ -13,6 +13,15 @@ namespace keymesh::state {
 /// A 64-bit hash that is the same on every node and platform.
 uint64_t stable_hash(std::string_view data, uint64_t seed = 0);
 
+/// Separates a record key's partition key from the rest: "alice\x1fs1" lives
+/// in alice's partition, so one partition holds everything under "alice".
+inline constexpr char partition_key_separator = '\x1f';
+
+/// The part of KEY that decides its partition (up to the first separator).
+inline std::string_view partition_key(std::string_view key) {
+  return key.substr(0, key.find(partition_key_separator));
+}
+
 /// The partition (0 .. partitions-1) of a partition key.
 uint32_t partition_of(std::string_view key, uint32_t partitions);
 
