@@ -157,6 +157,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
         self->status_);
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
   self->state_ = state_service::start(sys, c, self->instance_id_, clock);
+  self->deny_ = std::make_shared<state::deny_set>();
   self->status_->state_synced = self->state_->synced();
   watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
         self->status_);
@@ -194,6 +195,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.membership = self->membership_;
   ctx.state = self->state_->client();
   ctx.state_stats = self->state_->metrics();
+  ctx.deny = self->deny_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;

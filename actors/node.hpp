@@ -16,6 +16,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
 #include "actors/state_service.hpp"
+#include "state/deny_set.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
 #include "config/settings.hpp"
@@ -87,6 +88,10 @@ public:
     return keys_;
   }
 
+  const std::shared_ptr<state::deny_set>& deny_set() const {
+    return deny_;
+  }
+
   /// The replicated state (shards, router, keyspace client).
   const state_service& state() const {
     return *state_;
@@ -106,6 +111,7 @@ private:
   bool cluster_tls_ = false;
   std::shared_ptr<key_snapshot_slot> keys_;
   std::unique_ptr<state_service> state_;
+  std::shared_ptr<state::deny_set> deny_;
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;

@@ -123,6 +123,20 @@ api::api(api_context ctx) : ctx_(std::move(ctx)) {
   add(verb::get, "/metrics", false, &api::get_metrics, get_body);
   add(verb::get, "/api/cluster", true, &api::get_cluster, get_body);
   add(verb::post, "/api/keys/rotate", true, &api::post_rotate, get_body);
+  add(verb::post, "/api/sessions", true, &api::post_sessions, small_json_body);
+  add(verb::get, "/api/sessions/{sid}", true, &api::get_session, get_body);
+  add(verb::patch, "/api/sessions/{sid}", true, &api::patch_session,
+      small_json_body);
+  add(verb::delete_, "/api/sessions/{sid}", true, &api::delete_session,
+      small_json_body);
+  add(verb::post, "/api/sessions/{sid}/tokens", true,
+      &api::post_session_tokens, small_json_body);
+  add(verb::get, "/api/subjects/{sub}/sessions", true,
+      &api::get_subject_sessions, get_body);
+  add(verb::delete_, "/api/subjects/{sub}/sessions", true,
+      &api::delete_subject_sessions, small_json_body);
+  add(verb::post, "/api/revocations", true, &api::post_revocations,
+      small_json_body);
   std::vector<std::string> labels;
   for (auto& r : routes_)
     labels.push_back(r.label);

@@ -15,6 +15,8 @@
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
+#include "state/deny_set.hpp"
+#include "state/session.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
 #include "http/admin_auth.hpp"
@@ -52,6 +54,8 @@ struct api_context {
   /// The replicated keyspaces (empty shards in tests without state).
   keyspace_client state;
   std::shared_ptr<keymesh::state_metrics> state_stats;
+  /// Revoked sids, subjects and token ids, checked by /api/verify.
+  std::shared_ptr<state::deny_set> deny;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).
@@ -128,6 +132,48 @@ private:
   void get_metrics(const request& req, const route_params&, responder& done);
   void get_cluster(const request& req, const route_params&, responder& done);
   void post_rotate(const request& req, const route_params&, responder& done);
+  // sessions (http/sessions_api.cpp)
+  void post_sessions(const request& req, const route_params&, responder& done);
+  void get_session(const request& req, const route_params&, responder& done);
+  void patch_session(const request& req, const route_params&, responder& done);
+  void delete_session(const request& req, const route_params&,
+                      responder& done);
+  void get_subject_sessions(const request& req, const route_params&,
+                            responder& done);
+  void delete_subject_sessions(const request& req, const route_params&,
+                               responder& done);
+  void post_session_tokens(const request& req, const route_params&,
+                           responder& done);
+  void post_revocations(const request& req, const route_params&,
+                        responder& done);
+
+  enum class revocation_target { sid, sub, jti };
+
+  /// Denies locally, writes the tombstone(s), answers.
+  void revoke(revocation_target target, std::string value, std::string reason,
+              responder done);
+
+  /// Reads a session; THEN gets nullopt for an absent or revoked one (and
+  /// whether it was revoked), or the session and its record version.
+  void read_session(caf::event_based_actor* self, std::string sid,
+                    std::function<void(std::optional<state::session>, bool,
+                                       state::version)>
+                      then,
+                    std::function<void(caf::error)> fail) const;
+
+  void revoke_session_record(caf::event_based_actor* self, std::string sid,
+                             std::function<void(caf::error)> done) const;
+
+  /// The sids in SUB's index.
+  void list_subject(caf::event_based_actor* self, std::string sub,
+                    std::function<void(std::vector<std::string>)> then,
+                    std::function<void(caf::error)> fail) const;
+
+  void deny(state::deny_kind kind, const std::string& value,
+            int64_t until_ms) const;
+
+  /// How long a token issued now may still verify (max ttl + leeway), ms.
+  int64_t deny_window_ms() const;
 
   api_context ctx_;
   std::vector<route> routes_;

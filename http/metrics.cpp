@@ -148,4 +148,58 @@ std::string metrics::render(const key_snapshot* snapshot,
   return out;
 }
 
+std::string render_state_metrics(const state_metrics& m, size_t denied) {
+  std::string out;
+  auto totals = m.totals();
+  header(out, "keymesh_state_records", "gauge",
+         "Records held on this node (all copies it owns), by keyspace.");
+  for (auto& [keyspace, s] : totals)
+    out += "keymesh_state_records{keyspace=\"" + keyspace + "\"} "
+           + std::to_string(s.records) + '\n';
+  header(out, "keymesh_state_tombstones", "gauge",
+         "Tombstones (deleted or revoked records) held, by keyspace.");
+  for (auto& [keyspace, s] : totals)
+    out += "keymesh_state_tombstones{keyspace=\"" + keyspace + "\"} "
+           + std::to_string(s.tombstones) + '\n';
+  header(out, "keymesh_state_bytes", "gauge",
+         "Key and value bytes held, by keyspace (without overhead).");
+  for (auto& [keyspace, s] : totals)
+    out += "keymesh_state_bytes{keyspace=\"" + keyspace + "\"} "
+           + std::to_string(s.bytes) + '\n';
+  auto counter = [&](const char* name, const char* help,
+                     const std::atomic<uint64_t>& value) {
+    header(out, name, "counter", help);
+    out += name;
+    out += ' ' + std::to_string(value.load(std::memory_order_relaxed)) + '\n';
+  };
+  counter("keymesh_state_handoffs_total",
+          "Partitions this node pulled after an ownership change.", m.handoffs);
+  counter("keymesh_state_handoff_records_total",
+          "Records received in handoffs.", m.handoff_records);
+  counter("keymesh_state_handoff_failures_total",
+          "Handoffs that did not complete (served anyway, repaired later).",
+          m.handoff_failures);
+  counter("keymesh_state_anti_entropy_rounds_total",
+          "Anti-entropy rounds started (one per partition and interval).",
+          m.anti_entropy_rounds);
+  counter("keymesh_state_anti_entropy_repairs_total",
+          "Records anti-entropy brought in that this node lacked.",
+          m.anti_entropy_repairs);
+  counter("keymesh_state_replication_cutoffs_total",
+          "Replications skipped because a peer had too many in flight.",
+          m.replication_cutoffs);
+  counter("keymesh_state_replication_failures_total",
+          "Replication requests that failed or timed out.",
+          m.replication_failures);
+  counter("keymesh_state_forwarded_total",
+          "Operations forwarded to the owner of their partition.",
+          m.forwarded);
+  counter("keymesh_state_purged_total", "Expired records removed.",
+          m.purged);
+  header(out, "keymesh_deny_set_entries", "gauge",
+         "Revoked sids, subjects and token ids this node enforces.");
+  out += "keymesh_deny_set_entries " + std::to_string(denied) + '\n';
+  return out;
+}
+
 } // namespace keymesh::http

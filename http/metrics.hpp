@@ -17,6 +17,8 @@ namespace keymesh {
 struct key_snapshot;
 } // namespace keymesh
 
+#include "actors/shard.hpp"
+
 namespace keymesh::http {
 
 class metrics {
@@ -62,5 +64,9 @@ private:
   std::atomic<uint64_t> signed_failed_{0};
   std::array<std::atomic<uint64_t>, 9> verified_{};
 };
+
+/// The replicated state's gauges and counters (records and bytes per
+/// keyspace, handoffs, anti-entropy, replication) and the deny set size.
+std::string render_state_metrics(const state_metrics& m, size_t denied);
 
 } // namespace keymesh::http

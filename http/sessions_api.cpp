@@ -1,0 +1,621 @@
+// The session routes of http::api: create, read, touch and update, revoke,
+// list and revoke by subject, tokens bound to a session, and revocations by
+// sid, subject or token id. Each request becomes messages to the local
+// shard of the key's partition, which serves or forwards.
+#include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/error.hpp"
+#include "http/api.hpp"
+#include "http/json_input.hpp"
+#include "state/placement.hpp"
+#include "state/session.hpp"
+
+namespace keymesh::http {
+
+namespace {
+
+using nlohmann::json;
+using state::session;
+
+constexpr size_t max_reason_bytes = 256;
+constexpr size_t max_listed_sessions = 1000;
+constexpr int max_update_attempts = 5;
+
+response state_error(caf::actor_system& sys, const caf::error& err,
+                     std::string_view what) {
+  if (err.category() == error_category) {
+    switch (static_cast<ec>(err.code())) {
+      case ec::not_found:
+        return error_response(bhttp::status::not_found, "not_found",
+                              std::string{what} + " does not exist");
+      case ec::conflict:
+        return error_response(bhttp::status::conflict, "conflict",
+                              std::string{what}
+                                + " was changed concurrently; retry");
+      case ec::unavailable:
+        return error_response(bhttp::status::service_unavailable,
+                              "unavailable", sys.render(err));
+      default:
+        break;
+    }
+  }
+  if (err == caf::sec::request_timeout)
+    return error_response(bhttp::status::gateway_timeout,
+                          "the owners of the partition did not answer in "
+                          "time");
+  spdlog::error("http: state operation failed: {}", sys.render(err));
+  return error_response(bhttp::status::internal_server_error,
+                        "state operation failed");
+}
+
+response session_gone(bool revoked) {
+  return error_response(bhttp::status::not_found, "not_found",
+                        revoked ? "the session was revoked"
+                                : "no such session (or it expired)");
+}
+
+std::optional<std::string> reason_of(const request& req, response& error) {
+  if (req.body().empty())
+    return std::string{};
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"reason"}, error))
+    return std::nullopt;
+  auto r = body->find("reason");
+  if (r == body->end())
+    return std::string{};
+  if (!r->is_string() || r->get_ref<const std::string&>().size()
+                           > max_reason_bytes) {
+    error = bad_request("\"reason\" must be a string of at most 256 bytes");
+    return std::nullopt;
+  }
+  return r->get<std::string>();
+}
+
+/// Reads "attributes": an object of strings (NULLS: null deletes).
+bool read_attributes(const json& body, bool nulls,
+                     std::map<std::string, std::optional<std::string>>& out,
+                     response& error) {
+  auto a = body.find("attributes");
+  if (a == body.end())
+    return true;
+  if (!a->is_object()) {
+    error = bad_request("\"attributes\" must be an object of strings");
+    return false;
+  }
+  for (auto& [k, v] : a->items()) {
+    if (k.empty() || k.size() > max_subject_bytes) {
+      error = bad_request("attribute names are 1 to 256 bytes");
+      return false;
+    }
+    if (v.is_string())
+      out[k] = v.get<std::string>();
+    else if (v.is_null() && nulls)
+      out[k] = std::nullopt;
+    else {
+      error = bad_request(nulls ? "attribute values must be strings (or null "
+                                  "to remove one)"
+                                : "attribute values must be strings");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<int64_t> read_seconds(const json& body, const char* name,
+                                    int64_t min, int64_t max, bool& bad) {
+  auto v = body.find(name);
+  if (v == body.end())
+    return std::nullopt;
+  if (!v->is_number_integer() || v->get<int64_t>() < min
+      || v->get<int64_t>() > max) {
+    bad = true;
+    return std::nullopt;
+  }
+  return v->get<int64_t>();
+}
+
+} // namespace
+
+// -- helpers that talk to shards --------------------------------------------
+
+void api::read_session(caf::event_based_actor* self, std::string sid,
+                       std::function<void(std::optional<session>, bool,
+                                          state::version)>
+                         then,
+                       std::function<void(caf::error)> fail) const {
+  auto& shard = ctx_.state.shard_for(sid);
+  self
+    ->request(shard, ctx_.settings.http.request_timeout, atom::get_v,
+              read_request{state::sessions_keyspace, sid, 0})
+    .then(
+      [=, deny = ctx_.deny, clock = ctx_.clock](read_result& r) {
+        auto now = to_unix_ms(clock());
+        if (!r.found)
+          return then(std::nullopt, false, {});
+        if (r.rec.tombstone || (deny && deny->session_denied(sid, now)))
+          return then(std::nullopt, true, {});
+        auto s = state::decode_session(r.rec.value);
+        if (!s)
+          return then(std::nullopt, false, {});
+        s->sid = sid;
+        if (deny) {
+          auto cut = deny->subject_revoked_at(s->sub, now);
+          if (cut != 0 && s->created_at <= cut)
+            return then(std::nullopt, true, {});
+        }
+        then(std::move(s), false, r.rec.ver);
+      },
+      [=](caf::error& err) { fail(std::move(err)); });
+}
+
+void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
+                                std::function<void(caf::error)> done) const {
+  auto now = to_unix_ms(ctx_.clock());
+  write_request w;
+  w.keyspace = state::sessions_keyspace;
+  w.key = sid;
+  w.tombstone = true;
+  // The merge keeps the tombstone at least as long as the session it ends.
+  w.expires_at = now + deny_window_ms();
+  self->request(ctx_.state.shard_for(sid), ctx_.settings.http.request_timeout,
+                atom::put_v, std::move(w))
+    .then([=](write_result&) { done(caf::error{}); },
+          [=](caf::error& err) { done(std::move(err)); });
+}
+
+int64_t api::deny_window_ms() const {
+  auto& k = ctx_.settings.keys;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(k.max_token_ttl
+                                                               + k.leeway)
+    .count();
+}
+
+void api::deny(state::deny_kind kind, const std::string& value,
+               int64_t until_ms) const {
+  if (!ctx_.deny)
+    return;
+  auto now = to_unix_ms(ctx_.clock());
+  ctx_.deny->add(kind, value, now, until_ms);
+  if (ctx_.deny->size() % 1024 == 0)
+    ctx_.deny->purge(now);
+}
+
+// -- routes -------------------------------------------------------------------
+
+void api::post_sessions(const request& req, const route_params&,
+                        responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body)
+    return done(std::move(error));
+  if (!only_members(*body, {"sub", "client_id", "ttl", "idle_timeout",
+                            "attributes"},
+                    error))
+    return done(std::move(error));
+  auto& cfg = ctx_.settings.sessions;
+  session s;
+  auto sub = body->find("sub");
+  if (sub == body->end() || !valid_short_string(*sub))
+    return done(bad_request("\"sub\" is required: a string of 1 to 256 bytes"));
+  s.sub = sub->get<std::string>();
+  if (s.sub.find(state::partition_key_separator) != std::string::npos)
+    return done(bad_request("\"sub\" may not contain control character 0x1f"));
+  if (auto c = body->find("client_id"); c != body->end()) {
+    if (!valid_short_string(*c))
+      return done(bad_request("\"client_id\" must be a string of 1 to 256 "
+                              "bytes"));
+    s.client_id = c->get<std::string>();
+  }
+  bool bad = false;
+  auto max_ttl = cfg.max_ttl.count();
+  auto ttl = read_seconds(*body, "ttl", 1, max_ttl, bad);
+  if (bad)
+    return done(bad_request("\"ttl\" must be whole seconds from 1 to "
+                            + std::to_string(max_ttl)
+                            + " (sessions.max_ttl)"));
+  auto idle = read_seconds(*body, "idle_timeout", 0, max_ttl, bad);
+  if (bad)
+    return done(bad_request("\"idle_timeout\" must be whole seconds from 0 "
+                            "(none) to sessions.max_ttl"));
+  std::map<std::string, std::optional<std::string>> attrs;
+  if (!read_attributes(*body, false, attrs, error))
+    return done(std::move(error));
+  for (auto& [k, v] : attrs)
+    s.attributes[k] = *v;
+  if (state::attribute_bytes(s.attributes) > cfg.max_attribute_bytes)
+    return done(bad_request("\"attributes\" are larger than "
+                            + std::to_string(cfg.max_attribute_bytes)
+                            + " bytes (sessions.max_attribute_bytes)"));
+  auto now = to_unix_ms(ctx_.clock());
+  s.sid = state::new_session_id();
+  s.created_at = now;
+  s.last_seen = now;
+  s.expires_at = now + 1000 * ttl.value_or(cfg.default_ttl.count());
+  s.idle_timeout = idle.value_or(cfg.idle_timeout.count());
+  ctx_.bridge->submit([this, s = std::move(s),
+                       done](caf::event_based_actor* self) mutable {
+    auto timeout = ctx_.settings.http.request_timeout;
+    // The subject index first: a session that was acknowledged is always
+    // found by a revocation of its subject.
+    write_request index;
+    index.keyspace = state::subjects_keyspace;
+    index.key = state::subject_index_key(s.sub, s.sid);
+    index.expires_at = s.expires_at;
+    self->request(ctx_.state.shard_for(index.key), timeout, atom::put_v, index)
+      .then(
+        [=](write_result&) {
+          write_request w;
+          w.keyspace = state::sessions_keyspace;
+          w.key = s.sid;
+          w.value = state::encode_session(s);
+          w.expires_at = s.record_expiry();
+          w.condition = write_condition::absent;
+          self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
+            .then(
+              [=](write_result&) {
+                done(json_response(bhttp::status::created,
+                                   state::session_json(s)));
+              },
+              [=](caf::error& err) {
+                done(state_error(self->system(), err, "the session"));
+              });
+        },
+        [=](caf::error& err) {
+          done(state_error(self->system(), err, "the subject index"));
+        });
+  });
+}
+
+void api::get_session(const request&, const route_params& params,
+                      responder& done) {
+  auto sid = params.at("sid");
+  if (!state::valid_session_id(sid))
+    return done(bad_request("malformed session id"));
+  ctx_.bridge->submit([this, sid, done](caf::event_based_actor* self) {
+    read_session(
+      self, sid,
+      [=](std::optional<session> s, bool revoked, state::version) {
+        if (!s)
+          return done(session_gone(revoked));
+        done(json_response(bhttp::status::ok, state::session_json(*s)));
+      },
+      [=](caf::error err) {
+        done(state_error(self->system(), err, "the session"));
+      });
+  });
+}
+
+void api::patch_session(const request& req, const route_params& params,
+                        responder& done) {
+  auto sid = params.at("sid");
+  if (!state::valid_session_id(sid))
+    return done(bad_request("malformed session id"));
+  std::map<std::string, std::optional<std::string>> changes;
+  bool touch = true;
+  if (!req.body().empty()) {
+    response error;
+    auto body = parse_object(req, error);
+    if (!body || !only_members(*body, {"attributes", "touch"}, error))
+      return done(std::move(error));
+    if (!read_attributes(*body, true, changes, error))
+      return done(std::move(error));
+    if (auto t = body->find("touch"); t != body->end()) {
+      if (!t->is_boolean())
+        return done(bad_request("\"touch\" must be true or false"));
+      touch = t->get<bool>();
+    }
+  }
+  ctx_.bridge->submit([this, sid, changes, touch,
+                       done](caf::event_based_actor* self) {
+    // Read, change, write back if nobody else wrote meanwhile. The retry
+    // function holds itself weakly; each pending step holds it strongly.
+    auto attempt = std::make_shared<std::function<void(int)>>();
+    std::weak_ptr<std::function<void(int)>> weak = attempt;
+    *attempt = [=](int n) {
+      auto retry = weak.lock();
+      read_session(
+        self, sid,
+        [=](std::optional<session> s, bool revoked, state::version ver) {
+          if (!s)
+            return done(session_gone(revoked));
+          for (auto& [k, v] : changes)
+            if (v)
+              s->attributes[k] = *v;
+            else
+              s->attributes.erase(k);
+          if (state::attribute_bytes(s->attributes)
+              > ctx_.settings.sessions.max_attribute_bytes)
+            return done(bad_request(
+              "the attributes would be larger than "
+              + std::to_string(ctx_.settings.sessions.max_attribute_bytes)
+              + " bytes (sessions.max_attribute_bytes)"));
+          if (touch)
+            s->last_seen = to_unix_ms(ctx_.clock());
+          write_request w;
+          w.keyspace = state::sessions_keyspace;
+          w.key = sid;
+          w.value = state::encode_session(*s);
+          w.expires_at = s->record_expiry();
+          w.condition = write_condition::version_is;
+          w.expected = ver;
+          self
+            ->request(ctx_.state.shard_for(sid),
+                      ctx_.settings.http.request_timeout, atom::put_v, w)
+            .then(
+              [=](write_result&) {
+                done(json_response(bhttp::status::ok,
+                                   state::session_json(*s)));
+              },
+              [=](caf::error& err) {
+                if (err.category() == error_category
+                    && err.code() == static_cast<uint8_t>(ec::conflict)
+                    && n + 1 < max_update_attempts)
+                  return (*retry)(n + 1);
+                if (err.category() == error_category
+                    && err.code() == static_cast<uint8_t>(ec::not_found))
+                  return done(session_gone(true));
+                done(state_error(self->system(), err, "the session"));
+              });
+        },
+        [=](caf::error err) {
+          done(state_error(self->system(), err, "the session"));
+        });
+    };
+    (*attempt)(0);
+  });
+}
+
+void api::delete_session(const request& req, const route_params& params,
+                         responder& done) {
+  auto sid = params.at("sid");
+  if (!state::valid_session_id(sid))
+    return done(bad_request("malformed session id"));
+  response error;
+  auto reason = reason_of(req, error);
+  if (!reason)
+    return done(std::move(error));
+  revoke(revocation_target::sid, sid, *reason, done);
+}
+
+void api::get_subject_sessions(const request&, const route_params& params,
+                               responder& done) {
+  auto sub = params.at("sub");
+  if (sub.empty() || sub.size() > max_subject_bytes)
+    return done(bad_request("the subject must be 1 to 256 bytes"));
+  ctx_.bridge->submit([this, sub, done](caf::event_based_actor* self) {
+    list_subject(
+      self, sub,
+      [=](std::vector<std::string> sids) {
+        auto found = std::make_shared<std::vector<std::string>>();
+        auto left = std::make_shared<size_t>(sids.size());
+        auto finish = [=] {
+          std::string out = R"({"sub":)" + json(sub).dump() + R"(,"sessions":[)";
+          for (size_t i = 0; i < found->size(); ++i)
+            out += (i ? "," : "") + (*found)[i];
+          out += "]}";
+          done(json_response(bhttp::status::ok, std::move(out)));
+        };
+        if (sids.empty())
+          return finish();
+        for (auto& sid : sids)
+          read_session(
+            self, sid,
+            [=](std::optional<session> s, bool, state::version) {
+              if (s && s->sub == sub)
+                found->push_back(state::session_json(*s));
+              if (--*left == 0)
+                finish();
+            },
+            [=](caf::error) {
+              if (--*left == 0)
+                finish();
+            });
+      },
+      [=](caf::error err) {
+        done(state_error(self->system(), err, "the subject index"));
+      });
+  });
+}
+
+void api::delete_subject_sessions(const request& req,
+                                  const route_params& params,
+                                  responder& done) {
+  auto sub = params.at("sub");
+  if (sub.empty() || sub.size() > max_subject_bytes)
+    return done(bad_request("the subject must be 1 to 256 bytes"));
+  response error;
+  auto reason = reason_of(req, error);
+  if (!reason)
+    return done(std::move(error));
+  revoke(revocation_target::sub, sub, *reason, done);
+}
+
+void api::list_subject(caf::event_based_actor* self, std::string sub,
+                       std::function<void(std::vector<std::string>)> then,
+                       std::function<void(caf::error)> fail) const {
+  scan_request scan;
+  scan.keyspace = state::subjects_keyspace;
+  scan.prefix = state::subject_index_key(sub, "");
+  scan.limit = max_listed_sessions;
+  self
+    ->request(ctx_.state.shard_for(scan.prefix),
+              ctx_.settings.http.request_timeout, atom::scan_v, scan)
+    .then(
+      [=](record_list& hits) {
+        std::vector<std::string> sids;
+        for (auto& h : hits)
+          if (!h.rec.tombstone)
+            sids.emplace_back(state::sid_of_index_key(h.key));
+        then(std::move(sids));
+      },
+      [=](caf::error& err) { fail(std::move(err)); });
+}
+
+void api::revoke(revocation_target target, std::string value,
+                 std::string reason, responder done) {
+  auto now = to_unix_ms(ctx_.clock());
+  auto token_window = deny_window_ms();
+  auto session_window = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          ctx_.settings.sessions.max_ttl)
+                          .count();
+  auto kind = target == revocation_target::sid   ? state::deny_kind::sid
+              : target == revocation_target::jti ? state::deny_kind::jti
+                                                 : state::deny_kind::sub;
+  // The local deny set first: this node enforces the revocation from now on.
+  deny(kind, value,
+       now + (kind == state::deny_kind::sub
+                ? std::max(token_window, session_window)
+                : token_window));
+  auto what = kind == state::deny_kind::sid   ? "sid"
+              : kind == state::deny_kind::jti ? "jti"
+                                              : "sub";
+  spdlog::info("revoked {} {}{}{}", what, value,
+               reason.empty() ? "" : ": ", reason);
+  auto answer = [=](size_t sessions) {
+    json out{{"revoked", what},
+             {what, value},
+             {"sessions", sessions},
+             {"propagation", "complete"},
+             {"unreached", json::array()}};
+    if (!reason.empty())
+      out["reason"] = reason;
+    done(json_response(bhttp::status::ok, out.dump()));
+  };
+  if (kind == state::deny_kind::jti)
+    return answer(0);
+  ctx_.bridge->submit([=](caf::event_based_actor* self) {
+    auto fail = [=](caf::error err) {
+      done(state_error(self->system(), err, "the session"));
+    };
+    if (kind == state::deny_kind::sid)
+      return revoke_session_record(self, value, [=](caf::error err) {
+        if (err)
+          return fail(std::move(err));
+        answer(1);
+      });
+    list_subject(
+      self, value,
+      [=](std::vector<std::string> sids) {
+        if (sids.empty())
+          return answer(0);
+        auto left = std::make_shared<size_t>(sids.size());
+        auto failed = std::make_shared<caf::error>();
+        for (auto& sid : sids)
+          revoke_session_record(self, sid, [=](caf::error err) {
+            if (err)
+              *failed = std::move(err);
+            if (--*left > 0)
+              return;
+            if (*failed)
+              return fail(*failed);
+            answer(sids.size());
+          });
+      },
+      fail);
+  });
+}
+
+void api::post_revocations(const request& req, const route_params&,
+                           responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"sid", "sub", "jti", "reason"}, error))
+    return done(std::move(error));
+  int targets = 0;
+  revocation_target target = revocation_target::sid;
+  std::string value;
+  for (auto [name, t] : {std::pair{"sid", revocation_target::sid},
+                         std::pair{"sub", revocation_target::sub},
+                         std::pair{"jti", revocation_target::jti}}) {
+    auto v = body->find(name);
+    if (v == body->end())
+      continue;
+    ++targets;
+    if (!valid_short_string(*v))
+      return done(bad_request(std::string{"\""} + name
+                              + "\" must be a string of 1 to 256 bytes"));
+    target = t;
+    value = v->get<std::string>();
+  }
+  if (targets != 1)
+    return done(bad_request("name exactly one of \"sid\", \"sub\" or \"jti\""));
+  if (target == revocation_target::sid && !state::valid_session_id(value))
+    return done(bad_request("malformed session id"));
+  std::string reason;
+  if (auto r = body->find("reason"); r != body->end()) {
+    if (!r->is_string()
+        || r->get_ref<const std::string&>().size() > max_reason_bytes)
+      return done(bad_request("\"reason\" must be a string of at most 256 "
+                              "bytes"));
+    reason = r->get<std::string>();
+  }
+  revoke(target, std::move(value), std::move(reason), done);
+}
+
+void api::post_session_tokens(const request& req, const route_params& params,
+                              responder& done) {
+  auto sid = params.at("sid");
+  if (!state::valid_session_id(sid))
+    return done(bad_request("malformed session id"));
+  response error;
+  json body = json::object();
+  if (!req.body().empty()) {
+    auto parsed = parse_object(req, error);
+    if (!parsed)
+      return done(std::move(error));
+    body = std::move(*parsed);
+  }
+  if (body.contains("sub"))
+    return done(bad_request("the subject comes from the session: leave "
+                            "\"sub\" out"));
+  if (auto c = body.find("claims");
+      c != body.end() && c->is_object() && c->contains("sid"))
+    return done(bad_request("the \"sid\" claim comes from the session"));
+  ctx_.bridge->submit([this, sid, body = std::move(body),
+                       done](caf::event_based_actor* self) mutable {
+    read_session(
+      self, sid,
+      [=](std::optional<session> s, bool revoked, state::version) mutable {
+        if (!s)
+          return done(session_gone(revoked));
+        body["sub"] = s->sub;
+        response error;
+        auto tr = parse_token_request(body, error);
+        if (!tr)
+          return done(std::move(error));
+        auto claims = tr->extra_claims_json.empty()
+                        ? json::object()
+                        : json::parse(tr->extra_claims_json);
+        claims["sid"] = sid;
+        tr->extra_claims_json = claims.dump();
+        // A token never outlives its session.
+        auto left = (s->record_expiry() - to_unix_ms(ctx_.clock())) / 1000;
+        auto ttl = tr->ttl_seconds > 0
+                     ? tr->ttl_seconds
+                     : ctx_.settings.keys.default_token_ttl.count();
+        tr->ttl_seconds = std::max<int64_t>(1, std::min<int64_t>(ttl, left));
+        self
+          ->request(ctx_.keystore, ctx_.settings.http.request_timeout,
+                    atom::sign_v, std::move(*tr))
+          .then(
+            [=](signed_token& t) {
+              json out{{"token", t.token},
+                       {"kid", t.kid},
+                       {"expires_at", t.expires_at},
+                       {"sid", sid}};
+              done(json_response(bhttp::status::created, out.dump()));
+            },
+            [=](caf::error& err) {
+              done(state_error(self->system(), err, "the token"));
+            });
+      },
+      [=](caf::error err) {
+        done(state_error(self->system(), err, "the session"));
+      });
+  });
+}
+
+} // namespace keymesh::http

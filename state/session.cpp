@@ -1,0 +1,95 @@
+#include "state/session.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "jose/base64url.hpp"
+#include "persistence/data_dir.hpp"
+#include "state/placement.hpp"
+
+namespace keymesh::state {
+
+using nlohmann::json;
+
+int64_t session::record_expiry() const {
+  if (idle_timeout <= 0)
+    return expires_at;
+  return std::min(expires_at, last_seen + idle_timeout * 1000);
+}
+
+std::string new_session_id() {
+  return jose::base64url_encode(persistence::random_bytes(16));
+}
+
+bool valid_session_id(std::string_view text) {
+  if (text.size() != 22)
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+           || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+std::string encode_session(const session& s) {
+  json j{{"s", s.sub},         {"c", s.client_id},    {"ca", s.created_at},
+         {"ea", s.expires_at}, {"ls", s.last_seen},   {"it", s.idle_timeout},
+         {"a", s.attributes}};
+  return j.dump();
+}
+
+std::optional<session> decode_session(std::string_view stored) {
+  auto j = json::parse(stored, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return std::nullopt;
+  try {
+    session s;
+    s.sub = j.at("s").get<std::string>();
+    s.client_id = j.at("c").get<std::string>();
+    s.created_at = j.at("ca").get<int64_t>();
+    s.expires_at = j.at("ea").get<int64_t>();
+    s.last_seen = j.at("ls").get<int64_t>();
+    s.idle_timeout = j.at("it").get<int64_t>();
+    s.attributes = j.at("a").get<std::map<std::string, std::string>>();
+    return s;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string session_json(const session& s) {
+  json j{{"sid", s.sid},
+         {"sub", s.sub},
+         {"created_at", s.created_at / 1000},
+         {"expires_at", s.expires_at / 1000},
+         {"last_seen", s.last_seen / 1000},
+         {"idle_timeout", s.idle_timeout},
+         {"attributes", s.attributes}};
+  if (!s.client_id.empty())
+    j["client_id"] = s.client_id;
+  if (s.idle_timeout > 0)
+    j["idle_expires_at"] = (s.last_seen / 1000) + s.idle_timeout;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+size_t attribute_bytes(const std::map<std::string, std::string>& attrs) {
+  size_t n = 0;
+  for (auto& [k, v] : attrs)
+    n += k.size() + v.size();
+  return n;
+}
+
+std::string subject_index_key(std::string_view sub, std::string_view sid) {
+  std::string key{sub};
+  key += partition_key_separator;
+  key += sid;
+  return key;
+}
+
+std::string_view sid_of_index_key(std::string_view key) {
+  auto sep = key.find(partition_key_separator);
+  return sep == std::string_view::npos ? std::string_view{}
+                                       : key.substr(sep + 1);
+}
+
+} // namespace keymesh::state
