@@ -32,6 +32,12 @@ KEYMESH_ATOM(sync, "sync")
 KEYMESH_ATOM(owners, "owners")
 KEYMESH_ATOM(snapshot, "snapshot")
 KEYMESH_ATOM(synced, "synced")
+KEYMESH_ATOM(publish, "publish")
+KEYMESH_ATOM(deliver, "deliver")
+KEYMESH_ATOM(subscribe, "subscribe")
+KEYMESH_ATOM(unsubscr, "unsubscr")
+KEYMESH_ATOM(replay, "replay")
+KEYMESH_ATOM(event, "event")
 
 #undef KEYMESH_ATOM
 

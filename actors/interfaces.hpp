@@ -106,6 +106,29 @@ using router_actor = caf::typed_actor<
   // From a shard: it serves the partition for this epoch (handoff done).
   caf::reacts_to<atom::synced, uint32_t, uint64_t>>;
 
+/// One per node, meshed with every peer's bus: topics ("revocations",
+/// "sessions", "members", "keys", and an embedding application's own) reach
+/// the subscribers on every node. Receivers drop duplicates and, after a
+/// reconnect, fetch the serials they missed: delivery is at-least-once.
+/// Subscribers receive (atom::event, bus_event).
+using bus_actor = caf::typed_actor<
+  // Publishes on TOPIC with a JSON payload; answers, once every linked peer
+  // acknowledged or the peer timeout passed, with the peers that did not.
+  caf::replies_to<atom::publish, std::string, std::string>::with<
+    std::vector<std::string>>,
+  // From a peer's bus: one event; acknowledged once applied here.
+  caf::replies_to<atom::deliver, bus_event>::with<atom::ok>,
+  // From a peer's bus that reconnected: this node's own events after a
+  // serial of an incarnation (all retained ones for another incarnation).
+  caf::replies_to<atom::replay, uint64_t, uint64_t>::with<bus_event_list>,
+  // Local subscriptions ("*" is every topic); a subscriber that terminates
+  // is dropped.
+  caf::reacts_to<atom::subscribe, std::vector<std::string>, caf::actor>,
+  caf::reacts_to<atom::unsubscr, caf::actor>,
+  // From membership: a peer's bus linked / the peer went down.
+  caf::reacts_to<atom::join, std::string, caf::actor>,
+  caf::reacts_to<atom::leave, std::string>>;
+
 /// Registers every keymesh message type with an actor system config.
 void add_message_types(caf::actor_system_config& cfg);
 
@@ -133,9 +156,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::sync_reply))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::ownership))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_actors))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::bus_event))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::bus_event_list))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<std::string>))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::keystore_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::federation_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::membership_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::shard_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::router_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::bus_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

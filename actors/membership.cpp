@@ -163,6 +163,7 @@ node_hello membership_state::make_hello(std::string nonce,
   h.proof = std::move(proof);
   h.federation = caf::actor_cast<caf::actor>(opts_.federation);
   h.shards = opts_.shards;
+  h.bus = caf::actor_cast<caf::actor>(opts_.bus);
   return h;
 }
 
@@ -314,6 +315,8 @@ void mark_down(membership_pointer self, const std::string& id,
              to_unix_ms(m.since));
   if (st.options().router)
     self->send(st.options().router, atom::leave_v, id);
+  if (st.options().bus)
+    self->send(st.options().bus, atom::leave_v, id);
 }
 
 void link_up(membership_pointer self, const node_hello& peer,
@@ -352,6 +355,8 @@ void link_up(membership_pointer self, const node_hello& peer,
   if (st.options().router)
     self->send(st.options().router, atom::join_v,
                peer_actors{peer.instance_id, peer.incarnation, peer.shards});
+  if (st.options().bus && peer.bus)
+    self->send(st.options().bus, atom::join_v, peer.instance_id, peer.bus);
   send_gossip(self);
   report_seeds_if_tried(self);
 }

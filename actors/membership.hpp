@@ -83,6 +83,8 @@ struct membership_options {
   /// for the handshake.
   router_actor router;
   std::vector<caf::actor> shards;
+  /// Told when peers' buses link and go down (may be null).
+  bus_actor bus;
   /// Called once, when every seed has been tried at least once.
   std::function<void()> on_seeds_tried;
   /// Seeds also come from discovery: wait for its first answer before

@@ -121,6 +121,8 @@ struct node_hello {
   caf::actor federation;
   /// The sender's shard actors, one per partition (index = partition).
   std::vector<caf::actor> shards;
+  /// The sender's bus.
+  caf::actor bus;
 };
 
 template <class Inspector>
@@ -128,7 +130,7 @@ typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
   return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
            x.protocol_version, x.settings_fingerprint, x.settings, x.address,
            x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership,
-           x.federation, x.shards);
+           x.federation, x.shards, x.bus);
 }
 
 /// A node as one member knows it, for gossip and status.
@@ -294,5 +296,35 @@ typename Inspector::result_type inspect(Inspector& f, peer_actors& x) {
   return f(caf::meta::type_name("peer_actors"), x.instance_id, x.incarnation,
            x.shards);
 }
+
+// -- bus -----------------------------------------------------------------------
+
+/// One event on the bus. (origin, incarnation, serial) identifies it
+/// cluster-wide; receivers drop duplicates.
+struct bus_event {
+  std::string topic;
+  std::string origin;
+  uint64_t incarnation = 0;
+  /// 1, 2, 3 ... per origin incarnation.
+  uint64_t serial = 0;
+  /// Unix ms at the origin.
+  int64_t at = 0;
+  /// JSON text.
+  std::string payload;
+
+  /// "<origin>.<incarnation>.<serial>", the SSE event id.
+  std::string id() const {
+    return origin + "." + std::to_string(incarnation) + "."
+           + std::to_string(serial);
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bus_event& x) {
+  return f(caf::meta::type_name("bus_event"), x.topic, x.origin,
+           x.incarnation, x.serial, x.at, x.payload);
+}
+
+using bus_event_list = std::vector<bus_event>;
 
 } // namespace keymesh

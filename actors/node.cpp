@@ -158,6 +158,20 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
   self->state_ = state_service::start(sys, c, self->instance_id_, clock);
   self->deny_ = std::make_shared<state::deny_set>();
+  self->incarnation_ = [] {
+    uint64_t x = 0;
+    auto bytes = persistence::random_bytes(sizeof(x));
+    std::memcpy(&x, bytes.data(), sizeof(x));
+    return x;
+  }();
+  bus_options bopts;
+  bopts.instance_id = self->instance_id_;
+  bopts.incarnation = self->incarnation_;
+  bopts.clock = clock;
+  bopts.peer_timeout = c.state.peer_timeout;
+  bopts.deny = self->deny_;
+  self->bus_ = spawn_bus(sys, std::move(bopts));
+  watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
   self->status_->state_synced = self->state_->synced();
   watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
         self->status_);
@@ -196,6 +210,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.state = self->state_->client();
   ctx.state_stats = self->state_->metrics();
   ctx.deny = self->deny_;
+  ctx.bus = self->bus_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -236,17 +251,13 @@ void node::start_cluster(caf::actor_system& sys,
   opts.settings = shared_settings(c);
   identity_ = std::make_shared<identity_slot>(std::move(identity));
   opts.identity = identity_;
-  opts.incarnation = [] {
-    uint64_t x = 0;
-    auto bytes = persistence::random_bytes(sizeof(x));
-    std::memcpy(&x, bytes.data(), sizeof(x));
-    return x;
-  }();
+  opts.incarnation = incarnation_;
   opts.connector = cluster_tls_ ? sys.openssl_manager().actor_handle()
                                 : sys.middleman().actor_handle();
   opts.federation = federation_;
   opts.router = state_->router();
   opts.shards = state_->shard_handles();
+  opts.bus = bus_;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.await_discovery = c.cluster.discovery == "srv";
   // Peers dial the configured address, so it needs a fixed port.
@@ -336,6 +347,8 @@ void node::stop() {
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (srv_resolver_)
     caf::anon_send_exit(srv_resolver_, caf::exit_reason::user_shutdown);
+  if (bus_)
+    caf::anon_send_exit(bus_, caf::exit_reason::user_shutdown);
   if (keystore_)
     caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
   if (federation_)

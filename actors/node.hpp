@@ -12,6 +12,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/bus.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
@@ -92,6 +93,11 @@ public:
     return deny_;
   }
 
+  /// The bus: subscribe with (atom::subscribe, topics, actor).
+  const bus_actor& bus() const {
+    return bus_;
+  }
+
   /// The replicated state (shards, router, keyspace client).
   const state_service& state() const {
     return *state_;
@@ -112,6 +118,8 @@ private:
   std::shared_ptr<key_snapshot_slot> keys_;
   std::unique_ptr<state_service> state_;
   std::shared_ptr<state::deny_set> deny_;
+  bus_actor bus_;
+  uint64_t incarnation_ = 0;
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;

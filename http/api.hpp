@@ -56,6 +56,8 @@ struct api_context {
   std::shared_ptr<keymesh::state_metrics> state_stats;
   /// Revoked sids, subjects and token ids, checked by /api/verify.
   std::shared_ptr<state::deny_set> deny;
+  /// Revocations and session events go out on it (may be null in tests).
+  bus_actor bus;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/bus.hpp"
 #include "actors/error.hpp"
 #include "http/api.hpp"
 #include "http/json_input.hpp"
@@ -464,25 +465,40 @@ void api::revoke(revocation_target target, std::string value,
   auto kind = target == revocation_target::sid   ? state::deny_kind::sid
               : target == revocation_target::jti ? state::deny_kind::jti
                                                  : state::deny_kind::sub;
-  // The local deny set first: this node enforces the revocation from now on.
-  deny(kind, value,
-       now + (kind == state::deny_kind::sub
-                ? std::max(token_window, session_window)
-                : token_window));
   auto what = kind == state::deny_kind::sid   ? "sid"
               : kind == state::deny_kind::jti ? "jti"
                                               : "sub";
+  // Until every token (and, for a subject, every session) it covers ended.
+  auto until = now + (kind == state::deny_kind::sub
+                        ? std::max(token_window, session_window)
+                        : token_window);
+  // The local deny set first: this node enforces the revocation from now on.
+  deny(kind, value, until);
   spdlog::info("revoked {} {}{}{}", what, value,
                reason.empty() ? "" : ": ", reason);
+  // Every reachable node applies the revocation to its deny set before the
+  // answer goes out; the answer names the nodes that did not confirm.
   auto answer = [=](size_t sessions) {
-    json out{{"revoked", what},
-             {what, value},
-             {"sessions", sessions},
-             {"propagation", "complete"},
-             {"unreached", json::array()}};
-    if (!reason.empty())
-      out["reason"] = reason;
-    done(json_response(bhttp::status::ok, out.dump()));
+    ctx_.bridge->submit([=](caf::event_based_actor* self) {
+      auto reply = [=](std::vector<std::string> unreached) {
+        json out{{"revoked", what},
+                 {what, value},
+                 {"sessions", sessions},
+                 {"propagation", unreached.empty() ? "complete" : "partial"},
+                 {"unreached", unreached}};
+        if (!reason.empty())
+          out["reason"] = reason;
+        done(json_response(bhttp::status::ok, out.dump()));
+      };
+      if (!ctx_.bus)
+        return reply({});
+      self
+        ->request(ctx_.bus, ctx_.settings.state.peer_timeout * 2,
+                  atom::publish_v, std::string{"revocations"},
+                  revocation_payload(kind, value, now, until, reason))
+        .then([=](std::vector<std::string>& unreached) { reply(unreached); },
+              [=](caf::error&) { reply({"(bus)"}); });
+    });
   };
   if (kind == state::deny_kind::jti)
     return answer(0);

@@ -1,0 +1,95 @@
+// The bus actor: one per node, meshed with every peer's bus (CAF_NOTES.md:
+// remote groups route through one node and lack TLS, so keymesh does not use
+// them). It numbers this node's events, fans them out to peers with
+// acknowledgements, drops duplicates, catches up after reconnects from the
+// origin's retained events, applies revocations to the local deny set, and
+// hands events to local subscribers (the SSE stream, embedding actors).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "actors/interfaces.hpp"
+#include "common/clock.hpp"
+#include "state/deny_set.hpp"
+
+namespace keymesh {
+
+struct bus_options {
+  std::string instance_id;
+  uint64_t incarnation = 0;
+  wall_clock clock = system_wall_clock();
+  std::chrono::milliseconds peer_timeout{2000};
+  /// This node's own events kept for peers that reconnect, and events of
+  /// every origin kept for SSE resume.
+  size_t retention = 10000;
+  /// Revocation events are applied here (may be null).
+  std::shared_ptr<state::deny_set> deny;
+};
+
+class bus_state {
+public:
+  static inline const char* name = "bus";
+
+  void configure(bus_options opts);
+
+  const bus_options& options() const {
+    return opts_;
+  }
+
+  /// Numbers a new event of this node.
+  bus_event make_event(std::string topic, std::string payload);
+
+  /// Whether E is new here; records it as seen.
+  bool first_sight(const bus_event& e);
+
+  /// Applies E here: revocations to the deny set, then local subscribers.
+  /// Returns the subscribers to send it to.
+  std::vector<caf::actor> apply(const bus_event& e);
+
+  /// Own events after SERIAL of INCARNATION.
+  bus_event_list own_after(uint64_t incarnation, uint64_t serial) const;
+
+  /// Recent events of every origin, in arrival order (SSE).
+  const std::deque<bus_event>& recent() const {
+    return recent_;
+  }
+
+  std::map<std::string, caf::actor> peers;
+  /// topic → subscribers.
+  std::map<std::string, std::set<caf::actor>> subscribers;
+
+  struct seen_origin {
+    uint64_t incarnation = 0;
+    uint64_t highest = 0;
+  };
+  std::map<std::string, seen_origin> seen;
+
+private:
+  bus_options opts_;
+  uint64_t serial_ = 0;
+  std::deque<bus_event> own_;
+  std::deque<bus_event> recent_;
+};
+
+using bus_pointer = bus_actor::stateful_pointer<bus_state>;
+
+bus_actor::behavior_type bus(bus_pointer self, bus_options opts);
+
+bus_actor spawn_bus(caf::actor_system& sys, bus_options opts);
+
+/// Applies a "revocations" payload to SET; false when it is malformed.
+bool apply_revocation(state::deny_set& set, const std::string& payload);
+
+/// The payload of a revocation event.
+std::string revocation_payload(state::deny_kind kind, const std::string& value,
+                               int64_t revoked_at_ms, int64_t until_ms,
+                               const std::string& reason);
+
+} // namespace keymesh
