@@ -11,26 +11,10 @@ namespace keymesh {
 
 using nlohmann::json;
 
-namespace {
-
-const char* kind_name(state::deny_kind k) {
-  switch (k) {
-    case state::deny_kind::sid:
-      return "sid";
-    case state::deny_kind::jti:
-      return "jti";
-    case state::deny_kind::sub:
-      return "sub";
-  }
-  return "sid";
-}
-
-} // namespace
-
 std::string revocation_payload(state::deny_kind kind, const std::string& value,
                                int64_t revoked_at_ms, int64_t until_ms,
                                const std::string& reason) {
-  json j{{"type", kind_name(kind)},
+  json j{{"type", state::to_string(kind)},
          {"value", value},
          {"revoked_at", revoked_at_ms},
          {"until", until_ms}};
@@ -43,22 +27,13 @@ bool apply_revocation(state::deny_set& set, const std::string& payload) {
   auto j = json::parse(payload, nullptr, false);
   if (!j.is_object())
     return false;
-  auto type = j.value("type", "");
+  auto kind = state::parse_deny_kind(j.value("type", ""));
   auto value = j.value("value", "");
   auto revoked_at = j.value("revoked_at", int64_t{0});
   auto until = j.value("until", int64_t{0});
-  state::deny_kind kind;
-  if (type == "sid")
-    kind = state::deny_kind::sid;
-  else if (type == "jti")
-    kind = state::deny_kind::jti;
-  else if (type == "sub")
-    kind = state::deny_kind::sub;
-  else
+  if (!kind || value.empty() || until == 0)
     return false;
-  if (value.empty() || until == 0)
-    return false;
-  set.add(kind, value, revoked_at, until);
+  set.add(*kind, value, revoked_at, until);
   return true;
 }
 
@@ -98,15 +73,10 @@ std::vector<caf::actor> bus_state::apply(const bus_event& e) {
   if (e.topic == "revocations" && opts_.deny
       && !apply_revocation(*opts_.deny, e.payload))
     spdlog::warn("bus: malformed revocation event {} dropped", e.id());
-  recent_.push_back(e);
-  if (recent_.size() > opts_.retention)
-    recent_.pop_front();
   std::vector<caf::actor> out;
-  for (auto* topic : {&e.topic, static_cast<const std::string*>(nullptr)}) {
-    auto i = subscribers.find(topic ? *topic : std::string{"*"});
-    if (i != subscribers.end())
+  for (auto& topic : {e.topic, std::string{"*"}})
+    if (auto i = subscribers.find(topic); i != subscribers.end())
       out.insert(out.end(), i->second.begin(), i->second.end());
-  }
   return out;
 }
 

@@ -3,7 +3,7 @@
 // them). It numbers this node's events, fans them out to peers with
 // acknowledgements, drops duplicates, catches up after reconnects from the
 // origin's retained events, applies revocations to the local deny set, and
-// hands events to local subscribers (the SSE stream, embedding actors).
+// hands events to local subscribers (embedding actors).
 #pragma once
 
 #include <deque>
@@ -26,8 +26,7 @@ struct bus_options {
   uint64_t incarnation = 0;
   wall_clock clock = system_wall_clock();
   std::chrono::milliseconds peer_timeout{2000};
-  /// This node's own events kept for peers that reconnect, and events of
-  /// every origin kept for SSE resume.
+  /// This node's own events kept for peers that reconnect.
   size_t retention = 10000;
   /// Revocation events are applied here (may be null).
   std::shared_ptr<state::deny_set> deny;
@@ -56,11 +55,6 @@ public:
   /// Own events after SERIAL of INCARNATION.
   bus_event_list own_after(uint64_t incarnation, uint64_t serial) const;
 
-  /// Recent events of every origin, in arrival order (SSE).
-  const std::deque<bus_event>& recent() const {
-    return recent_;
-  }
-
   std::map<std::string, caf::actor> peers;
   /// topic → subscribers.
   std::map<std::string, std::set<caf::actor>> subscribers;
@@ -75,7 +69,6 @@ private:
   bus_options opts_;
   uint64_t serial_ = 0;
   std::deque<bus_event> own_;
-  std::deque<bus_event> recent_;
 };
 
 using bus_pointer = bus_actor::stateful_pointer<bus_state>;

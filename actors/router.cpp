@@ -13,7 +13,6 @@ namespace keymesh {
 
 void router_state::configure(router_options opts) {
   opts_ = std::move(opts);
-  told.assign(opts_.partitions, 0);
   reported.assign(opts_.partitions, 0);
   owned.assign(opts_.partitions, false);
 }
@@ -45,7 +44,7 @@ ownership router_state::make_ownership(uint32_t partition) const {
 
 bool router_state::all_synced() const {
   for (uint32_t p = 0; p < opts_.partitions; ++p)
-    if (owned[p] && reported[p] < told[p])
+    if (owned[p] && reported[p] < epoch)
       return false;
   return true;
 }
@@ -66,7 +65,6 @@ void distribute(router_pointer self) {
     st.owned[p] = std::find(o.owners.begin(), o.owners.end(),
                             st.options().instance_id)
                   != o.owners.end();
-    st.told[p] = st.epoch;
     self->send(st.options().shards[p], atom::owners_v, std::move(o));
   }
   update_synced(self);

@@ -52,8 +52,9 @@ public:
 
   std::map<std::string, peer_actors> peers;
   uint64_t epoch = 0;
-  /// Per partition: the epoch it was last told and the one it reported.
-  std::vector<uint64_t> told;
+  /// Per partition: the epoch its shard last reported as served, and
+  /// whether this node owns it in the current epoch (every shard is told
+  /// every epoch).
   std::vector<uint64_t> reported;
   std::vector<bool> owned;
 

@@ -142,8 +142,8 @@ void schedule_tick(shard_pointer self) {
                      ++self->state.timer_id);
 }
 
-/// The shard an operation is forwarded to: the primary, or for reads any
-/// owner when the primary is this node's own unready shard.
+/// Where a read or scan of a partition this node does not own goes: the
+/// first owner whose shard is known (the primary, normally).
 shard_actor forward_target(shard_pointer self) {
   auto& st = self->state;
   for (auto& id : st.view.owners)

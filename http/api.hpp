@@ -149,10 +149,8 @@ private:
   void post_revocations(const request& req, const route_params&,
                         responder& done);
 
-  enum class revocation_target { sid, sub, jti };
-
-  /// Denies locally, writes the tombstone(s), answers.
-  void revoke(revocation_target target, std::string value, std::string reason,
+  /// Denies locally, writes the tombstone(s), broadcasts, answers.
+  void revoke(state::deny_kind kind, std::string value, std::string reason,
               responder done);
 
   /// Reads a session; THEN gets nullopt for an absent or revoked one (and
@@ -170,9 +168,6 @@ private:
   void list_subject(caf::event_based_actor* self, std::string sub,
                     std::function<void(std::vector<std::string>)> then,
                     std::function<void(caf::error)> fail) const;
-
-  void deny(state::deny_kind kind, const std::string& value,
-            int64_t until_ms) const;
 
   /// How long a token issued now may still verify (max ttl + leeway), ms.
   int64_t deny_window_ms() const;

@@ -58,21 +58,37 @@ response session_gone(bool revoked) {
                                 : "no such session (or it expired)");
 }
 
+/// The optional "reason" member of BODY; nullopt (and ERROR) when invalid.
+std::optional<std::string> read_reason(const json& body, response& error) {
+  auto r = body.find("reason");
+  if (r == body.end())
+    return std::string{};
+  if (!r->is_string()
+      || r->get_ref<const std::string&>().size() > max_reason_bytes) {
+    error = bad_request("\"reason\" must be a string of at most 256 bytes");
+    return std::nullopt;
+  }
+  return r->get<std::string>();
+}
+
+/// The reason of a DELETE, whose body is empty or {"reason": "..."}.
 std::optional<std::string> reason_of(const request& req, response& error) {
   if (req.body().empty())
     return std::string{};
   auto body = parse_object(req, error);
   if (!body || !only_members(*body, {"reason"}, error))
     return std::nullopt;
-  auto r = body->find("reason");
-  if (r == body->end())
-    return std::string{};
-  if (!r->is_string() || r->get_ref<const std::string&>().size()
-                           > max_reason_bytes) {
-    error = bad_request("\"reason\" must be a string of at most 256 bytes");
-    return std::nullopt;
-  }
-  return r->get<std::string>();
+  return read_reason(*body, error);
+}
+
+/// The {sid} of a route, or nullopt after answering 400 for a malformed one.
+std::optional<std::string> session_id(const route_params& params,
+                                      responder& done) {
+  auto sid = params.at("sid");
+  if (state::valid_session_id(sid))
+    return sid;
+  done(bad_request("malformed session id"));
+  return std::nullopt;
 }
 
 /// Reads "attributes": an object of strings (NULLS: null deletes).
@@ -174,16 +190,6 @@ int64_t api::deny_window_ms() const {
     .count();
 }
 
-void api::deny(state::deny_kind kind, const std::string& value,
-               int64_t until_ms) const {
-  if (!ctx_.deny)
-    return;
-  auto now = to_unix_ms(ctx_.clock());
-  ctx_.deny->add(kind, value, now, until_ms);
-  if (ctx_.deny->size() % 1024 == 0)
-    ctx_.deny->purge(now);
-}
-
 // -- routes -------------------------------------------------------------------
 
 void api::post_sessions(const request& req, const route_params&,
@@ -272,9 +278,10 @@ void api::post_sessions(const request& req, const route_params&,
 
 void api::get_session(const request&, const route_params& params,
                       responder& done) {
-  auto sid = params.at("sid");
-  if (!state::valid_session_id(sid))
-    return done(bad_request("malformed session id"));
+  auto sid_param = session_id(params, done);
+  if (!sid_param)
+    return;
+  auto sid = std::move(*sid_param);
   ctx_.bridge->submit([this, sid, done](caf::event_based_actor* self) {
     read_session(
       self, sid,
@@ -291,9 +298,10 @@ void api::get_session(const request&, const route_params& params,
 
 void api::patch_session(const request& req, const route_params& params,
                         responder& done) {
-  auto sid = params.at("sid");
-  if (!state::valid_session_id(sid))
-    return done(bad_request("malformed session id"));
+  auto sid_param = session_id(params, done);
+  if (!sid_param)
+    return;
+  auto sid = std::move(*sid_param);
   std::map<std::string, std::optional<std::string>> changes;
   bool touch = true;
   if (!req.body().empty()) {
@@ -371,14 +379,15 @@ void api::patch_session(const request& req, const route_params& params,
 
 void api::delete_session(const request& req, const route_params& params,
                          responder& done) {
-  auto sid = params.at("sid");
-  if (!state::valid_session_id(sid))
-    return done(bad_request("malformed session id"));
+  auto sid_param = session_id(params, done);
+  if (!sid_param)
+    return;
+  auto sid = std::move(*sid_param);
   response error;
   auto reason = reason_of(req, error);
   if (!reason)
     return done(std::move(error));
-  revoke(revocation_target::sid, sid, *reason, done);
+  revoke(state::deny_kind::sid, sid, *reason, done);
 }
 
 void api::get_subject_sessions(const request&, const route_params& params,
@@ -431,7 +440,7 @@ void api::delete_subject_sessions(const request& req,
   auto reason = reason_of(req, error);
   if (!reason)
     return done(std::move(error));
-  revoke(revocation_target::sub, sub, *reason, done);
+  revoke(state::deny_kind::sub, sub, *reason, done);
 }
 
 void api::list_subject(caf::event_based_actor* self, std::string sub,
@@ -455,31 +464,27 @@ void api::list_subject(caf::event_based_actor* self, std::string sub,
       [=](caf::error& err) { fail(std::move(err)); });
 }
 
-void api::revoke(revocation_target target, std::string value,
+void api::revoke(state::deny_kind kind, std::string value,
                  std::string reason, responder done) {
   auto now = to_unix_ms(ctx_.clock());
   auto token_window = deny_window_ms();
   auto session_window = std::chrono::duration_cast<std::chrono::milliseconds>(
                           ctx_.settings.sessions.max_ttl)
                           .count();
-  auto kind = target == revocation_target::sid   ? state::deny_kind::sid
-              : target == revocation_target::jti ? state::deny_kind::jti
-                                                 : state::deny_kind::sub;
-  auto what = kind == state::deny_kind::sid   ? "sid"
-              : kind == state::deny_kind::jti ? "jti"
-                                              : "sub";
+  auto what = state::to_string(kind);
   // Until every token (and, for a subject, every session) it covers ended.
   auto until = now + (kind == state::deny_kind::sub
                         ? std::max(token_window, session_window)
                         : token_window);
   // The local deny set first: this node enforces the revocation from now on.
-  deny(kind, value, until);
+  if (ctx_.deny)
+    ctx_.deny->add(kind, value, now, until);
   spdlog::info("revoked {} {}{}{}", what, value,
                reason.empty() ? "" : ": ", reason);
-  // Every reachable node applies the revocation to its deny set before the
-  // answer goes out; the answer names the nodes that did not confirm.
-  auto answer = [=](size_t sessions) {
-    ctx_.bridge->submit([=](caf::event_based_actor* self) {
+  ctx_.bridge->submit([=](caf::event_based_actor* self) {
+    // Every reachable node applies the revocation to its deny set before
+    // the answer goes out; the answer names the nodes that did not confirm.
+    auto answer = [=](size_t sessions) {
       auto reply = [=](std::vector<std::string> unreached) {
         json out{{"revoked", what},
                  {what, value},
@@ -498,20 +503,22 @@ void api::revoke(revocation_target target, std::string value,
                   revocation_payload(kind, value, now, until, reason))
         .then([=](std::vector<std::string>& unreached) { reply(unreached); },
               [=](caf::error&) { reply({"(bus)"}); });
-    });
-  };
-  if (kind == state::deny_kind::jti)
-    return answer(0);
-  ctx_.bridge->submit([=](caf::event_based_actor* self) {
+    };
     auto fail = [=](caf::error err) {
       done(state_error(self->system(), err, "the session"));
     };
-    if (kind == state::deny_kind::sid)
-      return revoke_session_record(self, value, [=](caf::error err) {
-        if (err)
-          return fail(std::move(err));
-        answer(1);
-      });
+    switch (kind) {
+      case state::deny_kind::jti:
+        return answer(0);
+      case state::deny_kind::sid:
+        return revoke_session_record(self, value, [=](caf::error err) {
+          if (err)
+            return fail(std::move(err));
+          answer(1);
+        });
+      case state::deny_kind::sub:
+        break;
+    }
     list_subject(
       self, value,
       [=](std::vector<std::string> sids) {
@@ -541,11 +548,11 @@ void api::post_revocations(const request& req, const route_params&,
   if (!body || !only_members(*body, {"sid", "sub", "jti", "reason"}, error))
     return done(std::move(error));
   int targets = 0;
-  revocation_target target = revocation_target::sid;
+  auto target = state::deny_kind::sid;
   std::string value;
-  for (auto [name, t] : {std::pair{"sid", revocation_target::sid},
-                         std::pair{"sub", revocation_target::sub},
-                         std::pair{"jti", revocation_target::jti}}) {
+  for (auto kind :
+       {state::deny_kind::sid, state::deny_kind::sub, state::deny_kind::jti}) {
+    auto name = state::to_string(kind);
     auto v = body->find(name);
     if (v == body->end())
       continue;
@@ -553,29 +560,25 @@ void api::post_revocations(const request& req, const route_params&,
     if (!valid_short_string(*v))
       return done(bad_request(std::string{"\""} + name
                               + "\" must be a string of 1 to 256 bytes"));
-    target = t;
+    target = kind;
     value = v->get<std::string>();
   }
   if (targets != 1)
     return done(bad_request("name exactly one of \"sid\", \"sub\" or \"jti\""));
-  if (target == revocation_target::sid && !state::valid_session_id(value))
+  if (target == state::deny_kind::sid && !state::valid_session_id(value))
     return done(bad_request("malformed session id"));
-  std::string reason;
-  if (auto r = body->find("reason"); r != body->end()) {
-    if (!r->is_string()
-        || r->get_ref<const std::string&>().size() > max_reason_bytes)
-      return done(bad_request("\"reason\" must be a string of at most 256 "
-                              "bytes"));
-    reason = r->get<std::string>();
-  }
-  revoke(target, std::move(value), std::move(reason), done);
+  auto reason = read_reason(*body, error);
+  if (!reason)
+    return done(std::move(error));
+  revoke(target, std::move(value), std::move(*reason), done);
 }
 
 void api::post_session_tokens(const request& req, const route_params& params,
                               responder& done) {
-  auto sid = params.at("sid");
-  if (!state::valid_session_id(sid))
-    return done(bad_request("malformed session id"));
+  auto sid_param = session_id(params, done);
+  if (!sid_param)
+    return;
+  auto sid = std::move(*sid_param);
   response error;
   json body = json::object();
   if (!req.body().empty()) {

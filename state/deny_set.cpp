@@ -5,6 +5,31 @@
 
 namespace keymesh::state {
 
+namespace {
+
+constexpr size_t purge_every = 1024;
+
+} // namespace
+
+const char* to_string(deny_kind kind) {
+  switch (kind) {
+    case deny_kind::sid:
+      return "sid";
+    case deny_kind::jti:
+      return "jti";
+    case deny_kind::sub:
+      return "sub";
+  }
+  return "sid";
+}
+
+std::optional<deny_kind> parse_deny_kind(std::string_view text) {
+  for (auto k : {deny_kind::sid, deny_kind::jti, deny_kind::sub})
+    if (text == to_string(k))
+      return k;
+  return std::nullopt;
+}
+
 std::string deny_set::make_key(deny_kind kind, std::string_view value) {
   std::string key;
   key.reserve(value.size() + 1);
@@ -16,6 +41,8 @@ std::string deny_set::make_key(deny_kind kind, std::string_view value) {
 bool deny_set::add(deny_kind kind, std::string_view value,
                    int64_t revoked_at_ms, int64_t until_ms) {
   std::unique_lock<std::shared_mutex> guard{mutex_};
+  if (++adds_ % purge_every == 0)
+    purge_locked(revoked_at_ms);
   auto [i, added] = entries_.try_emplace(make_key(kind, value));
   auto& e = i->second;
   if (!added && e.revoked_at >= revoked_at_ms && e.until >= until_ms)
@@ -67,6 +94,10 @@ bool deny_set::session_denied(std::string_view sid, int64_t now_ms) const {
 
 size_t deny_set::purge(int64_t now_ms) {
   std::unique_lock<std::shared_mutex> guard{mutex_};
+  return purge_locked(now_ms);
+}
+
+size_t deny_set::purge_locked(int64_t now_ms) {
   size_t n = 0;
   for (auto i = entries_.begin(); i != entries_.end();)
     if (i->second.until <= now_ms) {

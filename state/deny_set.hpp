@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <shared_mutex>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -16,11 +17,17 @@ namespace keymesh::state {
 
 enum class deny_kind : uint8_t { sid = 0, jti = 1, sub = 2 };
 
+/// "sid", "jti" or "sub": the claim a revocation names.
+const char* to_string(deny_kind kind);
+
+std::optional<deny_kind> parse_deny_kind(std::string_view text);
+
 class deny_set {
 public:
   /// Denies VALUE until UNTIL_MS; for subjects, tokens issued (iat) at or
   /// before REVOKED_AT_MS. Returns false when an equal or wider entry
-  /// existed (nothing changed).
+  /// existed (nothing changed). Every so many additions, entries that ended
+  /// before REVOKED_AT_MS are dropped, so the set stays bounded.
   bool add(deny_kind kind, std::string_view value, int64_t revoked_at_ms,
            int64_t until_ms);
 
@@ -58,8 +65,11 @@ private:
   const entry* find(deny_kind kind, std::string_view value,
                     int64_t now_ms) const;
 
+  size_t purge_locked(int64_t now_ms);
+
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, entry> entries_;
+  size_t adds_ = 0;
   std::atomic<size_t> size_{0};
 };
 
