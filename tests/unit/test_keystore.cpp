@@ -7,6 +7,7 @@
 #include "actors/federation.hpp"
 #include "actors/keystore.hpp"
 #include "jose/jwt.hpp"
+#include "support/actor_config.hpp"
 #include "support/manual_clock.hpp"
 
 using namespace keymesh;
@@ -173,11 +174,7 @@ CAF_TEST(every_algorithm_rotates_and_signs) {
 
 namespace {
 
-struct actor_config : caf::actor_system_config {
-  actor_config() {
-    keymesh::add_message_types(*this);
-  }
-};
+using keymesh::test::actor_config;
 
 struct fixture : test_coordinator_fixture<actor_config> {
   manual_clock clock;

@@ -6,6 +6,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "actors/shard.hpp"
+#include "support/actor_config.hpp"
 #include "support/manual_clock.hpp"
 
 using namespace keymesh;
@@ -14,11 +15,7 @@ using keymesh::test::manual_clock;
 
 namespace {
 
-struct actor_config : caf::actor_system_config {
-  actor_config() {
-    keymesh::add_message_types(*this);
-  }
-};
+using keymesh::test::actor_config;
 
 struct fixture : test_coordinator_fixture<actor_config> {
   manual_clock clock;
@@ -70,24 +67,28 @@ struct fixture : test_coordinator_fixture<actor_config> {
     return out;
   }
 
-  caf::expected<write_result> put(const std::string& node, std::string key,
-                                  std::string value,
-                                  write_condition cond = write_condition::always,
-                                  state::version expected = {}) {
+  /// A write of KEY in the sessions keyspace, valid for a minute.
+  write_request make_write(std::string key, std::string value = {}) const {
     write_request w;
     w.keyspace = "sessions";
     w.key = std::move(key);
     w.value = std::move(value);
     w.expires_at = clock.ms() + 60'000;
+    return w;
+  }
+
+  caf::expected<write_result> put(const std::string& node, std::string key,
+                                  std::string value,
+                                  write_condition cond = write_condition::always,
+                                  state::version expected = {}) {
+    auto w = make_write(std::move(key), std::move(value));
     w.condition = cond;
     w.expected = expected;
     return ask<write_result>(node, atom::put_v, w);
   }
 
   caf::expected<write_result> remove(const std::string& node, std::string key) {
-    write_request w;
-    w.keyspace = "sessions";
-    w.key = std::move(key);
+    auto w = make_write(std::move(key));
     w.tombstone = true;
     w.expires_at = clock.ms() + 1'000;
     return ask<write_result>(node, atom::put_v, w);
@@ -185,11 +186,7 @@ CAF_TEST(a write waits for live owners only) {
   for (auto id : {"a", "b"})
     add_node(id);
   set_view({"a", "b"}, {"a", "b"});
-  write_request w;
-  w.keyspace = "sessions";
-  w.key = "s1";
-  w.value = "v";
-  self->send(nodes.at("a"), atom::put_v, w);
+  self->send(nodes.at("a"), atom::put_v, make_write("s1", "v"));
   // Deliver the write to a only: b's replication request waits in its
   // mailbox.
   sched.run_once();
@@ -209,11 +206,7 @@ CAF_TEST(write consistency one acknowledges before replicas answer) {
   add_node("a", write_consistency::one);
   add_node("b", write_consistency::one);
   set_view({"a", "b"}, {"a", "b"});
-  write_request w;
-  w.keyspace = "sessions";
-  w.key = "s1";
-  w.value = "v";
-  self->send(nodes.at("a"), atom::put_v, w);
+  self->send(nodes.at("a"), atom::put_v, make_write("s1", "v"));
   sched.run_once(); // a handles the write; b has not seen it
   bool acked = false;
   self->receive([&](write_result& r) { acked = r.copies == 1; },

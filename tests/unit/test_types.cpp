@@ -125,13 +125,68 @@ CAF_TEST(cluster_status_round_trips) {
   CAF_CHECK_EQUAL(gossip.size(), 1u);
 }
 
+CAF_TEST(replicated_state_messages_round_trip) {
+  state::record rec;
+  rec.value = std::string("v\0w", 3);
+  rec.ver = state::version{state::make_stamp(1'700'000'000'000, 3), 9};
+  rec.expires_at = 1'700'000'060'000;
+  rec.tombstone = true;
+  write_request w{"sessions", "sid-1", "{}", 5, false,
+                  write_condition::version_is, rec.ver, 1};
+  auto wy = round_trip(w);
+  CAF_CHECK(wy.condition == write_condition::version_is);
+  CAF_CHECK(wy.expected == rec.ver);
+  CAF_CHECK_EQUAL(wy.hops, 1u);
+  auto ry = round_trip(read_result{true, rec});
+  CAF_CHECK(ry.found);
+  CAF_CHECK_EQUAL(ry.rec.value, std::string("v\0w", 3));
+  CAF_CHECK(ry.rec.ver == rec.ver);
+  CAF_CHECK(ry.rec.tombstone);
+  CAF_CHECK_EQUAL(round_trip(read_request{"subjects", "a", 2}).hops, 2u);
+  CAF_CHECK_EQUAL(round_trip(scan_request{"subjects", "a\x1f", 10, 0}).limit,
+                  10u);
+  auto wr = round_trip(write_result{rec.ver, 2, 3});
+  CAF_CHECK_EQUAL(wr.copies, 2u);
+  CAF_CHECK_EQUAL(wr.owners, 3u);
+  auto list = round_trip(record_list{{"sessions", "k", rec}});
+  CAF_REQUIRE_EQUAL(list.size(), 1u);
+  CAF_CHECK_EQUAL(list[0].key, "k");
+  auto digests = round_trip(state::digest_vector{1, 2, 3});
+  CAF_CHECK_EQUAL(digests.size(), 3u);
+  auto sync = round_trip(sync_reply{"snap", {7, 8}, true});
+  CAF_CHECK(sync.more);
+  CAF_CHECK_EQUAL(sync.digests.size(), 2u);
+  ownership o{4, {"a", "b"}, {"a", "b", "c"}, {}};
+  auto oy = round_trip(o);
+  CAF_CHECK_EQUAL(oy.epoch, 4u);
+  CAF_CHECK_EQUAL(oy.members.size(), 3u);
+  auto peer = round_trip(peer_actors{"node-2", 11, {}});
+  CAF_CHECK_EQUAL(peer.incarnation, 11u);
+}
+
+CAF_TEST(bus_messages_round_trip) {
+  bus_event e{"revocations", "node-1", 5, 42, 1'700'000'000'000,
+              R"({"type":"sid"})"};
+  auto y = round_trip(e);
+  CAF_CHECK_EQUAL(y.id(), "node-1.5.42");
+  CAF_CHECK_EQUAL(y.payload, R"({"type":"sid"})");
+  auto list = round_trip(bus_event_list{e, e});
+  CAF_CHECK_EQUAL(list.size(), 2u);
+  auto unreached = round_trip(std::vector<std::string>{"node-3"});
+  CAF_CHECK_EQUAL(unreached.at(0), "node-3");
+}
+
 CAF_TEST(every_type_in_the_block_is_registered_by_name) {
   for (auto name :
        {"keymesh::token_request", "keymesh::signed_token",
         "keymesh::public_key_info", "keymesh::key_announcement",
         "keymesh::node_hello", "keymesh::member_info",
         "keymesh::cluster_status", "keymesh::keystore_actor",
-        "keymesh::federation_actor", "keymesh::membership_actor"}) {
+        "keymesh::federation_actor", "keymesh::membership_actor",
+        "keymesh::read_request", "keymesh::write_request",
+        "keymesh::sync_reply", "keymesh::ownership", "keymesh::bus_event",
+        "keymesh::shard_actor", "keymesh::router_actor",
+        "keymesh::bus_actor"}) {
     CAF_MESSAGE("type " << name);
     CAF_CHECK(sys->types().make_value(name) != nullptr);
   }
