@@ -23,6 +23,21 @@ std::string revocation_payload(state::deny_kind kind, const std::string& value,
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string keys_payload(const key_announcement& a) {
+  json keys = json::array();
+  for (auto& k : a.keys)
+    keys.push_back({{"kid", k.kid},
+                    {"alg", k.alg},
+                    {"sign_from", k.sign_from / 1000},
+                    {"retire_at", k.retire_at / 1000},
+                    {"expire_at", k.expire_at / 1000}});
+  return json{{"origin", a.origin},
+              {"incarnation", a.incarnation},
+              {"serial", a.serial},
+              {"keys", std::move(keys)}}
+    .dump();
+}
+
 bool apply_revocation(state::deny_set& set, const std::string& payload) {
   auto j = json::parse(payload, nullptr, false);
   if (!j.is_object())
@@ -39,6 +54,34 @@ bool apply_revocation(state::deny_set& set, const std::string& payload) {
 
 void bus_state::configure(bus_options opts) {
   opts_ = std::move(opts);
+}
+
+std::optional<event_id> parse_event_id(std::string_view id) {
+  auto parse_number = [](std::string_view digits) -> std::optional<uint64_t> {
+    if (digits.empty() || digits.size() > 20)
+      return std::nullopt;
+    uint64_t n = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9')
+        return std::nullopt;
+      auto next = n * 10 + static_cast<uint64_t>(c - '0');
+      if (next / 10 != n)
+        return std::nullopt; // overflow
+      n = next;
+    }
+    return n;
+  };
+  auto last = id.rfind('.');
+  if (last == std::string_view::npos || last == 0)
+    return std::nullopt;
+  auto middle = id.rfind('.', last - 1);
+  if (middle == std::string_view::npos || middle == 0)
+    return std::nullopt;
+  auto incarnation = parse_number(id.substr(middle + 1, last - middle - 1));
+  auto serial = parse_number(id.substr(last + 1));
+  if (!incarnation || !serial)
+    return std::nullopt;
+  return event_id{std::string{id.substr(0, middle)}, *incarnation, *serial};
 }
 
 bus_event bus_state::make_event(std::string topic, std::string payload) {
@@ -70,6 +113,8 @@ bool bus_state::first_sight(const bus_event& e) {
 }
 
 std::vector<caf::actor> bus_state::apply(const bus_event& e) {
+  log_.push_back(logged{e, to_unix_ms(opts_.clock())});
+  trim_log();
   if (e.topic == "revocations" && opts_.deny
       && !apply_revocation(*opts_.deny, e.payload))
     spdlog::warn("bus: malformed revocation event {} dropped", e.id());
@@ -87,6 +132,64 @@ bus_event_list bus_state::own_after(uint64_t incarnation,
     if (incarnation != opts_.incarnation || e.serial > serial)
       out.push_back(e);
   return out;
+}
+
+namespace {
+
+/// How much earlier a resume on another node starts.
+constexpr int64_t resume_overlap_ms = 1000;
+
+} // namespace
+
+void bus_state::trim_log() {
+  auto oldest = to_unix_ms(opts_.clock()) - opts_.log_age.count();
+  while (!log_.empty()
+         && (log_.size() > opts_.log_events
+             || log_.front().received_ms < oldest))
+    log_.pop_front();
+}
+
+std::pair<bus_event_list, bool>
+bus_state::history(const std::string& after,
+                   const std::vector<std::string>& topics) {
+  trim_log();
+  auto wanted = [&](const bus_event& e) {
+    for (auto& t : topics)
+      if (t == "*" || t == e.topic)
+        return true;
+    return false;
+  };
+  bus_event_list out;
+  if (after.empty())
+    return {out, true};
+  // "<event id>@<node>": the node that streamed it. Another node received
+  // events in a slightly different order, so it resumes a little earlier
+  // (duplicates carry the same id; nothing is missed).
+  auto at = after.rfind('@');
+  auto anchor = parse_event_id(std::string_view{after}.substr(0, at));
+  bool exact = at == std::string::npos
+               || after.compare(at + 1, std::string::npos, opts_.instance_id)
+                    == 0;
+  // Newest first: a resuming client is usually close to the end.
+  size_t begin = 0;
+  bool found = false;
+  for (size_t n = log_.size(); anchor && n > 0 && !found; --n) {
+    auto& e = log_[n - 1].event;
+    if (e.serial == anchor->serial && e.incarnation == anchor->incarnation
+        && e.origin == anchor->origin) {
+      begin = n;
+      found = true;
+    }
+  }
+  if (found && !exact) {
+    auto from = log_[begin - 1].received_ms - resume_overlap_ms;
+    while (begin > 0 && log_[begin - 1].received_ms >= from)
+      --begin;
+  }
+  for (size_t n = begin; n < log_.size(); ++n)
+    if (wanted(log_[n].event))
+      out.push_back(log_[n].event);
+  return {std::move(out), found};
 }
 
 namespace {
@@ -120,6 +223,44 @@ void catch_up(bus_pointer self, const std::string& peer, caf::actor peer_bus) {
       });
 }
 
+/// Numbers, applies and fans out a new event of this node; DONE gets the
+/// peers that did not acknowledge it within the peer timeout.
+void publish_event(bus_pointer self, std::string topic, std::string payload,
+             std::function<void(std::vector<std::string>)> done) {
+  auto e = self->state.make_event(std::move(topic), std::move(payload));
+  handle(self, e);
+  auto peers = self->state.peers;
+  if (peers.empty())
+    return done({});
+  struct fan_in {
+    size_t left;
+    std::vector<std::string> unreached;
+    std::function<void(std::vector<std::string>)> done;
+  };
+  auto acc = std::make_shared<fan_in>(fan_in{peers.size(), {}, std::move(done)});
+  auto settle = [acc] {
+    if (--acc->left == 0)
+      acc->done(std::move(acc->unreached));
+  };
+  for (auto& [id, peer] : peers)
+    self
+      ->request(caf::actor_cast<bus_actor>(peer),
+                self->state.options().peer_timeout, atom::deliver_v, e)
+      .then([=](atom::ok) { settle(); },
+            [=, id = id](caf::error&) {
+              acc->unreached.push_back(id);
+              settle();
+            });
+}
+
+void publish_member(bus_pointer self, const std::string& id,
+                    const char* what) {
+  if (!self->state.options().publish_members)
+    return;
+  nlohmann::json j{{"node", id}, {"state", what}};
+  publish_event(self, "members", j.dump(), [](std::vector<std::string>) {});
+}
+
 } // namespace
 
 bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
@@ -133,31 +274,10 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
   return {
     [=](atom::publish, std::string& topic, std::string& payload) {
       auto rp = self->make_response_promise<std::vector<std::string>>();
-      auto e = self->state.make_event(std::move(topic), std::move(payload));
-      handle(self, e);
-      auto peers = self->state.peers;
-      if (peers.empty()) {
-        rp.deliver(std::vector<std::string>{});
-        return rp;
-      }
-      struct fan_in {
-        size_t left;
-        std::vector<std::string> unreached;
-      };
-      auto acc = std::make_shared<fan_in>(fan_in{peers.size(), {}});
-      auto settle = [rp, acc]() mutable {
-        if (--acc->left == 0)
-          rp.deliver(acc->unreached);
-      };
-      for (auto& [id, peer] : peers)
-        self
-          ->request(caf::actor_cast<bus_actor>(peer),
-                    self->state.options().peer_timeout, atom::deliver_v, e)
-          .then([=](atom::ok) mutable { settle(); },
-                [=, id = id](caf::error&) mutable {
-                  acc->unreached.push_back(id);
-                  settle();
-                });
+      publish_event(self, std::move(topic), std::move(payload),
+              [rp](std::vector<std::string> unreached) mutable {
+                rp.deliver(std::move(unreached));
+              });
       return rp;
     },
     [=](atom::deliver, bus_event& e) {
@@ -174,6 +294,16 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
       for (auto& t : topics)
         self->state.subscribers[t].insert(who);
     },
+    [=](atom::subscribe, std::vector<std::string>& topics, caf::actor& who,
+        std::string& after) -> caf::result<bus_event_list, bool> {
+      auto [backlog, found] = self->state.history(after, topics);
+      if (who) {
+        self->monitor(who);
+        for (auto& t : topics)
+          self->state.subscribers[t].insert(who);
+      }
+      return {std::move(backlog), found};
+    },
     [=](atom::unsubscr, caf::actor& who) {
       for (auto& [topic, subs] : self->state.subscribers)
         subs.erase(who);
@@ -181,10 +311,16 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
     [=](atom::join, std::string& id, caf::actor& peer) {
       if (!peer)
         return;
+      bool fresh = self->state.peers.count(id) == 0;
       self->state.peers[id] = peer;
       catch_up(self, id, peer);
+      if (fresh)
+        publish_member(self, id, "up");
     },
-    [=](atom::leave, std::string& id) { self->state.peers.erase(id); },
+    [=](atom::leave, std::string& id) {
+      if (self->state.peers.erase(id) > 0)
+        publish_member(self, id, "down");
+    },
   };
 }
 

@@ -9,6 +9,9 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +31,13 @@ struct bus_options {
   std::chrono::milliseconds peer_timeout{2000};
   /// This node's own events kept for peers that reconnect.
   size_t retention = 10000;
+  /// Events of every origin kept for event-stream resumes (Last-Event-ID):
+  /// at most this many, and none older than log_age.
+  size_t log_events = 50000;
+  std::chrono::milliseconds log_age{std::chrono::minutes{5}};
+  /// Membership changes are published on "members" (off in unit tests that
+  /// count events).
+  bool publish_members = true;
   /// Revocation events are applied here (may be null).
   std::shared_ptr<state::deny_set> deny;
 };
@@ -55,6 +65,15 @@ public:
   /// Own events after SERIAL of INCARNATION.
   bus_event_list own_after(uint64_t incarnation, uint64_t serial) const;
 
+  /// Logged events of TOPICS ("*": all) after the one with id AFTER; the
+  /// flag says whether AFTER was found (when it was not, every retained
+  /// event of those topics). An empty AFTER yields nothing, found.
+  std::pair<bus_event_list, bool>
+  history(const std::string& after, const std::vector<std::string>& topics);
+
+  /// Drops logged events beyond the count and age bounds.
+  void trim_log();
+
   std::map<std::string, caf::actor> peers;
   /// topic → subscribers.
   std::map<std::string, std::set<caf::actor>> subscribers;
@@ -69,6 +88,11 @@ private:
   bus_options opts_;
   uint64_t serial_ = 0;
   std::deque<bus_event> own_;
+  struct logged {
+    bus_event event;
+    int64_t received_ms;
+  };
+  std::deque<logged> log_;
 };
 
 using bus_pointer = bus_actor::stateful_pointer<bus_state>;
@@ -76,6 +100,18 @@ using bus_pointer = bus_actor::stateful_pointer<bus_state>;
 bus_actor::behavior_type bus(bus_pointer self, bus_options opts);
 
 bus_actor spawn_bus(caf::actor_system& sys, bus_options opts);
+
+/// The payload of a "keys" event: this node's key set after a change.
+std::string keys_payload(const key_announcement& a);
+
+/// Splits an event id "<origin>.<incarnation>.<serial>" (origins may contain
+/// dots); nullopt when malformed.
+struct event_id {
+  std::string origin;
+  uint64_t incarnation = 0;
+  uint64_t serial = 0;
+};
+std::optional<event_id> parse_event_id(std::string_view id);
 
 /// Applies a "revocations" payload to SET; false when it is malformed.
 bool apply_revocation(state::deny_set& set, const std::string& payload);

@@ -124,6 +124,12 @@ using bus_actor = caf::typed_actor<
   // Local subscriptions ("*" is every topic); a subscriber that terminates
   // is dropped.
   caf::reacts_to<atom::subscribe, std::vector<std::string>, caf::actor>,
+  // The same, resuming after an event id (Last-Event-ID): answers with the
+  // retained events of those topics after it, and whether it was found
+  // (when not, every retained event of those topics). No event falls
+  // between the answer and the first live one.
+  caf::replies_to<atom::subscribe, std::vector<std::string>, caf::actor,
+                  std::string>::with<bus_event_list, bool>,
   caf::reacts_to<atom::unsubscr, caf::actor>,
   // From membership: a peer's bus linked / the peer went down.
   caf::reacts_to<atom::join, std::string, caf::actor>,

@@ -204,6 +204,11 @@ void schedule_tick(keystore_pointer self);
 /// live peer has them; DONE (may be empty) runs either way.
 void announce(keystore_pointer self, const federation_actor& federation,
               std::function<void()> done = {}) {
+  if (auto& hook = self->state.options().on_announce;
+      hook && self->state.hooked_serial != self->state.serial()) {
+    self->state.hooked_serial = self->state.serial();
+    hook(self->state.announcement());
+  }
   if (!federation) {
     self->state.acknowledge(self->state.serial());
     if (done)

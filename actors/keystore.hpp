@@ -37,6 +37,9 @@ struct keystore_options {
   /// that a restarted node never reuses a key id. May be empty.
   std::function<void(uint64_t)> persist_sequence;
   wall_clock clock = system_wall_clock();
+  /// Called with every changed key set as it is announced (the node
+  /// publishes it on the bus topic "keys"). May be empty.
+  std::function<void(const key_announcement&)> on_announce;
   /// How long a key that is due to sign waits for every live peer to
   /// acknowledge it before it signs anyway (with a warning). Retired keys
   /// stay published this much longer. 0: no waiting (a single node).
@@ -122,6 +125,8 @@ public:
   unsigned failures = 0;
   /// The last announcement was not acknowledged; the next tick resends it.
   bool announce_pending = false;
+  /// The last key-set serial handed to options().on_announce.
+  uint64_t hooked_serial = 0;
   /// The kid last warned about signing without acknowledgement.
   std::string warned_unacknowledged;
 
