@@ -137,6 +137,7 @@ api::api(api_context ctx) : ctx_(std::move(ctx)) {
       &api::delete_subject_sessions, small_json_body);
   add(verb::post, "/api/revocations", true, &api::post_revocations,
       small_json_body);
+  add(verb::get, "/api/events", true, &api::get_events, get_body);
   std::vector<std::string> labels;
   for (auto& r : routes_)
     labels.push_back(r.label);
@@ -255,12 +256,23 @@ void api::handle(request req, responder done) {
   auto started = std::chrono::steady_clock::now();
   auto m = match(req.method(), req.target());
   // Every response is counted under its route, whichever thread answers.
-  responder respond = [stats = metrics_, index = m.index, started,
-                       done = std::move(done)](response res) {
-    stats->observe_request(index, res.result_int(),
-                           std::chrono::steady_clock::now() - started);
-    done(std::move(res));
-  };
+  responder::stream_fn stream;
+  if (done.can_stream())
+    stream = [stats = metrics_, index = m.index, started,
+              open = done.streamer()](response head,
+                                      std::shared_ptr<event_channel> ch) {
+      stats->observe_request(index, head.result_int(),
+                             std::chrono::steady_clock::now() - started);
+      open(std::move(head), std::move(ch));
+    };
+  responder respond{[stats = metrics_, index = m.index, started,
+                     done = std::move(done)](response res) {
+                      stats->observe_request(
+                        index, res.result_int(),
+                        std::chrono::steady_clock::now() - started);
+                      done(std::move(res));
+                    },
+                    std::move(stream)};
   if (auto refused = refuse(m, req))
     return respond(std::move(*refused));
   try {

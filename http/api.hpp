@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
@@ -134,6 +136,8 @@ private:
   void get_metrics(const request& req, const route_params&, responder& done);
   void get_cluster(const request& req, const route_params&, responder& done);
   void post_rotate(const request& req, const route_params&, responder& done);
+  // the event stream (http/events_api.cpp)
+  void get_events(const request& req, const route_params&, responder& done);
   // sessions (http/sessions_api.cpp)
   void post_sessions(const request& req, const route_params&, responder& done);
   void get_session(const request& req, const route_params&, responder& done);
@@ -163,6 +167,9 @@ private:
 
   void revoke_session_record(caf::event_based_actor* self, std::string sid,
                              std::function<void(caf::error)> done) const;
+
+  /// Publishes PAYLOAD on the bus topic "sessions" (no wait for acks).
+  void publish_session_event(const nlohmann::json& payload) const;
 
   /// The sids in SUB's index.
   void list_subject(caf::event_based_actor* self, std::string sub,

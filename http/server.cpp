@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <array>
+
 #include <algorithm>
 #include <future>
 #include <mutex>
@@ -12,6 +14,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
+
+#include "http/event_channel.hpp"
 
 namespace keymesh::http {
 
@@ -208,14 +212,89 @@ private:
     version_ = req.version();
     head_ = req.method() == bhttp::verb::head;
     auto self = shared_from_this();
-    handler_.handle(std::move(req), [self](response res) {
+    auto respond = [self](response res) {
       if (self->core_->stopped.load())
         return;
       net::dispatch(self->stream_.get_executor(),
                     [self, res = std::move(res)]() mutable {
                       self->write(std::move(res));
                     });
+    };
+    auto stream = [self](response head, std::shared_ptr<event_channel> ch) {
+      if (self->core_->stopped.load())
+        return ch->close();
+      net::dispatch(self->stream_.get_executor(),
+                    [self, head = std::move(head), ch]() mutable {
+                      self->start_stream(std::move(head), std::move(ch));
+                    });
+    };
+    handler_.handle(std::move(req), responder{respond, stream});
+  }
+
+  // -- streamed responses (Server-Sent Events) -------------------------------
+
+  // Writes the header, then whatever the channel yields; the connection
+  // closes when the channel ends, the client goes, or a write stalls for
+  // read_timeout (a slow client).
+  void start_stream(response head, std::shared_ptr<event_channel> ch) {
+    channel_ = std::move(ch);
+    head.version(version_);
+    head.keep_alive(false);
+    head.set(bhttp::field::server, "keymesh");
+    head.body().clear();
+    head.erase(bhttp::field::content_length);
+    stream_head_ = std::make_shared<response>(std::move(head));
+    stream_serializer_.emplace(*stream_head_);
+    std::weak_ptr<session> weak = shared_from_this();
+    channel_->on_ready([weak] {
+      if (auto self = weak.lock())
+        net::post(self->stream_.get_executor(),
+                  [self] { self->pump_stream(); });
     });
+    stream_.expires_after(limits_.read_timeout);
+    bhttp::async_write_header(
+      stream_, *stream_serializer_,
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec)
+          return self->do_close();
+        self->watch_client();
+        self->pump_stream();
+      });
+  }
+
+  // Reads (and ignores) what the client sends, to notice when it goes.
+  void watch_client() {
+    stream_.socket().async_read_some(
+      net::buffer(discard_),
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec)
+          return self->do_close();
+        self->watch_client();
+      });
+  }
+
+  void pump_stream() {
+    if (stream_writing_ || !channel_)
+      return;
+    auto chunk = channel_->take();
+    if (chunk.data.empty()) {
+      if (chunk.last)
+        do_close();
+      return;
+    }
+    stream_writing_ = true;
+    stream_out_ = std::move(chunk.data);
+    stream_last_ = chunk.last;
+    stream_.expires_after(limits_.read_timeout);
+    net::async_write(stream_, net::buffer(stream_out_),
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 size_t) {
+                       self->stream_writing_ = false;
+                       if (ec || self->stream_last_)
+                         return self->do_close();
+                       self->stream_.expires_never();
+                       self->pump_stream();
+                     });
   }
 
   void on_read_error(beast::error_code ec) {
@@ -278,6 +357,8 @@ private:
   }
 
   void do_close() {
+    if (channel_)
+      channel_->close();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -298,6 +379,15 @@ private:
   const server_limits& limits_;
   std::chrono::steady_clock::time_point started_;
   size_t body_limit_ = 0;
+  // A streamed response, once started.
+  std::shared_ptr<event_channel> channel_;
+  std::shared_ptr<response> stream_head_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>>
+    stream_serializer_;
+  std::string stream_out_;
+  bool stream_writing_ = false;
+  bool stream_last_ = false;
+  std::array<char, 512> discard_;
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;

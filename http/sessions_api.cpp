@@ -4,6 +4,7 @@
 // shard of the key's partition, which serves or forwards.
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -179,8 +180,19 @@ void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
   w.expires_at = now + deny_window_ms();
   self->request(ctx_.state.shard_for(sid), ctx_.settings.http.request_timeout,
                 atom::put_v, std::move(w))
-    .then([=](write_result&) { done(caf::error{}); },
-          [=](caf::error& err) { done(std::move(err)); });
+    .then(
+      [=](write_result&) {
+        publish_session_event(json{{"type", "revoked"}, {"sid", sid}});
+        done(caf::error{});
+      },
+      [=](caf::error& err) { done(std::move(err)); });
+}
+
+void api::publish_session_event(const nlohmann::json& payload) const {
+  if (ctx_.bus)
+    caf::anon_send(ctx_.bus, atom::publish_v, std::string{"sessions"},
+                   payload.dump(-1, ' ', false,
+                                json::error_handler_t::replace));
 }
 
 int64_t api::deny_window_ms() const {
@@ -263,6 +275,12 @@ void api::post_sessions(const request& req, const route_params&,
           self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
             .then(
               [=](write_result&) {
+                publish_session_event(json{{"type", "created"},
+                                           {"sid", s.sid},
+                                           {"sub", s.sub},
+                                           {"client_id", s.client_id},
+                                           {"expires_at",
+                                            s.expires_at / 1000}});
                 done(json_response(bhttp::status::created,
                                    state::session_json(s)));
               },

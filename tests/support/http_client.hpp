@@ -106,6 +106,10 @@ public:
     }
   }
 
+  int native_handle() const {
+    return fd_;
+  }
+
 private:
   bool read_some(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
