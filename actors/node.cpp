@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <filesystem>
+
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -26,6 +28,44 @@
 namespace keymesh {
 
 namespace {
+
+/// Revocations survive a graceful restart in this file (the durable
+/// revocation log of the database backends replaces it).
+std::string revocations_file(const std::string& data_dir) {
+  return (std::filesystem::path{data_dir} / "revocations.snapshot").string();
+}
+
+void load_revocations(const std::string& data_dir, state::deny_set& deny,
+                      const wall_clock& clock) {
+  auto path = revocations_file(data_dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return;
+  std::optional<size_t> added;
+  try {
+    added = deny.add_json(persistence::read_small_file(path, 256 << 20),
+                          to_unix_ms(clock()));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot read {}: {}", path, e.what());
+  }
+  if (added) {
+    spdlog::info("warm start with {} revocation(s) from {}", *added, path);
+    return;
+  }
+  std::filesystem::rename(path, path + ".bad", ec);
+  spdlog::error("{} is malformed; moved it to {}.bad", path, path);
+}
+
+void save_revocations(const std::string& data_dir,
+                      const state::deny_set& deny, const wall_clock& clock) {
+  try {
+    persistence::write_file_atomically(revocations_file(data_dir),
+                                       deny.to_json(to_unix_ms(clock())));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot write {}: {}", revocations_file(data_dir),
+                  e.what());
+  }
+}
 
 unsigned resolve_threads(unsigned configured) {
   if (configured > 0)
@@ -105,6 +145,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->status_ = std::make_shared<http::node_status>();
   self->status_->instance_id = self->instance_id_;
   self->status_->started_at = clock();
+  self->clock_ = clock;
   // Actors: the federation first, so the keystore's first announcement has
   // somewhere to go.
   std::optional<cluster::tls_identity> identity;
@@ -126,6 +167,22 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
           "made for this node)");
     self->status_->cluster_ready = false;
   }
+  // The bus first: the keystore publishes its key sets on it.
+  self->deny_ = std::make_shared<state::deny_set>();
+  load_revocations(c.node.data_dir, *self->deny_, clock);
+  self->incarnation_ = [] {
+    uint64_t x = 0;
+    auto bytes = persistence::random_bytes(sizeof(x));
+    std::memcpy(&x, bytes.data(), sizeof(x));
+    return x;
+  }();
+  bus_options bopts;
+  bopts.instance_id = self->instance_id_;
+  bopts.incarnation = self->incarnation_;
+  bopts.clock = clock;
+  bopts.peer_timeout = c.state.peer_timeout;
+  bopts.deny = self->deny_;
+  self->bus_ = spawn_bus(sys, std::move(bopts));
   self->keys_ = std::make_shared<key_snapshot_slot>();
   federation_options fed_opts;
   fed_opts.local_origin = self->instance_id_;
@@ -145,6 +202,10 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   opts->persist_sequence = [dir = c.node.data_dir](uint64_t n) {
     persistence::write_key_sequence(dir, n);
   };
+  opts->on_announce = [bus = self->bus_](const key_announcement& a) {
+    caf::anon_send(bus, atom::publish_v, std::string{"keys"},
+                   keys_payload(a));
+  };
   auto ks = spawn_keystore(sys, std::move(*opts), self->federation_);
   if (!ks)
     throw std::runtime_error(sys.render(ks.error()));
@@ -155,23 +216,9 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
         self->status_);
   watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
         self->status_);
+  watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
   self->state_ = state_service::start(sys, c, self->instance_id_, clock);
-  self->deny_ = std::make_shared<state::deny_set>();
-  self->incarnation_ = [] {
-    uint64_t x = 0;
-    auto bytes = persistence::random_bytes(sizeof(x));
-    std::memcpy(&x, bytes.data(), sizeof(x));
-    return x;
-  }();
-  bus_options bopts;
-  bopts.instance_id = self->instance_id_;
-  bopts.incarnation = self->incarnation_;
-  bopts.clock = clock;
-  bopts.peer_timeout = c.state.peer_timeout;
-  bopts.deny = self->deny_;
-  self->bus_ = spawn_bus(sys, std::move(bopts));
-  watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
   self->status_->state_synced = self->state_->synced();
   watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
         self->status_);
@@ -343,6 +390,8 @@ void node::stop() {
   // go to the warm-start file.
   if (state_)
     state_->stop(true);
+  if (deny_)
+    save_revocations(cfg_.node.data_dir, *deny_, clock_);
   for (auto& f : peer_fetchers_)
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (srv_resolver_)

@@ -110,6 +110,7 @@ private:
                      std::optional<cluster::tls_identity> identity);
 
   config::settings cfg_;
+  wall_clock clock_ = system_wall_clock();
   std::string instance_id_;
   std::string admin_keys_file_;
   uint16_t http_port_ = 0;

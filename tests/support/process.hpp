@@ -38,6 +38,11 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+inline void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out << content;
+}
+
 /// A child process with its stdout and stderr captured to a file.
 class process {
 public:
