@@ -14,9 +14,16 @@
 #include "actors/interfaces.hpp"
 #include "actors/keystore.hpp"
 #include "actors/node.hpp"
+#include <future>
+
+#include "actors/bus.hpp"
+#include "actors/cluster_setup.hpp"
+#include "config/loader.hpp"
 #include "jose/jwt.hpp"
+#include "support/cluster.hpp"
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace keymesh;
 
@@ -113,5 +120,56 @@ CAF_TEST(an_application_runs_a_whole_node_in_its_own_system) {
   CAF_CHECK_EQUAL(body["active"], true);
   CAF_CHECK_EQUAL(body["kid"], token.kid);
   self->send_exit(client, caf::exit_reason::user_shutdown);
+  n->stop();
+}
+
+CAF_TEST(an_application_actor_follows_revocations_from_another_process) {
+  // The application embeds node-1 of a genclust cluster (mutual TLS); node-2
+  // is a separate keymesh process.
+  test::cluster_fixture c;
+  auto loaded = config::load(c.config(1),
+                             {{"KEYMESH_CLUSTER_HEARTBEAT", "500ms"},
+                              {"KEYMESH_CLUSTER_FAILURE_TIMEOUT", "2s"}});
+  CAF_REQUIRE(loaded.ok());
+  app_config cfg;
+  prepare_actor_system(cfg, loaded.value);
+  caf::actor_system sys{cfg};
+  auto n = node::start(sys, loaded.value);
+  // The application's own actor, subscribed through the public interface.
+  auto got = std::make_shared<std::promise<bus_event>>();
+  auto follower = sys.spawn([got](caf::event_based_actor*) -> caf::behavior {
+    auto done = std::make_shared<bool>(false);
+    return {
+      [got, done](atom::event, bus_event& e) {
+        if (e.origin == "node-2" && !*done) {
+          *done = true;
+          got->set_value(std::move(e));
+        }
+      },
+    };
+  });
+  caf::anon_send(n->bus(), atom::subscribe_v,
+                 std::vector<std::string>{"revocations"}, follower);
+  c.start(2);
+  CAF_REQUIRE(test::eventually([&] { return c.state_of(2, "node-1") == "up"; },
+                               std::chrono::seconds{20}));
+  auto res = test::request(c.http_port(2), "POST", "/api/revocations",
+                           R"({"jti":"stolen-token","reason":"leak"})",
+                           "Authorization: Bearer " + c.admin_key(2) + "\r\n");
+  CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+  auto answer = nlohmann::json::parse(res.body());
+  CAF_CHECK_EQUAL(answer["propagation"], "complete");
+  auto event = got->get_future();
+  CAF_REQUIRE(event.wait_for(std::chrono::seconds{10})
+              == std::future_status::ready);
+  auto e = event.get();
+  CAF_CHECK_EQUAL(e.topic, "revocations");
+  auto payload = nlohmann::json::parse(e.payload);
+  CAF_CHECK_EQUAL(payload["type"], "jti");
+  CAF_CHECK_EQUAL(payload["value"], "stolen-token");
+  // The embedded node's deny set has it too, before the answer went out.
+  CAF_CHECK(n->deny_set()->denied("", "stolen-token", "", 0,
+                                  to_unix_ms(std::chrono::system_clock::now())));
+  caf::anon_send_exit(follower, caf::exit_reason::user_shutdown);
   n->stop();
 }
