@@ -23,8 +23,9 @@ struct cluster_fixture {
   std::vector<int> runs;
 
   cluster_fixture() {
-    http_base = free_port_range(size);
-    cluster_base = free_port_range(size);
+    // One range for both, so that the two can never overlap.
+    http_base = free_port_range(2 * size);
+    cluster_base = static_cast<uint16_t>(http_base + size);
     auto [code, out] = run_command(
       {keymesh_binary(), "genclust", "--nodes", std::to_string(size), "--out",
        dir.file("c"), "--http-port", std::to_string(http_base),
