@@ -257,40 +257,48 @@ void api::post_sessions(const request& req, const route_params&,
   ctx_.bridge->submit([this, s = std::move(s),
                        done](caf::event_based_actor* self) mutable {
     auto timeout = ctx_.settings.http.request_timeout;
-    // The subject index first: a session that was acknowledged is always
-    // found by a revocation of its subject.
+    // The subject index entry and the session are written at once; the
+    // session is acknowledged only when both are, so a subject revocation
+    // always finds an acknowledged session. (A failure leaves at most an
+    // entry or a session whose sid nobody was given; both expire.)
     write_request index;
     index.keyspace = state::subjects_keyspace;
     index.key = state::subject_index_key(s.sub, s.sid);
     index.expires_at = s.expires_at;
+    write_request w;
+    w.keyspace = state::sessions_keyspace;
+    w.key = s.sid;
+    w.value = state::encode_session(s);
+    w.expires_at = s.record_expiry();
+    w.condition = write_condition::absent;
+    struct outcome {
+      int left = 2;
+      caf::error failed;
+      const char* what = nullptr;
+    };
+    auto out = std::make_shared<outcome>();
+    auto settle = [=](caf::error err, const char* what) {
+      if (err && !out->failed) {
+        out->failed = std::move(err);
+        out->what = what;
+      }
+      if (--out->left > 0)
+        return;
+      if (out->failed)
+        return done(state_error(self->system(), out->failed, out->what));
+      publish_session_event(json{{"type", "created"},
+                                 {"sid", s.sid},
+                                 {"sub", s.sub},
+                                 {"client_id", s.client_id},
+                                 {"expires_at", s.expires_at / 1000}});
+      done(json_response(bhttp::status::created, state::session_json(s)));
+    };
     self->request(ctx_.state.shard_for(index.key), timeout, atom::put_v, index)
-      .then(
-        [=](write_result&) {
-          write_request w;
-          w.keyspace = state::sessions_keyspace;
-          w.key = s.sid;
-          w.value = state::encode_session(s);
-          w.expires_at = s.record_expiry();
-          w.condition = write_condition::absent;
-          self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
-            .then(
-              [=](write_result&) {
-                publish_session_event(json{{"type", "created"},
-                                           {"sid", s.sid},
-                                           {"sub", s.sub},
-                                           {"client_id", s.client_id},
-                                           {"expires_at",
-                                            s.expires_at / 1000}});
-                done(json_response(bhttp::status::created,
-                                   state::session_json(s)));
-              },
-              [=](caf::error& err) {
-                done(state_error(self->system(), err, "the session"));
-              });
-        },
-        [=](caf::error& err) {
-          done(state_error(self->system(), err, "the subject index"));
-        });
+      .then([=](write_result&) { settle({}, nullptr); },
+            [=](caf::error& err) { settle(std::move(err), "the subject index"); });
+    self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
+      .then([=](write_result&) { settle({}, nullptr); },
+            [=](caf::error& err) { settle(std::move(err), "the session"); });
   });
 }
 
@@ -500,39 +508,67 @@ void api::revoke(state::deny_kind kind, std::string value,
   spdlog::info("revoked {} {}{}{}", what, value,
                reason.empty() ? "" : ": ", reason);
   ctx_.bridge->submit([=](caf::event_based_actor* self) {
-    // Every reachable node applies the revocation to its deny set before
-    // the answer goes out; the answer names the nodes that did not confirm.
-    auto answer = [=](size_t sessions) {
-      auto reply = [=](std::vector<std::string> unreached) {
-        json out{{"revoked", what},
-                 {what, value},
-                 {"sessions", sessions},
-                 {"propagation", unreached.empty() ? "complete" : "partial"},
-                 {"unreached", unreached}};
-        if (!reason.empty())
-          out["reason"] = reason;
-        done(json_response(bhttp::status::ok, out.dump()));
-      };
-      if (!ctx_.bus)
-        return reply({});
+    // The broadcast and the tombstones go out at once; the answer waits for
+    // both: every reachable node applied the revocation to its deny set,
+    // and the sessions it ends are tombstoned on their owners. It names the
+    // nodes that did not confirm. (One bridge actor runs all of this: no
+    // locking.)
+    struct outcome {
+      std::optional<std::vector<std::string>> unreached;
+      std::optional<size_t> sessions;
+      caf::error failed;
+      bool answered = false;
+    };
+    auto out = std::make_shared<outcome>();
+    auto settle = [=] {
+      if (out->answered || !out->unreached || (!out->sessions && !out->failed))
+        return;
+      out->answered = true;
+      if (out->failed)
+        return done(state_error(self->system(), out->failed, "the session"));
+      auto& unreached = *out->unreached;
+      json body{{"revoked", what},
+                {what, value},
+                {"sessions", *out->sessions},
+                {"propagation", unreached.empty() ? "complete" : "partial"},
+                {"unreached", unreached}};
+      if (!reason.empty())
+        body["reason"] = reason;
+      done(json_response(bhttp::status::ok, body.dump()));
+    };
+    if (!ctx_.bus) {
+      out->unreached.emplace();
+    } else {
       self
         ->request(ctx_.bus, ctx_.settings.state.peer_timeout * 2,
                   atom::publish_v, std::string{"revocations"},
                   revocation_payload(kind, value, now, until, reason))
-        .then([=](std::vector<std::string>& unreached) { reply(unreached); },
-              [=](caf::error&) { reply({"(bus)"}); });
+        .then(
+          [=](std::vector<std::string>& unreached) {
+            out->unreached = std::move(unreached);
+            settle();
+          },
+          [=](caf::error&) {
+            out->unreached = std::vector<std::string>{"(bus)"};
+            settle();
+          });
+    }
+    auto tombstoned = [=](size_t n) {
+      out->sessions = n;
+      settle();
     };
     auto fail = [=](caf::error err) {
-      done(state_error(self->system(), err, "the session"));
+      out->failed = std::move(err);
+      settle();
     };
     switch (kind) {
       case state::deny_kind::jti:
-        return answer(0);
+        return tombstoned(0);
       case state::deny_kind::sid:
         return revoke_session_record(self, value, [=](caf::error err) {
           if (err)
             return fail(std::move(err));
-          answer(1);
+          tombstoned(1);
         });
       case state::deny_kind::sub:
         break;
@@ -541,7 +577,7 @@ void api::revoke(state::deny_kind kind, std::string value,
       self, value,
       [=](std::vector<std::string> sids) {
         if (sids.empty())
-          return answer(0);
+          return tombstoned(0);
         auto left = std::make_shared<size_t>(sids.size());
         auto failed = std::make_shared<caf::error>();
         for (auto& sid : sids)
@@ -552,7 +588,7 @@ void api::revoke(state::deny_kind kind, std::string value,
               return;
             if (*failed)
               return fail(*failed);
-            answer(sids.size());
+            tombstoned(sids.size());
           });
       },
       fail);
