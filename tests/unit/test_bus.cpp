@@ -62,9 +62,13 @@ struct fixture : test_coordinator_fixture<actor_config> {
                         std::vector<std::string> topics) {
     auto events = received_[id + "/" + std::to_string(received_.size())]
       = std::make_shared<std::vector<bus_event>>();
-    auto sub = sys.spawn([events](caf::event_based_actor*) -> caf::behavior {
-      return {[events](atom::event, bus_event& e) { events->push_back(e); }};
-    });
+    // The int: CAF 0.17.6 spawns a function without arguments through a
+    // null pointer (CAF_NOTES.md).
+    auto sub = sys.spawn(
+      [events](caf::event_based_actor*, int) -> caf::behavior {
+        return {[events](atom::event, bus_event& e) { events->push_back(e); }};
+      },
+      0);
     subscribers_.push_back(sub);
     self->send(buses.at(id), atom::subscribe_v, std::move(topics), sub);
     sched.run();
