@@ -223,13 +223,48 @@ void catch_up(bus_pointer self, const std::string& peer, caf::actor peer_bus) {
       });
 }
 
+/// Sends what waits for peer ID, in batches, while fewer than
+/// max_in_flight batches are unacknowledged.
+void flush(bus_pointer self, const std::string& id) {
+  auto i = self->state.peers.find(id);
+  if (i == self->state.peers.end())
+    return;
+  auto& link = i->second;
+  auto& opts = self->state.options();
+  while (link.in_flight < opts.max_in_flight && !link.queue.empty()) {
+    bus_event_list batch;
+    auto callbacks = std::make_shared<std::vector<std::function<void(bool)>>>();
+    while (!link.queue.empty() && batch.size() < opts.max_batch) {
+      batch.push_back(std::move(link.queue.front().first));
+      callbacks->push_back(std::move(link.queue.front().second));
+      link.queue.pop_front();
+    }
+    ++link.in_flight;
+    auto generation = link.generation;
+    auto settle = [self, id, generation, callbacks](bool ok) {
+      for (auto& cb : *callbacks)
+        cb(ok);
+      auto j = self->state.peers.find(id);
+      if (j != self->state.peers.end() && j->second.generation == generation) {
+        --j->second.in_flight;
+        flush(self, id);
+      }
+    };
+    self
+      ->request(caf::actor_cast<bus_actor>(link.handle), opts.peer_timeout,
+                atom::deliver_v, std::move(batch))
+      .then([settle](atom::ok) { settle(true); },
+            [settle](caf::error&) { settle(false); });
+  }
+}
+
 /// Numbers, applies and fans out a new event of this node; DONE gets the
 /// peers that did not acknowledge it within the peer timeout.
 void publish_event(bus_pointer self, std::string topic, std::string payload,
-             std::function<void(std::vector<std::string>)> done) {
+                   std::function<void(std::vector<std::string>)> done) {
   auto e = self->state.make_event(std::move(topic), std::move(payload));
   handle(self, e);
-  auto peers = self->state.peers;
+  auto& peers = self->state.peers;
   if (peers.empty())
     return done({});
   struct fan_in {
@@ -238,19 +273,25 @@ void publish_event(bus_pointer self, std::string topic, std::string payload,
     std::function<void(std::vector<std::string>)> done;
   };
   auto acc = std::make_shared<fan_in>(fan_in{peers.size(), {}, std::move(done)});
-  auto settle = [acc] {
-    if (--acc->left == 0)
-      acc->done(std::move(acc->unreached));
-  };
-  for (auto& [id, peer] : peers)
-    self
-      ->request(caf::actor_cast<bus_actor>(peer),
-                self->state.options().peer_timeout, atom::deliver_v, e)
-      .then([=](atom::ok) { settle(); },
-            [=, id = id](caf::error&) {
-              acc->unreached.push_back(id);
-              settle();
-            });
+  for (auto& [id, link] : peers) {
+    auto settle = [acc, id = id](bool ok) {
+      if (!ok)
+        acc->unreached.push_back(id);
+      if (--acc->left == 0)
+        acc->done(std::move(acc->unreached));
+    };
+    if (link.queue.size() >= self->state.options().max_queued) {
+      settle(false);
+      continue;
+    }
+    link.queue.emplace_back(e, std::move(settle));
+  }
+  // Copy the ids: a settle may run (and remove nothing) during a flush.
+  std::vector<std::string> ids;
+  for (auto& [id, link] : peers)
+    ids.push_back(id);
+  for (auto& id : ids)
+    flush(self, id);
 }
 
 void publish_member(bus_pointer self, const std::string& id,
@@ -280,8 +321,9 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
               });
       return rp;
     },
-    [=](atom::deliver, bus_event& e) {
-      handle(self, e);
+    [=](atom::deliver, bus_event_list& events) {
+      for (auto& e : events)
+        handle(self, e);
       return atom::ok_v;
     },
     [=](atom::replay, uint64_t incarnation, uint64_t serial) {
@@ -311,15 +353,30 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
     [=](atom::join, std::string& id, caf::actor& peer) {
       if (!peer)
         return;
-      bool fresh = self->state.peers.count(id) == 0;
-      self->state.peers[id] = peer;
+      auto& peers = self->state.peers;
+      auto i = peers.find(id);
+      bool fresh = i == peers.end();
+      if (fresh || i->second.handle != peer) {
+        // A new link: what waited for the old one goes out on it.
+        auto& link = peers[id];
+        link.handle = peer;
+        link.generation = ++self->state.generations;
+        link.in_flight = 0;
+      }
       catch_up(self, id, peer);
       if (fresh)
         publish_member(self, id, "up");
+      flush(self, id);
     },
     [=](atom::leave, std::string& id) {
-      if (self->state.peers.erase(id) > 0)
-        publish_member(self, id, "down");
+      auto i = self->state.peers.find(id);
+      if (i == self->state.peers.end())
+        return;
+      auto waiting = std::move(i->second.queue);
+      self->state.peers.erase(i);
+      for (auto& [e, settle] : waiting)
+        settle(false);
+      publish_member(self, id, "down");
     },
   };
 }

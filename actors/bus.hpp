@@ -7,6 +7,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +36,12 @@ struct bus_options {
   /// at most this many, and none older than log_age.
   size_t log_events = 50000;
   std::chrono::milliseconds log_age{std::chrono::minutes{5}};
+  /// Unacknowledged batches per peer, and events per batch.
+  size_t max_in_flight = 2;
+  size_t max_batch = 512;
+  /// Events waiting for one peer beyond this are refused for it (it is
+  /// reported unreached and catches up from the origin after a reconnect).
+  size_t max_queued = 100000;
   /// Membership changes are published on "members" (off in unit tests that
   /// count events).
   bool publish_members = true;
@@ -74,7 +81,19 @@ public:
   /// Drops logged events beyond the count and age bounds.
   void trim_log();
 
-  std::map<std::string, caf::actor> peers;
+  /// One delivery pipeline per linked peer: events wait here while
+  /// max_in_flight batches are unacknowledged, then go out together, so a
+  /// busy node sends a few large messages instead of many small ones.
+  struct peer_link {
+    caf::actor handle;
+    /// Tells links of the same peer apart across a leave and a rejoin.
+    uint64_t generation = 0;
+    size_t in_flight = 0;
+    /// Each event with the callback that learns whether the peer acked it.
+    std::deque<std::pair<bus_event, std::function<void(bool)>>> queue;
+  };
+  std::map<std::string, peer_link> peers;
+  uint64_t generations = 0;
   /// topic → subscribers.
   std::map<std::string, std::set<caf::actor>> subscribers;
 

@@ -116,8 +116,9 @@ using bus_actor = caf::typed_actor<
   // acknowledged or the peer timeout passed, with the peers that did not.
   caf::replies_to<atom::publish, std::string, std::string>::with<
     std::vector<std::string>>,
-  // From a peer's bus: one event; acknowledged once applied here.
-  caf::replies_to<atom::deliver, bus_event>::with<atom::ok>,
+  // From a peer's bus: a batch of events, in order; acknowledged once
+  // applied here.
+  caf::replies_to<atom::deliver, bus_event_list>::with<atom::ok>,
   // From a peer's bus that reconnected: this node's own events after a
   // serial of an incarnation (all retained ones for another incarnation).
   caf::replies_to<atom::replay, uint64_t, uint64_t>::with<bus_event_list>,

@@ -146,7 +146,7 @@ CAF_TEST(events reach every node once and publish reports acks) {
   CAF_CHECK(on_a_other->empty());
   // A duplicate delivery (a retry, a replay) is dropped.
   auto e = on_b->at(0);
-  self->send(buses.at("b"), atom::deliver_v, e);
+  self->send(buses.at("b"), atom::deliver_v, bus_event_list{e, e});
   sched.run();
   self->receive([](atom::ok) {});
   CAF_CHECK_EQUAL(on_b->size(), 1u);
