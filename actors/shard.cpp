@@ -481,7 +481,7 @@ void on_ownership(shard_pointer self, ownership next) {
 void on_tick(shard_pointer self) {
   auto& st = self->state;
   auto& m = *st.options().metrics;
-  if (auto n = st.data.purge(st.now_ms()))
+  if (auto n = st.data.purge(st.now_ms(), st.options().purge_budget))
     m.purged.fetch_add(n, std::memory_order_relaxed);
   auto now = steady::now();
   if (st.release_at && now >= *st.release_at) {

@@ -73,6 +73,9 @@ struct shard_options {
   std::chrono::milliseconds anti_entropy_interval{10000};
   /// Cadence of expiry purges and statistics.
   std::chrono::milliseconds tick_interval{1000};
+  /// Records an expiry purge looks at per tick (it goes on where it stopped
+  /// next time): a large partition never stalls the shard for long.
+  size_t purge_budget = 8192;
   /// How long data of a partition this node no longer owns is kept (the new
   /// owners pull it meanwhile).
   std::chrono::milliseconds release_after{60000};

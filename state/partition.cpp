@@ -94,10 +94,36 @@ std::vector<keyed_record> partition::scan(std::string_view keyspace,
   return out;
 }
 
-size_t partition::purge(int64_t now_ms) {
+size_t partition::purge(int64_t now_ms, size_t budget) {
   size_t n = 0;
-  for (auto& [keyspace, tbl] : tables_)
-    for (auto i = tbl.records.begin(); i != tbl.records.end();) {
+  if (budget == SIZE_MAX) {
+    for (auto& [keyspace, tbl] : tables_)
+      for (auto i = tbl.records.begin(); i != tbl.records.end();) {
+        if (i->second.expired(now_ms)) {
+          account(keyspace, tbl, i->first, i->second, -1);
+          i = tbl.records.erase(i);
+          ++n;
+        } else {
+          ++i;
+        }
+      }
+    return n;
+  }
+  if (budget == 0)
+    return 0;
+  // Round robin over the keyspaces and their keys, BUDGET records a call.
+  auto t = tables_.lower_bound(purge_keyspace_);
+  size_t seen = 0;
+  size_t tables_left = tables_.size() + 1;
+  while (seen < budget && tables_left-- > 0 && !tables_.empty()) {
+    if (t == tables_.end()) {
+      t = tables_.begin();
+      purge_after_.clear();
+    }
+    auto& [keyspace, tbl] = *t;
+    auto i = purge_after_.empty() ? tbl.records.begin()
+                                  : tbl.records.upper_bound(purge_after_);
+    for (; i != tbl.records.end() && seen < budget; ++seen) {
       if (i->second.expired(now_ms)) {
         account(keyspace, tbl, i->first, i->second, -1);
         i = tbl.records.erase(i);
@@ -106,6 +132,17 @@ size_t partition::purge(int64_t now_ms) {
         ++i;
       }
     }
+    if (i != tbl.records.end()) {
+      // Out of budget in this keyspace: go on after the last key seen.
+      purge_keyspace_ = keyspace;
+      purge_after_ = i == tbl.records.begin() ? std::string{}
+                                              : std::prev(i)->first;
+      return n;
+    }
+    ++t;
+    purge_keyspace_ = t == tables_.end() ? std::string{} : t->first;
+    purge_after_.clear();
+  }
   return n;
 }
 

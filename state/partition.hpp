@@ -53,8 +53,11 @@ public:
                                  std::string_view prefix, int64_t now_ms,
                                  size_t limit) const;
 
-  /// Removes expired records and tombstones; returns how many.
-  size_t purge(int64_t now_ms);
+  /// Removes expired records and tombstones; returns how many. Looks at no
+  /// more than BUDGET records per call, going on where the last call
+  /// stopped, so that a timer can purge a large partition in slices
+  /// (expired records are invisible meanwhile; they only take memory).
+  size_t purge(int64_t now_ms, size_t budget = SIZE_MAX);
 
   const digest_vector& digests() const {
     return digests_;
@@ -99,6 +102,10 @@ private:
 
   uint32_t id_;
   std::map<std::string, table, std::less<>> tables_;
+  /// Where a budgeted purge goes on: a keyspace and the key after which it
+  /// starts.
+  std::string purge_keyspace_;
+  std::string purge_after_;
   digest_vector digests_;
 };
 

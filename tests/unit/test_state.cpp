@@ -151,6 +151,34 @@ CAF_TEST(expired records are invisible and refused and purged) {
   CAF_CHECK(p.digests() == q.digests());
 }
 
+CAF_TEST(a budgeted purge goes round in slices and finds everything) {
+  partition p;
+  for (int i = 0; i < 100; ++i) {
+    auto key = "k" + std::to_string(1000 + i);
+    // Every third record expires; the others live on.
+    p.merge("a", key, make("v", 1, 1, i % 3 == 0 ? t0 + 10 : 0), t0);
+    p.merge("b", key, make("v", 1, 1, i % 3 == 0 ? t0 + 10 : 0), t0);
+  }
+  size_t purged = 0;
+  int calls = 0;
+  for (; calls < 100 && p.size() > 132; ++calls) {
+    auto n = p.purge(t0 + 10, 7);
+    CAF_CHECK_LESS_OR_EQUAL(n, 7u);
+    purged += n;
+  }
+  CAF_CHECK_EQUAL(purged, 68u);
+  CAF_CHECK_EQUAL(p.size(), 132u);
+  // 200 records at 7 a call: one round and a bit.
+  CAF_CHECK_LESS_OR_EQUAL(calls, 30);
+  CAF_CHECK_EQUAL(p.purge(t0 + 10, 0), 0u);
+  // Going round again finds nothing more, and a later expiry is found.
+  p.merge("a", "zzz", make("v", 1, 1, t0 + 20), t0);
+  size_t later = 0;
+  for (int i = 0; i < 40; ++i)
+    later += p.purge(t0 + 20, 7);
+  CAF_CHECK_EQUAL(later, 1u);
+}
+
 CAF_TEST(digests find the buckets that differ and repairing them converges) {
   std::mt19937 rng{42};
   partition a, b;
