@@ -96,17 +96,19 @@ std::vector<keyed_record> partition::scan(std::string_view keyspace,
 
 size_t partition::purge(int64_t now_ms, size_t budget) {
   size_t n = 0;
+  // Removes *I when it expired; the iterator after it either way.
+  auto sweep = [&](const std::string& keyspace, table& tbl,
+                   decltype(tbl.records.begin()) i) {
+    if (!i->second.expired(now_ms))
+      return std::next(i);
+    account(keyspace, tbl, i->first, i->second, -1);
+    ++n;
+    return tbl.records.erase(i);
+  };
   if (budget == SIZE_MAX) {
     for (auto& [keyspace, tbl] : tables_)
-      for (auto i = tbl.records.begin(); i != tbl.records.end();) {
-        if (i->second.expired(now_ms)) {
-          account(keyspace, tbl, i->first, i->second, -1);
-          i = tbl.records.erase(i);
-          ++n;
-        } else {
-          ++i;
-        }
-      }
+      for (auto i = tbl.records.begin(); i != tbl.records.end();)
+        i = sweep(keyspace, tbl, i);
     return n;
   }
   if (budget == 0)
@@ -123,15 +125,8 @@ size_t partition::purge(int64_t now_ms, size_t budget) {
     auto& [keyspace, tbl] = *t;
     auto i = purge_after_.empty() ? tbl.records.begin()
                                   : tbl.records.upper_bound(purge_after_);
-    for (; i != tbl.records.end() && seen < budget; ++seen) {
-      if (i->second.expired(now_ms)) {
-        account(keyspace, tbl, i->first, i->second, -1);
-        i = tbl.records.erase(i);
-        ++n;
-      } else {
-        ++i;
-      }
-    }
+    for (; i != tbl.records.end() && seen < budget; ++seen)
+      i = sweep(keyspace, tbl, i);
     if (i != tbl.records.end()) {
       // Out of budget in this keyspace: go on after the last key seen.
       purge_keyspace_ = keyspace;
