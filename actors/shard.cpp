@@ -513,7 +513,12 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
     = steady::now()
       + std::chrono::milliseconds{interval > 0 ? rng() % interval : 0};
   st.options().metrics->publish(st.options().partition, st.data.stats());
-  schedule_tick(self);
+  // The first tick at a random point of the interval: the shards' purges
+  // and statistics then never all run at the same instant.
+  auto tick = st.options().tick_interval.count();
+  self->delayed_send(self,
+                     std::chrono::milliseconds{tick > 0 ? rng() % tick : 0},
+                     atom::tick_v, ++st.timer_id);
   return {
     [=](atom::get, read_request& req) {
       auto rp = self->make_response_promise<read_result>();
