@@ -225,16 +225,18 @@ void api::get_events(const request& req, const route_params&,
                                "Last-Event-ID: at most "
                                  + std::to_string(max_event_id_bytes)
                                  + " bytes"));
+  response head{bhttp::status::ok, req.version()};
+  head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
+  head.set(bhttp::field::cache_control, "no-store");
+  head.set("X-Accel-Buffering", "no");
+  if (req.method() == bhttp::verb::head) // the header alone, no stream
+    return done(std::move(head));
   stream_limits limits;
   auto channel = std::make_shared<event_channel>(limits.channel_bytes);
   ctx_.bus->home_system().spawn(event_stream, channel, ctx_.bus,
                                 std::move(topics), std::move(after),
                                 ctx_.status ? ctx_.status->instance_id
                                             : std::string{});
-  response head{bhttp::status::ok, req.version()};
-  head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
-  head.set(bhttp::field::cache_control, "no-store");
-  head.set("X-Accel-Buffering", "no");
   done.stream(std::move(head), std::move(channel));
 }
 

@@ -211,6 +211,15 @@ CAF_TEST(event_stream_follows_revocations_and_sessions) {
   CAF_CHECK_EQUAL(request(port, "GET", "/api/events").result_int(), 401u);
   CAF_CHECK_EQUAL(call("GET", "/api/events?topics=a%20b").result_int(), 400u);
   CAF_CHECK_EQUAL(call("GET", "/api/events?topics=a,,b").result_int(), 400u);
+  {
+    // HEAD answers with the header alone.
+    connection c{port};
+    c.send_raw(make_request("HEAD", "/api/events", {}, bearer()));
+    auto res = c.read_response(std::chrono::seconds{5}, true);
+    CAF_CHECK_EQUAL(res.result_int(), 200u);
+    CAF_CHECK_EQUAL(res[bhttp::field::content_type],
+                    "text/event-stream; charset=utf-8");
+  }
   event_stream stream{port, "/api/events?topics=revocations,sessions",
                       bearer()};
   CAF_REQUIRE_EQUAL(stream.status, 200u);
