@@ -533,12 +533,17 @@ membership_actor::behavior_type membership(membership_pointer self,
                      peer.instance_id, peer.address, *why);
         return make_error(ec::refused, *why);
       }
+      // A peer this node still counts as up dials again: it lost the link
+      // on its side (it was paused, say, and judged this node silent).
+      // Refusing would leave the two views disagreeing for good, since the
+      // peer still answers this node's pings; the handshake goes ahead and
+      // link_up refreshes the link.
       auto m = st.members.find(peer.instance_id);
       if (m != st.members.end()
           && m->second.st != membership_state::state::down
           && m->second.incarnation == peer.incarnation)
-        return make_error(ec::refused, "a link to " + peer.instance_id
-                                         + " is already up");
+        spdlog::info("membership: peer {} links again (it lost the link)",
+                     peer.instance_id);
       auto nonce = st.random_nonce();
       auto proof = st.sign(peer.nonce, peer.instance_id);
       auto reply = st.make_hello(nonce, std::move(proof));
