@@ -286,11 +286,8 @@ void publish_event(bus_pointer self, std::string topic, std::string payload,
     }
     link.queue.emplace_back(e, std::move(settle));
   }
-  // Copy the ids: a settle may run (and remove nothing) during a flush.
-  std::vector<std::string> ids;
+  // Settles run in response handlers only: flushing leaves PEERS as is.
   for (auto& [id, link] : peers)
-    ids.push_back(id);
-  for (auto& id : ids)
     flush(self, id);
 }
 

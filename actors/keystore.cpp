@@ -204,11 +204,6 @@ void schedule_tick(keystore_pointer self);
 /// live peer has them; DONE (may be empty) runs either way.
 void announce(keystore_pointer self, const federation_actor& federation,
               std::function<void()> done = {}) {
-  if (auto& hook = self->state.options().on_announce;
-      hook && self->state.hooked_serial != self->state.serial()) {
-    self->state.hooked_serial = self->state.serial();
-    hook(self->state.announcement());
-  }
   if (!federation) {
     self->state.acknowledge(self->state.serial());
     if (done)
@@ -241,6 +236,15 @@ void announce(keystore_pointer self, const federation_actor& federation,
           });
 }
 
+/// Announces a key set that just changed: to the on_announce hook once,
+/// then to the federation (whose retries go through announce() alone).
+void announce_change(keystore_pointer self, const federation_actor& federation,
+                     std::function<void()> done = {}) {
+  if (auto& hook = self->state.options().on_announce)
+    hook(self->state.announcement());
+  announce(self, federation, std::move(done));
+}
+
 // Runs the schedule and announces a changed key set. A failure (no entropy,
 // an unwritable data directory) is logged once per streak and retried with
 // back-off; the current key keeps signing meanwhile.
@@ -248,7 +252,7 @@ void apply_schedule(keystore_pointer self, const federation_actor& federation) {
   auto& st = self->state;
   try {
     if (st.advance(st.now()))
-      announce(self, federation);
+      announce_change(self, federation);
     if (st.failures > 0)
       spdlog::info("keystore: key schedule applied again after {} failures",
                    st.failures);
@@ -328,8 +332,9 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
                    kids.first, kids.second);
       auto rp = self->make_response_promise<std::string, std::string>();
       // Answer once the peers have the new next key (or the wait is over).
-      announce(self, federation,
-               [rp, kids]() mutable { rp.deliver(kids.first, kids.second); });
+      announce_change(self, federation, [rp, kids]() mutable {
+        rp.deliver(kids.first, kids.second);
+      });
       return rp;
     },
     [=](atom::tick, uint64_t id) {

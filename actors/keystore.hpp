@@ -125,8 +125,6 @@ public:
   unsigned failures = 0;
   /// The last announcement was not acknowledged; the next tick resends it.
   bool announce_pending = false;
-  /// The last key-set serial handed to options().on_announce.
-  uint64_t hooked_serial = 0;
   /// The kid last warned about signing without acknowledgement.
   std::string warned_unacknowledged;
 

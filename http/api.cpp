@@ -256,20 +256,20 @@ void api::handle(request req, responder done) {
   auto started = std::chrono::steady_clock::now();
   auto m = match(req.method(), req.target());
   // Every response is counted under its route, whichever thread answers.
+  auto observe = [stats = metrics_, index = m.index,
+                  started](const response& res) {
+    stats->observe_request(index, res.result_int(),
+                           std::chrono::steady_clock::now() - started);
+  };
   responder::stream_fn stream;
   if (done.can_stream())
-    stream = [stats = metrics_, index = m.index, started,
-              open = done.streamer()](response head,
-                                      std::shared_ptr<event_channel> ch) {
-      stats->observe_request(index, head.result_int(),
-                             std::chrono::steady_clock::now() - started);
+    stream = [observe, open = done.streamer()](
+               response head, std::shared_ptr<event_channel> ch) {
+      observe(head);
       open(std::move(head), std::move(ch));
     };
-  responder respond{[stats = metrics_, index = m.index, started,
-                     done = std::move(done)](response res) {
-                      stats->observe_request(
-                        index, res.result_int(),
-                        std::chrono::steady_clock::now() - started);
+  responder respond{[observe, done = std::move(done)](response res) {
+                      observe(res);
                       done(std::move(res));
                     },
                     std::move(stream)};
