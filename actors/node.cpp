@@ -266,6 +266,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   limits.max_connections = c.http.max_connections;
   limits.read_timeout = c.http.read_timeout;
   limits.idle_timeout = c.http.idle_timeout;
+  limits.response_timeout = c.http.request_timeout;
   self->server_ = std::make_unique<http::server>(*self->api_, limits, threads);
   auto listen = config::parse_host_port(c.http.listen);
   if (!listen)

@@ -92,7 +92,8 @@ std::vector<key_spec> make_table() {
           .range(1, 24 * hour),
       entry("http.request_timeout", t::duration,
             KEYMESH_FIELD(http.request_timeout),
-            "How long a request may wait for an actor's reply.")
+            "How long a request may wait for its answer; then it gets a 504 "
+            "(a later answer is dropped).")
           .range(1, 10 * minute),
       entry("http.threads", t::integer, KEYMESH_FIELD(http.threads),
             "Threads serving HTTP; 0: one per CPU.")
@@ -125,6 +126,12 @@ std::vector<key_spec> make_table() {
       entry("keys.audience", t::string, KEYMESH_FIELD(keys.audience),
             "Default aud claim of issued tokens, and an audience that "
             "/api/verify requires; empty: none, not checked."),
+      entry("keys.verify_cache", t::integer, KEYMESH_FIELD(keys.verify_cache),
+            "Tokens /api/verify remembers as verified, so that verifying one "
+            "again skips its signature check (exp, nbf, iat and revocations "
+            "are checked every time; a change of the published keys empties "
+            "it); 0: none.")
+          .range(0, 10'000'000),
       entry("log.level", t::choice, KEYMESH_FIELD(log.level),
             "Least severe log messages written.")
           .one_of(

@@ -43,6 +43,8 @@ struct settings {
     std::chrono::seconds leeway = std::chrono::seconds{30};
     std::string issuer;
     std::string audience;
+    /// Tokens /api/verify remembers as verified (0: none).
+    size_t verify_cache = 10000;
   } keys;
 
   struct log_section {

@@ -108,7 +108,10 @@ std::optional<std::string> query_param(std::string_view target,
   return std::nullopt;
 }
 
-api::api(api_context ctx) : ctx_(std::move(ctx)) {
+api::api(api_context ctx)
+  : ctx_(std::move(ctx)),
+    verified_(std::make_unique<jose::verify_cache>(
+      ctx_.settings.keys.verify_cache)) {
   using bhttp::verb;
   // Body limits per route, under http.max_body_bytes: a GET needs none, a
   // token to verify is at most 16 KiB, a token request at most ~10 KiB.

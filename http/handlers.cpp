@@ -121,11 +121,10 @@ void api::post_tokens(const request& req, const route_params&,
   auto tr = parse_token_request(*body, error);
   if (!tr)
     return done(std::move(error));
-  auto timeout = ctx_.settings.http.request_timeout;
-  ctx_.bridge->submit([keystore = ctx_.keystore, tr = std::move(*tr), timeout,
+  ctx_.bridge->submit([keystore = ctx_.keystore, tr = std::move(*tr),
                        stats = metrics_,
                        done](caf::event_based_actor* self) mutable {
-    self->request(keystore, timeout, atom::sign_v, std::move(tr))
+    self->request(keystore, local_request, atom::sign_v, std::move(tr))
       .then(
         [=](signed_token& t) {
           stats->count_signed(true);
@@ -181,7 +180,8 @@ void api::post_verify(const request& req, const route_params&,
   opts.leeway = ctx_.settings.keys.leeway;
   opts.issuer = ctx_.settings.keys.issuer;
   opts.audience = ctx_.settings.keys.audience;
-  auto result = jose::verify_jwt(token, snap->keys, opts, ctx_.clock());
+  auto verified = verified_->verify(token, snap, snap->keys, opts, ctx_.clock());
+  const auto& result = *verified;
   metrics_->count_verified(result.reason);
   if (!result.ok()) {
     return done(json_response(bhttp::status::ok,
@@ -189,10 +189,10 @@ void api::post_verify(const request& req, const route_params&,
                                 + std::string{jose::to_string(result.reason)}
                                 + "\"}"));
   }
-  // Revoked sessions, subjects and token ids: a local lookup, and only when
-  // something was revoked at all.
+  // Revoked sessions, subjects and token ids: a local lookup, on every call
+  // (cached or not), and only when something was revoked at all.
   if (ctx_.deny && !ctx_.deny->empty()) {
-    auto claims = json::parse(result.claims_json, nullptr, false);
+    const auto& claims = result.claims;
     auto text = [&](const char* name) {
       auto i = claims.find(name);
       return i != claims.end() && i->is_string() ? i->get<std::string>()
@@ -319,6 +319,7 @@ void api::get_metrics(const request&, const route_params&, responder& done) {
   res.set(bhttp::field::cache_control, "no-store");
   res.body() = metrics_->render(snap.get(), ctx_.status->started_at,
                                 ctx_.clock());
+  res.body() += render_verify_cache_metrics(*verified_);
   if (ctx_.state_stats)
     res.body() += render_state_metrics(*ctx_.state_stats,
                                        ctx_.deny ? ctx_.deny->size() : 0);

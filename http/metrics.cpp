@@ -148,6 +148,18 @@ std::string metrics::render(const key_snapshot* snapshot,
   return out;
 }
 
+std::string render_verify_cache_metrics(const jose::verify_cache& cache) {
+  std::string out;
+  header(out, "keymesh_verify_cache_entries", "gauge",
+         "Tokens /api/verify remembers as verified (keys.verify_cache).");
+  out += "keymesh_verify_cache_entries " + std::to_string(cache.size()) + '\n';
+  header(out, "keymesh_verify_cache_hits_total", "counter",
+         "Verifications answered from the cache, without a signature check.");
+  out += "keymesh_verify_cache_hits_total " + std::to_string(cache.hits())
+         + '\n';
+  return out;
+}
+
 std::string render_state_metrics(const state_metrics& m, size_t denied) {
   std::string out;
   auto totals = m.totals();

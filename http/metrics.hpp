@@ -12,6 +12,7 @@
 
 #include "common/clock.hpp"
 #include "jose/jwt.hpp"
+#include "jose/verify_cache.hpp"
 
 namespace keymesh {
 struct key_snapshot;
@@ -64,6 +65,9 @@ private:
   std::atomic<uint64_t> signed_failed_{0};
   std::array<std::atomic<uint64_t>, 9> verified_{};
 };
+
+/// The verified-token cache of /api/verify: its size and its hits.
+std::string render_verify_cache_metrics(const jose::verify_cache& cache);
 
 /// The replicated state's gauges and counters (records and bytes per
 /// keyspace, handoffs, anti-entropy, replication) and the deny set size.

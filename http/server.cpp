@@ -95,7 +95,8 @@ public:
       stream_(std::move(socket)),
       buffer_(core_->limits.max_header_bytes + slack_bytes),
       handler_(core_->handler),
-      limits_(core_->limits) {
+      limits_(core_->limits),
+      deadline_(stream_.get_executor()) {
   }
 
   ~session() {
@@ -212,23 +213,70 @@ private:
     version_ = req.version();
     head_ = req.method() == bhttp::verb::head;
     auto self = shared_from_this();
-    auto respond = [self](response res) {
+    // Only the answer to the request in hand is written: one that comes
+    // after the response deadline answered it is dropped.
+    auto seq = ++request_seq_;
+    awaiting_ = true;
+    due_ = std::chrono::steady_clock::now() + limits_.response_timeout;
+    arm_deadline();
+    auto respond = [self, seq](response res) {
       if (self->core_->stopped.load())
         return;
       net::dispatch(self->stream_.get_executor(),
-                    [self, res = std::move(res)]() mutable {
-                      self->write(std::move(res));
+                    [self, seq, res = std::move(res)]() mutable {
+                      if (self->take_answer(seq))
+                        self->write(std::move(res));
                     });
     };
-    auto stream = [self](response head, std::shared_ptr<event_channel> ch) {
+    auto stream = [self, seq](response head,
+                              std::shared_ptr<event_channel> ch) {
       if (self->core_->stopped.load())
         return ch->close();
       net::dispatch(self->stream_.get_executor(),
-                    [self, head = std::move(head), ch]() mutable {
+                    [self, seq, head = std::move(head), ch]() mutable {
+                      if (!self->take_answer(seq))
+                        return ch->close();
                       self->start_stream(std::move(head), std::move(ch));
                     });
     };
     handler_.handle(std::move(req), responder{respond, stream});
+  }
+
+  // -- the response deadline ---------------------------------------------------
+
+  /// Whether the answer to request SEQ may be written (once).
+  bool take_answer(uint64_t seq) {
+    if (seq != request_seq_ || !awaiting_)
+      return false;
+    awaiting_ = false;
+    return true;
+  }
+
+  // One timer per connection, not re-armed per request: when it fires while
+  // a request is still unanswered but not yet due, it waits for the rest.
+  void arm_deadline() {
+    if (deadline_armed_)
+      return;
+    deadline_armed_ = true;
+    deadline_.expires_at(due_);
+    deadline_.async_wait(
+      beast::bind_front_handler(&session::on_deadline, shared_from_this()));
+  }
+
+  void on_deadline(beast::error_code ec) {
+    deadline_armed_ = false;
+    if (ec || closed_ || !awaiting_)
+      return;
+    if (std::chrono::steady_clock::now() < due_)
+      return arm_deadline();
+    awaiting_ = false;
+    handler_.observe_unrouted(
+      static_cast<unsigned>(bhttp::status::gateway_timeout),
+      std::chrono::steady_clock::now() - started_);
+    write(error_response(bhttp::status::gateway_timeout,
+                         "no answer within http.request_timeout ("
+                           + std::to_string(limits_.response_timeout.count())
+                           + " ms)"));
   }
 
   // -- streamed responses (Server-Sent Events) -------------------------------
@@ -357,6 +405,8 @@ private:
   }
 
   void do_close() {
+    closed_ = true;
+    deadline_.cancel();
     if (channel_)
       channel_->close();
     beast::error_code ec;
@@ -379,6 +429,12 @@ private:
   const server_limits& limits_;
   std::chrono::steady_clock::time_point started_;
   size_t body_limit_ = 0;
+  net::steady_timer deadline_;
+  std::chrono::steady_clock::time_point due_;
+  uint64_t request_seq_ = 0;
+  bool awaiting_ = false;
+  bool deadline_armed_ = false;
+  bool closed_ = false;
   // A streamed response, once started.
   std::shared_ptr<event_channel> channel_;
   std::shared_ptr<response> stream_head_;

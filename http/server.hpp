@@ -24,6 +24,10 @@ struct server_limits {
   std::chrono::milliseconds read_timeout{10'000};
   /// A keep-alive connection may wait this long for its next request.
   std::chrono::milliseconds idle_timeout{60'000};
+  /// A request the API has not answered this long after it was read gets a
+  /// 504 (http.request_timeout); a later answer is dropped. The API's own
+  /// requests to local actors need no timeouts of their own.
+  std::chrono::milliseconds response_timeout{5'000};
 };
 
 class server {

@@ -146,7 +146,7 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
                        std::function<void(caf::error)> fail) const {
   auto& shard = ctx_.state.shard_for(sid);
   self
-    ->request(shard, ctx_.settings.http.request_timeout, atom::get_v,
+    ->request(shard, local_request, atom::get_v,
               read_request{state::sessions_keyspace, sid, 0})
     .then(
       [=, deny = ctx_.deny, clock = ctx_.clock](read_result& r) {
@@ -178,7 +178,7 @@ void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
   w.tombstone = true;
   // The merge keeps the tombstone at least as long as the session it ends.
   w.expires_at = now + deny_window_ms();
-  self->request(ctx_.state.shard_for(sid), ctx_.settings.http.request_timeout,
+  self->request(ctx_.state.shard_for(sid), local_request,
                 atom::put_v, std::move(w))
     .then(
       [=](write_result&) {
@@ -256,7 +256,7 @@ void api::post_sessions(const request& req, const route_params&,
   s.idle_timeout = idle.value_or(cfg.idle_timeout.count());
   ctx_.bridge->submit([this, s = std::move(s),
                        done](caf::event_based_actor* self) mutable {
-    auto timeout = ctx_.settings.http.request_timeout;
+    auto timeout = local_request;
     // The subject index entry and the session are written at once; the
     // session is acknowledged only when both are, so a subject revocation
     // always finds an acknowledged session. (A failure leaves at most an
@@ -378,7 +378,7 @@ void api::patch_session(const request& req, const route_params& params,
           w.expected = ver;
           self
             ->request(ctx_.state.shard_for(sid),
-                      ctx_.settings.http.request_timeout, atom::put_v, w)
+                      local_request, atom::put_v, w)
             .then(
               [=](write_result&) {
                 done(json_response(bhttp::status::ok,
@@ -478,7 +478,7 @@ void api::list_subject(caf::event_based_actor* self, std::string sub,
   scan.limit = max_listed_sessions;
   self
     ->request(ctx_.state.shard_for(scan.prefix),
-              ctx_.settings.http.request_timeout, atom::scan_v, scan)
+              local_request, atom::scan_v, scan)
     .then(
       [=](record_list& hits) {
         std::vector<std::string> sids;
@@ -671,8 +671,8 @@ void api::post_session_tokens(const request& req, const route_params& params,
                      : ctx_.settings.keys.default_token_ttl.count();
         tr->ttl_seconds = std::max<int64_t>(1, std::min<int64_t>(ttl, left));
         self
-          ->request(ctx_.keystore, ctx_.settings.http.request_timeout,
-                    atom::sign_v, std::move(*tr))
+          ->request(ctx_.keystore, local_request, atom::sign_v,
+                    std::move(*tr))
           .then(
             [=](signed_token& t) {
               json out{{"token", t.token},

@@ -28,7 +28,8 @@ namespace {
 
 constexpr const char* admin_key = "server-test-admin-key-0123";
 
-/// A keystore that takes sign requests and never answers them.
+/// A keystore that takes sign requests and answers them only when told to
+/// (a tick).
 struct silent_state {
   static inline const char* name = "silent_keystore";
   std::vector<caf::typed_response_promise<signed_token>> pending;
@@ -48,7 +49,11 @@ silent_keystore(keystore_actor::stateful_pointer<silent_state> self, int) {
     [=](atom::rotate) -> caf::result<std::string, std::string> {
       return make_error(ec::invalid_argument, "silent keystore");
     },
-    [=](atom::tick, uint64_t) {},
+    [=](atom::tick, uint64_t) {
+      for (auto& rp : self->state.pending)
+        rp.deliver(signed_token{"late.token.here", "late", 0});
+      self->state.pending.clear();
+    },
   };
 }
 
@@ -104,6 +109,7 @@ struct fixture {
     ctx.status->http_listening = true;
     ctx.bridge = bridge.get();
     handler = std::make_unique<http::api>(std::move(ctx));
+    limits.response_timeout = request_timeout;
     server = std::make_unique<http::server>(*handler, limits, 2);
     port = server->listen("127.0.0.1", 0);
     server->start();
@@ -279,10 +285,39 @@ CAF_TEST(stopping_with_a_reply_in_flight_is_safe) {
   server->stop();
   server.reset();
   CAF_CHECK(c.wait_closed(std::chrono::seconds{3}));
-  // The bridge's timeout fires after the server is gone; the late reply must
-  // be dropped without touching freed memory (ASan watches this test).
-  std::this_thread::sleep_for(std::chrono::milliseconds{600});
+  // The keystore answers after the server is gone; the late reply must be
+  // dropped without touching freed memory (ASan watches this test).
+  caf::anon_send(ks, atom::tick_v, uint64_t{1});
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
   handler.reset();
+}
+
+CAF_TEST(a_late_answer_after_the_deadline_is_dropped) {
+  start(true, {}, std::chrono::milliseconds{300});
+  test::connection c{port};
+  c.send_raw(test::make_request("POST", "/api/tokens", R"({"sub":"x"})",
+                                bearer()));
+  auto timed_out = c.read_response();
+  CAF_CHECK_EQUAL(timed_out.result_int(), 504u);
+  CAF_CHECK(timed_out.body().find("http.request_timeout (300 ms)")
+            != std::string::npos);
+  // Now the keystore answers: too late, the answer must go nowhere.
+  caf::anon_send(ks, atom::tick_v, uint64_t{1});
+  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  // The connection goes on, and its next request gets its own answer.
+  c.send_raw(test::make_request("GET", "/healthz/live"));
+  auto next = c.read_response();
+  CAF_CHECK_EQUAL(next.result_int(), 200u);
+  CAF_CHECK(next.body().find("alive") != std::string::npos);
+  // A request that is answered in time is not cut off by an earlier timer.
+  for (int i = 0; i < 3; ++i) {
+    c.send_raw(test::make_request("POST", "/api/tokens", R"({"sub":"x"})",
+                                  bearer()));
+    std::this_thread::sleep_for(std::chrono::milliseconds{150});
+    caf::anon_send(ks, atom::tick_v, uint64_t{1});
+    auto answered = c.read_response();
+    CAF_CHECK_EQUAL(answered.result_int(), 201u);
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

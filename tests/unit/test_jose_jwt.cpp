@@ -7,11 +7,15 @@
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 #include "jose/key_set.hpp"
+#include "jose/verify_cache.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace keymesh::jose;
 using nlohmann::json;
@@ -366,6 +370,128 @@ CAF_TEST(key_set finds replaces and exports keys) {
     threw = true;
   }
   CAF_CHECK(threw);
+}
+
+// -- the verified-token cache --------------------------------------------------
+
+CAF_TEST(the cache answers a token that verified before without a new check) {
+  verify_cache cache{100};
+  auto owner = std::make_shared<int>(1);
+  auto token = sign_compact(es, "es", claims());
+  auto first = cache.verify(token, owner, keys, opts, now);
+  CAF_CHECK(first->ok());
+  CAF_CHECK_EQUAL(cache.hits(), 0u);
+  CAF_CHECK_EQUAL(cache.size(), 1u);
+  auto second = cache.verify(token, owner, keys, opts, now);
+  CAF_CHECK(second == first); // the same result object: no verification ran
+  CAF_CHECK_EQUAL(cache.hits(), 1u);
+  // Another token of the same claims is another entry.
+  auto other = sign_compact(es, "es", claims({{"jti", "x"}}));
+  CAF_CHECK(cache.verify(other, owner, keys, opts, now) != first);
+  CAF_CHECK_EQUAL(cache.size(), 2u);
+}
+
+CAF_TEST(the cache re-checks the time claims on every hit) {
+  verify_cache cache{100};
+  auto owner = std::make_shared<int>(1);
+  const auto t = epoch_now.count();
+  auto token = sign_compact(es, "es", claims({{"exp", t + 60}, {"nbf", t - 1}}));
+  CAF_CHECK(cache.verify(token, owner, keys, opts, now)->ok());
+  // Within exp + leeway: still the cached answer.
+  auto later = now + seconds{60 + 30};
+  CAF_CHECK(cache.verify(token, owner, keys, opts, later)->ok());
+  CAF_CHECK_EQUAL(cache.hits(), 1u);
+  // Past it: expired, with the reason a full verification gives.
+  auto result = cache.verify(token, owner, keys, opts, later + seconds{1});
+  CAF_CHECK_EQUAL(std::string{to_string(result->reason)}, "expired");
+  CAF_CHECK_EQUAL(cache.hits(), 1u);
+  // Before nbf - leeway (a clock that went back): not_yet_valid.
+  result = cache.verify(token, owner, keys, opts, now - seconds{40});
+  CAF_CHECK_EQUAL(std::string{to_string(result->reason)}, "not_yet_valid");
+  // A token not yet valid is not cached, and verifies once it is.
+  auto early = sign_compact(es, "es", claims({{"nbf", t + 100}}));
+  CAF_CHECK_EQUAL(std::string{to_string(
+                    cache.verify(early, owner, keys, opts, now)->reason)},
+                  "not_yet_valid");
+  CAF_CHECK(cache.verify(early, owner, keys, opts, now + seconds{100})->ok());
+}
+
+CAF_TEST(the cache keeps no failures and forgets everything on a key change) {
+  verify_cache cache{100};
+  auto owner = std::make_shared<int>(1);
+  auto token = sign_compact(es, "es", claims());
+  auto tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  for (int i = 0; i < 2; ++i)
+    CAF_CHECK_EQUAL(std::string{to_string(
+                      cache.verify(tampered, owner, keys, opts, now)->reason)},
+                    "bad_signature");
+  CAF_CHECK_EQUAL(cache.size(), 0u);
+  CAF_CHECK(cache.verify(token, owner, keys, opts, now)->ok());
+  CAF_CHECK_EQUAL(cache.size(), 1u);
+  // The key is retired: a new key set (a new owner) without it.
+  key_set without_es;
+  without_es.add("ed", test_key(algorithm::eddsa));
+  auto next_owner = std::make_shared<int>(2);
+  auto result = cache.verify(token, next_owner, without_es, opts, now);
+  CAF_CHECK_EQUAL(std::string{to_string(result->reason)}, "unknown_kid");
+  CAF_CHECK_EQUAL(cache.hits(), 0u);
+  // The old owner's entries are gone even if the old set comes back.
+  auto back = cache.verify(token, owner, keys, opts, now);
+  CAF_CHECK(back->ok());
+  CAF_CHECK_EQUAL(cache.hits(), 0u);
+}
+
+CAF_TEST(the cache is bounded and can be turned off) {
+  verify_cache cache{32};
+  auto owner = std::make_shared<int>(1);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 200; ++i)
+    tokens.push_back(sign_compact(es, "es", claims({{"jti", std::to_string(i)}})));
+  for (auto& t : tokens)
+    CAF_CHECK(cache.verify(t, owner, keys, opts, now)->ok());
+  CAF_CHECK_LESS_OR_EQUAL(cache.size(), 32u);
+  CAF_CHECK_GREATER(cache.size(), 0u);
+  // The newest tokens are the ones kept.
+  auto before = cache.hits();
+  CAF_CHECK(cache.verify(tokens.back(), owner, keys, opts, now)->ok());
+  CAF_CHECK_EQUAL(cache.hits(), before + 1);
+  verify_cache off{0};
+  for (int i = 0; i < 3; ++i)
+    CAF_CHECK(off.verify(tokens[0], owner, keys, opts, now)->ok());
+  CAF_CHECK_EQUAL(off.hits(), 0u);
+  CAF_CHECK_EQUAL(off.size(), 0u);
+}
+
+CAF_TEST(the cache answers correctly from many threads) {
+  verify_cache cache{64};
+  auto owner = std::make_shared<int>(1);
+  std::vector<std::string> good;
+  for (int i = 0; i < 100; ++i)
+    good.push_back(sign_compact(es, "es", claims({{"jti", std::to_string(i)}})));
+  auto bad = good[0];
+  bad.back() = bad.back() == 'A' ? 'B' : 'A';
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(4, 0);
+  for (int w = 0; w < 4; ++w)
+    threads.emplace_back([&, w] {
+      for (int round = 0; round < 3; ++round)
+        for (size_t i = 0; i < good.size(); ++i) {
+          auto& t = good[(i * (w + 1)) % good.size()];
+          auto r = cache.verify(t, owner, keys, opts, now);
+          if (!r->ok() || r->claims["jti"] != json(std::to_string(
+                                                  (i * (w + 1)) % good.size())))
+            ++wrong[w];
+          if (cache.verify(bad, owner, keys, opts, now)->ok())
+            ++wrong[w];
+        }
+    });
+  for (auto& t : threads)
+    t.join();
+  for (auto n : wrong)
+    CAF_CHECK_EQUAL(n, 0);
+  CAF_CHECK_GREATER(cache.hits(), 0u);
+  CAF_CHECK_LESS_OR_EQUAL(cache.size(), 64u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
