@@ -38,17 +38,31 @@ std::string keys_payload(const key_announcement& a) {
     .dump();
 }
 
-bool apply_revocation(state::deny_set& set, const std::string& payload) {
+std::optional<persistence::revocation_entry>
+parse_revocation(const std::string& payload) {
   auto j = json::parse(payload, nullptr, false);
   if (!j.is_object())
+    return std::nullopt;
+  try {
+    persistence::revocation_entry e;
+    e.kind = j.value("type", "");
+    e.value = j.value("value", "");
+    e.revoked_at = j.value("revoked_at", int64_t{0});
+    e.until = j.value("until", int64_t{0});
+    e.reason = j.value("reason", "");
+    if (!state::parse_deny_kind(e.kind) || e.value.empty() || e.until == 0)
+      return std::nullopt;
+    return e;
+  } catch (const json::exception&) { // a member of the wrong type
+    return std::nullopt;
+  }
+}
+
+bool apply_revocation(state::deny_set& set, const std::string& payload) {
+  auto e = parse_revocation(payload);
+  if (!e)
     return false;
-  auto kind = state::parse_deny_kind(j.value("type", ""));
-  auto value = j.value("value", "");
-  auto revoked_at = j.value("revoked_at", int64_t{0});
-  auto until = j.value("until", int64_t{0});
-  if (!kind || value.empty() || until == 0)
-    return false;
-  set.add(*kind, value, revoked_at, until);
+  set.add(*state::parse_deny_kind(e->kind), e->value, e->revoked_at, e->until);
   return true;
 }
 
@@ -115,9 +129,20 @@ bool bus_state::first_sight(const bus_event& e) {
 std::vector<caf::actor> bus_state::apply(const bus_event& e) {
   log_.push_back(logged{e, to_unix_ms(opts_.clock())});
   trim_log();
-  if (e.topic == "revocations" && opts_.deny
-      && !apply_revocation(*opts_.deny, e.payload))
-    spdlog::warn("bus: malformed revocation event {} dropped", e.id());
+  if (e.topic == "revocations") {
+    auto entry = parse_revocation(e.payload);
+    if (!entry) {
+      spdlog::warn("bus: malformed revocation event {} dropped", e.id());
+    } else {
+      if (opts_.deny)
+        opts_.deny->add(*state::parse_deny_kind(entry->kind), entry->value,
+                        entry->revoked_at, entry->until);
+      if (opts_.on_revocation && e.origin != opts_.instance_id) {
+        entry->origin = e.origin;
+        opts_.on_revocation(*entry);
+      }
+    }
+  }
   std::vector<caf::actor> out;
   for (auto& topic : {e.topic, std::string{"*"}})
     if (auto i = subscribers.find(topic); i != subscribers.end())

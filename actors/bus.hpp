@@ -21,6 +21,7 @@
 
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
+#include "persistence/store.hpp"
 #include "state/deny_set.hpp"
 
 namespace keymesh {
@@ -47,6 +48,9 @@ struct bus_options {
   bool publish_members = true;
   /// Revocation events are applied here (may be null).
   std::shared_ptr<state::deny_set> deny;
+  /// Called (on the bus actor: it must not block) with each revocation that
+  /// came from another node, after it was applied to the deny set.
+  std::function<void(const persistence::revocation_entry&)> on_revocation;
 };
 
 class bus_state {
@@ -134,6 +138,11 @@ std::optional<event_id> parse_event_id(std::string_view id);
 
 /// Applies a "revocations" payload to SET; false when it is malformed.
 bool apply_revocation(state::deny_set& set, const std::string& payload);
+
+/// The revocation a "revocations" payload carries (origin left empty);
+/// nullopt when it is malformed.
+std::optional<persistence::revocation_entry>
+parse_revocation(const std::string& payload);
 
 /// The payload of a revocation event.
 std::string revocation_payload(state::deny_kind kind, const std::string& value,

@@ -29,44 +29,6 @@ namespace keymesh {
 
 namespace {
 
-/// Revocations survive a graceful restart in this file (the durable
-/// revocation log of the database backends replaces it).
-std::string revocations_file(const std::string& data_dir) {
-  return (std::filesystem::path{data_dir} / "revocations.snapshot").string();
-}
-
-void load_revocations(const std::string& data_dir, state::deny_set& deny,
-                      const wall_clock& clock) {
-  auto path = revocations_file(data_dir);
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return;
-  std::optional<size_t> added;
-  try {
-    added = deny.add_json(persistence::read_small_file(path, 256 << 20),
-                          to_unix_ms(clock()));
-  } catch (const std::exception& e) {
-    spdlog::error("cannot read {}: {}", path, e.what());
-  }
-  if (added) {
-    spdlog::info("warm start with {} revocation(s) from {}", *added, path);
-    return;
-  }
-  std::filesystem::rename(path, path + ".bad", ec);
-  spdlog::error("{} is malformed; moved it to {}.bad", path, path);
-}
-
-void save_revocations(const std::string& data_dir,
-                      const state::deny_set& deny, const wall_clock& clock) {
-  try {
-    persistence::write_file_atomically(revocations_file(data_dir),
-                                       deny.to_json(to_unix_ms(clock())));
-  } catch (const std::exception& e) {
-    spdlog::error("cannot write {}: {}", revocations_file(data_dir),
-                  e.what());
-  }
-}
-
 unsigned resolve_threads(unsigned configured) {
   if (configured > 0)
     return configured;
@@ -169,7 +131,21 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   }
   // The bus first: the keystore publishes its key sets on it.
   self->deny_ = std::make_shared<state::deny_set>();
-  load_revocations(c.node.data_dir, *self->deny_, clock);
+  // The store: its monitor migrates the schema and loads the revocation log
+  // into the deny set; the node is not ready before it did.
+  self->store_status_ = std::make_shared<store_status>();
+  self->store_status_->backend = c.database.driver;
+  store_pool_options sopts;
+  sopts.open = [c] { return persistence::open_store(c); };
+  sopts.workers = c.database.pool_size;
+  sopts.max_queue = c.database.max_queue;
+  sopts.health_interval = c.database.health_interval;
+  sopts.clock = clock;
+  sopts.deny = self->deny_;
+  sopts.shared = c.database.driver == "mysql";
+  self->store_ = std::make_unique<store_pool>(sys, std::move(sopts),
+                                              self->store_status_);
+  self->status_->store = self->store_status_;
   self->incarnation_ = [] {
     uint64_t x = 0;
     auto bytes = persistence::random_bytes(sizeof(x));
@@ -182,6 +158,21 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   bopts.clock = clock;
   bopts.peer_timeout = c.state.peer_timeout;
   bopts.deny = self->deny_;
+  if (!self->store_->shared()) {
+    // Each node keeps its own log: it records what it learns from peers
+    // too. (A shared database has the entry from the node that took it.)
+    bopts.on_revocation = [pool = self->store_.get()](
+                            const persistence::revocation_entry& entry) {
+      pool->submit({[entry](persistence::store& db) {
+                      db.put_revocation(entry);
+                    },
+                    [](const persistence::store_error& err) {
+                      spdlog::error("store: a revocation from a peer was not "
+                                    "written to the log: {}",
+                                    err.what());
+                    }});
+    };
+  }
   self->bus_ = spawn_bus(sys, std::move(bopts));
   self->keys_ = std::make_shared<key_snapshot_slot>();
   federation_options fed_opts;
@@ -257,6 +248,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.state = self->state_->client();
   ctx.state_stats = self->state_->metrics();
   ctx.deny = self->deny_;
+  ctx.store = self->store_.get();
   ctx.bus = self->bus_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
@@ -391,8 +383,9 @@ void node::stop() {
   // go to the warm-start file.
   if (state_)
     state_->stop(true);
-  if (deny_)
-    save_revocations(cfg_.node.data_dir, *deny_, clock_);
+  // Jobs already queued (a revocation from a peer) still run.
+  if (store_)
+    store_->stop();
   for (auto& f : peer_fetchers_)
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (srv_resolver_)

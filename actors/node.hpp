@@ -17,6 +17,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
 #include "actors/state_service.hpp"
+#include "actors/store_pool.hpp"
 #include "state/deny_set.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
@@ -119,6 +120,8 @@ private:
   std::shared_ptr<key_snapshot_slot> keys_;
   std::unique_ptr<state_service> state_;
   std::shared_ptr<state::deny_set> deny_;
+  std::shared_ptr<store_status> store_status_;
+  std::unique_ptr<store_pool> store_;
   bus_actor bus_;
   uint64_t incarnation_ = 0;
   federation_actor federation_;

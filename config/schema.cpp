@@ -245,6 +245,55 @@ std::vector<key_spec> make_table() {
             "Largest total size of a session's attributes (names and "
             "values).")
           .range(64, 64 * kib),
+      entry("database.driver", t::choice, KEYMESH_FIELD(database.driver),
+            "Where durable state lives: sqlite (a file in the data directory, "
+            "for one node) or mysql (MySQL or MariaDB, shared by a cluster).")
+          .one_of({"sqlite", "mysql"}),
+      entry("database.path", t::path, KEYMESH_FIELD(database.path),
+            "The SQLite file; empty: keymesh.db in node.data_dir."),
+      entry("database.host", t::string, KEYMESH_FIELD(database.host),
+            "MySQL server host name or address."),
+      entry("database.port", t::integer, KEYMESH_FIELD(database.port),
+            "MySQL server port.")
+          .range(1, 65535),
+      entry("database.name", t::identifier, KEYMESH_FIELD(database.name),
+            "MySQL database (schema) name; it must exist."),
+      entry("database.user", t::string, KEYMESH_FIELD(database.user),
+            "MySQL user name."),
+      entry("database.password_file", t::path,
+            KEYMESH_FIELD(database.password_file),
+            "File whose first line is the MySQL password; empty: none."),
+      entry("database.pool_size", t::integer, KEYMESH_FIELD(database.pool_size),
+            "Database connections, each used by one blocking worker thread.")
+          .range(1, 64),
+      entry("database.max_queue", t::integer, KEYMESH_FIELD(database.max_queue),
+            "Database jobs that may wait for a worker; more are refused at "
+            "once (503).")
+          .range(1, 1'000'000),
+      entry("database.connect_timeout", t::duration,
+            KEYMESH_FIELD(database.connect_timeout),
+            "Timeout of connecting to the database.")
+          .range(100, 10 * minute),
+      entry("database.query_timeout", t::duration,
+            KEYMESH_FIELD(database.query_timeout),
+            "Timeout of one statement (MySQL read and write timeouts; how long "
+            "SQLite waits for a lock).")
+          .range(100, 10 * minute),
+      entry("database.health_interval", t::duration,
+            KEYMESH_FIELD(database.health_interval),
+            "How often the database is checked, and reconnected when it was "
+            "lost.")
+          .range(100, 10 * minute),
+      entry("database.tls.mode", t::choice, KEYMESH_FIELD(database.tls.mode),
+            "TLS to MySQL: disabled, required (encrypted), or verify (and the "
+            "server certificate must chain to database.tls.ca).")
+          .one_of({"disabled", "required", "verify"}),
+      entry("database.tls.ca", t::path, KEYMESH_FIELD(database.tls.ca),
+            "CA certificate (PEM) for database.tls.mode verify."),
+      entry("database.tls.cert", t::path, KEYMESH_FIELD(database.tls.cert),
+            "Client certificate (PEM) for MySQL, if the server asks for one."),
+      entry("database.tls.key", t::path, KEYMESH_FIELD(database.tls.key),
+            "Private key (PEM) of database.tls.cert."),
   };
   const settings defaults{};
   for (auto& spec : table) {

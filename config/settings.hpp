@@ -108,6 +108,37 @@ struct settings {
     std::chrono::seconds idle_timeout = std::chrono::hours{1};
     size_t max_attribute_bytes = 4 * 1024;
   } sessions;
+
+  struct database_section {
+    /// "sqlite" (one node, data_dir/keymesh.db) or "mysql" (shared).
+    std::string driver = "sqlite";
+    /// SQLite file; empty: node.data_dir/keymesh.db.
+    std::string path;
+    std::string host = "127.0.0.1";
+    unsigned port = 3306;
+    std::string name = "keymesh";
+    std::string user = "keymesh";
+    /// File holding the password (first line); empty: no password.
+    std::string password_file;
+    /// Connections, each used by one blocking worker.
+    unsigned pool_size = 4;
+    /// Jobs waiting for a worker beyond this are refused at once.
+    size_t max_queue = 10000;
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds{5};
+    /// Read and write timeout of each statement (MySQL), busy wait (SQLite).
+    std::chrono::milliseconds query_timeout = std::chrono::seconds{10};
+    /// How often the database is checked (and reconnected).
+    std::chrono::milliseconds health_interval = std::chrono::seconds{1};
+
+    struct tls_section {
+      /// "disabled", "required" (encrypted) or "verify" (and the server's
+      /// certificate must chain to ca).
+      std::string mode = "disabled";
+      std::string ca;
+      std::string cert;
+      std::string key;
+    } tls;
+  } database;
 };
 
 struct host_port {

@@ -18,6 +18,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
+#include "actors/store_pool.hpp"
 #include "state/deny_set.hpp"
 #include "state/session.hpp"
 #include "common/clock.hpp"
@@ -42,6 +43,8 @@ struct node_status {
   std::atomic<bool> cluster_ready{true};
   /// Whether every partition this node owns is served (null: no state).
   std::shared_ptr<std::atomic<bool>> state_synced;
+  /// The database (null: none, as in tests without a store).
+  std::shared_ptr<store_status> store;
 };
 
 /// Everything the handlers read or talk to.
@@ -62,6 +65,9 @@ struct api_context {
   std::shared_ptr<state::deny_set> deny;
   /// Revocations and session events go out on it (may be null in tests).
   bus_actor bus;
+  /// The durable store (null in tests without one: revocations are then
+  /// acknowledged without a log entry).
+  store_pool* store = nullptr;
 };
 
 /// The timeout of the bridge's requests to this node's own actors on the hot

@@ -230,7 +230,11 @@ void api::get_ready(const request&, const route_params&, responder& done) {
   bool cluster = ctx_.status->cluster_ready.load();
   bool synced
     = !ctx_.status->state_synced || ctx_.status->state_synced->load();
-  bool ready = keys && listening && actors && cluster && synced && !stopping;
+  // Migrated, the revocation log loaded, and reachable at the last check.
+  auto& store = ctx_.status->store;
+  bool database = !store || (store->loaded.load() && store->healthy.load());
+  bool ready = keys && listening && actors && cluster && synced && database
+               && !stopping;
   auto state = ready      ? "ready"
                : stopping ? "stopping"
                : !actors  ? "failed"
@@ -242,7 +246,12 @@ void api::get_ready(const request&, const route_params&, responder& done) {
              {"http", listening},
              {"actors", actors},
              {"cluster", cluster},
-             {"state", synced}}}};
+             {"state", synced},
+             {"database", database}}}};
+  if (store && !database) {
+    auto why = store->error();
+    out["database_error"] = why.empty() ? "starting" : why;
+  }
   done(json_response(ready ? bhttp::status::ok
                            : bhttp::status::service_unavailable,
                      out.dump()));
@@ -320,6 +329,8 @@ void api::get_metrics(const request&, const route_params&, responder& done) {
   res.body() = metrics_->render(snap.get(), ctx_.status->started_at,
                                 ctx_.clock());
   res.body() += render_verify_cache_metrics(*verified_);
+  if (ctx_.status->store)
+    res.body() += render_store_metrics(*ctx_.status->store);
   if (ctx_.state_stats)
     res.body() += render_state_metrics(*ctx_.state_stats,
                                        ctx_.deny ? ctx_.deny->size() : 0);

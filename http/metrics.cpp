@@ -160,6 +160,43 @@ std::string render_verify_cache_metrics(const jose::verify_cache& cache) {
   return out;
 }
 
+std::string render_store_metrics(const store_status& s) {
+  std::string out;
+  auto line = [&](const char* name, const char* type, const char* help,
+                  uint64_t value) {
+    header(out, name, type, help);
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  header(out, "keymesh_database_up", "gauge",
+         "1 when the last check or call reached the database.");
+  out += "keymesh_database_up{backend=\"" + s.backend + "\"} "
+         + (s.healthy.load() ? "1" : "0") + '\n';
+  line("keymesh_database_jobs_total", "counter",
+       "Database jobs the pool ran.", s.jobs.load());
+  line("keymesh_database_failures_total", "counter",
+       "Database jobs that failed (no connection, or the statement).",
+       s.failures.load());
+  line("keymesh_database_refused_total", "counter",
+       "Database jobs refused because database.max_queue were waiting.",
+       s.refused.load());
+  line("keymesh_database_queued", "gauge",
+       "Database jobs submitted and not finished.", s.queued.load());
+  header(out, "keymesh_database_busy_seconds_total", "counter",
+         "Time the pool's workers spent on jobs.");
+  out += "keymesh_database_busy_seconds_total "
+         + format_double(static_cast<double>(s.busy_ns.load()) / 1e9) + '\n';
+  line("keymesh_revocation_log_loaded", "gauge",
+       "Revocations loaded from the log at start.",
+       s.revocations_loaded.load());
+  line("keymesh_revocation_log_pruned_total", "counter",
+       "Ended revocations deleted from the log.",
+       s.revocations_pruned.load());
+  return out;
+}
+
 std::string render_state_metrics(const state_metrics& m, size_t denied) {
   std::string out;
   auto totals = m.totals();

@@ -19,6 +19,7 @@ struct key_snapshot;
 } // namespace keymesh
 
 #include "actors/shard.hpp"
+#include "actors/store_pool.hpp"
 
 namespace keymesh::http {
 
@@ -68,6 +69,9 @@ private:
 
 /// The verified-token cache of /api/verify: its size and its hits.
 std::string render_verify_cache_metrics(const jose::verify_cache& cache);
+
+/// The database: health, jobs, failures, the revocation log.
+std::string render_store_metrics(const store_status& s);
 
 /// The replicated state's gauges and counters (records and bytes per
 /// keyspace, handoffs, anti-entropy, replication) and the deny set size.

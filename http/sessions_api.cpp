@@ -11,6 +11,7 @@
 #include "actors/bus.hpp"
 #include "actors/error.hpp"
 #include "http/api.hpp"
+#include "http/store_call.hpp"
 #include "http/json_input.hpp"
 #include "state/placement.hpp"
 #include "state/session.hpp"
@@ -513,19 +514,29 @@ void api::revoke(state::deny_kind kind, std::string value,
     // and the sessions it ends are tombstoned on their owners. It names the
     // nodes that did not confirm. (One bridge actor runs all of this: no
     // locking.)
+    // The log entry is written at once too: the answer waits for it.
     struct outcome {
       std::optional<std::vector<std::string>> unreached;
       std::optional<size_t> sessions;
       caf::error failed;
+      std::optional<std::string> log_error; // empty: written
       bool answered = false;
     };
     auto out = std::make_shared<outcome>();
     auto settle = [=] {
-      if (out->answered || !out->unreached || (!out->sessions && !out->failed))
+      if (out->answered || !out->unreached || (!out->sessions && !out->failed)
+          || !out->log_error)
         return;
       out->answered = true;
       if (out->failed)
         return done(state_error(self->system(), out->failed, "the session"));
+      if (!out->log_error->empty())
+        return done(error_response(
+          bhttp::status::service_unavailable,
+          "the revocation is in force on the nodes that were reached, but "
+          "it could not be written to the revocation log (retry: revoking "
+          "again is harmless): "
+            + *out->log_error));
       auto& unreached = *out->unreached;
       json body{{"revoked", what},
                 {what, value},
@@ -536,6 +547,25 @@ void api::revoke(state::deny_kind kind, std::string value,
         body["reason"] = reason;
       done(json_response(bhttp::status::ok, body.dump()));
     };
+    if (!ctx_.store) {
+      out->log_error.emplace();
+    } else {
+      persistence::revocation_entry entry{what, value, now, until, reason,
+                                          ctx_.status->instance_id};
+      store_call(
+        self, *ctx_.store,
+        [entry](persistence::store& db) {
+          db.put_revocation(entry);
+          return true;
+        },
+        [=](store_outcome<bool> written) {
+          if (!written.ok())
+            spdlog::error("store: revocation of {} {} not logged: {}", what,
+                          value, written.error);
+          out->log_error = written.ok() ? std::string{} : written.error;
+          settle();
+        });
+    }
     if (!ctx_.bus) {
       out->unreached.emplace();
     } else {

@@ -1,6 +1,5 @@
 #include "state/deny_set.hpp"
 
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <mutex>
@@ -92,43 +91,6 @@ bool deny_set::session_denied(std::string_view sid, int64_t now_ms) const {
     return false;
   std::shared_lock<std::shared_mutex> guard{mutex_};
   return find(deny_kind::sid, sid, now_ms) != nullptr;
-}
-
-std::string deny_set::to_json(int64_t now_ms) const {
-  auto entries = nlohmann::json::array();
-  {
-    std::shared_lock<std::shared_mutex> guard{mutex_};
-    for (auto& [key, e] : entries_)
-      if (e.until > now_ms)
-        entries.push_back(
-          {to_string(static_cast<deny_kind>(key[0] - '0')), key.substr(1),
-           e.revoked_at, e.until});
-  }
-  return nlohmann::json{{"version", 1}, {"entries", std::move(entries)}}.dump(
-    -1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::optional<size_t> deny_set::add_json(std::string_view text,
-                                         int64_t now_ms) {
-  auto doc = nlohmann::json::parse(text, nullptr, false);
-  if (!doc.is_object() || doc.value("version", 0) != 1
-      || !doc.contains("entries") || !doc["entries"].is_array())
-    return std::nullopt;
-  size_t added = 0;
-  for (auto& e : doc["entries"]) {
-    if (!e.is_array() || e.size() != 4 || !e[0].is_string()
-        || !e[1].is_string() || !e[2].is_number_integer()
-        || !e[3].is_number_integer())
-      return std::nullopt;
-    auto kind = parse_deny_kind(e[0].get<std::string>());
-    if (!kind)
-      return std::nullopt;
-    auto until = e[3].get<int64_t>();
-    if (until > now_ms && add(*kind, e[1].get<std::string>(),
-                              e[2].get<int64_t>(), until))
-      ++added;
-  }
-  return added;
 }
 
 size_t deny_set::purge(int64_t now_ms) {

@@ -45,13 +45,6 @@ public:
   /// Drops entries past their end; returns how many.
   size_t purge(int64_t now_ms);
 
-  /// The live entries at NOW_MS as JSON text (the warm-start file).
-  std::string to_json(int64_t now_ms) const;
-
-  /// Adds the live entries of a to_json text; the number added, or nullopt
-  /// when the text is malformed.
-  std::optional<size_t> add_json(std::string_view text, int64_t now_ms);
-
   /// Cheap check for the hot path: nothing to look up.
   bool empty() const {
     return size_.load(std::memory_order_acquire) == 0;

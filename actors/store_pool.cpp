@@ -1,0 +1,207 @@
+#include "actors/store_pool.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/atoms.hpp"
+
+namespace keymesh {
+
+void store_status::set_error(std::string text) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  error_ = std::move(text);
+}
+
+std::string store_status::error() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return error_;
+}
+
+namespace {
+
+using persistence::store_error;
+using persistence::store_failure;
+
+// -- workers ---------------------------------------------------------------------
+
+struct worker_state {
+  static inline const char* name = "store_worker";
+  std::unique_ptr<persistence::store> conn;
+  /// status->outages when conn was opened.
+  uint64_t opened_after = 0;
+};
+
+caf::behavior store_worker(caf::stateful_actor<worker_state>* self,
+                           persistence::store_factory open,
+                           std::shared_ptr<store_status> status) {
+  return {
+    [=](atom::run, store_job& job) {
+      auto started = std::chrono::steady_clock::now();
+      auto finish = [&] {
+        status->queued.fetch_sub(1, std::memory_order_relaxed);
+        status->busy_ns.fetch_add(
+          static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::steady_clock::now() - started)
+              .count()),
+          std::memory_order_relaxed);
+      };
+      status->jobs.fetch_add(1, std::memory_order_relaxed);
+      auto fail = [&](const store_error& e) {
+        status->failures.fetch_add(1, std::memory_order_relaxed);
+        if (e.failure == store_failure::unavailable) {
+          // The connection is suspect: a new one for the next job.
+          self->state.conn.reset();
+          status->healthy = false;
+          status->set_error(e.what());
+        }
+        finish();
+        if (job.failed)
+          job.failed(e);
+      };
+      try {
+        auto& st = self->state;
+        auto outages = status->outages.load();
+        if (st.conn && st.opened_after != outages)
+          st.conn.reset(); // opened before the database went away
+        if (!st.conn) {
+          // While the monitor finds the database gone, fail at once rather
+          // than wait out a connect timeout per job.
+          if (status->loaded && !status->healthy)
+            throw store_error{store_failure::unavailable,
+                              "the database is unreachable: "
+                                + status->error()};
+          st.conn = open();
+          st.opened_after = outages;
+        }
+        job.work(*st.conn);
+        finish();
+      } catch (const store_error& e) {
+        fail(e);
+      } catch (const std::exception& e) {
+        fail(store_error{store_failure::rejected, e.what()});
+      }
+    },
+    // After the jobs queued before it (an exit message would overtake them).
+    [=](atom::leave) { self->quit(); },
+  };
+}
+
+// -- the monitor -----------------------------------------------------------------
+
+struct monitor_state {
+  static inline const char* name = "store_monitor";
+  std::unique_ptr<persistence::store> conn;
+  bool was_healthy = true; // log the first failure too
+  time_point next_prune{};
+};
+
+/// Migrates and loads the revocation log once; then pings and prunes.
+void check(caf::stateful_actor<monitor_state>* self,
+           const store_pool_options& opts,
+           const std::shared_ptr<store_status>& status) {
+  auto& st = self->state;
+  try {
+    if (!st.conn)
+      st.conn = opts.open();
+    if (!status->loaded) {
+      st.conn->migrate();
+      auto now = to_unix_ms(opts.clock());
+      size_t n = 0;
+      for (auto& e : st.conn->live_revocations(now)) {
+        auto kind = state::parse_deny_kind(e.kind);
+        if (!kind || !opts.deny)
+          continue;
+        opts.deny->add(*kind, e.value, e.revoked_at, e.until);
+        ++n;
+      }
+      status->revocations_loaded = n;
+      status->loaded = true;
+      spdlog::info("store: {} schema version {}, {} live revocation{} loaded",
+                   st.conn->backend(), st.conn->schema_version(), n,
+                   n == 1 ? "" : "s");
+    } else {
+      st.conn->ping();
+    }
+    auto now = opts.clock();
+    if (now >= st.next_prune) {
+      st.next_prune = now + opts.prune_interval;
+      auto pruned = st.conn->prune_revocations(to_unix_ms(now));
+      status->revocations_pruned.fetch_add(pruned, std::memory_order_relaxed);
+    }
+    status->healthy = true;
+    status->set_error({});
+    if (!st.was_healthy)
+      spdlog::info("store: the database is reachable again");
+    st.was_healthy = true;
+  } catch (const store_error& e) {
+    st.conn.reset();
+    status->healthy = false;
+    status->set_error(e.what());
+    if (st.was_healthy) {
+      status->outages.fetch_add(1);
+      spdlog::error("store: {}", e.what());
+    }
+    st.was_healthy = false;
+  }
+}
+
+caf::behavior store_monitor(caf::stateful_actor<monitor_state>* self,
+                            store_pool_options opts,
+                            std::shared_ptr<store_status> status) {
+  self->send(self, atom::tick_v);
+  return {
+    [=](atom::tick) {
+      check(self, opts, status);
+      self->delayed_send(self, opts.health_interval, atom::tick_v);
+    },
+  };
+}
+
+} // namespace
+
+store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
+                       std::shared_ptr<store_status> status)
+  : status_(std::move(status)),
+    max_queue_(opts.max_queue),
+    shared_(opts.shared) {
+  for (size_t i = 0; i < std::max<size_t>(opts.workers, 1); ++i)
+    workers_.push_back(
+      sys.spawn<caf::detached>(store_worker, opts.open, status_));
+  monitor_ = sys.spawn<caf::detached>(store_monitor, opts, status_);
+}
+
+store_pool::~store_pool() {
+  stop();
+}
+
+bool store_pool::submit(store_job job) {
+  if (stopped_.load(std::memory_order_acquire))
+    return false;
+  auto queued = status_->queued.fetch_add(1, std::memory_order_relaxed);
+  if (queued >= max_queue_) {
+    status_->queued.fetch_sub(1, std::memory_order_relaxed);
+    status_->refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  auto& target
+    = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+  caf::anon_send(target, atom::run_v, std::move(job));
+  return true;
+}
+
+void store_pool::stop() {
+  if (stopped_.exchange(true))
+    return;
+  // The workers stay in the list (submit reads it from any thread): a job
+  // sent after this is dropped by a finished actor.
+  for (auto& w : workers_)
+    caf::anon_send(w, atom::leave_v);
+  caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+}
+
+} // namespace keymesh

@@ -1,0 +1,108 @@
+// The durable store: one interface, two backends (SQLite for a single node,
+// MySQL/MariaDB shared by a cluster). A store object is one database
+// connection: blocking, not thread-safe. The store pool (actors/store_pool)
+// gives each of its worker threads its own; nothing on CAF's cooperative
+// scheduler or an HTTP I/O thread ever calls one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+
+namespace keymesh::persistence {
+
+/// Why a store call failed.
+enum class store_failure {
+  /// The database cannot be reached, or the connection broke: the call may
+  /// work on a new connection later.
+  unavailable,
+  /// The database refused the statement (a constraint, a bad value).
+  rejected,
+  /// The schema in the database is newer than this program knows.
+  schema,
+};
+
+struct store_error : std::runtime_error {
+  store_error(store_failure failure, const std::string& what)
+    : std::runtime_error(what), failure(failure) {
+  }
+  store_failure failure;
+};
+
+/// One entry of the revocation log: the deny set entry it restores.
+struct revocation_entry {
+  /// "sid", "jti" or "sub".
+  std::string kind;
+  std::string value;
+  /// Unix ms; for a subject, tokens issued (iat) until then are revoked.
+  int64_t revoked_at = 0;
+  /// Unix ms after which the entry no longer matters (pruned).
+  int64_t until = 0;
+  std::string reason;
+  /// The node that took the revocation.
+  std::string origin;
+};
+
+class store {
+public:
+  virtual ~store() = default;
+
+  /// "sqlite" or "mysql".
+  virtual const char* backend() const = 0;
+
+  /// Whether every node of a cluster uses this same database.
+  virtual bool shared() const = 0;
+
+  /// Brings the schema to the newest version this program knows, one
+  /// migration at a time, each recorded in keymesh_schema. Safe when
+  /// several nodes start at once against one database: they take turns
+  /// (SQLite: a write transaction; MySQL: a named lock), and a migration
+  /// another node applied meanwhile is skipped. Throws store_error (schema)
+  /// when the database is newer than this program.
+  virtual void migrate() = 0;
+
+  /// The schema version in the database (0: none yet).
+  virtual int schema_version() = 0;
+
+  /// A cheap round trip (SELECT 1); throws when the database is gone.
+  virtual void ping() = 0;
+
+  // -- the revocation log ------------------------------------------------------
+
+  /// Records a revocation. One entry per (kind, value): a repeated one keeps
+  /// the later revoked_at and until (a later subject revocation covers more
+  /// tokens), and the first reason and origin.
+  virtual void put_revocation(const revocation_entry& entry) = 0;
+
+  /// The entries that still matter at NOW_MS (until > NOW_MS).
+  virtual std::vector<revocation_entry> live_revocations(int64_t now_ms) = 0;
+
+  /// Deletes entries that ended before NOW_MS; returns how many.
+  virtual size_t prune_revocations(int64_t now_ms) = 0;
+};
+
+/// Opens one connection as configured (database.*), with DATA_DIR for the
+/// default SQLite path. Throws store_error (unavailable) when it cannot.
+std::unique_ptr<store> open_store(const config::settings& cfg);
+
+/// A factory of connections for the pool.
+using store_factory = std::function<std::unique_ptr<store>()>;
+
+/// The SQLite file a configuration uses.
+std::string sqlite_path(const config::settings& cfg);
+
+/// The password from database.password_file (its first line; empty when no
+/// file is configured). Throws store_error (unavailable) naming the file
+/// when it cannot be read; never puts the password in a message.
+std::string read_password(const config::settings& cfg);
+
+/// The newest schema version this program knows.
+int latest_schema_version();
+
+} // namespace keymesh::persistence

@@ -1,0 +1,310 @@
+// The store contract, run on both backends: SQLite in a temp dir and a real
+// MariaDB server started on loopback by the harness. Then the store pool:
+// workers, a bounded queue, the monitor's migration, log loading and health.
+#define CAF_SUITE store
+#include "caf/test/unit_test.hpp"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <sqlite3.h>
+
+#include "actors/interfaces.hpp"
+#include "actors/store_pool.hpp"
+#include "config/settings.hpp"
+#include "persistence/store.hpp"
+#include "support/mariadb.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait.hpp"
+
+using namespace keymesh;
+using persistence::revocation_entry;
+using persistence::store;
+using persistence::store_error;
+using persistence::store_failure;
+using std::chrono::milliseconds;
+
+namespace {
+
+/// One MariaDB for the whole suite (started on first use, stopped at exit).
+test::mariadb_server& mariadb() {
+  static test::mariadb_server server;
+  return server;
+}
+
+config::settings mysql_settings() {
+  config::settings cfg;
+  cfg.database.driver = "mysql";
+  cfg.database.host = "127.0.0.1";
+  cfg.database.port = mariadb().port();
+  cfg.database.password_file = mariadb().password_file();
+  cfg.database.connect_timeout = milliseconds{2000};
+  cfg.database.query_timeout = milliseconds{5000};
+  return cfg;
+}
+
+config::settings sqlite_settings(const test::temp_dir& dir) {
+  config::settings cfg;
+  cfg.node.data_dir = dir.path();
+  return cfg;
+}
+
+/// Empties the MySQL database between tests.
+void reset_mysql() {
+  mariadb().sql("DROP DATABASE IF EXISTS keymesh; CREATE DATABASE keymesh;");
+}
+
+revocation_entry entry(std::string kind, std::string value, int64_t at,
+                       int64_t until, std::string reason = "") {
+  return {std::move(kind), std::move(value), at, until, std::move(reason),
+          "node-a"};
+}
+
+const revocation_entry* find(const std::vector<revocation_entry>& all,
+                             const std::string& kind,
+                             const std::string& value) {
+  for (auto& e : all)
+    if (e.kind == kind && e.value == value)
+      return &e;
+  return nullptr;
+}
+
+/// The contract every backend keeps.
+void check_contract(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  CAF_CHECK_EQUAL(db->schema_version(), 0);
+  db->migrate();
+  CAF_CHECK_EQUAL(db->schema_version(), persistence::latest_schema_version());
+  db->migrate(); // nothing left to do
+  CAF_CHECK_EQUAL(db->schema_version(), persistence::latest_schema_version());
+  db->ping();
+  // Identifiers are compared exactly (MySQL's default collation would fold
+  // case), and a repeated revocation keeps the later times.
+  db->put_revocation(entry("sid", "Abc", 1000, 50'000, "first"));
+  db->put_revocation(entry("sid", "abc", 1000, 50'000));
+  db->put_revocation(entry("sub", "alice", 1000, 60'000));
+  db->put_revocation(entry("sub", "alice", 3000, 40'000, "second"));
+  db->put_revocation(entry("jti", "old", 1000, 9'000));
+  auto live = db->live_revocations(10'000);
+  CAF_CHECK_EQUAL(live.size(), 3u);
+  CAF_REQUIRE(find(live, "sid", "Abc") && find(live, "sid", "abc"));
+  CAF_CHECK_EQUAL(find(live, "sid", "Abc")->reason, "first");
+  CAF_CHECK_EQUAL(find(live, "sid", "Abc")->origin, "node-a");
+  auto alice = find(live, "sub", "alice");
+  CAF_REQUIRE(alice != nullptr);
+  CAF_CHECK_EQUAL(alice->revoked_at, 3000);
+  CAF_CHECK_EQUAL(alice->until, 60'000);
+  CAF_CHECK(find(live, "jti", "old") == nullptr);
+  // SQL metacharacters and odd bytes go in and come out as they were.
+  std::vector<std::string> nasty{
+    "'; DROP TABLE revocations; --", "a\"b`c\\d", "%_*?", "\xe2\x9c\x93 ok",
+    std::string{"nul\0byte", 8}, "' OR '1'='1"};
+  for (auto& v : nasty)
+    db->put_revocation(entry("jti", v, 1000, 80'000, v));
+  live = db->live_revocations(10'000);
+  for (auto& v : nasty) {
+    auto e = find(live, "jti", v);
+    CAF_CHECK(e != nullptr);
+    if (e)
+      CAF_CHECK(e->reason == v);
+  }
+  // Pruning deletes what ended, and only that.
+  CAF_CHECK_EQUAL(db->prune_revocations(10'000), 1u);
+  CAF_CHECK_EQUAL(db->prune_revocations(10'000), 0u);
+  CAF_CHECK_EQUAL(db->live_revocations(0).size(), 3u + nasty.size());
+  CAF_CHECK_EQUAL(db->prune_revocations(100'000), 3u + nasty.size());
+  // The data outlives the connection.
+  db->put_revocation(entry("sid", "kept", 1, 1'000'000));
+  db.reset();
+  auto again = persistence::open_store(cfg);
+  again->migrate();
+  CAF_CHECK_EQUAL(again->live_revocations(0).size(), 1u);
+}
+
+/// Several nodes starting at once against one database.
+void check_concurrent_migration(const config::settings& cfg) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      try {
+        persistence::open_store(cfg)->migrate();
+      } catch (const std::exception& e) {
+        CAF_MESSAGE("migration failed: " << e.what());
+        ++failures;
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  CAF_CHECK_EQUAL(failures.load(), 0);
+  CAF_CHECK_EQUAL(persistence::open_store(cfg)->schema_version(),
+                  persistence::latest_schema_version());
+}
+
+bool throws_failure(const std::function<void()>& f, store_failure expected) {
+  try {
+    f();
+  } catch (const store_error& e) {
+    return e.failure == expected;
+  }
+  return false;
+}
+
+} // namespace
+
+CAF_TEST(sqlite keeps the store contract) {
+  test::temp_dir dir;
+  check_contract(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps the store contract) {
+  reset_mysql();
+  check_contract(mysql_settings());
+}
+
+CAF_TEST(concurrent migrations apply each version once) {
+  test::temp_dir dir;
+  check_concurrent_migration(sqlite_settings(dir));
+  reset_mysql();
+  check_concurrent_migration(mysql_settings());
+  auto applied = mariadb().sql("SELECT COUNT(*) FROM keymesh.keymesh_schema");
+  CAF_CHECK_EQUAL(std::stoi(applied),
+                  static_cast<int>(persistence::latest_schema_version()));
+}
+
+CAF_TEST(a database newer than the program is refused) {
+  test::temp_dir dir;
+  auto cfg = sqlite_settings(dir);
+  persistence::open_store(cfg)->migrate();
+  sqlite3* raw = nullptr;
+  CAF_REQUIRE_EQUAL(sqlite3_open(persistence::sqlite_path(cfg).c_str(), &raw),
+                    SQLITE_OK);
+  CAF_CHECK_EQUAL(sqlite3_exec(raw,
+                               "INSERT INTO keymesh_schema VALUES "
+                               "(999, 'from the future', 0, 'test')",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+  sqlite3_close(raw);
+  CAF_CHECK(throws_failure([&] { persistence::open_store(cfg)->migrate(); },
+                           store_failure::schema));
+  reset_mysql();
+  persistence::open_store(mysql_settings())->migrate();
+  mariadb().sql("INSERT INTO keymesh.keymesh_schema VALUES "
+                "(999, 'from the future', 0, 'test')");
+  CAF_CHECK(throws_failure(
+    [&] { persistence::open_store(mysql_settings())->migrate(); },
+    store_failure::schema));
+}
+
+CAF_TEST(mariadb rejects oversized values and bad logins clearly) {
+  reset_mysql();
+  auto db = persistence::open_store(mysql_settings());
+  db->migrate();
+  CAF_CHECK(throws_failure(
+    [&] { db->put_revocation(entry("sid", std::string(600, 'x'), 1, 2)); },
+    store_failure::rejected));
+  db->ping(); // the connection survives a refused statement
+  auto cfg = mysql_settings();
+  test::temp_dir dir;
+  test::write_file(dir.path() + "/wrong", "not-the-password\n");
+  cfg.database.password_file = dir.path() + "/wrong";
+  try {
+    persistence::open_store(cfg);
+    CAF_FAIL("a wrong password connected");
+  } catch (const store_error& e) {
+    CAF_CHECK(e.failure == store_failure::unavailable);
+    // The message names the server and user, never the password.
+    CAF_CHECK(std::string{e.what()}.find("not-the-password")
+              == std::string::npos);
+    CAF_CHECK(std::string{e.what()}.find("keymesh") != std::string::npos);
+  }
+  cfg.database.password_file = dir.path() + "/missing";
+  CAF_CHECK(throws_failure([&] { persistence::open_store(cfg); },
+                           store_failure::unavailable));
+}
+
+CAF_TEST(the pool runs jobs off the scheduler and reports an absent database) {
+  reset_mysql();
+  {
+    // A revocation in the log before the node starts.
+    auto db = persistence::open_store(mysql_settings());
+    db->migrate();
+    db->put_revocation(entry("jti", "logged-before", 1, 4'000'000'000'000));
+  }
+  caf::actor_system_config sys_cfg;
+  add_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto cfg = mysql_settings();
+  auto status = std::make_shared<store_status>();
+  status->backend = "mysql";
+  store_pool_options opts;
+  opts.open = [cfg] { return persistence::open_store(cfg); };
+  opts.workers = 2;
+  opts.max_queue = 4;
+  opts.health_interval = milliseconds{100};
+  opts.deny = std::make_shared<state::deny_set>();
+  opts.shared = true;
+  store_pool pool{sys, opts, status};
+  // The monitor migrates and loads the log into the deny set.
+  CAF_REQUIRE(test::eventually([&] { return status->loaded.load(); },
+                               milliseconds{10000}));
+  CAF_CHECK(status->healthy.load());
+  CAF_CHECK(opts.deny->denied("", "logged-before", "", 0, 1000));
+  CAF_CHECK_EQUAL(status->revocations_loaded.load(), 1u);
+  // Jobs run on the workers' own threads, exactly one callback each.
+  auto caller = std::this_thread::get_id();
+  std::atomic<int> done{0}, failed{0}, elsewhere{0};
+  auto job = [&](std::string value) {
+    return store_job{[&, value](persistence::store& db) {
+                       if (std::this_thread::get_id() != caller)
+                         ++elsewhere;
+                       db.put_revocation(entry("jti", value, 1, 4'000'000'000'000));
+                       ++done;
+                     },
+                     [&](const store_error&) { ++failed; }};
+  };
+  for (int i = 0; i < 4; ++i)
+    CAF_CHECK(pool.submit(job("j" + std::to_string(i))));
+  CAF_REQUIRE(test::eventually([&] { return done.load() == 4; },
+                               milliseconds{10000}));
+  CAF_CHECK_EQUAL(elsewhere.load(), 4);
+  CAF_CHECK_EQUAL(failed.load(), 0);
+  // A full queue refuses at once: block both workers, then fill it.
+  std::atomic<bool> release{false};
+  auto blocker = store_job{[&](persistence::store&) {
+                             while (!release)
+                               std::this_thread::sleep_for(milliseconds{5});
+                           },
+                           {}};
+  CAF_CHECK(pool.submit(blocker));
+  CAF_CHECK(pool.submit(blocker));
+  CAF_CHECK(pool.submit(job("q1")));
+  CAF_CHECK(pool.submit(job("q2")));
+  CAF_CHECK(!pool.submit(job("refused")));
+  CAF_CHECK_EQUAL(status->refused.load(), 1u);
+  release = true;
+  CAF_REQUIRE(test::eventually([&] { return done.load() == 6; },
+                               milliseconds{10000}));
+  // The database goes away: the monitor reports it, jobs fail (not hang),
+  // and everything recovers when it is back.
+  mariadb().stop();
+  CAF_CHECK(test::eventually([&] { return !status->healthy.load(); },
+                             milliseconds{10000}));
+  CAF_CHECK(!status->error().empty());
+  CAF_CHECK(pool.submit(job("while-down")));
+  CAF_CHECK(test::eventually([&] { return failed.load() == 1; },
+                             milliseconds{15000}));
+  mariadb().start();
+  CAF_CHECK(test::eventually([&] { return status->healthy.load(); },
+                             milliseconds{15000}));
+  CAF_CHECK(pool.submit(job("after")));
+  CAF_CHECK(test::eventually([&] { return done.load() == 7; },
+                             milliseconds{15000}));
+  pool.stop();
+}
