@@ -152,8 +152,11 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
     .then(
       [=, deny = ctx_.deny, clock = ctx_.clock](read_result& r) {
         auto now = to_unix_ms(clock());
+        // A revoked session whose record is gone (volatile state lost in a
+        // crash) is still reported as revoked: the deny set remembers.
         if (!r.found)
-          return then(std::nullopt, false, {});
+          return then(std::nullopt, deny && deny->session_denied(sid, now),
+                      {});
         if (r.rec.tombstone || (deny && deny->session_denied(sid, now)))
           return then(std::nullopt, true, {});
         auto s = state::decode_session(r.rec.value);

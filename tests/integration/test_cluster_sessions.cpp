@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/cluster.hpp"
+#include "support/mariadb.hpp"
 #include "support/wait.hpp"
 
 using namespace keymesh::test;
@@ -66,6 +67,37 @@ struct session_cluster : cluster_fixture {
 
 private:
   std::map<std::string, std::string> env_;
+};
+
+/// A real MariaDB server, up before the nodes start.
+struct with_mariadb {
+  mariadb_server db;
+};
+
+/// Three nodes sharing one MariaDB database.
+struct shared_db_cluster : with_mariadb, session_cluster {
+  shared_db_cluster()
+    : session_cluster({{"KEYMESH_DATABASE_DRIVER", "mysql"},
+                       {"KEYMESH_DATABASE_PORT", std::to_string(db.port())},
+                       {"KEYMESH_DATABASE_PASSWORD_FILE", db.password_file()},
+                       {"KEYMESH_DATABASE_HEALTH_INTERVAL", "200ms"},
+                       {"KEYMESH_DATABASE_CONNECT_TIMEOUT", "1s"}}) {
+  }
+
+  /// The value of the first metric line starting with NAME on node I.
+  std::string metric(int i, const std::string& name) {
+    auto text = request(http_port(i), "GET", "/metrics").body();
+    auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos)
+      return {};
+    auto start = at + name.size() + 2;
+    return text.substr(start, text.find('\n', start) - start);
+  }
+
+  int ready_status(int i) {
+    return static_cast<int>(
+      request(http_port(i), "GET", "/healthz/ready").result_int());
+  }
 };
 
 /// Every node holds every partition, and repairs once a second.
@@ -222,6 +254,88 @@ CAF_TEST(a_paused_node_is_brought_back_in_line) {
   node(1).stop(SIGKILL);
   node(2).stop(SIGKILL);
   CAF_CHECK(eventually([&] { return all_readable(3, acked); }, 10s));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(shared_database_tests, shared_db_cluster)
+
+CAF_TEST(revocations_survive_a_crash_of_the_whole_cluster) {
+  auto sid = create(1, "grace");
+  CAF_REQUIRE(!sid.empty());
+  CAF_REQUIRE_EQUAL(call(2, "DELETE", "/api/sessions/" + sid).result_int(),
+                    200u);
+  CAF_REQUIRE_EQUAL(call(3, "POST", "/api/revocations",
+                         json{{"jti", "jti-before-crash"}}.dump())
+                      .result_int(),
+                    200u);
+  CAF_REQUIRE_EQUAL(call(1, "DELETE", "/api/subjects/grace/sessions")
+                      .result_int(),
+                    200u);
+  // One row per revocation, written by the node that took it.
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.revocations")),
+                  "3");
+  // Every node dies at once: no snapshot, no graceful anything.
+  for (int i = 1; i <= 3; ++i)
+    node(i).stop(SIGKILL);
+  for (int i = 1; i <= 3; ++i)
+    start_node(i);
+  CAF_REQUIRE(eventually([&] { return all_linked(3) && all_ready(); }, 20s));
+  for (int i = 1; i <= 3; ++i) {
+    CAF_CHECK_EQUAL(metric(i, "keymesh_revocation_log_loaded"), "3");
+    CAF_CHECK_EQUAL(metric(i, "keymesh_deny_set_entries"), "3");
+    // The session's record is gone with the volatile state, but its
+    // revocation is remembered.
+    auto gone = call(i, "GET", "/api/sessions/" + sid);
+    CAF_CHECK_EQUAL(gone.result_int(), 404u);
+    CAF_CHECK(gone.body().find("revoked") != std::string::npos);
+  }
+}
+
+CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {
+  auto sid = create(1, "henry");
+  CAF_REQUIRE(!sid.empty());
+  auto token = json::parse(
+    call(2, "POST", "/api/sessions/" + sid + "/tokens", "{}").body())["token"]
+                 .get<std::string>();
+  db.stop();
+  CAF_CHECK(eventually(
+    [&] {
+      for (int i = 1; i <= 3; ++i)
+        if (ready_status(i) != 503)
+          return false;
+      return true;
+    },
+    10s));
+  auto ready = request(http_port(1), "GET", "/healthz/ready");
+  auto checks = json::parse(ready.body()).at("checks");
+  CAF_CHECK(!checks.at("database").get<bool>());
+  CAF_CHECK(ready.body().find("database_error") != std::string::npos);
+  for (int i = 1; i <= 3; ++i)
+    CAF_CHECK_EQUAL(at(verify(i, token), "active"), true);
+  // A revocation still takes effect everywhere, but is not acknowledged as
+  // durable.
+  auto refused = call(3, "DELETE", "/api/sessions/" + sid);
+  CAF_CHECK_EQUAL(refused.result_int(), 503u);
+  CAF_CHECK(refused.body().find("revocation log") != std::string::npos);
+  for (int i = 1; i <= 3; ++i)
+    CAF_CHECK_EQUAL(at(verify(i, token), "reason"), "revoked");
+  CAF_CHECK_EQUAL(metric(3, "keymesh_database_up{backend=\"mysql\"}"), "0");
+  // The database returns: the nodes are ready again and the retry is
+  // written.
+  db.start();
+  CAF_CHECK(eventually(
+    [&] {
+      for (int i = 1; i <= 3; ++i)
+        if (ready_status(i) != 200)
+          return false;
+      return true;
+    },
+    15s));
+  CAF_CHECK_EQUAL(call(3, "DELETE", "/api/sessions/" + sid).result_int(), 200u);
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.revocations "
+                                   "WHERE kind = 'sid'")),
+                  "1");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

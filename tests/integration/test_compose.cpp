@@ -221,7 +221,7 @@ CAF_TEST(compose_file_validates_and_names_the_nodes_and_the_load_balancer) {
   CAF_CHECK_EQUAL(code, 0);
   if (code != 0)
     CAF_MESSAGE("docker-compose config:\n" << out);
-  for (auto name : {"node-1:", "node-2:", "node-3:", "lb:"})
+  for (auto name : {"node-1:", "node-2:", "node-3:", "lb:", "mariadb:"})
     CAF_CHECK(contains(out, name));
   CAF_CHECK(contains(out, "image: nginx"));
   CAF_CHECK(contains(out, "/healthz/ready") || contains(out, "keymesh-healthcheck"));
@@ -236,7 +236,10 @@ CAF_TEST(compose_file_validates_and_names_the_nodes_and_the_load_balancer) {
     if (!line.empty())
       services.insert(line);
   CAF_CHECK_EQUAL(services,
-                  (std::set<std::string>{"lb", "node-1", "node-2", "node-3"}));
+                  (std::set<std::string>{"lb", "mariadb", "node-1", "node-2",
+                                         "node-3"}));
+  CAF_CHECK(contains(out, "image: mariadb:10.11"));
+  CAF_CHECK(contains(out, "MARIADB_PASSWORD_FILE"));
 }
 
 CAF_TEST(deploy_configs_are_valid) {
@@ -260,6 +263,8 @@ CAF_TEST(deploy_configs_are_valid) {
     for (auto seed : {"- node-1:7401", "- node-2:7401", "- node-3:7401"})
       CAF_CHECK(contains(out, seed));
     CAF_CHECK(contains(out, "ca: /etc/keymesh/tls/ca.pem"));
+    CAF_CHECK(contains(out, "driver: mysql"));
+    CAF_CHECK(contains(out, "host: mariadb"));
   }
   // Executable in a checkout: the image copies the healthcheck and compose
   // bind-mounts it into the nginx container.
