@@ -46,6 +46,71 @@ const std::vector<migration>& migrations() {
       " PRIMARY KEY (kind, value),"
       " KEY revocations_until (until_ms)"
       ") ENGINE=InnoDB"}},
+    {2,
+     "users, groups and claims",
+     {"CREATE TABLE users ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " username BLOB NOT NULL UNIQUE,"
+      " password_hash TEXT NOT NULL,"
+      " enabled INTEGER NOT NULL,"
+      " created_at_ms INTEGER NOT NULL,"
+      " updated_at_ms INTEGER NOT NULL)",
+      "CREATE TABLE user_groups ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " name BLOB NOT NULL UNIQUE,"
+      " created_at_ms INTEGER NOT NULL)",
+      "CREATE TABLE group_members ("
+      " group_id INTEGER NOT NULL REFERENCES user_groups (id) ON DELETE CASCADE,"
+      " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+      " PRIMARY KEY (group_id, user_id))",
+      "CREATE INDEX group_members_user ON group_members (user_id)",
+      "CREATE TABLE claims ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " name BLOB NOT NULL,"
+      " value BLOB NOT NULL,"
+      " description BLOB NOT NULL,"
+      " UNIQUE (name, value))",
+      "CREATE TABLE group_claims ("
+      " group_id INTEGER NOT NULL REFERENCES user_groups (id) ON DELETE CASCADE,"
+      " claim_id INTEGER NOT NULL REFERENCES claims (id) ON DELETE CASCADE,"
+      " PRIMARY KEY (group_id, claim_id))"},
+     {"CREATE TABLE IF NOT EXISTS users ("
+      " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+      " username VARBINARY(255) NOT NULL,"
+      " password_hash VARCHAR(255) NOT NULL,"
+      " enabled TINYINT NOT NULL,"
+      " created_at_ms BIGINT NOT NULL,"
+      " updated_at_ms BIGINT NOT NULL,"
+      " UNIQUE KEY users_username (username)"
+      ") ENGINE=InnoDB",
+      "CREATE TABLE IF NOT EXISTS user_groups ("
+      " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+      " name VARBINARY(255) NOT NULL,"
+      " created_at_ms BIGINT NOT NULL,"
+      " UNIQUE KEY user_groups_name (name)"
+      ") ENGINE=InnoDB",
+      "CREATE TABLE IF NOT EXISTS group_members ("
+      " group_id BIGINT NOT NULL,"
+      " user_id BIGINT NOT NULL,"
+      " PRIMARY KEY (group_id, user_id),"
+      " KEY group_members_user (user_id),"
+      " FOREIGN KEY (group_id) REFERENCES user_groups (id) ON DELETE CASCADE,"
+      " FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE"
+      ") ENGINE=InnoDB",
+      "CREATE TABLE IF NOT EXISTS claims ("
+      " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+      " name VARBINARY(255) NOT NULL,"
+      " value VARBINARY(255) NOT NULL,"
+      " description VARBINARY(1024) NOT NULL,"
+      " UNIQUE KEY claims_name_value (name, value)"
+      ") ENGINE=InnoDB",
+      "CREATE TABLE IF NOT EXISTS group_claims ("
+      " group_id BIGINT NOT NULL,"
+      " claim_id BIGINT NOT NULL,"
+      " PRIMARY KEY (group_id, claim_id),"
+      " FOREIGN KEY (group_id) REFERENCES user_groups (id) ON DELETE CASCADE,"
+      " FOREIGN KEY (claim_id) REFERENCES claims (id) ON DELETE CASCADE"
+      ") ENGINE=InnoDB"}},
   };
   return all;
 }

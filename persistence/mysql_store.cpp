@@ -13,10 +13,14 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
+#include <cppconn/datatype.h>
+#include <cppconn/resultset_metadata.h>
 #include <unistd.h>
 
 #include "common/clock.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/sql_store.hpp"
 
 namespace keymesh::persistence {
 
@@ -38,6 +42,8 @@ store_failure classify(const sql::SQLException& e) {
     case 1213: // deadlock
     case 1927: // connection killed
       return store_failure::unavailable;
+    case 1062: // duplicate entry for a unique key
+      return store_failure::conflict;
     default:
       return store_failure::rejected;
   }
@@ -56,7 +62,7 @@ sql::mysql::MySQL_Driver* driver() {
   return sql::mysql::get_mysql_driver_instance();
 }
 
-class mysql_store : public store {
+class mysql_store : public sql_store {
 public:
   explicit mysql_store(const mysql_options& opts) : opts_(opts) {
     driver_ = driver();
@@ -74,6 +80,8 @@ public:
     props["OPT_WRITE_TIMEOUT"] = seconds(opts.query_timeout);
     props["OPT_RECONNECT"] = false;
     props["OPT_CHARSET_NAME"] = "utf8mb4";
+    // UPDATE counts the rows it matched, not only those it changed.
+    props["CLIENT_FOUND_ROWS"] = true;
     if (opts.tls_mode != "disabled") {
       props["sslEnforce"] = true;
       if (!opts.tls_ca.empty())
@@ -100,6 +108,7 @@ public:
 
   ~mysql_store() override {
     put_revocation_.reset();
+    cache_.clear();
     try {
       if (conn_)
         conn_->close();
@@ -222,7 +231,68 @@ public:
     }
   }
 
+protected:
+  size_t execute(const std::string& sql,
+                 const std::vector<sql_param>& params) override {
+    try {
+      return static_cast<size_t>(prepared(sql, params).executeUpdate());
+    } catch (const sql::SQLException& e) {
+      rethrow(e, "statement");
+    }
+  }
+
+  std::vector<sql_row> query(const std::string& sql,
+                             const std::vector<sql_param>& params) override {
+    try {
+      std::unique_ptr<sql::ResultSet> rs{prepared(sql, params).executeQuery()};
+      auto columns = rs->getMetaData()->getColumnCount();
+      std::vector<sql_row> rows;
+      while (rs->next()) {
+        sql_row row;
+        for (unsigned i = 1; i <= columns; ++i)
+          row.push_back(rs->isNull(i)
+                          ? std::nullopt
+                          : std::optional<std::string>{rs->getString(i)});
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    } catch (const sql::SQLException& e) {
+      rethrow(e, "query");
+    }
+  }
+
+  int64_t last_insert_id() override {
+    try {
+      return query_int("SELECT LAST_INSERT_ID()");
+    } catch (const sql::SQLException& e) {
+      rethrow(e, "last insert id");
+    }
+  }
+
+  const char* insert_ignore() const override {
+    return "INSERT IGNORE";
+  }
+
 private:
+  sql::PreparedStatement& prepared(const std::string& sql,
+                                   const std::vector<sql_param>& params) {
+    auto& slot = cache_[sql];
+    if (!slot)
+      slot.reset(conn_->prepareStatement(sql));
+    slot->clearParameters();
+    unsigned i = 0;
+    for (auto& p : params) {
+      ++i;
+      if (auto n = std::get_if<int64_t>(&p))
+        slot->setInt64(i, *n);
+      else if (auto t = std::get_if<std::string>(&p))
+        slot->setString(i, *t);
+      else
+        slot->setNull(i, sql::DataType::VARCHAR);
+    }
+    return *slot;
+  }
+
   void execute(const std::string& sql) {
     std::unique_ptr<sql::Statement> s{conn_->createStatement()};
     s->execute(sql);
@@ -251,6 +321,8 @@ private:
   sql::mysql::MySQL_Driver* driver_ = nullptr;
   std::unique_ptr<sql::Connection> conn_;
   std::unique_ptr<sql::PreparedStatement> put_revocation_;
+  std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>>
+    cache_;
 };
 
 } // namespace

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <thread>
+#include <unordered_map>
 #include <unistd.h>
 
 #include "common/clock.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/sql_store.hpp"
 
 namespace keymesh::persistence {
 
@@ -76,6 +78,14 @@ public:
     return sqlite3_column_int64(stmt_, col);
   }
 
+  bool is_null(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
+
+  int columns() const {
+    return sqlite3_column_count(stmt_);
+  }
+
   std::string text(int col) const {
     auto data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
     auto size = sqlite3_column_bytes(stmt_, col);
@@ -95,6 +105,9 @@ private:
                        || primary == SQLITE_IOERR || primary == SQLITE_FULL
                        || primary == SQLITE_CANTOPEN
                      ? store_failure::unavailable
+                   : code == SQLITE_CONSTRAINT_UNIQUE
+                       || code == SQLITE_CONSTRAINT_PRIMARYKEY
+                     ? store_failure::conflict
                      : store_failure::rejected;
     auto message = std::string{"sqlite "} + what + ": " + sqlite3_errmsg(db_);
     if (stmt_) {
@@ -108,7 +121,7 @@ private:
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-class sqlite_store : public store {
+class sqlite_store : public sql_store {
 public:
   sqlite_store(const std::string& path, std::chrono::milliseconds busy)
     : path_(path) {
@@ -148,6 +161,7 @@ public:
 
   ~sqlite_store() override {
     put_revocation_.reset();
+    cache_.clear();
     sqlite3_close(db_);
   }
 
@@ -228,7 +242,57 @@ public:
     return static_cast<size_t>(sqlite3_changes(db_));
   }
 
+protected:
+  size_t execute(const std::string& sql,
+                 const std::vector<sql_param>& params) override {
+    auto& s = prepared(sql, params);
+    s.run();
+    return static_cast<size_t>(sqlite3_changes(db_));
+  }
+
+  std::vector<sql_row> query(const std::string& sql,
+                             const std::vector<sql_param>& params) override {
+    auto& s = prepared(sql, params);
+    std::vector<sql_row> rows;
+    while (s.step()) {
+      sql_row row;
+      for (int i = 0; i < s.columns(); ++i)
+        row.push_back(s.is_null(i) ? std::nullopt
+                                   : std::optional<std::string>{s.text(i)});
+      rows.push_back(std::move(row));
+    }
+    s.reset();
+    return rows;
+  }
+
+  int64_t last_insert_id() override {
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  const char* insert_ignore() const override {
+    return "INSERT OR IGNORE";
+  }
+
 private:
+  /// The cached statement for SQL, with PARAMS bound.
+  statement& prepared(const std::string& sql,
+                      const std::vector<sql_param>& params) {
+    auto& slot = cache_[sql];
+    if (!slot)
+      slot = std::make_unique<statement>(db_, sql);
+    slot->reset();
+    int i = 0;
+    for (auto& p : params) {
+      ++i;
+      if (auto n = std::get_if<int64_t>(&p))
+        slot->bind(i, *n);
+      else if (auto t = std::get_if<std::string>(&p))
+        slot->bind(i, *t);
+      // nullptr: left unbound, which is NULL
+    }
+    return *slot;
+  }
+
   void exec(const std::string& sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
@@ -251,6 +315,7 @@ private:
   std::string path_;
   sqlite3* db_ = nullptr;
   std::unique_ptr<statement> put_revocation_;
+  std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
 };
 
 } // namespace

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ enum class store_failure {
   rejected,
   /// The schema in the database is newer than this program knows.
   schema,
+  /// A unique name (user, group, claim) exists already.
+  conflict,
 };
 
 struct store_error : std::runtime_error {
@@ -47,6 +50,30 @@ struct revocation_entry {
   std::string reason;
   /// The node that took the revocation.
   std::string origin;
+};
+
+struct user_record {
+  int64_t id = 0;
+  std::string username;
+  /// The encoded hash (persistence never sees a password).
+  std::string password_hash;
+  bool enabled = true;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct group_record {
+  int64_t id = 0;
+  std::string name;
+  int64_t created_at = 0;
+};
+
+/// A claim (name and value) that groups grant to their members.
+struct claim_record {
+  int64_t id = 0;
+  std::string name;
+  std::string value;
+  std::string description;
 };
 
 class store {
@@ -85,6 +112,56 @@ public:
 
   /// Deletes entries that ended before NOW_MS; returns how many.
   virtual size_t prune_revocations(int64_t now_ms) = 0;
+
+  // -- users, groups, claims ---------------------------------------------------
+  // Names compare exactly (binary). A name that exists already is a
+  // store_error (conflict); the bool answers are false for an unknown name.
+
+  virtual user_record create_user(const std::string& username,
+                                  const std::string& password_hash,
+                                  bool enabled, int64_t now_ms) = 0;
+  virtual std::optional<user_record> find_user(const std::string& username)
+    = 0;
+  /// Users in username order after AFTER (empty: from the start).
+  virtual std::vector<user_record> list_users(const std::string& after,
+                                              size_t limit) = 0;
+  /// Changes what is given; false when the user does not exist.
+  virtual bool update_user(const std::string& username,
+                           const std::optional<std::string>& password_hash,
+                           std::optional<bool> enabled, int64_t now_ms) = 0;
+  /// Also ends the user's group memberships.
+  virtual bool delete_user(const std::string& username) = 0;
+
+  virtual group_record create_group(const std::string& name, int64_t now_ms)
+    = 0;
+  virtual std::vector<group_record> list_groups() = 0;
+  /// Also ends its memberships and claim grants.
+  virtual bool delete_group(const std::string& name) = 0;
+  /// False when the group or the user does not exist (adding twice: true).
+  virtual bool add_member(const std::string& group,
+                          const std::string& username) = 0;
+  virtual bool remove_member(const std::string& group,
+                             const std::string& username) = 0;
+  virtual std::vector<std::string> group_members(const std::string& group)
+    = 0;
+
+  /// One claim per (name, value).
+  virtual claim_record create_claim(const std::string& name,
+                                    const std::string& value,
+                                    const std::string& description) = 0;
+  virtual std::vector<claim_record> list_claims() = 0;
+  /// Also ends its grants.
+  virtual bool delete_claim(int64_t id) = 0;
+  /// False when the group or the claim does not exist.
+  virtual bool grant_claim(const std::string& group, int64_t claim_id) = 0;
+  virtual bool revoke_claim(const std::string& group, int64_t claim_id) = 0;
+  virtual std::vector<claim_record> group_claims(const std::string& group)
+    = 0;
+
+  /// The user's groups, by name.
+  virtual std::vector<std::string> user_groups(int64_t user_id) = 0;
+  /// The claims the user's groups grant (each once).
+  virtual std::vector<claim_record> user_claims(int64_t user_id) = 0;
 };
 
 /// Opens one connection as configured (database.*), with DATA_DIR for the

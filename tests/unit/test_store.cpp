@@ -75,6 +75,15 @@ const revocation_entry* find(const std::vector<revocation_entry>& all,
   return nullptr;
 }
 
+bool throws_failure(const std::function<void()>& f, store_failure expected) {
+  try {
+    f();
+  } catch (const store_error& e) {
+    return e.failure == expected;
+  }
+  return false;
+}
+
 /// The contract every backend keeps.
 void check_contract(const config::settings& cfg) {
   auto db = persistence::open_store(cfg);
@@ -127,6 +136,97 @@ void check_contract(const config::settings& cfg) {
   CAF_CHECK_EQUAL(again->live_revocations(0).size(), 1u);
 }
 
+/// Users, groups and claims, as both backends keep them.
+void check_directory(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  db->migrate();
+  auto alice = db->create_user("alice", "$scrypt$hash-a", true, 100);
+  CAF_CHECK_GREATER(alice.id, 0);
+  // Names are exact and unique.
+  auto upper = db->create_user("Alice", "$scrypt$hash-b", false, 100);
+  CAF_CHECK_NOT_EQUAL(upper.id, alice.id);
+  CAF_CHECK(throws_failure(
+    [&] { db->create_user("alice", "x", true, 100); }, store_failure::conflict));
+  auto found = db->find_user("alice");
+  CAF_REQUIRE(found.has_value());
+  CAF_CHECK_EQUAL(found->password_hash, "$scrypt$hash-a");
+  CAF_CHECK(found->enabled);
+  CAF_CHECK(!db->find_user("ALICE").has_value());
+  CAF_CHECK(!db->find_user("' OR '1'='1").has_value());
+  // Updates change only what is given.
+  CAF_CHECK(db->update_user("alice", std::nullopt, false, 200));
+  found = db->find_user("alice");
+  CAF_CHECK(!found->enabled);
+  CAF_CHECK_EQUAL(found->password_hash, "$scrypt$hash-a");
+  CAF_CHECK_EQUAL(found->updated_at, 200);
+  CAF_CHECK(db->update_user("alice", std::string{"$scrypt$new"}, std::nullopt,
+                            200)); // same instant, same values: still found
+  CAF_CHECK_EQUAL(db->find_user("alice")->password_hash, "$scrypt$new");
+  CAF_CHECK(!db->update_user("nobody", std::nullopt, true, 300));
+  // Listing pages in name order.
+  for (auto name : {"carol", "bob", "dave"})
+    db->create_user(name, "h", true, 100);
+  auto page = db->list_users("", 2);
+  CAF_REQUIRE_EQUAL(page.size(), 2u);
+  CAF_CHECK_EQUAL(page[0].username, "Alice");
+  CAF_CHECK_EQUAL(page[1].username, "alice");
+  page = db->list_users("alice", 10);
+  CAF_REQUIRE_EQUAL(page.size(), 3u);
+  CAF_CHECK_EQUAL(page[0].username, "bob");
+  // Groups, members, claims.
+  auto admins = db->create_group("admins", 100);
+  db->create_group("readers", 100);
+  CAF_CHECK(throws_failure([&] { db->create_group("admins", 1); },
+                           store_failure::conflict));
+  CAF_CHECK_EQUAL(db->list_groups().size(), 2u);
+  CAF_CHECK(db->add_member("admins", "alice"));
+  CAF_CHECK(db->add_member("admins", "alice")); // twice: fine
+  CAF_CHECK(db->add_member("readers", "alice"));
+  CAF_CHECK(db->add_member("readers", "bob"));
+  CAF_CHECK(!db->add_member("nogroup", "alice"));
+  CAF_CHECK(!db->add_member("admins", "nobody"));
+  CAF_CHECK_EQUAL(db->group_members("admins"),
+                  (std::vector<std::string>{"alice"}));
+  auto role = db->create_claim("role", "admin", "may administer");
+  auto scope = db->create_claim("scope", "read", "");
+  auto nasty = db->create_claim("x'; DROP TABLE claims; --", "\"v\"", "");
+  CAF_CHECK(throws_failure([&] { db->create_claim("role", "admin", ""); },
+                           store_failure::conflict));
+  CAF_CHECK(db->grant_claim("admins", role.id));
+  CAF_CHECK(db->grant_claim("admins", scope.id));
+  CAF_CHECK(db->grant_claim("readers", scope.id));
+  CAF_CHECK(db->grant_claim("readers", nasty.id));
+  CAF_CHECK(!db->grant_claim("admins", 999999));
+  CAF_CHECK(!db->grant_claim("nogroup", role.id));
+  CAF_CHECK_EQUAL(db->group_claims("admins").size(), 2u);
+  CAF_CHECK_EQUAL(db->user_groups(alice.id),
+                  (std::vector<std::string>{"admins", "readers"}));
+  // Each claim once, though two groups grant scope=read.
+  auto claims = db->user_claims(alice.id);
+  CAF_REQUIRE_EQUAL(claims.size(), 3u);
+  CAF_CHECK_EQUAL(claims[0].name, "role");
+  CAF_CHECK_EQUAL(claims[1].name, "scope");
+  CAF_CHECK_EQUAL(claims[2].name, "x'; DROP TABLE claims; --");
+  CAF_CHECK_EQUAL(claims[2].value, "\"v\"");
+  auto bob = db->find_user("bob");
+  CAF_CHECK_EQUAL(db->user_claims(bob->id).size(), 2u);
+  // Removing a grant, a membership, a claim, a group, a user.
+  CAF_CHECK(db->revoke_claim("admins", scope.id));
+  CAF_CHECK(!db->revoke_claim("admins", scope.id));
+  CAF_CHECK_EQUAL(db->user_claims(alice.id).size(), 3u); // readers still
+  CAF_CHECK(db->remove_member("readers", "alice"));
+  CAF_CHECK_EQUAL(db->user_claims(alice.id).size(), 1u);
+  CAF_CHECK(db->delete_claim(role.id));
+  CAF_CHECK(db->user_claims(alice.id).empty());
+  CAF_CHECK(db->delete_group("readers"));
+  CAF_CHECK(db->user_claims(bob->id).empty());
+  CAF_CHECK(db->delete_user("alice"));
+  CAF_CHECK(!db->delete_user("alice"));
+  CAF_CHECK(db->group_members("admins").empty());
+  CAF_CHECK_EQUAL(db->list_claims().size(), 2u);
+  (void) admins;
+}
+
 /// Several nodes starting at once against one database.
 void check_concurrent_migration(const config::settings& cfg) {
   std::vector<std::thread> threads;
@@ -147,15 +247,6 @@ void check_concurrent_migration(const config::settings& cfg) {
                   persistence::latest_schema_version());
 }
 
-bool throws_failure(const std::function<void()>& f, store_failure expected) {
-  try {
-    f();
-  } catch (const store_error& e) {
-    return e.failure == expected;
-  }
-  return false;
-}
-
 } // namespace
 
 CAF_TEST(sqlite keeps the store contract) {
@@ -166,6 +257,16 @@ CAF_TEST(sqlite keeps the store contract) {
 CAF_TEST(mariadb keeps the store contract) {
   reset_mysql();
   check_contract(mysql_settings());
+}
+
+CAF_TEST(sqlite keeps users groups and claims) {
+  test::temp_dir dir;
+  check_directory(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps users groups and claims) {
+  reset_mysql();
+  check_directory(mysql_settings());
 }
 
 CAF_TEST(concurrent migrations apply each version once) {

@@ -1,0 +1,212 @@
+#include "persistence/sql_store.hpp"
+
+namespace keymesh::persistence {
+
+namespace {
+
+int64_t integer(const std::optional<std::string>& column) {
+  return column ? std::stoll(*column) : 0;
+}
+
+std::string text(const std::optional<std::string>& column) {
+  return column.value_or(std::string{});
+}
+
+constexpr const char* user_columns
+  = "id, username, password_hash, enabled, created_at_ms, updated_at_ms";
+
+user_record to_user(const sql_row& r) {
+  return {integer(r[0]), text(r[1]),         text(r[2]),
+          integer(r[3]) != 0, integer(r[4]), integer(r[5])};
+}
+
+claim_record to_claim(const sql_row& r) {
+  return {integer(r[0]), text(r[1]), text(r[2]), text(r[3])};
+}
+
+std::vector<claim_record> to_claims(const std::vector<sql_row>& rows) {
+  std::vector<claim_record> out;
+  for (auto& r : rows)
+    out.push_back(to_claim(r));
+  return out;
+}
+
+std::vector<std::string> first_column(const std::vector<sql_row>& rows) {
+  std::vector<std::string> out;
+  for (auto& r : rows)
+    out.push_back(text(r[0]));
+  return out;
+}
+
+} // namespace
+
+// -- users -------------------------------------------------------------------------
+
+user_record sql_store::create_user(const std::string& username,
+                                   const std::string& password_hash,
+                                   bool enabled, int64_t now_ms) {
+  execute("INSERT INTO users (username, password_hash, enabled, "
+          "created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?)",
+          {username, password_hash, int64_t{enabled ? 1 : 0}, now_ms, now_ms});
+  return {last_insert_id(), username, password_hash, enabled, now_ms, now_ms};
+}
+
+std::optional<user_record> sql_store::find_user(const std::string& username) {
+  auto rows = query(std::string{"SELECT "} + user_columns
+                      + " FROM users WHERE username = ?",
+                    {username});
+  if (rows.empty())
+    return std::nullopt;
+  return to_user(rows.front());
+}
+
+std::vector<user_record> sql_store::list_users(const std::string& after,
+                                               size_t limit) {
+  auto rows = query(std::string{"SELECT "} + user_columns
+                      + " FROM users WHERE username > ? ORDER BY username "
+                        "LIMIT ?",
+                    {after, static_cast<int64_t>(limit)});
+  std::vector<user_record> out;
+  for (auto& r : rows)
+    out.push_back(to_user(r));
+  return out;
+}
+
+bool sql_store::update_user(const std::string& username,
+                            const std::optional<std::string>& password_hash,
+                            std::optional<bool> enabled, int64_t now_ms) {
+  // COALESCE keeps what is not given; the row counts as found even when
+  // nothing changes (updated_at always moves).
+  return execute("UPDATE users SET password_hash = COALESCE(?, "
+                 "password_hash), enabled = COALESCE(?, enabled), "
+                 "updated_at_ms = ? WHERE username = ?",
+                 {password_hash ? sql_param{*password_hash}
+                                : sql_param{nullptr},
+                  enabled ? sql_param{int64_t{*enabled ? 1 : 0}}
+                          : sql_param{nullptr},
+                  now_ms, username})
+         > 0;
+}
+
+bool sql_store::delete_user(const std::string& username) {
+  return execute("DELETE FROM users WHERE username = ?", {username}) > 0;
+}
+
+// -- groups ------------------------------------------------------------------------
+
+std::optional<int64_t> sql_store::group_id(const std::string& name) {
+  auto rows = query("SELECT id FROM user_groups WHERE name = ?", {name});
+  if (rows.empty())
+    return std::nullopt;
+  return integer(rows.front()[0]);
+}
+
+group_record sql_store::create_group(const std::string& name, int64_t now_ms) {
+  execute("INSERT INTO user_groups (name, created_at_ms) VALUES (?, ?)",
+          {name, now_ms});
+  return {last_insert_id(), name, now_ms};
+}
+
+std::vector<group_record> sql_store::list_groups() {
+  std::vector<group_record> out;
+  for (auto& r : query("SELECT id, name, created_at_ms FROM user_groups "
+                       "ORDER BY name",
+                       {}))
+    out.push_back({integer(r[0]), text(r[1]), integer(r[2])});
+  return out;
+}
+
+bool sql_store::delete_group(const std::string& name) {
+  return execute("DELETE FROM user_groups WHERE name = ?", {name}) > 0;
+}
+
+bool sql_store::add_member(const std::string& group,
+                           const std::string& username) {
+  auto gid = group_id(group);
+  auto user = find_user(username);
+  if (!gid || !user)
+    return false;
+  execute(std::string{insert_ignore()}
+            + " INTO group_members (group_id, user_id) VALUES (?, ?)",
+          {*gid, user->id});
+  return true;
+}
+
+bool sql_store::remove_member(const std::string& group,
+                              const std::string& username) {
+  return execute("DELETE FROM group_members WHERE group_id = (SELECT id FROM "
+                 "user_groups WHERE name = ?) AND user_id = (SELECT id FROM "
+                 "users WHERE username = ?)",
+                 {group, username})
+         > 0;
+}
+
+std::vector<std::string> sql_store::group_members(const std::string& group) {
+  return first_column(
+    query("SELECT u.username FROM users u JOIN group_members m ON m.user_id "
+          "= u.id JOIN user_groups g ON g.id = m.group_id WHERE g.name = ? "
+          "ORDER BY u.username",
+          {group}));
+}
+
+// -- claims ------------------------------------------------------------------------
+
+claim_record sql_store::create_claim(const std::string& name,
+                                     const std::string& value,
+                                     const std::string& description) {
+  execute("INSERT INTO claims (name, value, description) VALUES (?, ?, ?)",
+          {name, value, description});
+  return {last_insert_id(), name, value, description};
+}
+
+std::vector<claim_record> sql_store::list_claims() {
+  return to_claims(query("SELECT id, name, value, description FROM claims "
+                         "ORDER BY name, value",
+                         {}));
+}
+
+bool sql_store::delete_claim(int64_t id) {
+  return execute("DELETE FROM claims WHERE id = ?", {id}) > 0;
+}
+
+bool sql_store::grant_claim(const std::string& group, int64_t claim_id) {
+  auto gid = group_id(group);
+  if (!gid || query("SELECT id FROM claims WHERE id = ?", {claim_id}).empty())
+    return false;
+  execute(std::string{insert_ignore()}
+            + " INTO group_claims (group_id, claim_id) VALUES (?, ?)",
+          {*gid, claim_id});
+  return true;
+}
+
+bool sql_store::revoke_claim(const std::string& group, int64_t claim_id) {
+  return execute("DELETE FROM group_claims WHERE group_id = (SELECT id FROM "
+                 "user_groups WHERE name = ?) AND claim_id = ?",
+                 {group, claim_id})
+         > 0;
+}
+
+std::vector<claim_record> sql_store::group_claims(const std::string& group) {
+  return to_claims(
+    query("SELECT c.id, c.name, c.value, c.description FROM claims c JOIN "
+          "group_claims gc ON gc.claim_id = c.id JOIN user_groups g ON g.id = "
+          "gc.group_id WHERE g.name = ? ORDER BY c.name, c.value",
+          {group}));
+}
+
+std::vector<std::string> sql_store::user_groups(int64_t user_id) {
+  return first_column(
+    query("SELECT g.name FROM user_groups g JOIN group_members m ON "
+          "m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name",
+          {user_id}));
+}
+
+std::vector<claim_record> sql_store::user_claims(int64_t user_id) {
+  return to_claims(query(
+    "SELECT DISTINCT c.id, c.name, c.value, c.description FROM claims c "
+    "JOIN group_claims gc ON gc.claim_id = c.id JOIN group_members m ON "
+    "m.group_id = gc.group_id WHERE m.user_id = ? ORDER BY c.name, c.value",
+    {user_id}));
+}
+
+} // namespace keymesh::persistence
