@@ -143,9 +143,24 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   sopts.clock = clock;
   sopts.deny = self->deny_;
   sopts.shared = c.database.driver == "mysql";
-  self->store_ = std::make_unique<store_pool>(sys, std::move(sopts),
+  self->store_ = std::make_shared<store_pool>(sys, std::move(sopts),
                                               self->store_status_);
   self->status_->store = self->store_status_;
+  // The first check runs now: wait for it (briefly), so that a node whose
+  // database answers is ready once it says so. One that does not answer
+  // starts anyway, not ready, and the monitor keeps trying.
+  {
+    auto deadline = std::chrono::steady_clock::now() + c.database.connect_timeout
+                    + std::chrono::seconds{1};
+    while (!self->store_status_->loaded && self->store_status_->error().empty()
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+  self->hashing_ = std::make_unique<work_pool>(
+    sys,
+    c.auth.hash_workers > 0 ? c.auth.hash_workers
+                            : std::max(1u, std::thread::hardware_concurrency()),
+    c.auth.hash_queue);
   self->incarnation_ = [] {
     uint64_t x = 0;
     auto bytes = persistence::random_bytes(sizeof(x));
@@ -161,7 +176,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   if (!self->store_->shared()) {
     // Each node keeps its own log: it records what it learns from peers
     // too. (A shared database has the entry from the node that took it.)
-    bopts.on_revocation = [pool = self->store_.get()](
+    bopts.on_revocation = [pool = self->store_](
                             const persistence::revocation_entry& entry) {
       pool->submit({[entry](persistence::store& db) {
                       db.put_revocation(entry);
@@ -248,7 +263,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.state = self->state_->client();
   ctx.state_stats = self->state_->metrics();
   ctx.deny = self->deny_;
-  ctx.store = self->store_.get();
+  ctx.store = self->store_;
+  ctx.hashing = self->hashing_.get();
   ctx.bus = self->bus_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
@@ -386,6 +402,8 @@ void node::stop() {
   // Jobs already queued (a revocation from a peer) still run.
   if (store_)
     store_->stop();
+  if (hashing_)
+    hashing_->stop();
   for (auto& f : peer_fetchers_)
     caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
   if (srv_resolver_)

@@ -18,6 +18,7 @@
 #include "actors/membership.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
+#include "actors/work_pool.hpp"
 #include "state/deny_set.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
@@ -121,7 +122,9 @@ private:
   std::unique_ptr<state_service> state_;
   std::shared_ptr<state::deny_set> deny_;
   std::shared_ptr<store_status> store_status_;
-  std::unique_ptr<store_pool> store_;
+  /// Shared: jobs still queued on other pools may hold it after the node.
+  std::shared_ptr<store_pool> store_;
+  std::unique_ptr<work_pool> hashing_;
   bus_actor bus_;
   uint64_t incarnation_ = 0;
   federation_actor federation_;

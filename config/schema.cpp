@@ -245,6 +245,23 @@ std::vector<key_spec> make_table() {
             "Largest total size of a session's attributes (names and "
             "values).")
           .range(64, 64 * kib),
+      entry("auth.scrypt_log2_n", t::integer, KEYMESH_FIELD(auth.scrypt_log2_n),
+            "scrypt cost of new password hashes: N = 2^this (15: 32 MiB "
+            "with r = 8; stored hashes keep the cost they were made with).")
+          .range(10, 20),
+      entry("auth.scrypt_r", t::integer, KEYMESH_FIELD(auth.scrypt_r),
+            "scrypt block size r of new password hashes.")
+          .range(1, 32),
+      entry("auth.scrypt_p", t::integer, KEYMESH_FIELD(auth.scrypt_p),
+            "scrypt parallelism p of new password hashes.")
+          .range(1, 16),
+      entry("auth.hash_workers", t::integer, KEYMESH_FIELD(auth.hash_workers),
+            "Threads that hash and check passwords; 0: one per CPU.")
+          .range(0, 64),
+      entry("auth.hash_queue", t::integer, KEYMESH_FIELD(auth.hash_queue),
+            "Password hash jobs that may wait for a thread; more are "
+            "refused (503).")
+          .range(1, 100'000),
       entry("database.driver", t::choice, KEYMESH_FIELD(database.driver),
             "Where durable state lives: sqlite (a file in the data directory, "
             "for one node) or mysql (MySQL or MariaDB, shared by a cluster).")

@@ -109,6 +109,17 @@ struct settings {
     size_t max_attribute_bytes = 4 * 1024;
   } sessions;
 
+  struct auth_section {
+    /// scrypt cost of new password hashes: N = 2^scrypt_log2_n.
+    unsigned scrypt_log2_n = 15;
+    unsigned scrypt_r = 8;
+    unsigned scrypt_p = 1;
+    /// Threads that hash passwords (0: one per CPU).
+    unsigned hash_workers = 0;
+    /// Hash jobs that may wait; more are refused (503).
+    size_t hash_queue = 1000;
+  } auth;
+
   struct database_section {
     /// "sqlite" (one node, data_dir/keymesh.db) or "mysql" (shared).
     std::string driver = "sqlite";

@@ -141,6 +141,35 @@ api::api(api_context ctx)
   add(verb::post, "/api/revocations", true, &api::post_revocations,
       small_json_body);
   add(verb::get, "/api/events", true, &api::get_events, get_body);
+  add(verb::post, "/api/admin/users", true, &api::post_admin_users,
+      small_json_body);
+  add(verb::get, "/api/admin/users", true, &api::get_admin_users, get_body);
+  add(verb::get, "/api/admin/users/{username}", true, &api::get_admin_user,
+      get_body);
+  add(verb::patch, "/api/admin/users/{username}", true,
+      &api::patch_admin_user, small_json_body);
+  add(verb::delete_, "/api/admin/users/{username}", true,
+      &api::delete_admin_user, get_body);
+  add(verb::post, "/api/admin/groups", true, &api::post_admin_groups,
+      small_json_body);
+  add(verb::get, "/api/admin/groups", true, &api::get_admin_groups, get_body);
+  add(verb::get, "/api/admin/groups/{name}", true, &api::get_admin_group,
+      get_body);
+  add(verb::delete_, "/api/admin/groups/{name}", true,
+      &api::delete_admin_group, get_body);
+  add(verb::put, "/api/admin/groups/{name}/members/{username}", true,
+      &api::put_group_member, get_body);
+  add(verb::delete_, "/api/admin/groups/{name}/members/{username}", true,
+      &api::delete_group_member, get_body);
+  add(verb::put, "/api/admin/groups/{name}/claims/{id}", true,
+      &api::put_group_claim, get_body);
+  add(verb::delete_, "/api/admin/groups/{name}/claims/{id}", true,
+      &api::delete_group_claim, get_body);
+  add(verb::post, "/api/admin/claims", true, &api::post_admin_claims,
+      small_json_body);
+  add(verb::get, "/api/admin/claims", true, &api::get_admin_claims, get_body);
+  add(verb::delete_, "/api/admin/claims/{id}", true, &api::delete_admin_claim,
+      get_body);
   std::vector<std::string> labels;
   for (auto& r : routes_)
     labels.push_back(r.label);

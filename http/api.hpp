@@ -19,6 +19,8 @@
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
+#include "actors/work_pool.hpp"
+#include "auth/password.hpp"
 #include "state/deny_set.hpp"
 #include "state/session.hpp"
 #include "common/clock.hpp"
@@ -67,7 +69,10 @@ struct api_context {
   bus_actor bus;
   /// The durable store (null in tests without one: revocations are then
   /// acknowledged without a log entry).
-  store_pool* store = nullptr;
+  std::shared_ptr<store_pool> store;
+  /// Where passwords are hashed and checked (null: nowhere; the user
+  /// routes then answer 503).
+  work_pool* hashing = nullptr;
 };
 
 /// The timeout of the bridge's requests to this node's own actors on the hot
@@ -169,6 +174,42 @@ private:
                            responder& done);
   void post_revocations(const request& req, const route_params&,
                         responder& done);
+  // users, groups, claims (http/admin_api.cpp)
+  void post_admin_users(const request& req, const route_params&,
+                        responder& done);
+  void get_admin_users(const request& req, const route_params&,
+                       responder& done);
+  void get_admin_user(const request& req, const route_params&,
+                      responder& done);
+  void patch_admin_user(const request& req, const route_params&,
+                        responder& done);
+  void delete_admin_user(const request& req, const route_params&,
+                         responder& done);
+  void post_admin_groups(const request& req, const route_params&,
+                         responder& done);
+  void get_admin_groups(const request& req, const route_params&,
+                        responder& done);
+  void get_admin_group(const request& req, const route_params&,
+                       responder& done);
+  void delete_admin_group(const request& req, const route_params&,
+                          responder& done);
+  void put_group_member(const request& req, const route_params&,
+                        responder& done);
+  void delete_group_member(const request& req, const route_params&,
+                           responder& done);
+  void post_admin_claims(const request& req, const route_params&,
+                         responder& done);
+  void get_admin_claims(const request& req, const route_params&,
+                        responder& done);
+  void delete_admin_claim(const request& req, const route_params&,
+                          responder& done);
+  void put_group_claim(const request& req, const route_params&,
+                       responder& done);
+  void delete_group_claim(const request& req, const route_params&,
+                          responder& done);
+
+  /// The scrypt cost of new password hashes (auth.*).
+  auth::scrypt_cost password_cost() const;
 
   /// Denies locally, writes the tombstone(s), broadcasts, answers.
   void revoke(state::deny_kind kind, std::string value, std::string reason,

@@ -1,6 +1,7 @@
-// Database calls from a bridge task: the work runs on a store worker's
-// thread, and its outcome comes back as a bridge task on the same bridge
-// actor, so the continuation may touch the task's state without locks.
+// Database calls and other blocking work (password hashing) from a bridge
+// task: the work runs on a pool worker's thread, and its outcome comes back
+// as a bridge task on the same bridge actor, so the continuation may touch
+// the task's state without locks.
 #pragma once
 
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/store_pool.hpp"
+#include "actors/work_pool.hpp"
 #include "http/bridge.hpp"
 
 namespace keymesh::http {
@@ -29,6 +31,37 @@ struct store_outcome {
   }
 };
 
+/// A function that runs THEN(value) on SELF, a bridge actor, from any
+/// thread.
+template <class T, class Then>
+auto back_to(caf::event_based_actor* self, Then then) {
+  return [back = caf::actor_cast<caf::actor>(self), then](T value) {
+    caf::anon_send(back, atom::run_v,
+                   bridge_task{[then, value = std::move(value)](
+                                 caf::event_based_actor*) mutable {
+                     then(std::move(value));
+                   }});
+  };
+}
+
+/// Runs WORK() -> T on a work pool thread, then THEN(std::optional<T>) on
+/// SELF; nullopt when the pool's queue was full or WORK threw.
+template <class Work, class Then>
+void work_call(caf::event_based_actor* self, work_pool& pool, Work work,
+               Then then) {
+  using value_type = std::invoke_result_t<Work&>;
+  auto deliver = back_to<std::optional<value_type>>(self, then);
+  auto job = [work, deliver]() mutable {
+    try {
+      deliver(std::optional<value_type>{work()});
+    } catch (const std::exception&) {
+      deliver(std::nullopt);
+    }
+  };
+  if (!pool.submit(std::move(job)))
+    then(std::optional<value_type>{});
+}
+
 /// Runs WORK(store&) -> T on a store worker, then THEN(store_outcome<T>) on
 /// SELF, a bridge actor. A full queue is an outcome too (unavailable), so
 /// THEN always runs exactly once.
@@ -37,14 +70,7 @@ void store_call(caf::event_based_actor* self, store_pool& pool, Work work,
                 Then then) {
   using value_type = std::invoke_result_t<Work&, persistence::store&>;
   using outcome = store_outcome<value_type>;
-  auto back = caf::actor_cast<caf::actor>(self);
-  auto deliver = [back, then](outcome out) {
-    caf::anon_send(back, atom::run_v,
-                   bridge_task{[then, out = std::move(out)](
-                                 caf::event_based_actor*) mutable {
-                     then(std::move(out));
-                   }});
-  };
+  auto deliver = back_to<outcome>(self, then);
   store_job job;
   job.work = [work, deliver](persistence::store& db) mutable {
     outcome out;

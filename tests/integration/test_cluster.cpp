@@ -209,9 +209,16 @@ CAF_TEST(nodes_find_each_other_through_dns_srv) {
     start(i, srv);
   CAF_CHECK(eventually([&] { return all_linked(3); }, 20s));
   CAF_CHECK(node(1).log().find("discovered 127.0.0.1:") != std::string::npos);
-  // Readiness waited for the first DNS answer.
+  // Readiness waited for the first DNS answer (and follows the links).
   auto ready = request(http_port(2), "GET", "/healthz/ready");
-  CAF_CHECK_EQUAL(ready.result_int(), 200u);
+  CAF_CHECK(eventually(
+    [&] {
+      ready = request(http_port(2), "GET", "/healthz/ready");
+      return ready.result_int() == 200u;
+    },
+    5s));
+  if (ready.result_int() != 200u)
+    CAF_MESSAGE("not ready: " << ready.body());
   dns.stop(SIGTERM);
 }
 

@@ -15,14 +15,6 @@ using namespace keymesh::test;
 namespace {
 
 struct session_node : node_fixture {
-  response call(const std::string& method, const std::string& path,
-                const std::string& body = "") {
-    return request(port, method, path, body,
-                   bearer()
-                     + (body.empty() ? ""
-                                     : "Content-Type: application/json\r\n"));
-  }
-
   json create(const json& body) {
     auto res = call("POST", "/api/sessions", body.dump());
     CAF_REQUIRE_EQUAL(res.result_int(), 201u);

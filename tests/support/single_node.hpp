@@ -71,6 +71,15 @@ struct node_fixture {
     return "Authorization: Bearer " + admin_key + "\r\n";
   }
 
+  /// A request with the admin key (and a JSON body, if any).
+  response call(const std::string& method, const std::string& path,
+                const std::string& body = "") {
+    return request(port, method, path, body,
+                   bearer()
+                     + (body.empty() ? ""
+                                     : "Content-Type: application/json\r\n"));
+  }
+
   json issue(const json& body) {
     auto res = request(port, "POST", "/api/tokens", body.dump(), bearer());
     CAF_REQUIRE_EQUAL(res.result_int(), 201u);

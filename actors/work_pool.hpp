@@ -1,0 +1,53 @@
+// A pool of detached actors for CPU-heavy or blocking work that is not a
+// database call (password hashing): each worker has its own thread, so the
+// work never runs on CAF's cooperative scheduler or an HTTP I/O thread, and
+// it never delays the store pool's database jobs (a revocation's log write
+// does not wait behind logins). A bounded queue refuses work beyond
+// max_queue at once.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+
+namespace keymesh {
+
+struct work_job {
+  std::function<void()> run;
+};
+
+class work_pool {
+public:
+  work_pool(caf::actor_system& sys, size_t workers, size_t max_queue);
+  ~work_pool();
+
+  work_pool(const work_pool&) = delete;
+  work_pool& operator=(const work_pool&) = delete;
+
+  /// Thread-safe. False (the job is dropped) when max_queue jobs wait.
+  bool submit(std::function<void()> job);
+
+  /// Jobs submitted and not finished.
+  size_t queued() const {
+    return queued_->load(std::memory_order_relaxed);
+  }
+
+  /// Workers finish the jobs queued before, then quit. Idempotent.
+  void stop();
+
+private:
+  std::shared_ptr<std::atomic<size_t>> queued_;
+  size_t max_queue_;
+  std::vector<caf::actor> workers_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+} // namespace keymesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::work_job)
