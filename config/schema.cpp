@@ -262,6 +262,20 @@ std::vector<key_spec> make_table() {
             "Password hash jobs that may wait for a thread; more are "
             "refused (503).")
           .range(1, 100'000),
+      entry("auth.max_failures", t::integer, KEYMESH_FIELD(auth.max_failures),
+            "Failed logins of one username within auth.failure_window that "
+            "lock it (counted cluster-wide, for unknown usernames too).")
+          .range(1, 1000),
+      entry("auth.failure_window", t::duration,
+            KEYMESH_FIELD(auth.failure_window),
+            "The window in which failed logins are counted.")
+          .range(1 * second, 1 * day),
+      entry("auth.lockout", t::duration, KEYMESH_FIELD(auth.lockout),
+            "How long a locked username stays locked.")
+          .range(1 * second, 30 * day),
+      entry("auth.refresh_ttl", t::duration, KEYMESH_FIELD(auth.refresh_ttl),
+            "Lifetime of a refresh token family, at most its session's.")
+          .range(1 * second, 365 * day),
       entry("database.driver", t::choice, KEYMESH_FIELD(database.driver),
             "Where durable state lives: sqlite (a file in the data directory, "
             "for one node) or mysql (MySQL or MariaDB, shared by a cluster).")

@@ -118,6 +118,13 @@ struct settings {
     unsigned hash_workers = 0;
     /// Hash jobs that may wait; more are refused (503).
     size_t hash_queue = 1000;
+    /// Failed logins of one username within failure_window that lock it.
+    unsigned max_failures = 5;
+    std::chrono::seconds failure_window = std::chrono::minutes{15};
+    /// How long a locked username stays locked.
+    std::chrono::seconds lockout = std::chrono::minutes{15};
+    /// Lifetime of a refresh token family (capped by its session's).
+    std::chrono::seconds refresh_ttl = std::chrono::hours{24 * 14};
   } auth;
 
   struct database_section {

@@ -141,6 +141,9 @@ api::api(api_context ctx)
   add(verb::post, "/api/revocations", true, &api::post_revocations,
       small_json_body);
   add(verb::get, "/api/events", true, &api::get_events, get_body);
+  add(verb::post, "/api/login", false, &api::post_login, small_json_body);
+  add(verb::post, "/api/refresh", false, &api::post_refresh, small_json_body);
+  add(verb::post, "/api/logout", false, &api::post_logout, small_json_body);
   add(verb::post, "/api/admin/users", true, &api::post_admin_users,
       small_json_body);
   add(verb::get, "/api/admin/users", true, &api::get_admin_users, get_body);

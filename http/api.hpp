@@ -31,7 +31,13 @@
 #include "http/types.hpp"
 #include "jose/verify_cache.hpp"
 
+namespace keymesh::persistence {
+struct user_record;
+} // namespace keymesh::persistence
+
 namespace keymesh::http {
+
+struct refresh_family;
 
 /// What /healthz/ready reports; flipped by the node as it starts and stops.
 struct node_status {
@@ -211,6 +217,38 @@ private:
   /// The scrypt cost of new password hashes (auth.*).
   auth::scrypt_cost password_cost() const;
 
+  // login, refresh, logout (http/login_api.cpp)
+  void post_login(const request& req, const route_params&, responder& done);
+  void post_refresh(const request& req, const route_params&, responder& done);
+  void post_logout(const request& req, const route_params&, responder& done);
+  /// The directory lookup and the password check of a login.
+  void check_login(caf::event_based_actor* self, std::string user,
+                   std::string password, std::string client_id,
+                   responder done);
+  /// Counts a failed login of USER (cluster-wide), then answers 401.
+  void count_failure(caf::event_based_actor* self, std::string user,
+                     int attempt, responder done);
+  /// A session, a refresh token family and the tokens for USER.
+  void finish_login(caf::event_based_actor* self,
+                    const persistence::user_record& user,
+                    nlohmann::json claims, std::string client_id,
+                    responder done);
+  /// Signs an access token for the session and answers with it and
+  /// REFRESH.
+  void issue_tokens(caf::event_based_actor* self, std::string sid,
+                    std::string sub, nlohmann::json claims,
+                    int64_t session_end, std::string refresh,
+                    bhttp::status status, responder done);
+  /// After a rotation: the user's current claims, then the tokens.
+  void refresh_claims(caf::event_based_actor* self, std::string id,
+                      const refresh_family& next, responder done);
+  /// Tombstones the family ID and revokes its session; answers 401.
+  void end_family(caf::event_based_actor* self, std::string id,
+                  const refresh_family& f, std::string why, responder done);
+  /// Tombstones the family ID and revokes its session; answers 200.
+  void log_out(caf::event_based_actor* self, std::string id,
+               const refresh_family& f, responder done);
+
   /// Denies locally, writes the tombstone(s), broadcasts, answers.
   void revoke(state::deny_kind kind, std::string value, std::string reason,
               responder done);
@@ -222,6 +260,11 @@ private:
                                        state::version)>
                       then,
                     std::function<void(caf::error)> fail) const;
+
+  /// Writes session S and its subject index entry at once; THEN(error,
+  /// what failed) once both answered (publishes "created" on success).
+  void create_session(caf::event_based_actor* self, state::session s,
+                      std::function<void(caf::error, const char*)> then);
 
   void revoke_session_record(caf::event_based_actor* self, std::string sid,
                              std::function<void(caf::error)> done) const;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/api.hpp"
+#include "http/api_errors.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 #include "http/json_input.hpp"
@@ -75,12 +76,12 @@ std::optional<std::string_view> simple_token_body(std::string_view body) {
   return token;
 }
 
+} // namespace
+
 response not_ready() {
   return error_response(bhttp::status::service_unavailable, "not_ready",
                         "the node is starting: no keys yet");
 }
-
-} // namespace
 
 void api::get_jwks(const request& req, const route_params&, responder& done) {
   auto snap = ctx_.keys->load();

@@ -11,6 +11,7 @@
 #include "actors/bus.hpp"
 #include "actors/error.hpp"
 #include "http/api.hpp"
+#include "http/api_errors.hpp"
 #include "http/store_call.hpp"
 #include "http/json_input.hpp"
 #include "state/placement.hpp"
@@ -26,33 +27,6 @@ using state::session;
 constexpr size_t max_reason_bytes = 256;
 constexpr size_t max_listed_sessions = 1000;
 constexpr int max_update_attempts = 5;
-
-response state_error(caf::actor_system& sys, const caf::error& err,
-                     std::string_view what) {
-  if (err.category() == error_category) {
-    switch (static_cast<ec>(err.code())) {
-      case ec::not_found:
-        return error_response(bhttp::status::not_found, "not_found",
-                              std::string{what} + " does not exist");
-      case ec::conflict:
-        return error_response(bhttp::status::conflict, "conflict",
-                              std::string{what}
-                                + " was changed concurrently; retry");
-      case ec::unavailable:
-        return error_response(bhttp::status::service_unavailable,
-                              "unavailable", sys.render(err));
-      default:
-        break;
-    }
-  }
-  if (err == caf::sec::request_timeout)
-    return error_response(bhttp::status::gateway_timeout,
-                          "the owners of the partition did not answer in "
-                          "time");
-  spdlog::error("http: state operation failed: {}", sys.render(err));
-  return error_response(bhttp::status::internal_server_error,
-                        "state operation failed");
-}
 
 response session_gone(bool revoked) {
   return error_response(bhttp::status::not_found, "not_found",
@@ -137,6 +111,33 @@ std::optional<int64_t> read_seconds(const json& body, const char* name,
 }
 
 } // namespace
+
+response state_error(caf::actor_system& sys, const caf::error& err,
+                     std::string_view what) {
+  if (err.category() == error_category) {
+    switch (static_cast<ec>(err.code())) {
+      case ec::not_found:
+        return error_response(bhttp::status::not_found, "not_found",
+                              std::string{what} + " does not exist");
+      case ec::conflict:
+        return error_response(bhttp::status::conflict, "conflict",
+                              std::string{what}
+                                + " was changed concurrently; retry");
+      case ec::unavailable:
+        return error_response(bhttp::status::service_unavailable,
+                              "unavailable", sys.render(err));
+      default:
+        break;
+    }
+  }
+  if (err == caf::sec::request_timeout)
+    return error_response(bhttp::status::gateway_timeout,
+                          "the owners of the partition did not answer in "
+                          "time");
+  spdlog::error("http: state operation failed: {}", sys.render(err));
+  return error_response(bhttp::status::internal_server_error,
+                        "state operation failed");
+}
 
 // -- helpers that talk to shards --------------------------------------------
 
@@ -260,6 +261,17 @@ void api::post_sessions(const request& req, const route_params&,
   s.idle_timeout = idle.value_or(cfg.idle_timeout.count());
   ctx_.bridge->submit([this, s = std::move(s),
                        done](caf::event_based_actor* self) mutable {
+    create_session(self, s, [=](caf::error err, const char* what) {
+      if (err)
+        return done(state_error(self->system(), err, what));
+      done(json_response(bhttp::status::created, state::session_json(s)));
+    });
+  });
+}
+
+void api::create_session(caf::event_based_actor* self, state::session s,
+                         std::function<void(caf::error, const char*)> then) {
+  {
     auto timeout = local_request;
     // The subject index entry and the session are written at once; the
     // session is acknowledged only when both are, so a subject revocation
@@ -289,13 +301,13 @@ void api::post_sessions(const request& req, const route_params&,
       if (--out->left > 0)
         return;
       if (out->failed)
-        return done(state_error(self->system(), out->failed, out->what));
+        return then(out->failed, out->what);
       publish_session_event(json{{"type", "created"},
                                  {"sid", s.sid},
                                  {"sub", s.sub},
                                  {"client_id", s.client_id},
                                  {"expires_at", s.expires_at / 1000}});
-      done(json_response(bhttp::status::created, state::session_json(s)));
+      then({}, nullptr);
     };
     self->request(ctx_.state.shard_for(index.key), timeout, atom::put_v, index)
       .then([=](write_result&) { settle({}, nullptr); },
@@ -303,7 +315,7 @@ void api::post_sessions(const request& req, const route_params&,
     self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
       .then([=](write_result&) { settle({}, nullptr); },
             [=](caf::error& err) { settle(std::move(err), "the session"); });
-  });
+  }
 }
 
 void api::get_session(const request&, const route_params& params,

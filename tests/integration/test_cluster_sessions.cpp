@@ -81,6 +81,7 @@ struct shared_db_cluster : with_mariadb, session_cluster {
                        {"KEYMESH_DATABASE_PORT", std::to_string(db.port())},
                        {"KEYMESH_DATABASE_PASSWORD_FILE", db.password_file()},
                        {"KEYMESH_DATABASE_HEALTH_INTERVAL", "200ms"},
+                       {"KEYMESH_AUTH_SCRYPT_LOG2_N", "12"},
                        {"KEYMESH_DATABASE_CONNECT_TIMEOUT", "1s"}}) {
   }
 
@@ -290,6 +291,65 @@ CAF_TEST(revocations_survive_a_crash_of_the_whole_cluster) {
     CAF_CHECK_EQUAL(gone.result_int(), 404u);
     CAF_CHECK(gone.body().find("revoked") != std::string::npos);
   }
+}
+
+CAF_TEST(a_user_made_on_one_node_logs_in_and_refreshes_on_the_others) {
+  CAF_REQUIRE_EQUAL(call(1, "POST", "/api/admin/users",
+                         R"({"username":"ivy","password":"ivy-pw"})")
+                      .result_int(),
+                    201u);
+  CAF_REQUIRE_EQUAL(
+    call(1, "POST", "/api/admin/groups", R"({"name":"ops"})").result_int(),
+    201u);
+  auto claim = call(1, "POST", "/api/admin/claims",
+                    R"({"name":"role","value":"operator"})");
+  CAF_REQUIRE_EQUAL(claim.result_int(), 201u);
+  auto id = std::to_string(json::parse(claim.body())["id"].get<int64_t>());
+  CAF_REQUIRE_EQUAL(
+    call(1, "PUT", "/api/admin/groups/ops/claims/" + id).result_int(), 204u);
+  CAF_REQUIRE_EQUAL(
+    call(1, "PUT", "/api/admin/groups/ops/members/ivy").result_int(), 204u);
+  auto post = [&](int i, const std::string& path, const json& body) {
+    return request(http_port(i), "POST", path, body.dump());
+  };
+  // Log in on node 2, refresh on node 3.
+  auto login = post(2, "/api/login", {{"username", "ivy"}, {"password", "ivy-pw"}});
+  CAF_REQUIRE_EQUAL(login.result_int(), 200u);
+  auto first = json::parse(login.body());
+  auto access = at(first, "access_token").get<std::string>();
+  for (int i = 1; i <= 3; ++i)
+    CAF_CHECK_EQUAL(at(at(verify(i, access), "claims"), "role"), "operator");
+  auto r3 = post(3, "/api/refresh", {{"refresh_token", first["refresh_token"]}});
+  CAF_REQUIRE_EQUAL(r3.result_int(), 200u);
+  auto second = json::parse(r3.body());
+  // Rotated on node 2, then the older token is used on node 1: reuse, the
+  // family and the session are revoked everywhere.
+  auto r2 = post(2, "/api/refresh", {{"refresh_token", second["refresh_token"]}});
+  CAF_REQUIRE_EQUAL(r2.result_int(), 200u);
+  auto third = json::parse(r2.body());
+  auto reuse = post(1, "/api/refresh", {{"refresh_token", second["refresh_token"]}});
+  CAF_CHECK_EQUAL(reuse.result_int(), 401u);
+  CAF_CHECK(reuse.body().find("reuse") != std::string::npos);
+  for (int i = 1; i <= 3; ++i)
+    CAF_CHECK_EQUAL(at(verify(i, at(third, "access_token").get<std::string>()),
+                       "reason"),
+                    "revoked");
+  CAF_CHECK_EQUAL(
+    post(3, "/api/refresh", {{"refresh_token", third["refresh_token"]}})
+      .result_int(),
+    401u);
+  // Failed logins count across the nodes: 5 (the default) on three nodes
+  // lock the name on all of them.
+  for (int n = 0; n < 5; ++n)
+    CAF_CHECK_EQUAL(post(1 + n % 3, "/api/login",
+                         {{"username", "ivy"}, {"password", "wrong"}})
+                      .result_int(),
+                    401u);
+  for (int i = 1; i <= 3; ++i)
+    CAF_CHECK_EQUAL(post(i, "/api/login",
+                         {{"username", "ivy"}, {"password", "ivy-pw"}})
+                      .result_int(),
+                    429u);
 }
 
 CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {

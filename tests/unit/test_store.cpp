@@ -161,7 +161,9 @@ void check_directory(const config::settings& cfg) {
   CAF_CHECK_EQUAL(found->updated_at, 200);
   CAF_CHECK(db->update_user("alice", std::string{"$scrypt$new"}, std::nullopt,
                             200)); // same instant, same values: still found
-  CAF_CHECK_EQUAL(db->find_user("alice")->password_hash, "$scrypt$new");
+  auto changed = db->find_user("alice"); // (the check keeps a reference)
+  CAF_REQUIRE(changed.has_value());
+  CAF_CHECK_EQUAL(changed->password_hash, "$scrypt$new");
   CAF_CHECK(!db->update_user("nobody", std::nullopt, true, 300));
   // Listing pages in name order.
   for (auto name : {"carol", "bob", "dave"})

@@ -1,0 +1,602 @@
+// Login, refresh and logout on any replica. A login checks the password on
+// the hash pool (against a dummy hash for an unknown user, so that the
+// answer and its time are the same), counts failures per username in the
+// replicated keyspace "login_failures" (so a lock holds cluster-wide), and
+// creates a session, an access token with the claims of the user's groups
+// and a refresh token. Refresh tokens belong to a family kept in the
+// keyspace "refresh"; rotation is a conditional write that the partition's
+// primary owner decides, so exactly one of two racing refreshes wins, and a
+// token of an older generation is reuse: the family and its session are
+// revoked.
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/atoms.hpp"
+#include "auth/password.hpp"
+#include "common/clock.hpp"
+#include "http/api.hpp"
+#include "http/api_errors.hpp"
+#include "http/json_input.hpp"
+#include "http/store_call.hpp"
+#include "jose/base64url.hpp"
+#include "jose/jwt.hpp"
+#include "persistence/data_dir.hpp"
+#include "state/session.hpp"
+
+namespace keymesh::http {
+
+using nlohmann::json;
+
+/// A refresh token family: the session it belongs to, its current
+/// generation, and the key that authenticates its tokens
+/// ("<family id>.<generation>.<mac>").
+struct refresh_family {
+  std::string sid;
+  std::string sub;
+  int64_t generation = 0;
+  std::string key; // base64url, 32 random bytes
+  int64_t expires_at = 0; // unix ms
+};
+
+namespace {
+
+using family = refresh_family;
+
+constexpr const char* failures_keyspace = "login_failures";
+constexpr const char* refresh_keyspace = "refresh";
+constexpr size_t max_name_bytes = 255;
+constexpr size_t max_password_bytes = 1024;
+constexpr size_t max_refresh_token_bytes = 256;
+
+// -- failed logins -------------------------------------------------------------------
+
+struct failures {
+  int64_t count = 0;
+  int64_t window_start = 0; // unix ms
+  int64_t locked_until = 0; // unix ms
+};
+
+failures parse_failures(const read_result& r) {
+  failures f;
+  if (!r.found || r.rec.tombstone)
+    return f;
+  auto j = json::parse(r.rec.value, nullptr, false);
+  if (j.is_object()) {
+    f.count = j.value("n", int64_t{0});
+    f.window_start = j.value("w", int64_t{0});
+    f.locked_until = j.value("l", int64_t{0});
+  }
+  return f;
+}
+
+// -- refresh tokens ------------------------------------------------------------------
+
+std::string encode_family(const family& f) {
+  return json{{"sid", f.sid},
+              {"sub", f.sub},
+              {"g", f.generation},
+              {"k", f.key},
+              {"x", f.expires_at}}
+    .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<family> decode_family(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  try {
+    return family{j.at("sid").get<std::string>(), j.at("sub").get<std::string>(),
+                  j.at("g").get<int64_t>(), j.at("k").get<std::string>(),
+                  j.at("x").get<int64_t>()};
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string mac(const std::string& key_b64, const std::string& id,
+                int64_t generation) {
+  auto key = jose::base64url_decode(key_b64).value_or("");
+  auto data = id + "." + std::to_string(generation);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+       &len);
+  return jose::base64url_encode(
+    std::string_view{reinterpret_cast<const char*>(out), len});
+}
+
+std::string refresh_token(const std::string& id, const family& f) {
+  return id + "." + std::to_string(f.generation) + "."
+         + mac(f.key, id, f.generation);
+}
+
+struct parsed_refresh {
+  std::string id;
+  int64_t generation = 0;
+  std::string mac;
+};
+
+std::optional<parsed_refresh> parse_refresh(const std::string& token) {
+  if (token.size() > max_refresh_token_bytes)
+    return std::nullopt;
+  auto d1 = token.find('.');
+  auto d2 = d1 == std::string::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string::npos)
+    return std::nullopt;
+  parsed_refresh p{token.substr(0, d1), 0, token.substr(d2 + 1)};
+  auto gen = token.substr(d1 + 1, d2 - d1 - 1);
+  if (p.id.size() != 22 || gen.empty() || gen.size() > 12 || p.mac.empty())
+    return std::nullopt;
+  for (char c : gen) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    p.generation = p.generation * 10 + (c - '0');
+  }
+  return p;
+}
+
+bool mac_matches(const family& f, const parsed_refresh& t) {
+  auto expected = mac(f.key, t.id, t.generation);
+  return expected.size() == t.mac.size()
+         && CRYPTO_memcmp(expected.data(), t.mac.data(), expected.size()) == 0;
+}
+
+// -- answers ---------------------------------------------------------------------------
+
+response invalid_credentials() {
+  return error_response(bhttp::status::unauthorized, "invalid_credentials",
+                        "the username or the password is wrong");
+}
+
+response invalid_grant(const std::string& why) {
+  return error_response(bhttp::status::unauthorized, "invalid_grant", why);
+}
+
+/// The claims a user's groups grant, as token claims: a name with one value
+/// carries it as a string, with several as an array; "groups" lists them.
+json token_claims(const std::vector<std::string>& groups,
+                  const std::vector<persistence::claim_record>& claims) {
+  json out = json::object();
+  for (auto& c : claims) {
+    auto& slot = out[c.name];
+    if (slot.is_null())
+      slot = c.value;
+    else if (slot.is_string())
+      slot = json::array({slot, c.value});
+    else
+      slot.push_back(c.value);
+  }
+  out["groups"] = groups;
+  return out;
+}
+
+/// What a login or a refresh needs from the directory.
+struct directory_entry {
+  std::optional<persistence::user_record> user;
+  std::vector<std::string> groups;
+  std::vector<persistence::claim_record> claims;
+};
+
+directory_entry look_up(persistence::store& db, const std::string& username) {
+  directory_entry e;
+  e.user = db.find_user(username);
+  if (e.user) {
+    e.groups = db.user_groups(e.user->id);
+    e.claims = db.user_claims(e.user->id);
+  }
+  return e;
+}
+
+/// A hash with the current cost that no password matches, made once: an
+/// unknown username is checked against it, so that it costs the same.
+const std::string& dummy_hash(const auth::scrypt_cost& cost) {
+  static const std::string hash = auth::hash_password(
+    jose::base64url_encode(persistence::random_bytes(16)), cost);
+  return hash;
+}
+
+std::optional<std::string> string_member(const json& body, const char* name,
+                                         size_t max) {
+  auto v = body.find(name);
+  if (v == body.end() || !v->is_string() || v->get_ref<const std::string&>().empty()
+      || v->get_ref<const std::string&>().size() > max)
+    return std::nullopt;
+  return v->get<std::string>();
+}
+
+} // namespace
+
+// -- POST /api/login -------------------------------------------------------------------
+
+void api::post_login(const request& req, const route_params&,
+                     responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"username", "password", "client_id"}, error))
+    return done(std::move(error));
+  auto username = string_member(*body, "username", max_name_bytes);
+  auto password = string_member(*body, "password", max_password_bytes);
+  if (!username || !password)
+    return done(bad_request("\"username\" (1 to 255 bytes) and \"password\" "
+                            "(1 to 1024 bytes) are required strings"));
+  std::string client_id;
+  if (auto c = body->find("client_id"); c != body->end()) {
+    if (!valid_short_string(*c))
+      return done(bad_request("\"client_id\" must be a string of 1 to 256 "
+                              "bytes"));
+    client_id = c->get<std::string>();
+  }
+  if (!ctx_.store || !ctx_.hashing)
+    return done(error_response(bhttp::status::service_unavailable,
+                               "this node has no user directory"));
+  ctx_.bridge->submit([this, user = *username, pw = *password, client_id,
+                       done](caf::event_based_actor* self) {
+    auto now = to_unix_ms(ctx_.clock());
+    self
+      ->request(ctx_.state.shard_for(user), local_request, atom::get_v,
+                read_request{failures_keyspace, user, 0})
+      .then(
+        [=](read_result& r) {
+          auto f = parse_failures(r);
+          if (f.locked_until > now) {
+            auto res = error_response(
+              bhttp::status::too_many_requests, "account_locked",
+              "too many failed logins: try again later");
+            res.set(bhttp::field::retry_after,
+                    std::to_string((f.locked_until - now + 999) / 1000));
+            return done(std::move(res));
+          }
+          check_login(self, user, pw, client_id, done);
+        },
+        [=](caf::error& err) {
+          done(state_error(self->system(), err, "the login counter"));
+        });
+  });
+}
+
+void api::check_login(caf::event_based_actor* self, std::string user,
+                      std::string password, std::string client_id,
+                      responder done) {
+  auto cost = password_cost();
+  store_call(
+    self, *ctx_.store,
+    [user](persistence::store& db) { return look_up(db, user); },
+    [=](store_outcome<directory_entry> found) {
+      if (!found.ok())
+        return done(error_response(bhttp::status::service_unavailable,
+                                   "the user directory is unavailable: "
+                                     + found.error));
+      auto entry = std::make_shared<directory_entry>(std::move(*found.value));
+      auto hash = entry->user ? entry->user->password_hash : std::string{};
+      work_call(
+        self, *ctx_.hashing,
+        [password, hash, cost] {
+          // The same work for an unknown user: a check against a dummy.
+          return hash.empty() ? (auth::verify_password(password,
+                                                       dummy_hash(cost)),
+                                 false)
+                              : auth::verify_password(password, hash);
+        },
+        [=](std::optional<bool> matched) {
+          if (!matched)
+            return done(error_response(bhttp::status::service_unavailable,
+                                       "too many logins waiting"));
+          if (!*matched)
+            return count_failure(self, user, 0, done);
+          if (!entry->user->enabled)
+            return done(error_response(bhttp::status::forbidden,
+                                       "account_disabled",
+                                       "this account is disabled"));
+          finish_login(self, *entry->user, token_claims(entry->groups,
+                                                        entry->claims),
+                       client_id, done);
+        });
+    });
+}
+
+void api::count_failure(caf::event_based_actor* self, std::string user,
+                        int attempt, responder done) {
+  // Read-modify-write on the record's version, decided by the partition's
+  // primary owner: concurrent failures on other nodes all count.
+  auto now = to_unix_ms(ctx_.clock());
+  auto& auth = ctx_.settings.auth;
+  auto window = auth.failure_window.count() * 1000;
+  self
+    ->request(ctx_.state.shard_for(user), local_request, atom::get_v,
+              read_request{failures_keyspace, user, 0})
+    .then(
+      [=](read_result& r) {
+        auto f = parse_failures(r);
+        if (f.window_start + window <= now) {
+          f.count = 0;
+          f.window_start = now;
+        }
+        ++f.count;
+        if (f.count >= static_cast<int64_t>(auth.max_failures)) {
+          f.locked_until = now + auth.lockout.count() * 1000;
+          spdlog::warn("login: {} failed logins for one username: locked "
+                       "for {} s",
+                       f.count, auth.lockout.count());
+        }
+        write_request w;
+        w.keyspace = failures_keyspace;
+        w.key = user;
+        w.value = json{{"n", f.count},
+                       {"w", f.window_start},
+                       {"l", f.locked_until}}
+                    .dump();
+        w.expires_at = std::max(f.window_start + window, f.locked_until);
+        if (r.found && !r.rec.tombstone) {
+          w.condition = write_condition::version_is;
+          w.expected = r.rec.ver;
+        } else if (!r.found) {
+          w.condition = write_condition::absent;
+        } // (a tombstone: overwritten, never left to block the count)
+        self->request(ctx_.state.shard_for(user), local_request, atom::put_v, w)
+          .then([=](write_result&) { done(invalid_credentials()); },
+                [=](caf::error& err) {
+                  // Lost a race with another node's count: count again.
+                  if (err == make_error(ec::conflict) && attempt < 5)
+                    return count_failure(self, user, attempt + 1, done);
+                  done(invalid_credentials());
+                });
+      },
+      [=](caf::error&) { done(invalid_credentials()); });
+}
+
+void api::finish_login(caf::event_based_actor* self,
+                       const persistence::user_record& user, json claims,
+                       std::string client_id, responder done) {
+  auto now = to_unix_ms(ctx_.clock());
+  auto& cfg = ctx_.settings.sessions;
+  state::session s;
+  s.sid = state::new_session_id();
+  s.sub = user.username;
+  s.client_id = std::move(client_id);
+  s.created_at = now;
+  s.last_seen = now;
+  s.expires_at = now + cfg.default_ttl.count() * 1000;
+  s.idle_timeout = cfg.idle_timeout.count();
+  // A successful login clears the username's failures (a zero count, not a
+  // tombstone: conditional counts must find a live record).
+  write_request clear;
+  clear.keyspace = failures_keyspace;
+  clear.key = user.username;
+  clear.value = json{{"n", 0}, {"w", now}, {"l", 0}}.dump();
+  clear.expires_at = now + ctx_.settings.auth.failure_window.count() * 1000;
+  self->request(ctx_.state.shard_for(clear.key), local_request, atom::put_v,
+                clear)
+    .then([](write_result&) {}, [](caf::error&) {});
+  create_session(self, s, [=](caf::error err, const char* what) {
+    if (err)
+      return done(state_error(self->system(), err, what));
+    family f;
+    f.sid = s.sid;
+    f.sub = s.sub;
+    f.generation = 1;
+    f.key = jose::base64url_encode(persistence::random_bytes(32));
+    f.expires_at = std::min(
+      s.expires_at, now + ctx_.settings.auth.refresh_ttl.count() * 1000);
+    auto id = state::new_session_id();
+    write_request w;
+    w.keyspace = refresh_keyspace;
+    w.key = id;
+    w.value = encode_family(f);
+    w.expires_at = f.expires_at;
+    w.condition = write_condition::absent;
+    self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
+      .then(
+        [=](write_result&) {
+          issue_tokens(self, s.sid, s.sub, claims, f.expires_at,
+                       refresh_token(id, f), bhttp::status::ok, done);
+        },
+        [=](caf::error& e) {
+          done(state_error(self->system(), e, "the refresh token"));
+        });
+  });
+}
+
+void api::issue_tokens(caf::event_based_actor* self, std::string sid,
+                       std::string sub, json claims, int64_t session_end,
+                       std::string refresh, bhttp::status status,
+                       responder done) {
+  claims["sid"] = sid;
+  token_request tr;
+  tr.sub = sub;
+  tr.extra_claims_json = claims.dump(-1, ' ', false,
+                                     json::error_handler_t::replace);
+  auto left = (session_end - to_unix_ms(ctx_.clock())) / 1000;
+  tr.ttl_seconds = std::max<int64_t>(
+    1, std::min<int64_t>(ctx_.settings.keys.default_token_ttl.count(), left));
+  self->request(ctx_.keystore, local_request, atom::sign_v, std::move(tr))
+    .then(
+      [=](signed_token& t) {
+        json out{{"access_token", t.token},
+                 {"token_type", "Bearer"},
+                 {"expires_in", tr.ttl_seconds},
+                 {"refresh_token", refresh},
+                 {"sid", sid},
+                 {"sub", sub}};
+        done(json_response(status, out.dump()));
+      },
+      [=](caf::error& err) {
+        done(state_error(self->system(), err, "the token"));
+      });
+}
+
+// -- POST /api/refresh -------------------------------------------------------------------
+
+void api::post_refresh(const request& req, const route_params&,
+                       responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"refresh_token"}, error))
+    return done(std::move(error));
+  auto text = string_member(*body, "refresh_token", max_refresh_token_bytes);
+  auto token = text ? parse_refresh(*text) : std::nullopt;
+  if (!token)
+    return done(invalid_grant("not a refresh token"));
+  if (!ctx_.store)
+    return done(error_response(bhttp::status::service_unavailable,
+                               "this node has no user directory"));
+  ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
+    self
+      ->request(ctx_.state.shard_for(t.id), local_request, atom::get_v,
+                read_request{refresh_keyspace, t.id, 0})
+      .then(
+        [=](read_result& r) {
+          auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
+                                               : std::nullopt;
+          if (!f || !mac_matches(*f, t))
+            return done(invalid_grant("unknown, expired or revoked refresh "
+                                      "token"));
+          auto now = to_unix_ms(ctx_.clock());
+          if (ctx_.deny && ctx_.deny->session_denied(f->sid, now))
+            return done(invalid_grant("the session was revoked"));
+          if (t.generation < f->generation)
+            return end_family(self, t.id, *f, "refresh token reuse", done);
+          // Rotate: one of several racing refreshes wins at the primary.
+          auto next = *f;
+          next.generation = f->generation + 1;
+          write_request w;
+          w.keyspace = refresh_keyspace;
+          w.key = t.id;
+          w.value = encode_family(next);
+          w.expires_at = next.expires_at;
+          w.condition = write_condition::version_is;
+          w.expected = r.rec.ver;
+          self->request(ctx_.state.shard_for(t.id), local_request, atom::put_v,
+                        w)
+            .then(
+              [=](write_result&) { refresh_claims(self, t.id, next, done); },
+              [=](caf::error& err) {
+                if (err == make_error(ec::conflict))
+                  return end_family(self, t.id, *f,
+                                    "refresh token used twice at once", done);
+                done(state_error(self->system(), err, "the refresh token"));
+              });
+        },
+        [=](caf::error& err) {
+          done(state_error(self->system(), err, "the refresh token"));
+        });
+  });
+}
+
+void api::refresh_claims(caf::event_based_actor* self, std::string id,
+                         const refresh_family& next, responder done) {
+  // The user's current claims, and whether the account is still enabled.
+  store_call(
+    self, *ctx_.store,
+    [sub = next.sub](persistence::store& db) { return look_up(db, sub); },
+    [=, f = next](store_outcome<directory_entry> found) {
+      if (!found.ok())
+        return done(error_response(bhttp::status::service_unavailable,
+                                   "the user directory is unavailable: "
+                                     + found.error));
+      auto& e = *found.value;
+      if (!e.user || !e.user->enabled)
+        return end_family(self, id, f, "the account is gone or disabled",
+                          done);
+      issue_tokens(self, f.sid, f.sub, token_claims(e.groups, e.claims),
+                   f.expires_at, refresh_token(id, f), bhttp::status::ok,
+                   done);
+    });
+}
+
+void api::end_family(caf::event_based_actor* self, std::string id,
+                     const refresh_family& f, std::string why,
+                     responder done) {
+  spdlog::warn("login: {}: the token family and its session are revoked",
+               why);
+  write_request w;
+  w.keyspace = refresh_keyspace;
+  w.key = id;
+  w.tombstone = true;
+  w.expires_at = f.expires_at;
+  self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
+    .then([](write_result&) {}, [](caf::error&) {});
+  revoke(state::deny_kind::sid, f.sid, why,
+         [done, why](response) { done(invalid_grant(why + ": the session is "
+                                                          "revoked")); });
+}
+
+// -- POST /api/logout --------------------------------------------------------------------
+
+void api::post_logout(const request& req, const route_params&,
+                      responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"refresh_token", "token"}, error))
+    return done(std::move(error));
+  if (auto text = string_member(*body, "refresh_token",
+                                max_refresh_token_bytes)) {
+    auto token = parse_refresh(*text);
+    if (!token)
+      return done(invalid_grant("not a refresh token"));
+    ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
+      self
+        ->request(ctx_.state.shard_for(t.id), local_request, atom::get_v,
+                  read_request{refresh_keyspace, t.id, 0})
+        .then(
+          [=](read_result& r) {
+            auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
+                                                 : std::nullopt;
+            if (!f || !mac_matches(*f, t))
+              return done(invalid_grant("unknown, expired or revoked refresh "
+                                        "token"));
+            log_out(self, t.id, *f, done);
+          },
+          [=](caf::error& err) {
+            done(state_error(self->system(), err, "the refresh token"));
+          });
+    });
+    return;
+  }
+  // An access token names its session.
+  auto token = string_member(*body, "token", 16 * 1024);
+  if (!token)
+    return done(bad_request("send {\"refresh_token\": ...} or "
+                            "{\"token\": <access token>}"));
+  auto snap = ctx_.keys->load();
+  if (!snap)
+    return done(not_ready());
+  jose::verify_options opts;
+  opts.leeway = ctx_.settings.keys.leeway;
+  opts.issuer = ctx_.settings.keys.issuer;
+  opts.audience = ctx_.settings.keys.audience;
+  auto v = jose::verify_jwt(*token, snap->keys, opts, ctx_.clock());
+  auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
+  if (!state::valid_session_id(sid))
+    return done(invalid_grant("not a valid access token of a session"));
+  revoke(state::deny_kind::sid, sid, "logout", [done, sid](response res) {
+    if (res.result() != bhttp::status::ok)
+      return done(std::move(res));
+    done(json_response(bhttp::status::ok,
+                       json{{"logged_out", true}, {"sid", sid}}.dump()));
+  });
+}
+
+void api::log_out(caf::event_based_actor* self, std::string id,
+                  const refresh_family& f, responder done) {
+  write_request w;
+  w.keyspace = refresh_keyspace;
+  w.key = id;
+  w.tombstone = true;
+  w.expires_at = f.expires_at;
+  self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
+    .then([](write_result&) {}, [](caf::error&) {});
+  revoke(state::deny_kind::sid, f.sid, "logout",
+         [done, sid = f.sid](response res) {
+           if (res.result() != bhttp::status::ok)
+             return done(std::move(res));
+           done(json_response(bhttp::status::ok,
+                              json{{"logged_out", true}, {"sid", sid}}.dump()));
+         });
+}
+
+} // namespace keymesh::http
