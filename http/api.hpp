@@ -38,6 +38,7 @@ struct user_record;
 namespace keymesh::http {
 
 struct refresh_family;
+struct parsed_refresh;
 
 /// What /healthz/ready reports; flipped by the node as it starts and stops.
 struct node_status {
@@ -214,6 +215,10 @@ private:
   void delete_group_claim(const request& req, const route_params&,
                           responder& done);
 
+  /// How /api/verify and logout check tokens (keys.leeway, issuer,
+  /// audience).
+  jose::verify_options token_checks() const;
+
   /// The scrypt cost of new password hashes (auth.*).
   auth::scrypt_cost password_cost() const;
 
@@ -242,6 +247,11 @@ private:
   /// After a rotation: the user's current claims, then the tokens.
   void refresh_claims(caf::event_based_actor* self, std::string id,
                       const refresh_family& next, responder done);
+  /// Reads the family of refresh token T and checks T's mac; THEN(version,
+  /// family), or answers 401 invalid_grant.
+  void load_family(caf::event_based_actor* self, const parsed_refresh& t,
+                   std::function<void(state::version, refresh_family)> then,
+                   responder done);
   /// Tombstones the family ID and revokes its session; answers 401.
   void end_family(caf::event_based_actor* self, std::string id,
                   const refresh_family& f, std::string why, responder done);

@@ -177,11 +177,8 @@ void api::post_verify(const request& req, const route_params&,
   auto snap = ctx_.keys->load();
   if (!snap)
     return done(not_ready());
-  jose::verify_options opts;
-  opts.leeway = ctx_.settings.keys.leeway;
-  opts.issuer = ctx_.settings.keys.issuer;
-  opts.audience = ctx_.settings.keys.audience;
-  auto verified = verified_->verify(token, snap, snap->keys, opts, ctx_.clock());
+  auto verified = verified_->verify(token, snap, snap->keys, token_checks(),
+                                    ctx_.clock());
   const auto& result = *verified;
   metrics_->count_verified(result.reason);
   if (!result.ok()) {
@@ -217,6 +214,14 @@ void api::post_verify(const request& req, const route_params&,
   body += json(result.kid).dump(-1, ' ', false, json::error_handler_t::replace);
   body += '}';
   done(json_response(bhttp::status::ok, std::move(body)));
+}
+
+jose::verify_options api::token_checks() const {
+  jose::verify_options opts;
+  opts.leeway = ctx_.settings.keys.leeway;
+  opts.issuer = ctx_.settings.keys.issuer;
+  opts.audience = ctx_.settings.keys.audience;
+  return opts;
 }
 
 void api::get_live(const request&, const route_params&, responder& done) {

@@ -42,6 +42,13 @@ struct refresh_family {
   int64_t expires_at = 0; // unix ms
 };
 
+/// A refresh token as sent: "<family id>.<generation>.<mac>".
+struct parsed_refresh {
+  std::string id;
+  int64_t generation = 0;
+  std::string mac;
+};
+
 namespace {
 
 using family = refresh_family;
@@ -114,12 +121,6 @@ std::string refresh_token(const std::string& id, const family& f) {
   return id + "." + std::to_string(f.generation) + "."
          + mac(f.key, id, f.generation);
 }
-
-struct parsed_refresh {
-  std::string id;
-  int64_t generation = 0;
-  std::string mac;
-};
 
 std::optional<parsed_refresh> parse_refresh(const std::string& token) {
   if (token.size() > max_refresh_token_bytes)
@@ -445,16 +446,10 @@ void api::post_refresh(const request& req, const route_params&,
     return done(error_response(bhttp::status::service_unavailable,
                                "this node has no user directory"));
   ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
-    self
-      ->request(ctx_.state.shard_for(t.id), local_request, atom::get_v,
-                read_request{refresh_keyspace, t.id, 0})
-      .then(
-        [=](read_result& r) {
-          auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
-                                               : std::nullopt;
-          if (!f || !mac_matches(*f, t))
-            return done(invalid_grant("unknown, expired or revoked refresh "
-                                      "token"));
+    load_family(
+      self, t,
+      [=](state::version ver, refresh_family fam) {
+          auto f = std::optional<refresh_family>{std::move(fam)};
           auto now = to_unix_ms(ctx_.clock());
           if (ctx_.deny && ctx_.deny->session_denied(f->sid, now))
             return done(invalid_grant("the session was revoked"));
@@ -469,7 +464,7 @@ void api::post_refresh(const request& req, const route_params&,
           w.value = encode_family(next);
           w.expires_at = next.expires_at;
           w.condition = write_condition::version_is;
-          w.expected = r.rec.ver;
+          w.expected = ver;
           self->request(ctx_.state.shard_for(t.id), local_request, atom::put_v,
                         w)
             .then(
@@ -480,11 +475,29 @@ void api::post_refresh(const request& req, const route_params&,
                                     "refresh token used twice at once", done);
                 done(state_error(self->system(), err, "the refresh token"));
               });
-        },
-        [=](caf::error& err) {
-          done(state_error(self->system(), err, "the refresh token"));
-        });
+      },
+      done);
   });
+}
+
+void api::load_family(caf::event_based_actor* self, const parsed_refresh& t,
+                      std::function<void(state::version, refresh_family)> then,
+                      responder done) {
+  self
+    ->request(ctx_.state.shard_for(t.id), local_request, atom::get_v,
+              read_request{refresh_keyspace, t.id, 0})
+    .then(
+      [=](read_result& r) {
+        auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
+                                             : std::nullopt;
+        if (!f || !mac_matches(*f, t))
+          return done(invalid_grant("unknown, expired or revoked refresh "
+                                    "token"));
+        then(r.rec.ver, std::move(*f));
+      },
+      [=](caf::error& err) {
+        done(state_error(self->system(), err, "the refresh token"));
+      });
 }
 
 void api::refresh_claims(caf::event_based_actor* self, std::string id,
@@ -539,21 +552,10 @@ void api::post_logout(const request& req, const route_params&,
     if (!token)
       return done(invalid_grant("not a refresh token"));
     ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
-      self
-        ->request(ctx_.state.shard_for(t.id), local_request, atom::get_v,
-                  read_request{refresh_keyspace, t.id, 0})
-        .then(
-          [=](read_result& r) {
-            auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
-                                                 : std::nullopt;
-            if (!f || !mac_matches(*f, t))
-              return done(invalid_grant("unknown, expired or revoked refresh "
-                                        "token"));
-            log_out(self, t.id, *f, done);
-          },
-          [=](caf::error& err) {
-            done(state_error(self->system(), err, "the refresh token"));
-          });
+      load_family(
+        self, t,
+        [=](state::version, refresh_family f) { log_out(self, t.id, f, done); },
+        done);
     });
     return;
   }
@@ -565,11 +567,7 @@ void api::post_logout(const request& req, const route_params&,
   auto snap = ctx_.keys->load();
   if (!snap)
     return done(not_ready());
-  jose::verify_options opts;
-  opts.leeway = ctx_.settings.keys.leeway;
-  opts.issuer = ctx_.settings.keys.issuer;
-  opts.audience = ctx_.settings.keys.audience;
-  auto v = jose::verify_jwt(*token, snap->keys, opts, ctx_.clock());
+  auto v = jose::verify_jwt(*token, snap->keys, token_checks(), ctx_.clock());
   auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
   if (!state::valid_session_id(sid))
     return done(invalid_grant("not a valid access token of a session"));
