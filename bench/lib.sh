@@ -119,6 +119,20 @@ wrk_rps() {
   wrk "$@" | awk '/Requests\/sec:/ {print $2}'
 }
 
+# wrk_checked ARGS...: wrk's requests/s with a script whose done() prints
+# "non-2xx: N"; fails the run on any non-2xx answer.
+wrk_checked() {
+  need wrk
+  local out
+  out=$(wrk "$@")
+  if ! grep -q '^non-2xx: 0$' <<<"$out"; then
+    echo "bench: wrk saw failed requests:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  awk '/Requests\/sec:/ {print $2}' <<<"$out"
+}
+
 # median A B C...: prints the median of the numbers.
 median() {
   printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
