@@ -411,3 +411,25 @@ CAF_TEST(the pool runs jobs off the scheduler and reports an absent database) {
                              milliseconds{15000}));
   pool.stop();
 }
+
+CAF_TEST(mariadb over tls as configured) {
+  test::mariadb_server server{true}; // the keymesh user REQUIRES SSL
+  auto cfg = mysql_settings();
+  cfg.database.port = server.port();
+  cfg.database.password_file = server.password_file();
+  auto connects = [&](const std::string& mode, const std::string& ca) {
+    cfg.database.tls.mode = mode;
+    cfg.database.tls.ca = ca;
+    try {
+      persistence::open_store(cfg)->ping();
+      return true;
+    } catch (const store_error& e) {
+      CAF_MESSAGE(mode << ": " << e.what());
+      return false;
+    }
+  };
+  CAF_CHECK(!connects("disabled", ""));
+  CAF_CHECK(connects("required", ""));
+  CAF_CHECK(connects("verify", server.ca_file()));
+  CAF_CHECK(!connects("verify", server.other_ca_file()));
+}
