@@ -58,14 +58,6 @@ parse_revocation(const std::string& payload) {
   }
 }
 
-bool apply_revocation(state::deny_set& set, const std::string& payload) {
-  auto e = parse_revocation(payload);
-  if (!e)
-    return false;
-  set.add(*state::parse_deny_kind(e->kind), e->value, e->revoked_at, e->until);
-  return true;
-}
-
 void bus_state::configure(bus_options opts) {
   opts_ = std::move(opts);
 }

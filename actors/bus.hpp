@@ -136,9 +136,6 @@ struct event_id {
 };
 std::optional<event_id> parse_event_id(std::string_view id);
 
-/// Applies a "revocations" payload to SET; false when it is malformed.
-bool apply_revocation(state::deny_set& set, const std::string& payload);
-
 /// The revocation a "revocations" payload carries (origin left empty);
 /// nullopt when it is malformed.
 std::optional<persistence::revocation_entry>

@@ -32,11 +32,6 @@ public:
   /// Thread-safe. False (the job is dropped) when max_queue jobs wait.
   bool submit(std::function<void()> job);
 
-  /// Jobs submitted and not finished.
-  size_t queued() const {
-    return queued_->load(std::memory_order_relaxed);
-  }
-
   /// Workers finish the jobs queued before, then quit. Idempotent.
   void stop();
 

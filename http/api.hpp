@@ -252,12 +252,14 @@ private:
   void load_family(caf::event_based_actor* self, const parsed_refresh& t,
                    std::function<void(state::version, refresh_family)> then,
                    responder done);
-  /// Tombstones the family ID and revokes its session; answers 401.
+  /// Ends the family ID (reuse, a lost race, a gone account); answers 401.
   void end_family(caf::event_based_actor* self, std::string id,
                   const refresh_family& f, std::string why, responder done);
-  /// Tombstones the family ID and revokes its session; answers 200.
-  void log_out(caf::event_based_actor* self, std::string id,
-               const refresh_family& f, responder done);
+  /// Tombstones the family ID and revokes its session for REASON; THEN
+  /// gets the revocation's answer.
+  void close_family(caf::event_based_actor* self, const std::string& id,
+                    const refresh_family& f, const std::string& reason,
+                    responder then);
 
   /// Denies locally, writes the tombstone(s), broadcasts, answers.
   void revoke(state::deny_kind kind, std::string value, std::string reason,

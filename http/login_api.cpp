@@ -201,6 +201,16 @@ const std::string& dummy_hash(const auth::scrypt_cost& cost) {
   return hash;
 }
 
+/// The answer to a logout: the revocation's own answer when it failed.
+responder logged_out(std::string sid, responder done) {
+  return [sid = std::move(sid), done](response res) {
+    if (res.result() != bhttp::status::ok)
+      return done(std::move(res));
+    done(json_response(bhttp::status::ok,
+                       json{{"logged_out", true}, {"sid", sid}}.dump()));
+  };
+}
+
 std::optional<std::string> string_member(const json& body, const char* name,
                                          size_t max) {
   auto v = body.find(name);
@@ -526,6 +536,14 @@ void api::end_family(caf::event_based_actor* self, std::string id,
                      responder done) {
   spdlog::warn("login: {}: the token family and its session are revoked",
                why);
+  close_family(self, id, f, why, [done, why](response) {
+    done(invalid_grant(why + ": the session is revoked"));
+  });
+}
+
+void api::close_family(caf::event_based_actor* self, const std::string& id,
+                       const refresh_family& f, const std::string& reason,
+                       responder then) {
   write_request w;
   w.keyspace = refresh_keyspace;
   w.key = id;
@@ -533,9 +551,7 @@ void api::end_family(caf::event_based_actor* self, std::string id,
   w.expires_at = f.expires_at;
   self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
     .then([](write_result&) {}, [](caf::error&) {});
-  revoke(state::deny_kind::sid, f.sid, why,
-         [done, why](response) { done(invalid_grant(why + ": the session is "
-                                                          "revoked")); });
+  revoke(state::deny_kind::sid, f.sid, reason, std::move(then));
 }
 
 // -- POST /api/logout --------------------------------------------------------------------
@@ -554,7 +570,9 @@ void api::post_logout(const request& req, const route_params&,
     ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
       load_family(
         self, t,
-        [=](state::version, refresh_family f) { log_out(self, t.id, f, done); },
+        [=](state::version, refresh_family f) {
+          close_family(self, t.id, f, "logout", logged_out(f.sid, done));
+        },
         done);
     });
     return;
@@ -571,30 +589,7 @@ void api::post_logout(const request& req, const route_params&,
   auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
   if (!state::valid_session_id(sid))
     return done(invalid_grant("not a valid access token of a session"));
-  revoke(state::deny_kind::sid, sid, "logout", [done, sid](response res) {
-    if (res.result() != bhttp::status::ok)
-      return done(std::move(res));
-    done(json_response(bhttp::status::ok,
-                       json{{"logged_out", true}, {"sid", sid}}.dump()));
-  });
-}
-
-void api::log_out(caf::event_based_actor* self, std::string id,
-                  const refresh_family& f, responder done) {
-  write_request w;
-  w.keyspace = refresh_keyspace;
-  w.key = id;
-  w.tombstone = true;
-  w.expires_at = f.expires_at;
-  self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
-    .then([](write_result&) {}, [](caf::error&) {});
-  revoke(state::deny_kind::sid, f.sid, "logout",
-         [done, sid = f.sid](response res) {
-           if (res.result() != bhttp::status::ok)
-             return done(std::move(res));
-           done(json_response(bhttp::status::ok,
-                              json{{"logged_out", true}, {"sid", sid}}.dump()));
-         });
+  revoke(state::deny_kind::sid, sid, "logout", logged_out(sid, done));
 }
 
 } // namespace keymesh::http

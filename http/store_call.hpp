@@ -25,7 +25,6 @@ template <class T>
 struct store_outcome {
   std::optional<T> value;
   std::string error;
-  persistence::store_failure failure = persistence::store_failure::unavailable;
   bool ok() const {
     return value.has_value();
   }
@@ -80,7 +79,6 @@ void store_call(caf::event_based_actor* self, store_pool& pool, Work work,
   job.failed = [deliver](const persistence::store_error& e) {
     outcome out;
     out.error = e.what();
-    out.failure = e.failure;
     deliver(std::move(out));
   };
   if (!pool.submit(std::move(job))) {

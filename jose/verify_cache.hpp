@@ -42,9 +42,6 @@ public:
          const key_set& keys, const verify_options& opts,
          std::chrono::system_clock::time_point now);
 
-  size_t capacity() const {
-    return capacity_;
-  }
   /// Tokens kept now.
   size_t size() const;
   uint64_t hits() const {

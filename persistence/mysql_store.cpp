@@ -123,9 +123,6 @@ public:
     return "mysql";
   }
 
-  bool shared() const override {
-    return true;
-  }
 
   void migrate() override {
     try {

@@ -169,9 +169,6 @@ public:
     return "sqlite";
   }
 
-  bool shared() const override {
-    return false;
-  }
 
   void migrate() override {
     exec("BEGIN IMMEDIATE");

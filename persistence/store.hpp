@@ -83,9 +83,6 @@ public:
   /// "sqlite" or "mysql".
   virtual const char* backend() const = 0;
 
-  /// Whether every node of a cluster uses this same database.
-  virtual bool shared() const = 0;
-
   /// Brings the schema to the newest version this program knows, one
   /// migration at a time, each recorded in keymesh_schema. Safe when
   /// several nodes start at once against one database: they take turns
