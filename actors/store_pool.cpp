@@ -132,6 +132,9 @@ void check(caf::stateful_actor<monitor_state>* self,
       st.next_prune = now + opts.prune_interval;
       auto pruned = st.conn->prune_revocations(to_unix_ms(now));
       status->revocations_pruned.fetch_add(pruned, std::memory_order_relaxed);
+      // Ended durable sessions (and markers of revoked ones) go too.
+      status->sessions_pruned.fetch_add(
+        st.conn->prune_sessions(to_unix_ms(now)), std::memory_order_relaxed);
     }
     status->healthy = true;
     status->set_error({});
@@ -164,6 +167,95 @@ caf::behavior store_monitor(caf::stateful_actor<monitor_state>* self,
 
 } // namespace
 
+// -- batched session writes ----------------------------------------------------
+
+/// Jobs hold it (not the pool), so a job that runs after the pool is gone
+/// finds it still there.
+struct store_pool::batcher {
+  struct pending {
+    persistence::session_row row;
+    std::function<void(std::string)> done;
+  };
+
+  store_pool* pool; // reset by stop(), under mutex
+  std::shared_ptr<store_status> status;
+  size_t max_running;
+  std::mutex mutex;
+  std::vector<pending> waiting;
+  size_t running = 0;
+
+  std::vector<pending> take() {
+    std::lock_guard<std::mutex> guard{mutex};
+    auto n = std::min(waiting.size(), store_pool::max_batch);
+    std::vector<pending> out(std::make_move_iterator(waiting.begin()),
+                             std::make_move_iterator(waiting.begin() + n));
+    waiting.erase(waiting.begin(), waiting.begin() + n);
+    return out;
+  }
+
+  /// Starts a batch job; with the queue full, fails what waits.
+  static void launch(const std::shared_ptr<batcher>& self) {
+    auto taken = std::make_shared<std::vector<pending>>();
+    store_job job;
+    job.work = [self, taken](persistence::store& db) {
+      *taken = self->take();
+      std::vector<persistence::session_row> rows;
+      rows.reserve(taken->size());
+      for (auto& p : *taken)
+        rows.push_back(p.row);
+      db.put_sessions(rows);
+      self->status->session_rows.fetch_add(rows.size(),
+                                           std::memory_order_relaxed);
+      self->status->session_batches.fetch_add(1, std::memory_order_relaxed);
+      finish(self, *taken, {});
+    };
+    job.failed = [self, taken](const persistence::store_error& e) {
+      if (taken->empty())
+        *taken = self->take();
+      finish(self, *taken, e.what());
+    };
+    std::unique_lock<std::mutex> lock{self->mutex};
+    if (self->pool != nullptr && self->pool->submit(std::move(job)))
+      return;
+    std::string why = self->pool ? "the database queue is full"
+                                 : "the database pool is stopped";
+    auto failed = std::move(self->waiting);
+    self->waiting.clear();
+    --self->running;
+    lock.unlock();
+    for (auto& p : failed)
+      p.done(why);
+  }
+
+  /// Answers a batch; then runs the next one if rows wait.
+  static void finish(const std::shared_ptr<batcher>& self,
+                     std::vector<pending>& batch, const std::string& error) {
+    for (auto& p : batch)
+      p.done(error);
+    batch.clear();
+    {
+      std::lock_guard<std::mutex> guard{self->mutex};
+      if (self->waiting.empty()) {
+        --self->running;
+        return;
+      }
+    }
+    launch(self);
+  }
+};
+
+void store_pool::write_session(persistence::session_row row,
+                               std::function<void(std::string)> done) {
+  {
+    std::lock_guard<std::mutex> guard{batcher_->mutex};
+    batcher_->waiting.push_back({std::move(row), std::move(done)});
+    if (batcher_->running >= batcher_->max_running)
+      return; // a running batch takes it when it ends
+    ++batcher_->running;
+  }
+  batcher::launch(batcher_);
+}
+
 store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
                        std::shared_ptr<store_status> status)
   : status_(std::move(status)),
@@ -172,6 +264,10 @@ store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
   for (size_t i = 0; i < std::max<size_t>(opts.workers, 1); ++i)
     workers_.push_back(
       sys.spawn<caf::detached>(store_worker, opts.open, status_));
+  batcher_ = std::make_shared<batcher>();
+  batcher_->pool = this;
+  batcher_->status = status_;
+  batcher_->max_running = workers_.size();
   monitor_ = sys.spawn<caf::detached>(store_monitor, opts, status_);
 }
 
@@ -197,6 +293,10 @@ bool store_pool::submit(store_job job) {
 void store_pool::stop() {
   if (stopped_.exchange(true))
     return;
+  {
+    std::lock_guard<std::mutex> guard{batcher_->mutex};
+    batcher_->pool = nullptr;
+  }
   // The workers stay in the list (submit reads it from any thread): a job
   // sent after this is dropped by a finished actor.
   for (auto& w : workers_)

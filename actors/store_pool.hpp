@@ -48,6 +48,12 @@ public:
   /// is older than the last outage opens a new one before its next job.
   std::atomic<uint64_t> outages{0};
   std::atomic<uint64_t> revocations_pruned{0};
+  std::atomic<uint64_t> sessions_pruned{0};
+  /// Durable session rows written, in how many batches (statements).
+  std::atomic<uint64_t> session_rows{0};
+  std::atomic<uint64_t> session_batches{0};
+  /// Sessions read back from the database into memory.
+  std::atomic<uint64_t> sessions_recovered{0};
 
   void set_error(std::string text);
   std::string error() const;
@@ -92,6 +98,14 @@ public:
   /// when database.max_queue jobs are waiting already.
   bool submit(store_job job);
 
+  /// Writes a durable session. Rows submitted while earlier batches are
+  /// being written wait and go together in the next batch (one statement,
+  /// one commit, at most max_batch rows); at most one batch per worker runs
+  /// at once. DONE runs once, on a pool thread (or the caller's, when the
+  /// queue is full), with an empty text when the row is written.
+  void write_session(persistence::session_row row,
+                     std::function<void(std::string)> done);
+
   /// Whether every node of the cluster shares this database.
   bool shared() const {
     return shared_;
@@ -104,8 +118,14 @@ public:
   /// Stops the workers and the monitor; queued jobs are dropped. Idempotent.
   void stop();
 
+  /// Rows in one batch of write_session at most.
+  static constexpr size_t max_batch = 128;
+
 private:
+  struct batcher;
+
   std::shared_ptr<store_status> status_;
+  std::shared_ptr<batcher> batcher_;
   size_t max_queue_;
   bool shared_;
   std::vector<caf::actor> workers_;

@@ -194,6 +194,18 @@ std::string render_store_metrics(const store_status& s) {
   line("keymesh_revocation_log_pruned_total", "counter",
        "Ended revocations deleted from the log.",
        s.revocations_pruned.load());
+  line("keymesh_durable_session_rows_total", "counter",
+       "Durable session rows written (sessions.posture: durable).",
+       s.session_rows.load());
+  line("keymesh_durable_session_batches_total", "counter",
+       "Statements that wrote them (several rows share one commit).",
+       s.session_batches.load());
+  line("keymesh_durable_sessions_recovered_total", "counter",
+       "Sessions read back from the database after memory lost them.",
+       s.sessions_recovered.load());
+  line("keymesh_durable_sessions_pruned_total", "counter",
+       "Ended durable sessions deleted from the database.",
+       s.sessions_pruned.load());
   return out;
 }
 

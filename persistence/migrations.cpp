@@ -111,6 +111,29 @@ const std::vector<migration>& migrations() {
       " FOREIGN KEY (group_id) REFERENCES user_groups (id) ON DELETE CASCADE,"
       " FOREIGN KEY (claim_id) REFERENCES claims (id) ON DELETE CASCADE"
       ") ENGINE=InnoDB"}},
+    {3,
+     "durable sessions",
+     {"CREATE TABLE sessions ("
+      " sid BLOB NOT NULL PRIMARY KEY,"
+      " sub BLOB NOT NULL,"
+      " value BLOB NOT NULL,"
+      " created_at_ms INTEGER NOT NULL,"
+      " expires_at_ms INTEGER NOT NULL,"
+      " version INTEGER NOT NULL,"
+      " revoked INTEGER NOT NULL)",
+      "CREATE INDEX sessions_sub ON sessions (sub)",
+      "CREATE INDEX sessions_expiry ON sessions (expires_at_ms)"},
+     {"CREATE TABLE IF NOT EXISTS sessions ("
+      " sid VARBINARY(64) NOT NULL PRIMARY KEY,"
+      " sub VARBINARY(512) NOT NULL,"
+      " value MEDIUMBLOB NOT NULL,"
+      " created_at_ms BIGINT NOT NULL,"
+      " expires_at_ms BIGINT NOT NULL,"
+      " version BIGINT NOT NULL,"
+      " revoked TINYINT NOT NULL,"
+      " KEY sessions_sub (sub),"
+      " KEY sessions_expiry (expires_at_ms)"
+      ") ENGINE=InnoDB"}},
   };
   return all;
 }

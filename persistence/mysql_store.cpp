@@ -270,6 +270,15 @@ protected:
     return "INSERT IGNORE";
   }
 
+  const char* session_upsert() const override {
+    // Assignments run left to right: version changes last.
+    return " ON DUPLICATE KEY UPDATE"
+           " value = IF(VALUES(version) > version, VALUES(value), value),"
+           " expires_at_ms = IF(VALUES(version) > version,"
+           " VALUES(expires_at_ms), expires_at_ms),"
+           " version = GREATEST(version, VALUES(version))";
+  }
+
 private:
   sql::PreparedStatement& prepared(const std::string& sql,
                                    const std::vector<sql_param>& params) {

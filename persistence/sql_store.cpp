@@ -38,7 +38,82 @@ std::vector<std::string> first_column(const std::vector<sql_row>& rows) {
   return out;
 }
 
+constexpr const char* session_columns
+  = "sid, sub, value, created_at_ms, expires_at_ms, version, revoked";
+
+session_row to_session(const sql_row& r) {
+  return {text(r[0]),    text(r[1]),    text(r[2]),        integer(r[3]),
+          integer(r[4]), integer(r[5]), integer(r[6]) != 0};
+}
+
 } // namespace
+
+// -- durable sessions ----------------------------------------------------------------
+
+void sql_store::put_sessions(const std::vector<session_row>& rows) {
+  if (rows.empty())
+    return;
+  std::string sql = std::string{"INSERT INTO sessions ("} + session_columns
+                    + ") VALUES ";
+  std::vector<sql_param> params;
+  params.reserve(rows.size() * 7);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& r = rows[i];
+    sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
+    params.insert(params.end(),
+                  {r.sid, r.sub, r.value, r.created_at, r.expires_at,
+                   r.version, int64_t{r.revoked ? 1 : 0}});
+  }
+  execute(sql + session_upsert(), params);
+}
+
+std::optional<session_row> sql_store::find_session(const std::string& sid) {
+  auto rows = query(std::string{"SELECT "} + session_columns
+                      + " FROM sessions WHERE sid = ?",
+                    {sid});
+  if (rows.empty())
+    return std::nullopt;
+  return to_session(rows.front());
+}
+
+std::vector<session_row> sql_store::subject_sessions(const std::string& sub,
+                                                     int64_t now_ms,
+                                                     size_t limit) {
+  auto rows = query(std::string{"SELECT "} + session_columns
+                      + " FROM sessions WHERE sub = ? AND revoked = 0"
+                        " AND expires_at_ms > ? ORDER BY created_at_ms"
+                        " LIMIT ?",
+                    {sub, now_ms, static_cast<int64_t>(limit)});
+  std::vector<session_row> out;
+  for (auto& r : rows)
+    out.push_back(to_session(r));
+  return out;
+}
+
+void sql_store::revoke_sessions(const revocation_entry& e) {
+  if (e.kind == "sub") {
+    execute("UPDATE sessions SET revoked = 1 WHERE sub = ?"
+            " AND created_at_ms <= ?",
+            {e.value, e.revoked_at});
+    return;
+  }
+  if (e.kind != "sid")
+    return;
+  // Mark the row; with none, leave a marker that outlives the tokens the
+  // revocation covers. (A write racing the marker is caught by the second
+  // UPDATE.)
+  const char* mark = "UPDATE sessions SET revoked = 1 WHERE sid = ?";
+  if (execute(mark, {e.value}) > 0)
+    return;
+  execute(std::string{insert_ignore()} + " INTO sessions (" + session_columns
+            + ") VALUES (?, '', '', ?, ?, 0, 1)",
+          {e.value, e.revoked_at, e.until});
+  execute(mark, {e.value});
+}
+
+size_t sql_store::prune_sessions(int64_t now_ms) {
+  return execute("DELETE FROM sessions WHERE expires_at_ms <= ?", {now_ms});
+}
 
 // -- users -------------------------------------------------------------------------
 

@@ -21,6 +21,14 @@ using sql_row = std::vector<std::optional<std::string>>;
 
 class sql_store : public store {
 public:
+  void put_sessions(const std::vector<session_row>& rows) override;
+  std::optional<session_row> find_session(const std::string& sid) override;
+  std::vector<session_row> subject_sessions(const std::string& sub,
+                                            int64_t now_ms,
+                                            size_t limit) override;
+  void revoke_sessions(const revocation_entry& entry) override;
+  size_t prune_sessions(int64_t now_ms) override;
+
   user_record create_user(const std::string& username,
                           const std::string& password_hash, bool enabled,
                           int64_t now_ms) override;
@@ -67,6 +75,11 @@ protected:
 
   /// "INSERT OR IGNORE" (SQLite) or "INSERT IGNORE" (MySQL).
   virtual const char* insert_ignore() const = 0;
+
+  /// The tail of "INSERT INTO sessions ... VALUES ..." that, for a sid
+  /// stored already, takes the new value, expiry and version only when the
+  /// version is newer (and leaves revoked alone).
+  virtual const char* session_upsert() const = 0;
 
 private:
   std::optional<int64_t> group_id(const std::string& name);

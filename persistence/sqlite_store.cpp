@@ -270,6 +270,13 @@ protected:
     return "INSERT OR IGNORE";
   }
 
+  const char* session_upsert() const override {
+    return " ON CONFLICT (sid) DO UPDATE SET value = excluded.value,"
+           " expires_at_ms = excluded.expires_at_ms,"
+           " version = excluded.version"
+           " WHERE excluded.version > sessions.version";
+  }
+
 private:
   /// The cached statement for SQL, with PARAMS bound.
   statement& prepared(const std::string& sql,

@@ -76,6 +76,21 @@ struct claim_record {
   std::string description;
 };
 
+/// A durable session (sessions.posture: durable): the stored form of the
+/// record in the `sessions` keyspace, or a marker that the sid is revoked.
+struct session_row {
+  std::string sid;
+  std::string sub;
+  /// The keyspace value (state::encode_session); empty in a marker.
+  std::string value;
+  int64_t created_at = 0;
+  /// Unix ms: when the record ends (its idle deadline or absolute expiry).
+  int64_t expires_at = 0;
+  /// The record's version stamp: a write never replaces a newer one.
+  int64_t version = 0;
+  bool revoked = false;
+};
+
 class store {
 public:
   virtual ~store() = default;
@@ -109,6 +124,29 @@ public:
 
   /// Deletes entries that ended before NOW_MS; returns how many.
   virtual size_t prune_revocations(int64_t now_ms) = 0;
+
+  // -- durable sessions --------------------------------------------------------
+
+  /// Writes ROWS in one statement (one commit). A row replaces the stored
+  /// one only when its version is newer; a revoked row stays revoked.
+  virtual void put_sessions(const std::vector<session_row>& rows) = 0;
+
+  virtual std::optional<session_row> find_session(const std::string& sid)
+    = 0;
+
+  /// The subject's sessions that are neither revoked nor ended at NOW_MS.
+  virtual std::vector<session_row> subject_sessions(const std::string& sub,
+                                                    int64_t now_ms,
+                                                    size_t limit)
+    = 0;
+
+  /// Marks what ENTRY revokes: one sid (a marker row is written when the
+  /// session is not stored, so a late write cannot bring it back), or the
+  /// subject's sessions created until entry.revoked_at. Nothing for a jti.
+  virtual void revoke_sessions(const revocation_entry& entry) = 0;
+
+  /// Deletes rows that ended before NOW_MS; returns how many.
+  virtual size_t prune_sessions(int64_t now_ms) = 0;
 
   // -- users, groups, claims ---------------------------------------------------
   // Names compare exactly (binary). A name that exists already is a

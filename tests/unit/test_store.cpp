@@ -136,6 +136,93 @@ void check_contract(const config::settings& cfg) {
   CAF_CHECK_EQUAL(again->live_revocations(0).size(), 1u);
 }
 
+persistence::session_row session_row(std::string sid, std::string sub,
+                                     std::string value, int64_t created,
+                                     int64_t expires, int64_t version) {
+  persistence::session_row r;
+  r.sid = std::move(sid);
+  r.sub = std::move(sub);
+  r.value = std::move(value);
+  r.created_at = created;
+  r.expires_at = expires;
+  r.version = version;
+  return r;
+}
+
+/// Durable sessions, as both backends keep them.
+void check_sessions(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  db->migrate();
+  // One statement writes many rows; sids compare exactly.
+  db->put_sessions({session_row("sidA", "alice", "v1", 100, 50'000, 0),
+                    session_row("sida", "alice", "v2", 200, 50'000, 0),
+                    session_row("sidB", "bob", "'; DROP TABLE sessions; --",
+                                300, 5'000, 0)});
+  auto a = db->find_session("sidA");
+  CAF_REQUIRE(a.has_value());
+  CAF_CHECK_EQUAL(a->value, "v1");
+  CAF_CHECK_EQUAL(a->sub, "alice");
+  CAF_CHECK_EQUAL(a->created_at, 100);
+  CAF_CHECK_EQUAL(a->expires_at, 50'000);
+  CAF_CHECK(!a->revoked);
+  auto b = db->find_session("sidB");
+  CAF_REQUIRE(b.has_value());
+  CAF_CHECK_EQUAL(b->value, "'; DROP TABLE sessions; --");
+  CAF_CHECK(!db->find_session("SIDA").has_value());
+  // A newer version replaces; an older one (a late write) does not.
+  db->put_sessions({session_row("sidA", "alice", "v1-new", 100, 60'000, 7)});
+  db->put_sessions({session_row("sidA", "alice", "v1-late", 100, 70'000, 5)});
+  a = db->find_session("sidA");
+  CAF_REQUIRE(a.has_value());
+  CAF_CHECK_EQUAL(a->value, "v1-new");
+  CAF_CHECK_EQUAL(a->expires_at, 60'000);
+  CAF_CHECK_EQUAL(a->version, 7);
+  // The same sid twice in one batch: the newer version wins.
+  db->put_sessions({session_row("sidC", "carol", "c9", 1, 50'000, 9),
+                    session_row("sidC", "carol", "c3", 1, 50'000, 3)});
+  auto c = db->find_session("sidC");
+  CAF_REQUIRE(c.has_value());
+  CAF_CHECK_EQUAL(c->value, "c9");
+  // A subject's live sessions, oldest first.
+  auto alice = db->subject_sessions("alice", 10'000, 10);
+  CAF_REQUIRE_EQUAL(alice.size(), 2u);
+  CAF_CHECK_EQUAL(alice[0].sid, "sidA");
+  CAF_CHECK_EQUAL(alice[1].sid, "sida");
+  CAF_CHECK_EQUAL(db->subject_sessions("alice", 10'000, 1).size(), 1u);
+  CAF_CHECK(db->subject_sessions("bob", 10'000, 10).empty()); // ended
+  // Revoking a sid marks it, and a later write cannot bring it back.
+  db->revoke_sessions(entry("sid", "sidA", 1000, 90'000));
+  db->put_sessions({session_row("sidA", "alice", "v1-after", 100, 80'000, 99)});
+  a = db->find_session("sidA");
+  CAF_REQUIRE(a.has_value());
+  CAF_CHECK(a->revoked);
+  // A sid never stored gets a marker that outlives the token window, so a
+  // write that arrives after the revocation stays revoked too.
+  db->revoke_sessions(entry("sid", "sidLate", 1000, 90'000));
+  db->put_sessions({session_row("sidLate", "dave", "late", 900, 80'000, 1)});
+  auto late = db->find_session("sidLate");
+  CAF_REQUIRE(late.has_value());
+  CAF_CHECK(late->revoked);
+  // A subject revocation marks what was created until then, not later.
+  db->put_sessions({session_row("sidD", "erin", "d", 500, 50'000, 0),
+                    session_row("sidE", "erin", "e", 1500, 50'000, 0)});
+  db->revoke_sessions(entry("sub", "erin", 1000, 90'000));
+  auto d = db->find_session("sidD");
+  auto e = db->find_session("sidE");
+  CAF_REQUIRE(d.has_value() && e.has_value());
+  CAF_CHECK(d->revoked);
+  CAF_CHECK(!e->revoked);
+  CAF_CHECK_EQUAL(db->subject_sessions("erin", 10'000, 10).size(), 1u);
+  db->revoke_sessions(entry("jti", "sidE", 1000, 90'000)); // not a session
+  e = db->find_session("sidE");
+  CAF_REQUIRE(e.has_value());
+  CAF_CHECK(!e->revoked);
+  // Pruning deletes ended rows, revoked or not.
+  CAF_CHECK_EQUAL(db->prune_sessions(10'000), 1u); // sidB
+  CAF_CHECK_EQUAL(db->prune_sessions(100'000), 6u);
+  CAF_CHECK(!db->find_session("sidA").has_value());
+}
+
 /// Users, groups and claims, as both backends keep them.
 void check_directory(const config::settings& cfg) {
   auto db = persistence::open_store(cfg);
@@ -259,6 +346,74 @@ CAF_TEST(sqlite keeps the store contract) {
 CAF_TEST(mariadb keeps the store contract) {
   reset_mysql();
   check_contract(mysql_settings());
+}
+
+CAF_TEST(sqlite keeps durable sessions) {
+  test::temp_dir dir;
+  check_sessions(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps durable sessions) {
+  reset_mysql();
+  check_sessions(mysql_settings());
+}
+
+CAF_TEST(the pool batches session writes) {
+  reset_mysql();
+  caf::actor_system_config sys_cfg;
+  add_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto cfg = mysql_settings();
+  auto status = std::make_shared<store_status>();
+  store_pool_options opts;
+  opts.open = [cfg] { return persistence::open_store(cfg); };
+  opts.workers = 2;
+  opts.health_interval = milliseconds{100};
+  store_pool pool{sys, opts, status};
+  CAF_REQUIRE(test::eventually([&] { return status->loaded.load(); },
+                               milliseconds{10000}));
+  // 1000 rows at once: every callback runs once, without an error, and
+  // the rows share far fewer statements than there are rows.
+  constexpr int rows = 1000;
+  std::atomic<int> ok{0}, failed{0};
+  for (int i = 0; i < rows; ++i)
+    pool.write_session(session_row("s" + std::to_string(i), "batch", "v", i,
+                                   4'000'000'000'000, 0),
+                       [&](std::string error) {
+                         if (error.empty())
+                           ++ok;
+                         else
+                           ++failed;
+                       });
+  CAF_REQUIRE(test::eventually([&] { return ok + failed == rows; },
+                               milliseconds{20000}));
+  CAF_CHECK_EQUAL(ok.load(), rows);
+  CAF_CHECK_EQUAL(status->session_rows.load(), static_cast<uint64_t>(rows));
+  CAF_CHECK_LESS(status->session_batches.load(), static_cast<uint64_t>(rows / 4));
+  CAF_CHECK_EQUAL(std::stoi(mariadb().sql("SELECT COUNT(*) FROM "
+                                          "keymesh.sessions")),
+                  rows);
+  // With the database gone, every waiting write fails (none hangs).
+  mariadb().stop();
+  CAF_CHECK(test::eventually([&] { return !status->healthy.load(); },
+                             milliseconds{10000}));
+  ok = 0;
+  for (int i = 0; i < 50; ++i)
+    pool.write_session(session_row("down" + std::to_string(i), "batch", "v",
+                                   i, 4'000'000'000'000, 0),
+                       [&](std::string error) {
+                         if (error.empty())
+                           ++ok;
+                         else
+                           ++failed;
+                       });
+  CAF_CHECK(test::eventually([&] { return failed.load() == 50; },
+                             milliseconds{15000}));
+  CAF_CHECK_EQUAL(ok.load(), 0);
+  mariadb().start();
+  CAF_CHECK(test::eventually([&] { return status->healthy.load(); },
+                             milliseconds{15000}));
+  pool.stop();
 }
 
 CAF_TEST(sqlite keeps users groups and claims) {
