@@ -148,6 +148,17 @@ public:
     require("cluster.failure_timeout", relation::longer_than,
             "cluster.heartbeat");
     require("sessions.default_ttl", relation::at_most, "sessions.max_ttl");
+    auto& v = result_.value;
+    if (v.sessions.posture == "durable" && v.database.driver == "sqlite"
+        && v.cluster.enabled)
+      error("sessions.posture: durable in a cluster needs a database every "
+            "node shares (database.driver: mysql); each node's SQLite file "
+            "would only hold the sessions it created");
+    if (!v.keys.encryption_key_file.empty() && v.cluster.enabled)
+      error("keys.encryption_key_file: a clustered node never persists its "
+            "private keys (peers keep verifying its tokens from their "
+            "copies of its public keys); leave it empty when "
+            "cluster.enabled is true");
   }
 
 private:

@@ -65,7 +65,9 @@ std::vector<key_spec> make_table() {
   std::vector<key_spec> table{
       entry("node.data_dir", t::path, KEYMESH_FIELD(node.data_dir),
             "Directory for the instance id, the key-id sequence, the generated "
-            "admin key file and other state (private keys stay in memory)."),
+            "admin key file, the SQLite database and other state. Private "
+            "keys stay in memory unless keys.encryption_key_file is set "
+            "(then sealed in signing_keys.sealed)."),
       entry("http.listen", t::address, KEYMESH_FIELD(http.listen),
             "Address the HTTP API listens on."),
       entry("http.admin_keys_file", t::path,
@@ -132,6 +134,14 @@ std::vector<key_spec> make_table() {
             "are checked every time; a change of the published keys empties "
             "it); 0: none.")
           .range(0, 10'000'000),
+      entry("keys.encryption_key_file", t::path,
+            KEYMESH_FIELD(keys.encryption_key_file),
+            "File holding a 256-bit key (64 hex digits; make one with "
+            "`keymesh keygen`). When set on a single node (clustering "
+            "off), its signing keys are kept in node.data_dir/"
+            "signing_keys.sealed, encrypted with AES-256-GCM, so tokens "
+            "it issued keep verifying across a restart. Empty: keys live "
+            "in memory only. A clustered node refuses it."),
       entry("log.level", t::choice, KEYMESH_FIELD(log.level),
             "Least severe log messages written.")
           .one_of(
@@ -245,6 +255,13 @@ std::vector<key_spec> make_table() {
             "Largest total size of a session's attributes (names and "
             "values).")
           .range(64, 64 * kib),
+      entry("sessions.posture", t::choice, KEYMESH_FIELD(sessions.posture),
+            "volatile: sessions live in the replicated memory of the "
+            "cluster; durable: each create and update is also written to "
+            "the database before it is acknowledged, and a session memory "
+            "lost (a whole-cluster restart) is read back from there. A "
+            "cluster needs database.driver mysql for durable.")
+          .one_of({"volatile", "durable"}),
       entry("auth.scrypt_log2_n", t::integer, KEYMESH_FIELD(auth.scrypt_log2_n),
             "scrypt cost of new password hashes: N = 2^this (15: 32 MiB "
             "with r = 8; stored hashes keep the cost they were made with).")

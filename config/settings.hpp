@@ -45,6 +45,9 @@ struct settings {
     std::string audience;
     /// Tokens /api/verify remembers as verified (0: none).
     size_t verify_cache = 10000;
+    /// A single node's signing keys are kept, encrypted with the key in
+    /// this file, in node.data_dir/signing_keys.sealed; empty: memory only.
+    std::string encryption_key_file;
   } keys;
 
   struct log_section {
@@ -107,6 +110,9 @@ struct settings {
     /// 0: sessions never idle out.
     std::chrono::seconds idle_timeout = std::chrono::hours{1};
     size_t max_attribute_bytes = 4 * 1024;
+    /// "volatile" (replicated memory) or "durable" (also written through
+    /// to the database before each acknowledgement).
+    std::string posture = "volatile";
   } sessions;
 
   struct auth_section {

@@ -272,6 +272,28 @@ private:
                                        state::version)>
                       then,
                     std::function<void(caf::error)> fail) const;
+  /// RECOVER: look in the database (durable posture) when memory has no
+  /// record.
+  void read_session(caf::event_based_actor* self, std::string sid,
+                    std::function<void(std::optional<state::session>, bool,
+                                       state::version)>
+                      then,
+                    std::function<void(caf::error)> fail, bool recover) const;
+  /// Reads a session memory lost back from the database into memory.
+  void recover_session(caf::event_based_actor* self, std::string sid,
+                       std::function<void(std::optional<state::session>,
+                                          bool, state::version)>
+                         then,
+                       std::function<void(caf::error)> fail) const;
+  /// sessions.posture is durable and there is a database.
+  bool durable() const;
+  /// Writes S (of record version VER) to the database; DONE on SELF.
+  void write_through(caf::event_based_actor* self, const state::session& s,
+                     state::version ver,
+                     std::function<void(caf::error)> done) const;
+  /// Logs EVENT and publishes it on the bus topic "audit", with the
+  /// posture, the time and this node added.
+  void audit(nlohmann::json event) const;
 
   /// Writes session S and its subject index entry at once; THEN(error,
   /// what failed) once both answered (publishes "created" on success).
@@ -279,6 +301,7 @@ private:
                       std::function<void(caf::error, const char*)> then);
 
   void revoke_session_record(caf::event_based_actor* self, std::string sid,
+                             std::string reason,
                              std::function<void(caf::error)> done) const;
 
   /// Publishes PAYLOAD on the bus topic "sessions" (no wait for acks).

@@ -2,6 +2,8 @@
 // list and revoke by subject, tokens bound to a session, and revocations by
 // sid, subject or token id. Each request becomes messages to the local
 // shard of the key's partition, which serves or forwards.
+#include <algorithm>
+
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
@@ -110,6 +112,15 @@ std::optional<int64_t> read_seconds(const json& body, const char* name,
   return v->get<int64_t>();
 }
 
+/// Whether a subject revocation covers S (made at or before its cut).
+bool subject_revoked(const state::deny_set* deny, const session& s,
+                     int64_t now) {
+  if (deny == nullptr)
+    return false;
+  auto cut = deny->subject_revoked_at(s.sub, now);
+  return cut != 0 && s.created_at <= cut;
+}
+
 } // namespace
 
 response state_error(caf::actor_system& sys, const caf::error& err,
@@ -146,6 +157,15 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
                                           state::version)>
                          then,
                        std::function<void(caf::error)> fail) const {
+  read_session(self, std::move(sid), std::move(then), std::move(fail), true);
+}
+
+void api::read_session(caf::event_based_actor* self, std::string sid,
+                       std::function<void(std::optional<session>, bool,
+                                          state::version)>
+                         then,
+                       std::function<void(caf::error)> fail,
+                       bool recover) const {
   auto& shard = ctx_.state.shard_for(sid);
   self
     ->request(shard, local_request, atom::get_v,
@@ -155,26 +175,86 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
         auto now = to_unix_ms(clock());
         // A revoked session whose record is gone (volatile state lost in a
         // crash) is still reported as revoked: the deny set remembers.
-        if (!r.found)
-          return then(std::nullopt, deny && deny->session_denied(sid, now),
-                      {});
+        if (!r.found) {
+          auto denied = deny && deny->session_denied(sid, now);
+          if (denied || !recover || !durable())
+            return then(std::nullopt, denied, {});
+          return recover_session(self, sid, then, fail);
+        }
         if (r.rec.tombstone || (deny && deny->session_denied(sid, now)))
           return then(std::nullopt, true, {});
         auto s = state::decode_session(r.rec.value);
         if (!s)
           return then(std::nullopt, false, {});
         s->sid = sid;
-        if (deny) {
-          auto cut = deny->subject_revoked_at(s->sub, now);
-          if (cut != 0 && s->created_at <= cut)
-            return then(std::nullopt, true, {});
-        }
+        if (subject_revoked(deny.get(), *s, now))
+          return then(std::nullopt, true, {});
         then(std::move(s), false, r.rec.ver);
       },
       [=](caf::error& err) { fail(std::move(err)); });
 }
 
+bool api::durable() const {
+  return ctx_.store && ctx_.settings.sessions.posture == "durable";
+}
+
+void api::recover_session(
+  caf::event_based_actor* self, std::string sid,
+  std::function<void(std::optional<session>, bool, state::version)> then,
+  std::function<void(caf::error)> fail) const {
+  // Memory lost the session (the whole cluster restarted): the database
+  // has it if it was acknowledged. It goes back into memory, so the next
+  // read finds it there.
+  store_call(
+    self, *ctx_.store,
+    [sid](persistence::store& db) { return db.find_session(sid); },
+    [=, deny = ctx_.deny, clock = ctx_.clock,
+     status = ctx_.store->status()](
+      store_outcome<std::optional<persistence::session_row>> got) {
+      if (!got.ok())
+        return fail(make_error(ec::unavailable,
+                               "the session is not in memory and the "
+                               "database did not answer: "
+                                 + got.error));
+      auto& row = *got.value;
+      auto now = to_unix_ms(clock());
+      if (!row || row->expires_at <= now)
+        return then(std::nullopt, false, {});
+      if (row->revoked)
+        return then(std::nullopt, true, {});
+      auto s = state::decode_session(row->value);
+      if (!s || s->record_expiry() <= now)
+        return then(std::nullopt, false, {});
+      s->sid = sid;
+      if (subject_revoked(deny.get(), *s, now))
+        return then(std::nullopt, true, {});
+      write_request w;
+      w.keyspace = state::sessions_keyspace;
+      w.key = sid;
+      w.value = row->value;
+      w.expires_at = s->record_expiry();
+      w.condition = write_condition::absent;
+      self
+        ->request(ctx_.state.shard_for(sid), local_request, atom::put_v,
+                  std::move(w))
+        .then(
+          [=](write_result& written) {
+            status->sessions_recovered.fetch_add(1,
+                                                 std::memory_order_relaxed);
+            then(std::move(s), false, written.ver);
+          },
+          [=](caf::error& err) {
+            // Written back meanwhile (or revoked): read what memory has.
+            if (err.category() == error_category
+                && err.code() == static_cast<uint8_t>(ec::conflict))
+              return read_session(self, sid, then, fail, false);
+            fail(std::move(err));
+          });
+    });
+}
+
 void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
+                                std::string reason,
                                 std::function<void(caf::error)> done) const {
   auto now = to_unix_ms(ctx_.clock());
   write_request w;
@@ -188,9 +268,24 @@ void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
     .then(
       [=](write_result&) {
         publish_session_event(json{{"type", "revoked"}, {"sid", sid}});
+        json event{{"type", "session.revoked"}, {"sid", sid}};
+        if (!reason.empty())
+          event["reason"] = reason;
+        audit(std::move(event));
         done(caf::error{});
       },
       [=](caf::error& err) { done(std::move(err)); });
+}
+
+void api::audit(nlohmann::json event) const {
+  event["posture"] = ctx_.settings.sessions.posture;
+  event["at"] = to_unix_ms(ctx_.clock());
+  if (ctx_.status)
+    event["node"] = ctx_.status->instance_id;
+  auto text = event.dump(-1, ' ', false, json::error_handler_t::replace);
+  spdlog::info("audit: {}", text);
+  if (ctx_.bus)
+    caf::anon_send(ctx_.bus, atom::publish_v, std::string{"audit"}, text);
 }
 
 void api::publish_session_event(const nlohmann::json& payload) const {
@@ -287,12 +382,15 @@ void api::create_session(caf::event_based_actor* self, state::session s,
     w.value = state::encode_session(s);
     w.expires_at = s.record_expiry();
     w.condition = write_condition::absent;
+    auto durable_write = durable();
     struct outcome {
       int left = 2;
       caf::error failed;
       const char* what = nullptr;
     };
     auto out = std::make_shared<outcome>();
+    if (durable_write)
+      out->left = 3;
     auto settle = [=](caf::error err, const char* what) {
       if (err && !out->failed) {
         out->failed = std::move(err);
@@ -307,6 +405,11 @@ void api::create_session(caf::event_based_actor* self, state::session s,
                                  {"sub", s.sub},
                                  {"client_id", s.client_id},
                                  {"expires_at", s.expires_at / 1000}});
+      audit(json{{"type", "session.created"},
+                 {"sid", s.sid},
+                 {"sub", s.sub},
+                 {"client_id", s.client_id},
+                 {"expires_at", s.expires_at}});
       then({}, nullptr);
     };
     self->request(ctx_.state.shard_for(index.key), timeout, atom::put_v, index)
@@ -315,7 +418,33 @@ void api::create_session(caf::event_based_actor* self, state::session s,
     self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
       .then([=](write_result&) { settle({}, nullptr); },
             [=](caf::error& err) { settle(std::move(err), "the session"); });
+    // Durable: the database has the session before it is acknowledged.
+    if (durable_write)
+      write_through(self, s, {}, [=](caf::error err) {
+        settle(std::move(err), "the durable session");
+      });
   }
+}
+
+void api::write_through(caf::event_based_actor* self, const state::session& s,
+                        state::version ver,
+                        std::function<void(caf::error)> done) const {
+  persistence::session_row row;
+  row.sid = s.sid;
+  row.sub = s.sub;
+  row.value = state::encode_session(s);
+  row.created_at = s.created_at;
+  row.expires_at = s.record_expiry();
+  row.version = static_cast<int64_t>(ver.stamp);
+  ctx_.store->write_session(
+    std::move(row), back_to<std::string>(self, [done](std::string error) {
+      if (error.empty())
+        return done({});
+      spdlog::error("store: a durable session was not written: {}", error);
+      done(make_error(ec::unavailable,
+                      "the session could not be written to the database: "
+                        + error));
+    }));
 }
 
 void api::get_session(const request&, const route_params& params,
@@ -396,9 +525,17 @@ void api::patch_session(const request& req, const route_params& params,
             ->request(ctx_.state.shard_for(sid),
                       local_request, atom::put_v, w)
             .then(
-              [=](write_result&) {
-                done(json_response(bhttp::status::ok,
-                                   state::session_json(*s)));
+              [=](write_result& written) {
+                if (!durable())
+                  return done(json_response(bhttp::status::ok,
+                                            state::session_json(*s)));
+                write_through(self, *s, written.ver, [=](caf::error err) {
+                  if (err)
+                    return done(state_error(self->system(), err,
+                                            "the session"));
+                  done(json_response(bhttp::status::ok,
+                                     state::session_json(*s)));
+                });
               },
               [=](caf::error& err) {
                 if (err.category() == error_category
@@ -501,7 +638,29 @@ void api::list_subject(caf::event_based_actor* self, std::string sub,
         for (auto& h : hits)
           if (!h.rec.tombstone)
             sids.emplace_back(state::sid_of_index_key(h.key));
-        then(std::move(sids));
+        if (!durable())
+          return then(std::move(sids));
+        // Durable: sessions memory lost are in the database (while the
+        // database is down, memory has every session made since start).
+        auto now = to_unix_ms(ctx_.clock());
+        store_call(
+          self, *ctx_.store,
+          [sub, now](persistence::store& db) {
+            return db.subject_sessions(sub, now, max_listed_sessions);
+          },
+          [=](store_outcome<std::vector<persistence::session_row>> rows) {
+            auto all = sids;
+            if (!rows.ok())
+              spdlog::warn("store: durable sessions of a subject not "
+                           "listed: {}",
+                           rows.error);
+            else
+              for (auto& r : *rows.value)
+                if (std::find(all.begin(), all.end(), r.sid) == all.end()
+                    && all.size() < max_listed_sessions)
+                  all.push_back(r.sid);
+            then(std::move(all));
+          });
       },
       [=](caf::error& err) { fail(std::move(err)); });
 }
@@ -569,8 +728,10 @@ void api::revoke(state::deny_kind kind, std::string value,
                                           ctx_.status->instance_id};
       store_call(
         self, *ctx_.store,
-        [entry](persistence::store& db) {
+        [entry, sessions = durable()](persistence::store& db) {
           db.put_revocation(entry);
+          if (sessions)
+            db.revoke_sessions(entry);
           return true;
         },
         [=](store_outcome<bool> written) {
@@ -610,7 +771,7 @@ void api::revoke(state::deny_kind kind, std::string value,
       case state::deny_kind::jti:
         return tombstoned(0);
       case state::deny_kind::sid:
-        return revoke_session_record(self, value, [=](caf::error err) {
+        return revoke_session_record(self, value, reason, [=](caf::error err) {
           if (err)
             return fail(std::move(err));
           tombstoned(1);
@@ -626,7 +787,7 @@ void api::revoke(state::deny_kind kind, std::string value,
         auto left = std::make_shared<size_t>(sids.size());
         auto failed = std::make_shared<caf::error>();
         for (auto& sid : sids)
-          revoke_session_record(self, sid, [=](caf::error err) {
+          revoke_session_record(self, sid, reason, [=](caf::error err) {
             if (err)
               *failed = std::move(err);
             if (--*left > 0)

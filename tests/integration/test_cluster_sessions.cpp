@@ -76,13 +76,14 @@ struct with_mariadb {
 
 /// Three nodes sharing one MariaDB database.
 struct shared_db_cluster : with_mariadb, session_cluster {
-  shared_db_cluster()
+  explicit shared_db_cluster(std::string posture = "volatile")
     : session_cluster({{"KEYMESH_DATABASE_DRIVER", "mysql"},
                        {"KEYMESH_DATABASE_PORT", std::to_string(db.port())},
                        {"KEYMESH_DATABASE_PASSWORD_FILE", db.password_file()},
                        {"KEYMESH_DATABASE_HEALTH_INTERVAL", "200ms"},
                        {"KEYMESH_AUTH_SCRYPT_LOG2_N", "12"},
-                       {"KEYMESH_DATABASE_CONNECT_TIMEOUT", "1s"}}) {
+                       {"KEYMESH_DATABASE_CONNECT_TIMEOUT", "1s"},
+                       {"KEYMESH_SESSIONS_POSTURE", posture}}) {
   }
 
   /// The value of the first metric line starting with NAME on node I.
@@ -98,6 +99,12 @@ struct shared_db_cluster : with_mariadb, session_cluster {
   int ready_status(int i) {
     return static_cast<int>(
       request(http_port(i), "GET", "/healthz/ready").result_int());
+  }
+};
+
+/// The same, with sessions.posture: durable.
+struct durable_db_cluster : shared_db_cluster {
+  durable_db_cluster() : shared_db_cluster("durable") {
   }
 };
 
@@ -396,6 +403,91 @@ CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {
   CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.revocations "
                                    "WHERE kind = 'sid'")),
                   "1");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(durable_session_tests, durable_db_cluster)
+
+CAF_TEST(durable_sessions_survive_a_crash_of_the_whole_cluster) {
+  // Sessions made on every node; one changed, one revoked, and a subject
+  // revoked whole.
+  std::vector<std::string> live;
+  for (int i = 1; i <= 3; ++i)
+    for (int k = 0; k < 2; ++k) {
+      auto sid = create(i, "user-" + std::to_string(i));
+      CAF_REQUIRE(!sid.empty());
+      live.push_back(sid);
+    }
+  auto changed = live[0];
+  CAF_REQUIRE_EQUAL(call(2, "PATCH", "/api/sessions/" + changed,
+                         R"({"attributes":{"acr":"mfa"}})")
+                      .result_int(),
+                    200u);
+  auto revoked = live.back();
+  live.pop_back();
+  CAF_REQUIRE_EQUAL(call(3, "DELETE", "/api/sessions/" + revoked).result_int(),
+                    200u);
+  std::vector<std::string> subject_gone{create(2, "sam"), create(3, "sam")};
+  CAF_REQUIRE(!subject_gone[0].empty() && !subject_gone[1].empty());
+  CAF_REQUIRE_EQUAL(call(1, "DELETE", "/api/subjects/sam/sessions")
+                      .result_int(),
+                    200u);
+  // Every acknowledged session is in the database already.
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.sessions "
+                                   "WHERE revoked = 0")),
+                  std::to_string(live.size()));
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.sessions "
+                                   "WHERE revoked = 1")),
+                  "3");
+  // Audit events carry the posture.
+  CAF_CHECK(node(1).log().find(R"("posture":"durable")") != std::string::npos);
+  CAF_CHECK(node(3).log().find(R"("type":"session.revoked")")
+            != std::string::npos);
+  for (int i = 1; i <= 3; ++i)
+    node(i).stop(SIGKILL);
+  for (int i = 1; i <= 3; ++i)
+    start_node(i);
+  CAF_REQUIRE(eventually([&] { return all_linked(3) && all_ready(); }, 20s));
+  // Any node reads any session back, with its last change; the revoked
+  // ones stay revoked.
+  for (int i = 1; i <= 3; ++i) {
+    CAF_CHECK(all_readable(i, live));
+    auto got = call(i, "GET", "/api/sessions/" + changed);
+    CAF_CHECK_EQUAL(got.result_int(), 200u);
+    CAF_CHECK(got.body().find(R"("acr":"mfa")") != std::string::npos);
+    for (auto& sid : {revoked, subject_gone[0], subject_gone[1]}) {
+      auto gone = call(i, "GET", "/api/sessions/" + sid);
+      CAF_CHECK_EQUAL(gone.result_int(), 404u);
+      CAF_CHECK(gone.body().find("revoked") != std::string::npos);
+    }
+  }
+  // A subject's list has its recovered sessions; tokens are issued for a
+  // recovered session; a change after the restart is kept.
+  auto listed = call(2, "GET", "/api/subjects/user-3/sessions");
+  CAF_CHECK_EQUAL(listed.result_int(), 200u);
+  CAF_CHECK_EQUAL(json::parse(listed.body())["sessions"].size(), 1u);
+  CAF_CHECK_EQUAL(call(3, "POST", "/api/sessions/" + live[1] + "/tokens")
+                    .result_int(),
+                  201u);
+  CAF_CHECK_EQUAL(call(1, "PATCH", "/api/sessions/" + live[2],
+                       R"({"attributes":{"step":"2"}})")
+                    .result_int(),
+                  200u);
+  auto recovered = 0;
+  for (int i = 1; i <= 3; ++i)
+    recovered += std::stoi(
+      metric(i, "keymesh_durable_sessions_recovered_total"));
+  CAF_CHECK_GREATER_OR_EQUAL(recovered, static_cast<int>(live.size()));
+  // A revocation of a recovered subject reaches its database rows too.
+  CAF_REQUIRE_EQUAL(call(2, "DELETE", "/api/subjects/user-1/sessions")
+                      .result_int(),
+                    200u);
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.sessions "
+                                   "WHERE sub = 'user-1' AND revoked = 0")),
+                  "0");
+  CAF_CHECK_EQUAL(call(3, "GET", "/api/sessions/" + changed).result_int(),
+                  404u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

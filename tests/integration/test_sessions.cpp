@@ -171,9 +171,9 @@ CAF_TEST(bad_input_gets_clear_errors) {
 }
 
 CAF_TEST(revocations_survive_a_crash_through_the_log) {
-  // A single node's signing keys are in memory (persisting them is still to
-  // come), so its old tokens fail as unknown_kid after a restart; the deny
-  // set itself must come back, for the tokens peers signed and for
+  // Without keys.encryption_key_file a single node's signing keys are in
+  // memory only, so its old tokens fail as unknown_kid after a restart; the
+  // deny set itself must come back, for the tokens peers signed and for
   // sessions. Each revocation is in the SQLite log before it is
   // acknowledged, so even kill -9 right after the answers loses none.
   auto sid = create({{"sub", "frank"}})["sid"].get<std::string>();
@@ -225,6 +225,105 @@ CAF_TEST(revocations_survive_a_crash_through_the_log) {
   auto answer = json::parse(verified.body());
   CAF_CHECK(answer.at("active").get<bool>());
   CAF_CHECK_EQUAL(read_file(dir.file("data/keymesh.db")), std::string(8192, 'x'));
+}
+
+CAF_TEST(kept_signing_keys_verify_old_tokens_after_kill_9) {
+  // keymesh keygen makes the key file (and refuses to overwrite one).
+  auto key_file = dir.file("keys.hex");
+  auto [made, made_log] = run_command({keymesh_binary(), "keygen", "--out",
+                                       key_file},
+                                      {}, dir.file("keygen.log"));
+  CAF_REQUIRE_EQUAL(made, 0);
+  auto [again, again_log] = run_command({keymesh_binary(), "keygen", "--out",
+                                         key_file},
+                                        {}, dir.file("keygen2.log"));
+  CAF_CHECK_NOT_EQUAL(again, 0);
+  CAF_REQUIRE_EQUAL(proc->stop(SIGTERM), 0);
+  std::map<std::string, std::string> kept{
+    {"KEYMESH_KEYS_ENCRYPTION_KEY_FILE", key_file}};
+  start(kept);
+  auto token = issue({{"sub", "kim"}});
+  auto kid = token["kid"].get<std::string>();
+  auto sealed = dir.file("data/signing_keys.sealed");
+  CAF_REQUIRE(std::filesystem::exists(sealed));
+  CAF_CHECK((std::filesystem::status(sealed).permissions()
+             & std::filesystem::perms::group_all)
+            == std::filesystem::perms::none);
+  CAF_CHECK(read_file(sealed).find(kid) == std::string::npos);
+  proc->stop(SIGKILL);
+  start(kept);
+  // The same key still verifies the token, and is still published.
+  auto answer = verify(token["token"].get<std::string>());
+  CAF_CHECK(answer.at("active").get<bool>());
+  auto jwks = request(port, "GET", "/.well-known/jwks.json").body();
+  CAF_CHECK(jwks.find(kid) != std::string::npos);
+  CAF_CHECK(proc->log().find("kept signing keys restored") != std::string::npos);
+  // No private key material reaches the log.
+  CAF_CHECK(proc->log().find("\"d\"") == std::string::npos);
+  // The wrong key refuses to start, saying why, and leaves the file alone.
+  auto before = read_file(sealed);
+  CAF_REQUIRE_EQUAL(proc->stop(SIGTERM), 0);
+  auto wrong = dir.file("wrong.hex");
+  write_file(wrong, std::string(64, 'a') + "\n");
+  auto env = std::map<std::string, std::string>{
+    {"KEYMESH_HTTP_LISTEN", "127.0.0.1:0"},
+    {"KEYMESH_NODE_DATA_DIR", dir.file("data")},
+    {"KEYMESH_KEYS_ENCRYPTION_KEY_FILE", wrong}};
+  auto [code, log] = run_command({keymesh_binary(), "serve"}, env,
+                                 dir.file("wrong.log"));
+  CAF_CHECK_NOT_EQUAL(code, 0);
+  CAF_CHECK(log.find("cannot be opened with keys.encryption_key_file")
+            != std::string::npos);
+  CAF_CHECK(read_file(sealed) == before);
+  // A clustered node refuses the setting.
+  env["KEYMESH_KEYS_ENCRYPTION_KEY_FILE"] = key_file;
+  env["KEYMESH_CLUSTER_ENABLED"] = "true";
+  auto [clustered, clustered_log] = run_command({keymesh_binary(), "serve"},
+                                                env, dir.file("cluster.log"));
+  CAF_CHECK_NOT_EQUAL(clustered, 0);
+  CAF_CHECK(clustered_log.find("never persists its private keys")
+            != std::string::npos);
+  start();
+}
+
+CAF_TEST(durable_sessions_on_one_node_survive_kill_9) {
+  CAF_REQUIRE_EQUAL(proc->stop(SIGTERM), 0);
+  std::map<std::string, std::string> durable{
+    {"KEYMESH_SESSIONS_POSTURE", "durable"}};
+  start(durable);
+  auto kept = create({{"sub", "lena"}, {"attributes", {{"amr", "pwd"}}}})["sid"]
+                .get<std::string>();
+  auto revoked = create({{"sub", "lena"}})["sid"].get<std::string>();
+  CAF_REQUIRE_EQUAL(call("PATCH", "/api/sessions/" + kept,
+                         R"({"attributes":{"acr":"2"}})")
+                      .result_int(),
+                    200u);
+  CAF_REQUIRE_EQUAL(call("DELETE", "/api/sessions/" + revoked).result_int(),
+                    200u);
+  proc->stop(SIGKILL);
+  start(durable);
+  auto got = call("GET", "/api/sessions/" + kept);
+  CAF_CHECK_EQUAL(got.result_int(), 200u);
+  auto attrs = json::parse(got.body()).at("attributes");
+  CAF_CHECK_EQUAL(attrs.value("amr", ""), "pwd");
+  CAF_CHECK_EQUAL(attrs.value("acr", ""), "2");
+  CAF_CHECK_EQUAL(status_of(revoked), 404u);
+  auto listed = json::parse(call("GET", "/api/subjects/lena/sessions").body());
+  CAF_CHECK_EQUAL(listed.at("sessions").size(), 1u);
+  // The audit log says what happened, with the posture.
+  auto first_run = read_file(dir.file("node-2.log"));
+  CAF_CHECK(first_run.find(R"("type":"session.created")") != std::string::npos);
+  CAF_CHECK(first_run.find(R"("posture":"durable")") != std::string::npos);
+  CAF_CHECK(first_run.find(R"("type":"session.revoked")") != std::string::npos);
+  // With the volatile posture the same restart loses the session (its
+  // revocation is still remembered).
+  CAF_REQUIRE_EQUAL(proc->stop(SIGTERM), 0);
+  start();
+  auto lost = create({{"sub", "max"}})["sid"].get<std::string>();
+  proc->stop(SIGKILL);
+  start();
+  CAF_CHECK_EQUAL(status_of(lost), 404u);
+  CAF_CHECK_EQUAL(status_of(revoked), 404u);
 }
 
 CAF_TEST(event_stream_follows_revocations_and_sessions) {

@@ -183,7 +183,7 @@ CAF_TEST(schema derives env names and matches the struct defaults) {
                   "KEYMESH_CLUSTER_STATIC_PEERS");
   CAF_CHECK_EQUAL(find_env("KEYMESH_HTTP_LISTEN")->name, "http.listen");
   CAF_CHECK(find_key("cluster.tls.passphrase")->secret);
-  CAF_CHECK_EQUAL(schema().size(), 75u);
+  CAF_CHECK_EQUAL(schema().size(), 77u);
   std::set<std::string> env_names;
   for (const auto& spec : schema()) {
     CAF_CHECK(env_names.insert(spec.env_name).second);
@@ -467,6 +467,28 @@ CAF_TEST(failure timeout must exceed the heartbeat) {
   auto slow = from_env({{"KEYMESH_CLUSTER_HEARTBEAT", "5s"}});
   CAF_CHECK(has_error(slow, {"env KEYMESH_CLUSTER_HEARTBEAT", "\"5s\"",
                              "shorter than cluster.failure_timeout"}));
+}
+
+CAF_TEST(durable sessions in a cluster need a shared database) {
+  auto bad = from_yaml("cluster:\n  enabled: true\nsessions:\n"
+                       "  posture: durable\n");
+  CAF_CHECK(has_error(bad, {"sessions.posture", "database.driver: mysql"}));
+  auto single = from_yaml("sessions:\n  posture: durable\n");
+  CAF_CHECK(single.errors.empty());
+  auto shared = from_yaml("cluster:\n  enabled: true\nsessions:\n"
+                          "  posture: durable\ndatabase:\n  driver: mysql\n");
+  CAF_CHECK(shared.errors.empty());
+  auto vague = from_yaml("sessions:\n  posture: sometimes\n");
+  CAF_CHECK(has_error(vague, {"sessions.posture", "volatile, durable"}));
+}
+
+CAF_TEST(a clustered node never keeps its private keys) {
+  auto bad = from_env({{"KEYMESH_CLUSTER_ENABLED", "true"},
+                       {"KEYMESH_KEYS_ENCRYPTION_KEY_FILE", "/etc/k.hex"}});
+  CAF_CHECK(has_error(bad, {"keys.encryption_key_file",
+                            "never persists its private keys"}));
+  auto single = from_env({{"KEYMESH_KEYS_ENCRYPTION_KEY_FILE", "/etc/k.hex"}});
+  CAF_CHECK(single.errors.empty());
 }
 
 CAF_TEST(the environment helper keeps only KEYMESH variables) {

@@ -8,7 +8,11 @@
 #include "actors/keystore.hpp"
 #include "jose/jwt.hpp"
 #include "support/actor_config.hpp"
+#include "persistence/data_dir.hpp"
+#include "persistence/sealed.hpp"
 #include "support/manual_clock.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace keymesh;
 using std::chrono::milliseconds;
@@ -17,6 +21,17 @@ using namespace std::chrono_literals;
 namespace {
 
 using keymesh::test::manual_clock;
+
+/// Whether F throws persistence::storage_error.
+template <class F>
+bool refused(F f) {
+  try {
+    f();
+  } catch (const persistence::storage_error&) {
+    return true;
+  }
+  return false;
+}
 
 keystore_options test_options(const manual_clock& clock,
                               std::vector<uint64_t>* persisted = nullptr) {
@@ -350,4 +365,147 @@ CAF_TEST(a_due_key_waits_for_acknowledgement_at_most_ack_wait) {
   // Once acknowledged, it signs on time.
   st.acknowledge(st.serial());
   CAF_CHECK_EQUAL(st.signing_key(t1)->kid, "node-a-6");
+}
+
+// -- kept keys (a single node with keys.encryption_key_file) -------------------
+
+CAF_TEST(sealed_blobs_open_only_with_their_key_and_purpose) {
+  auto key = std::string(32, '\x07');
+  auto other = std::string(32, '\x08');
+  auto sealed = persistence::seal(key, "secret text", "purpose-a");
+  CAF_CHECK(sealed.find("secret text") == std::string::npos);
+  auto opened = persistence::unseal(key, sealed, "purpose-a");
+  CAF_REQUIRE(opened.has_value());
+  CAF_CHECK_EQUAL(*opened, "secret text");
+  CAF_CHECK(!persistence::unseal(other, sealed, "purpose-a"));
+  CAF_CHECK(!persistence::unseal(key, sealed, "purpose-b"));
+  // Any changed byte (header, nonce, ciphertext or tag) is refused.
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    auto changed = sealed;
+    changed[i] ^= 0x01;
+    CAF_CHECK(!persistence::unseal(key, changed, "purpose-a"));
+  }
+  CAF_CHECK(!persistence::unseal(key, sealed.substr(0, sealed.size() - 1),
+                                 "purpose-a"));
+  CAF_CHECK(!persistence::unseal(key, "", "purpose-a"));
+  // Two seals of the same text differ (a fresh nonce each).
+  CAF_CHECK(persistence::seal(key, "x", "p") != persistence::seal(key, "x", "p"));
+}
+
+CAF_TEST(encryption_key_files_hold_64_hex_digits) {
+  test::temp_dir dir;
+  auto hex = persistence::new_encryption_key_hex();
+  CAF_CHECK_EQUAL(hex.size(), 64u);
+  test::write_file(dir.file("good"), hex + "\n");
+  CAF_CHECK_EQUAL(persistence::read_encryption_key(dir.file("good")).size(),
+                  32u);
+  for (auto bad : {std::string{"abc\n"}, std::string(64, 'g'),
+                   hex.substr(0, 62), hex + "00"}) {
+    test::write_file(dir.file("bad"), bad);
+    try {
+      persistence::read_encryption_key(dir.file("bad"));
+      CAF_FAIL("a bad key file was accepted");
+    } catch (const persistence::storage_error& e) {
+      // The message names the file, never its content.
+      std::string what = e.what();
+      CAF_CHECK(what.find(dir.file("bad")) != std::string::npos);
+      CAF_CHECK(bad.size() < 8 || what.find(bad) == std::string::npos);
+    }
+  }
+  CAF_CHECK(refused([&] { persistence::read_encryption_key(dir.file("missing")); }));
+}
+
+CAF_TEST(kept_keys_come_back_and_keep_their_tokens_verifying) {
+  test::temp_dir dir;
+  auto secret = std::string(32, '\x2a');
+  auto path = dir.file("signing_keys.sealed");
+  manual_clock clock;
+  std::string token;
+  std::vector<std::string> kids;
+  {
+    keystore_state st;
+    auto opts = test_options(clock);
+    opts.save_keys = [&](const std::deque<managed_key>& keys) {
+      save_signing_keys(path, secret, "node-a", keys);
+    };
+    st.configure(std::move(opts));
+    CAF_REQUIRE(st.advance(*clock.now));
+    token_request req;
+    req.sub = "alice";
+    token = st.sign(req, *clock.now).token;
+    for (auto& k : st.keys())
+      kids.push_back(k.kid);
+  }
+  // The file holds no private key in the clear, and is the owner's alone.
+  auto sealed = test::read_file(path);
+  CAF_CHECK(sealed.find("\"d\"") == std::string::npos);
+  CAF_CHECK(sealed.find("node-a-5") == std::string::npos);
+  CAF_CHECK_EQUAL(std::filesystem::status(path).permissions()
+                    & std::filesystem::perms::all,
+                  std::filesystem::perms::owner_read
+                    | std::filesystem::perms::owner_write);
+  // A restart ten minutes later: the same keys publish, the old token
+  // verifies, and the schedule goes on where it was.
+  *clock.now += 10min;
+  keystore_state again;
+  auto opts = test_options(clock);
+  opts.first_sequence = 7;
+  opts.restored_keys = load_signing_keys(path, secret, "node-a");
+  CAF_REQUIRE_EQUAL(opts.restored_keys.size(), 2u);
+  again.configure(std::move(opts));
+  CAF_CHECK(again.advance(*clock.now)); // announced once
+  CAF_REQUIRE_EQUAL(again.keys().size(), 2u);
+  CAF_CHECK_EQUAL(again.keys()[0].kid, kids[0]);
+  CAF_CHECK_EQUAL(again.keys()[1].kid, kids[1]);
+  CAF_CHECK_EQUAL(again.signing_key(*clock.now)->kid, kids[0]);
+  CAF_CHECK_EQUAL(again.announcement().keys.size(), 2u);
+  auto result = check(token, published_keys(again), *clock.now);
+  CAF_CHECK(result.ok());
+  CAF_CHECK(!again.advance(*clock.now));
+  // Keys whose tokens have all expired are not brought back.
+  *clock.now += 48h;
+  keystore_state later;
+  auto late_opts = test_options(clock);
+  late_opts.first_sequence = 7;
+  late_opts.restored_keys = load_signing_keys(path, secret, "node-a");
+  CAF_CHECK_EQUAL(late_opts.restored_keys.size(), 2u);
+  later.configure(std::move(late_opts));
+  CAF_CHECK(later.advance(*clock.now));
+  CAF_REQUIRE_EQUAL(later.keys().size(), 2u);
+  CAF_CHECK_EQUAL(later.keys()[0].kid, kids[1]); // signs now
+  CAF_CHECK_EQUAL(later.keys()[1].kid, "node-a-7");
+  // Another key, another instance id, or a changed file: refused clearly.
+  CAF_CHECK(refused([&] { load_signing_keys(path, std::string(32, '\x01'),
+                                        "node-a"); }));
+  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-b"); }));
+  auto damaged = sealed;
+  damaged[damaged.size() / 2] ^= 0x10;
+  test::write_file(path, damaged);
+  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-a"); }));
+  CAF_CHECK(load_signing_keys(dir.file("none"), secret, "node-a").empty());
+}
+
+CAF_TEST(a_failed_save_is_retried_until_it_works) {
+  manual_clock clock;
+  keystore_state st;
+  auto opts = test_options(clock);
+  int calls = 0;
+  bool fail = true;
+  opts.save_keys = [&](const std::deque<managed_key>&) {
+    ++calls;
+    if (fail)
+      throw persistence::storage_error("disk full");
+  };
+  st.configure(std::move(opts));
+  CAF_CHECK(st.advance(*clock.now)); // the keys sign although not stored
+  CAF_CHECK(st.signing_key(*clock.now) != nullptr);
+  CAF_CHECK(st.save_pending());
+  CAF_CHECK(!st.advance(*clock.now + 1s));
+  CAF_CHECK(st.save_pending());
+  fail = false;
+  CAF_CHECK(!st.advance(*clock.now + 2s));
+  CAF_CHECK(!st.save_pending());
+  CAF_CHECK_EQUAL(calls, 3);
+  CAF_CHECK(!st.advance(*clock.now + 3s));
+  CAF_CHECK_EQUAL(calls, 3);
 }
