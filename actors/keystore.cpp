@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <functional>
+
+#include <openssl/crypto.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -14,6 +17,7 @@
 #include "jose/base64url.hpp"
 #include "jose/jws.hpp"
 #include "persistence/data_dir.hpp"
+#include "persistence/sealed.hpp"
 
 namespace keymesh {
 
@@ -52,6 +56,19 @@ keystore_options::from_settings(const config::settings& cfg,
 void keystore_state::configure(keystore_options opts) {
   opts_ = std::move(opts);
   next_sequence_ = opts_.first_sequence;
+  // Kept keys come back while they are still published; advance() then
+  // announces them (serial 0) and carries on with their schedule.
+  auto now = opts_.clock();
+  for (auto& k : opts_.restored_keys)
+    if (k.expire_at > now) {
+      k.first_serial = 0;
+      k.acknowledged = false;
+      keys_.push_back(std::move(k));
+    }
+  opts_.restored_keys.clear();
+  if (!keys_.empty())
+    spdlog::info("keystore: {} kept signing key{} restored", keys_.size(),
+                 keys_.size() == 1 ? "" : "s");
   auto bytes = persistence::random_bytes(sizeof(incarnation_));
   std::memcpy(&incarnation_, bytes.data(), sizeof(incarnation_));
 }
@@ -68,7 +85,8 @@ managed_key keystore_state::make_key(time_point now, time_point sign_from) {
 }
 
 bool keystore_state::advance(time_point now) {
-  bool changed = false;
+  // Restored keys have never been announced by this process.
+  bool changed = serial_ == 0 && !keys_.empty();
   if (keys_.empty()) {
     keys_.push_back(make_key(now, now));
     changed = true;
@@ -100,7 +118,27 @@ bool keystore_state::advance(time_point now) {
       if (k.first_serial == 0)
         k.first_serial = serial_;
   }
+  if (changed || save_pending_)
+    save();
   return changed;
+}
+
+void keystore_state::save() {
+  if (!opts_.save_keys)
+    return;
+  // Until it works, every advance() tries again (the keys in memory sign
+  // meanwhile; only a restart would lose them).
+  try {
+    opts_.save_keys(keys_);
+    if (save_pending_)
+      spdlog::info("keystore: signing keys stored again");
+    save_pending_ = false;
+  } catch (const std::exception& e) {
+    if (!save_pending_)
+      spdlog::error("keystore: cannot store the signing keys, retrying: {}",
+                    e.what());
+    save_pending_ = true;
+  }
 }
 
 const managed_key* keystore_state::signing_key(time_point now) const {
@@ -138,7 +176,9 @@ std::pair<std::string, std::string> keystore_state::rotate_now(time_point now) {
   next.expire_at = next_from + margin;
   keys_.push_back(std::move(successor));
   keys_.back().first_serial = ++serial_;
-  return {next.kid, keys_.back().kid};
+  auto kids = std::make_pair(next.kid, keys_.back().kid);
+  save();
+  return kids;
 }
 
 signed_token keystore_state::sign(const token_request& req,
@@ -279,7 +319,7 @@ void schedule_tick(keystore_pointer self) {
     delay = std::max(milliseconds{1},
                      std::chrono::duration_cast<milliseconds>(next - now)
                        + milliseconds{1});
-  if (st.announce_pending)
+  if (st.announce_pending || st.save_pending())
     delay = std::min(delay, milliseconds{1000});
   self->delayed_send(self, delay, atom::tick_v, ++st.timer_id);
 }
@@ -346,6 +386,79 @@ keystore_actor::behavior_type keystore(keystore_pointer self,
       schedule_tick(self);
     },
   };
+}
+
+// -- kept keys (a single node) ----------------------------------------------------
+
+namespace {
+
+std::string keys_aad(const std::string& instance_id) {
+  return "keymesh signing keys v1 " + instance_id;
+}
+
+time_point time_or_max(int64_t ms) {
+  return ms == 0 ? time_point::max() : from_unix_ms(ms);
+}
+
+} // namespace
+
+void save_signing_keys(const std::string& path,
+                       const std::string& encryption_key,
+                       const std::string& instance_id,
+                       const std::deque<managed_key>& keys) {
+  auto doc = nlohmann::json{{"format", 1}, {"keys", nlohmann::json::array()}};
+  for (auto& k : keys)
+    doc["keys"].push_back({{"kid", k.kid},
+                           {"jwk", k.key.private_jwk()},
+                           {"created_at", to_unix_ms(k.created_at)},
+                           {"sign_from", to_unix_ms(k.sign_from)},
+                           {"retire_at", unix_ms_or_zero(k.retire_at)},
+                           {"expire_at", unix_ms_or_zero(k.expire_at)}});
+  auto plain = doc.dump();
+  auto sealed = persistence::seal(encryption_key, plain, keys_aad(instance_id));
+  // The plaintext held private keys: wipe it before it is freed.
+  OPENSSL_cleanse(plain.data(), plain.size());
+  persistence::write_file_atomically(path, sealed, 0600);
+}
+
+std::deque<managed_key> load_signing_keys(const std::string& path,
+                                          const std::string& encryption_key,
+                                          const std::string& instance_id) {
+  std::error_code err;
+  if (!std::filesystem::exists(path, err))
+    return {};
+  auto sealed = persistence::read_small_file(path, 16 << 20);
+  auto plain = persistence::unseal(encryption_key, sealed,
+                                   keys_aad(instance_id));
+  if (!plain)
+    throw persistence::storage_error(
+      path + " cannot be opened with keys.encryption_key_file: it was sealed "
+             "with another key or for another instance id, or it was "
+             "changed. Restore the right key file (or move this file away "
+             "to start with new keys: tokens it signed stop verifying)");
+  std::deque<managed_key> out;
+  try {
+    auto doc = nlohmann::json::parse(*plain);
+    OPENSSL_cleanse(plain->data(), plain->size());
+    if (doc.at("format").get<int>() != 1)
+      throw std::invalid_argument("unknown format");
+    for (auto& k : doc.at("keys")) {
+      managed_key m{k.at("kid").get<std::string>(),
+                    jose::key::from_jwk(k.at("jwk")),
+                    from_unix_ms(k.at("created_at").get<int64_t>()),
+                    from_unix_ms(k.at("sign_from").get<int64_t>())};
+      if (!m.key.has_private())
+        throw std::invalid_argument("a key without its private part");
+      m.retire_at = time_or_max(k.at("retire_at").get<int64_t>());
+      m.expire_at = time_or_max(k.at("expire_at").get<int64_t>());
+      out.push_back(std::move(m));
+    }
+  } catch (const std::exception&) {
+    // Authenticated but not understood (a newer keymesh wrote it?).
+    throw persistence::storage_error(path + " holds a key set this keymesh "
+                                            "cannot read");
+  }
+  return out;
 }
 
 caf::expected<keystore_actor> spawn_keystore(caf::actor_system& sys,

@@ -22,6 +22,20 @@
 
 namespace keymesh {
 
+struct managed_key {
+  std::string kid;
+  jose::key key;
+  time_point created_at;
+  time_point sign_from;
+  /// time_point::max() while no successor exists.
+  time_point retire_at = time_point::max();
+  time_point expire_at = time_point::max();
+  /// The announcement serial that first carried this key.
+  uint64_t first_serial = 0;
+  /// Every live peer (or just the local federation) has confirmed it.
+  bool acknowledged = false;
+};
+
 struct keystore_options {
   jose::algorithm algorithm = jose::algorithm::es256;
   std::chrono::seconds rotate_every{24 * 3600};
@@ -37,6 +51,12 @@ struct keystore_options {
   /// that a restarted node never reuses a key id. May be empty.
   std::function<void(uint64_t)> persist_sequence;
   wall_clock clock = system_wall_clock();
+  /// A single node that keeps its keys (keys.encryption_key_file): the keys
+  /// read at start (still published ones only are used), and a function
+  /// that stores every changed key set. A failed store is retried with
+  /// back-off, like a failed key generation. Both may be empty.
+  std::deque<managed_key> restored_keys;
+  std::function<void(const std::deque<managed_key>&)> save_keys;
   /// Called with every changed key set as it is announced (the node
   /// publishes it on the bus topic "keys"). May be empty.
   std::function<void(const key_announcement&)> on_announce;
@@ -54,19 +74,6 @@ struct keystore_options {
   from_settings(const config::settings& cfg, std::string instance_id);
 };
 
-struct managed_key {
-  std::string kid;
-  jose::key key;
-  time_point created_at;
-  time_point sign_from;
-  /// time_point::max() while no successor exists.
-  time_point retire_at = time_point::max();
-  time_point expire_at = time_point::max();
-  /// The announcement serial that first carried this key.
-  uint64_t first_serial = 0;
-  /// Every live peer (or just the local federation) has confirmed it.
-  bool acknowledged = false;
-};
 
 /// The keystore's state; the actor's handlers are thin calls into it, so the
 /// schedule logic is testable without an actor.
@@ -106,6 +113,11 @@ public:
     return serial_;
   }
 
+  /// The key set changed and could not be stored yet.
+  bool save_pending() const {
+    return save_pending_;
+  }
+
   /// Signs a token at NOW; throws jose::jose_error on failure.
   signed_token sign(const token_request& req, time_point now) const;
 
@@ -130,14 +142,33 @@ public:
 
 private:
   managed_key make_key(time_point now, time_point sign_from);
+  /// Stores the key set (save_keys); on failure logs and leaves it pending.
+  void save();
 
   keystore_options opts_;
   std::deque<managed_key> keys_; // ordered by sign_from
   uint64_t next_sequence_ = 0;
   uint64_t serial_ = 0;
+  /// The last key set was not stored yet (save_keys failed).
+  bool save_pending_ = false;
   /// Random per process start: peers tell a restart from a stale message.
   uint64_t incarnation_ = 0;
 };
+
+/// The file a single node keeps its keys in, sealed with AES-256-GCM under
+/// ENCRYPTION_KEY and bound to INSTANCE_ID. Written atomically (0600).
+void save_signing_keys(const std::string& path,
+                       const std::string& encryption_key,
+                       const std::string& instance_id,
+                       const std::deque<managed_key>& keys);
+
+/// The keys in PATH (none when there is no file). Throws
+/// persistence::storage_error when the file cannot be read, was sealed
+/// with another key or for another instance, or was changed; the message
+/// never holds key material.
+std::deque<managed_key> load_signing_keys(const std::string& path,
+                                          const std::string& encryption_key,
+                                          const std::string& instance_id);
 
 using keystore_pointer = keystore_actor::stateful_pointer<keystore_state>;
 

@@ -16,6 +16,7 @@
 
 #include "actors/cluster_setup.hpp"
 #include "actors/keystore.hpp"
+#include "persistence/sealed.hpp"
 #include "actors/membership.hpp"
 #include "actors/peer_fetcher.hpp"
 #include "actors/srv_resolver.hpp"
@@ -208,6 +209,17 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   opts->persist_sequence = [dir = c.node.data_dir](uint64_t n) {
     persistence::write_key_sequence(dir, n);
   };
+  if (!c.keys.encryption_key_file.empty()) {
+    // A single node keeps its keys, sealed, so its tokens outlive a restart.
+    auto secret = persistence::read_encryption_key(c.keys.encryption_key_file);
+    auto path = (std::filesystem::path{c.node.data_dir} / "signing_keys.sealed")
+                  .string();
+    opts->restored_keys = load_signing_keys(path, secret, self->instance_id_);
+    opts->save_keys = [path, secret, id = self->instance_id_](
+                        const std::deque<managed_key>& keys) {
+      save_signing_keys(path, secret, id, keys);
+    };
+  }
   opts->on_announce = [bus = self->bus_](const key_announcement& a) {
     caf::anon_send(bus, atom::publish_v, std::string{"keys"},
                    keys_payload(a));

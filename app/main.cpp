@@ -5,8 +5,13 @@
 //   keymesh config check FILE
 //   keymesh config reference
 //   keymesh version
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -23,6 +28,7 @@
 #include "config/loader.hpp"
 #include "config/render.hpp"
 #include "keymesh/version.hpp"
+#include "persistence/sealed.hpp"
 
 extern char** environ;
 
@@ -41,6 +47,7 @@ commands:
   config check FILE        validate FILE (plus KEYMESH_* environment
                            overrides) and print the effective configuration
   config reference         print the configuration reference (Markdown)
+  keygen [--out FILE]      make a 256-bit key for keys.encryption_key_file
   version                  print the version
 
 Run 'keymesh <command> --help' for details.
@@ -82,6 +89,12 @@ options:
   --cluster-port P      cluster port of node 1; node i gets P+i-1 (default 7401)
   --days D              certificate validity in days (default 825)
   --force               overwrite existing files
+)";
+
+constexpr const char* keygen_help = R"(usage: keymesh keygen [--out FILE]
+
+Prints a new random 256-bit key (64 hex digits) for keys.encryption_key_file,
+or writes it to FILE (mode 0600; an existing FILE is left alone).
 )";
 
 constexpr const char* version_help = R"(usage: keymesh version
@@ -277,6 +290,36 @@ int run_serve(const std::vector<std::string>& args) {
 
 } // namespace
 
+int run_keygen(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << keygen_help;
+    return 0;
+  }
+  auto key = keymesh::persistence::new_encryption_key_hex() + "\n";
+  if (args.empty()) {
+    std::cout << key;
+    return 0;
+  }
+  if (args.size() != 2 || args[0] != "--out")
+    return usage_error("expected --out FILE", keygen_help);
+  int fd = ::open(args[1].c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  0600);
+  if (fd < 0) {
+    std::cerr << "keymesh: cannot create " << args[1] << ": "
+              << std::strerror(errno) << '\n';
+    return 1;
+  }
+  auto written = ::write(fd, key.data(), key.size());
+  ::fsync(fd);
+  ::close(fd);
+  if (written != static_cast<ssize_t>(key.size())) {
+    std::cerr << "keymesh: cannot write " << args[1] << '\n';
+    return 1;
+  }
+  std::cerr << "keymesh: wrote a new key to " << args[1] << '\n';
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty())
@@ -301,5 +344,7 @@ int main(int argc, char** argv) {
     return run_config(args);
   if (command == "genclust")
     return run_genclust(args);
+  if (command == "keygen")
+    return run_keygen(args);
   return usage_error("unknown command '" + command + "'", main_help);
 }
