@@ -267,7 +267,10 @@ store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
   batcher_ = std::make_shared<batcher>();
   batcher_->pool = this;
   batcher_->status = status_;
-  batcher_->max_running = workers_.size();
+  // Half the workers at most write session batches: the others stay free
+  // for revocations, reads and logins. (Fewer, larger batches also cost
+  // the database less than many small ones.)
+  batcher_->max_running = std::max<size_t>(1, workers_.size() / 2);
   monitor_ = sys.spawn<caf::detached>(store_monitor, opts, status_);
 }
 

@@ -100,8 +100,8 @@ public:
 
   /// Writes a durable session. Rows submitted while earlier batches are
   /// being written wait and go together in the next batch (one statement,
-  /// one commit, at most max_batch rows); at most one batch per worker runs
-  /// at once. DONE runs once, on a pool thread (or the caller's, when the
+  /// one commit, at most max_batch rows); at most half the workers write
+  /// batches at once. DONE runs once, on a pool thread (or the caller's, when the
   /// queue is full), with an empty text when the row is written.
   void write_session(persistence::session_row row,
                      std::function<void(std::string)> done);

@@ -42,6 +42,36 @@ start_keymesh() {
   KM_ADMIN_KEY=$(grep -v '^#' "$WORK/data/admin.keys" | head -n1)
 }
 
+# start_mariadb: a throw-away MariaDB (default durability: every commit is
+# flushed) on a free loopback port, with database keymesh and user keymesh;
+# sets DB_PORT, DB_PASSWORD_FILE and DB_PID.
+start_mariadb() {
+  need mariadbd
+  local dir="$WORK/mariadb"
+  mkdir -p "$dir"
+  mariadb-install-db --no-defaults --datadir="$dir/data" --skip-test-db \
+    --auth-root-authentication-method=normal --user="$(id -un)" >"$dir/install.log" 2>&1 \
+    || { cat "$dir/install.log" >&2; exit 1; }
+  DB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/sock" --port="$DB_PORT" \
+    --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve \
+    --innodb-buffer-pool-size=256M --innodb-log-file-size=256M --max-connections=500 \
+    --pid-file="$dir/mysqld.pid" >"$dir/server.log" 2>&1 &
+  DB_PID=$!
+  PIDS+=("$DB_PID")
+  for _ in $(seq 1 300); do
+    mariadb --no-defaults -uroot --socket="$dir/sock" -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  DB_PASSWORD_FILE="$dir/password"
+  echo "bench-$RANDOM$RANDOM" >"$DB_PASSWORD_FILE"
+  DB_SOCKET="$dir/sock"
+  mariadb --no-defaults -uroot --socket="$dir/sock" -e "CREATE DATABASE keymesh;
+    CREATE USER 'keymesh'@'127.0.0.1' IDENTIFIED BY '$(cat "$DB_PASSWORD_FILE")';
+    GRANT ALL ON keymesh.* TO 'keymesh'@'127.0.0.1';" \
+    || { cat "$dir/server.log" >&2; exit 1; }
+}
+
 # start_nginx ROOT: serves ROOT on a free port; sets NGX_PORT.
 start_nginx() {
   need nginx
