@@ -230,6 +230,10 @@ private:
   void check_login(caf::event_based_actor* self, std::string user,
                    std::string password, std::string client_id,
                    responder done);
+  /// Re-hashes a password whose stored hash has another cost than the
+  /// configured one (in the background; a login never waits for it).
+  void upgrade_hash(caf::event_based_actor* self, std::string user,
+                    std::string password, std::string old_hash);
   /// Counts a failed login of USER (cluster-wide), then answers 401.
   void count_failure(caf::event_based_actor* self, std::string user,
                      int attempt, responder done);

@@ -303,9 +303,42 @@ void api::check_login(caf::event_based_actor* self, std::string user,
             return done(error_response(bhttp::status::forbidden,
                                        "account_disabled",
                                        "this account is disabled"));
+          if (auth::needs_rehash(hash, cost))
+            upgrade_hash(self, user, password, hash);
           finish_login(self, *entry->user, token_claims(entry->groups,
                                                         entry->claims),
                        client_id, done);
+        });
+    });
+}
+
+void api::upgrade_hash(caf::event_based_actor* self, std::string user,
+                       std::string password, std::string old_hash) {
+  // The stored hash has another cost than auth.scrypt_*: store the same
+  // password at the current cost, unless the hash changed meanwhile. The
+  // login does not wait for it; a failure leaves the old hash, which still
+  // verifies, and the next login tries again.
+  auto cost = password_cost();
+  work_call(
+    self, *ctx_.hashing,
+    [password, cost] { return auth::hash_password(password, cost); },
+    [=](std::optional<std::string> fresh) {
+      if (!fresh)
+        return;
+      auto now = to_unix_ms(ctx_.clock());
+      store_call(
+        self, *ctx_.store,
+        [=](persistence::store& db) {
+          return db.replace_password_hash(user, old_hash, *fresh, now);
+        },
+        [cost](store_outcome<bool> replaced) {
+          if (replaced.ok() && *replaced.value)
+            spdlog::info("login: a password hash was upgraded to scrypt "
+                         "ln={} r={} p={}",
+                         cost.log2_n, cost.r, cost.p);
+          else if (!replaced.ok())
+            spdlog::warn("login: a password hash was not upgraded: {}",
+                         replaced.error);
         });
     });
 }

@@ -163,6 +163,16 @@ bool sql_store::update_user(const std::string& username,
          > 0;
 }
 
+bool sql_store::replace_password_hash(const std::string& username,
+                                      const std::string& old_hash,
+                                      const std::string& new_hash,
+                                      int64_t now_ms) {
+  return execute("UPDATE users SET password_hash = ?, updated_at_ms = ? "
+                 "WHERE username = ? AND password_hash = ?",
+                 {new_hash, now_ms, username, old_hash})
+         > 0;
+}
+
 bool sql_store::delete_user(const std::string& username) {
   return execute("DELETE FROM users WHERE username = ?", {username}) > 0;
 }

@@ -38,6 +38,10 @@ public:
   bool update_user(const std::string& username,
                    const std::optional<std::string>& password_hash,
                    std::optional<bool> enabled, int64_t now_ms) override;
+  bool replace_password_hash(const std::string& username,
+                             const std::string& old_hash,
+                             const std::string& new_hash,
+                             int64_t now_ms) override;
   bool delete_user(const std::string& username) override;
 
   group_record create_group(const std::string& name, int64_t now_ms) override;

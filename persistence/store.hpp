@@ -164,6 +164,14 @@ public:
   virtual bool update_user(const std::string& username,
                            const std::optional<std::string>& password_hash,
                            std::optional<bool> enabled, int64_t now_ms) = 0;
+  /// Replaces the user's password hash OLD_HASH with NEW_HASH (the same
+  /// password at another cost); false when the hash changed meanwhile (a
+  /// new password is never overwritten) or the user is gone.
+  virtual bool replace_password_hash(const std::string& username,
+                                     const std::string& old_hash,
+                                     const std::string& new_hash,
+                                     int64_t now_ms)
+    = 0;
   /// Also ends the user's group memberships.
   virtual bool delete_user(const std::string& username) = 0;
 

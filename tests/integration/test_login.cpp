@@ -206,6 +206,29 @@ CAF_TEST(unknown_and_known_names_take_the_same_time) {
   CAF_CHECK_LESS(unknown, known * 1.6);
 }
 
+CAF_TEST(a_login_upgrades_a_hash_of_another_cost) {
+  admin("POST", "/api/admin/users",
+        R"({"username":"erin","password":"erin-pw"})", 201);
+  // The cost goes up: erin's next login stores her hash at the new cost,
+  // once; the old hash verified, the new one does too.
+  restart({{"KEYMESH_AUTH_SCRYPT_LOG2_N", "13"}});
+  CAF_CHECK_EQUAL(login("erin", "erin-pw").result_int(), 200u);
+  auto upgraded = [&] {
+    auto log = proc->log();
+    size_t n = 0;
+    for (auto at = log.find("upgraded to scrypt ln=13"); at != std::string::npos;
+         at = log.find("upgraded to scrypt ln=13", at + 1))
+      ++n;
+    return n;
+  };
+  CAF_CHECK(eventually([&] { return upgraded() == 1; }, 5s));
+  CAF_CHECK_EQUAL(login("erin", "erin-pw").result_int(), 200u);
+  CAF_CHECK_EQUAL(login("erin", "wrong").result_int(), 401u);
+  std::this_thread::sleep_for(300ms);
+  CAF_CHECK_EQUAL(upgraded(), 1u);
+  CAF_CHECK(proc->log().find("erin-pw") == std::string::npos);
+}
+
 CAF_TEST(bad_input_gets_clear_errors) {
   directory();
   auto status = [&](const std::string& path, const std::string& body) {

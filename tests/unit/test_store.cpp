@@ -252,6 +252,15 @@ void check_directory(const config::settings& cfg) {
   CAF_REQUIRE(changed.has_value());
   CAF_CHECK_EQUAL(changed->password_hash, "$scrypt$new");
   CAF_CHECK(!db->update_user("nobody", std::nullopt, true, 300));
+  // A re-hash replaces only the hash it was made from.
+  CAF_CHECK(!db->replace_password_hash("alice", "$scrypt$stale",
+                                       "$scrypt$rehashed", 250));
+  CAF_CHECK(db->replace_password_hash("alice", "$scrypt$new",
+                                      "$scrypt$rehashed", 250));
+  auto rehashed = db->find_user("alice");
+  CAF_REQUIRE(rehashed.has_value());
+  CAF_CHECK_EQUAL(rehashed->password_hash, "$scrypt$rehashed");
+  CAF_CHECK(!db->replace_password_hash("nobody", "h", "h2", 250));
   // Listing pages in name order.
   for (auto name : {"carol", "bob", "dave"})
     db->create_user(name, "h", true, 100);
