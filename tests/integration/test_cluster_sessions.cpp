@@ -490,4 +490,26 @@ CAF_TEST(durable_sessions_survive_a_crash_of_the_whole_cluster) {
                   404u);
 }
 
+CAF_TEST(a_durable_create_is_refused_while_the_database_is_down) {
+  auto before = create(1, "olga");
+  CAF_REQUIRE(!before.empty());
+  db.stop();
+  CAF_CHECK(eventually([&] { return ready_status(2) == 503; }, 10s));
+  // Not acknowledged unless durable: 503, saying why.
+  auto refused = call(2, "POST", "/api/sessions", json{{"sub", "olga"}}.dump());
+  CAF_CHECK_EQUAL(refused.result_int(), 503u);
+  CAF_CHECK(refused.body().find("could not be written to the database")
+            != std::string::npos);
+  // What memory has is served as before.
+  CAF_CHECK_EQUAL(call(3, "GET", "/api/sessions/" + before).result_int(),
+                  200u);
+  db.start();
+  CAF_CHECK(eventually([&] { return all_ready(); }, 15s));
+  auto after = create(2, "olga");
+  CAF_CHECK(!after.empty());
+  CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.sessions "
+                                   "WHERE sub = 'olga'")),
+                  "2");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
