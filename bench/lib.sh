@@ -25,10 +25,14 @@ need() {
 }
 
 # start_keymesh [ENV=VALUE...]: starts a node on a free port; sets KM_PORT,
-# KM_ADMIN_KEY and KM_PID.
+# KM_ADMIN_KEY and KM_PID. KM_NAME (default keymesh) names its data
+# directory and log, so that one script can run several nodes.
 start_keymesh() {
-  local log="$WORK/keymesh.log"
-  env KEYMESH_HTTP_LISTEN=127.0.0.1:0 KEYMESH_NODE_DATA_DIR="$WORK/data" \
+  local name=${KM_NAME:-keymesh}
+  local data="$WORK/data"
+  [[ "$name" == keymesh ]] || data="$WORK/$name-data"
+  local log="$WORK/$name.log"
+  env KEYMESH_HTTP_LISTEN=127.0.0.1:0 KEYMESH_NODE_DATA_DIR="$data" \
       KEYMESH_LOG_LEVEL=warn "$@" "$KEYMESH_BIN" serve >"$log" 2>&1 &
   KM_PID=$!
   PIDS+=("$KM_PID")
@@ -39,7 +43,7 @@ start_keymesh() {
     sleep 0.02
   done
   [[ -n "${KM_PORT:-}" ]] || { echo "bench: keymesh did not start" >&2; cat "$log" >&2; exit 1; }
-  KM_ADMIN_KEY=$(grep -v '^#' "$WORK/data/admin.keys" | head -n1)
+  KM_ADMIN_KEY=$(grep -v '^#' "$data/admin.keys" | head -n1)
 }
 
 # start_mariadb: a throw-away MariaDB (default durability: every commit is
