@@ -60,11 +60,8 @@ void keystore_state::configure(keystore_options opts) {
   // announces them (serial 0) and carries on with their schedule.
   auto now = opts_.clock();
   for (auto& k : opts_.restored_keys)
-    if (k.expire_at > now) {
-      k.first_serial = 0;
-      k.acknowledged = false;
+    if (k.expire_at > now)
       keys_.push_back(std::move(k));
-    }
   opts_.restored_keys.clear();
   if (!keys_.empty())
     spdlog::info("keystore: {} kept signing key{} restored", keys_.size(),

@@ -134,8 +134,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->deny_ = std::make_shared<state::deny_set>();
   // The store: its monitor migrates the schema and loads the revocation log
   // into the deny set; the node is not ready before it did.
-  self->store_status_ = std::make_shared<store_status>();
-  self->store_status_->backend = c.database.driver;
+  auto db_status = std::make_shared<store_status>();
+  db_status->backend = c.database.driver;
   store_pool_options sopts;
   sopts.open = [c] { return persistence::open_store(c); };
   sopts.workers = c.database.pool_size;
@@ -145,15 +145,15 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   sopts.deny = self->deny_;
   sopts.shared = c.database.driver == "mysql";
   self->store_ = std::make_shared<store_pool>(sys, std::move(sopts),
-                                              self->store_status_);
-  self->status_->store = self->store_status_;
+                                              db_status);
+  self->status_->store = db_status;
   // The first check runs now: wait for it (briefly), so that a node whose
   // database answers is ready once it says so. One that does not answer
   // starts anyway, not ready, and the monitor keeps trying.
   {
     auto deadline = std::chrono::steady_clock::now() + c.database.connect_timeout
                     + std::chrono::seconds{1};
-    while (!self->store_status_->loaded && self->store_status_->error().empty()
+    while (!db_status->loaded && db_status->error().empty()
            && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds{2});
   }

@@ -121,7 +121,6 @@ private:
   std::shared_ptr<key_snapshot_slot> keys_;
   std::unique_ptr<state_service> state_;
   std::shared_ptr<state::deny_set> deny_;
-  std::shared_ptr<store_status> store_status_;
   /// Shared: jobs still queued on other pools may hold it after the node.
   std::shared_ptr<store_pool> store_;
   std::unique_ptr<work_pool> hashing_;

@@ -122,7 +122,7 @@ void check(caf::stateful_actor<monitor_state>* self,
       status->revocations_loaded = n;
       status->loaded = true;
       spdlog::info("store: {} schema version {}, {} live revocation{} loaded",
-                   st.conn->backend(), st.conn->schema_version(), n,
+                   st.conn->backend(), persistence::latest_schema_version(), n,
                    n == 1 ? "" : "s");
     } else {
       st.conn->ping();

@@ -4,13 +4,13 @@
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "jose/base64url.hpp"
+#include "persistence/data_dir.hpp"
 
 namespace keymesh::auth {
 
@@ -123,11 +123,7 @@ std::optional<parsed_hash> parse(std::string_view encoded) {
 } // namespace
 
 std::string hash_password(std::string_view password, const scrypt_cost& cost) {
-  std::string salt(salt_bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(salt.data()),
-                 static_cast<int>(salt.size()))
-      != 1)
-    throw std::runtime_error("password hash: no random salt");
+  auto salt = persistence::random_bytes(salt_bytes);
   auto hash = derive(password, salt, cost);
   if (!hash)
     throw std::runtime_error("password hash: scrypt failed");

@@ -5,7 +5,6 @@
 // scheduler or an HTTP I/O thread ever calls one.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
