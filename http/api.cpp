@@ -112,6 +112,9 @@ api::api(api_context ctx)
   : ctx_(std::move(ctx)),
     verified_(std::make_unique<jose::verify_cache>(
       ctx_.settings.keys.verify_cache)) {
+  checks_.leeway = ctx_.settings.keys.leeway;
+  checks_.issuer = ctx_.settings.keys.issuer;
+  checks_.audience = ctx_.settings.keys.audience;
   using bhttp::verb;
   // Body limits per route, under http.max_body_bytes: a GET needs none, a
   // token to verify is at most 16 KiB, a token request at most ~10 KiB.

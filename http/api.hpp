@@ -31,10 +31,6 @@
 #include "http/types.hpp"
 #include "jose/verify_cache.hpp"
 
-namespace keymesh::persistence {
-struct user_record;
-} // namespace keymesh::persistence
-
 namespace keymesh::http {
 
 struct refresh_family;
@@ -215,10 +211,6 @@ private:
   void delete_group_claim(const request& req, const route_params&,
                           responder& done);
 
-  /// How /api/verify and logout check tokens (keys.leeway, issuer,
-  /// audience).
-  jose::verify_options token_checks() const;
-
   /// The scrypt cost of new password hashes (auth.*).
   auth::scrypt_cost password_cost() const;
 
@@ -247,7 +239,7 @@ private:
   void issue_tokens(caf::event_based_actor* self, std::string sid,
                     std::string sub, nlohmann::json claims,
                     int64_t session_end, std::string refresh,
-                    bhttp::status status, responder done);
+                    responder done);
   /// After a rotation: the user's current claims, then the tokens.
   void refresh_claims(caf::event_based_actor* self, std::string id,
                       const refresh_family& next, responder done);
@@ -271,18 +263,14 @@ private:
 
   /// Reads a session; THEN gets nullopt for an absent or revoked one (and
   /// whether it was revoked), or the session and its record version.
-  void read_session(caf::event_based_actor* self, std::string sid,
-                    std::function<void(std::optional<state::session>, bool,
-                                       state::version)>
-                      then,
-                    std::function<void(caf::error)> fail) const;
   /// RECOVER: look in the database (durable posture) when memory has no
   /// record.
   void read_session(caf::event_based_actor* self, std::string sid,
                     std::function<void(std::optional<state::session>, bool,
                                        state::version)>
                       then,
-                    std::function<void(caf::error)> fail, bool recover) const;
+                    std::function<void(caf::error)> fail,
+                    bool recover = true) const;
   /// Reads a session memory lost back from the database into memory.
   void recover_session(caf::event_based_actor* self, std::string sid,
                        std::function<void(std::optional<state::session>,
@@ -291,9 +279,10 @@ private:
                        std::function<void(caf::error)> fail) const;
   /// sessions.posture is durable and there is a database.
   bool durable() const;
-  /// Writes S (of record version VER) to the database; DONE on SELF.
+  /// Writes S (stored form VALUE, record version VER) to the database;
+  /// DONE on SELF.
   void write_through(caf::event_based_actor* self, const state::session& s,
-                     state::version ver,
+                     std::string value, state::version ver,
                      std::function<void(caf::error)> done) const;
   /// Logs EVENT and publishes it on the bus topic "audit", with the
   /// posture, the time and this node added.
@@ -320,6 +309,9 @@ private:
   int64_t deny_window_ms() const;
 
   api_context ctx_;
+  /// How /api/verify and logout check tokens (keys.leeway, issuer,
+  /// audience): fixed by the settings, built once.
+  jose::verify_options checks_;
   std::vector<route> routes_;
   std::shared_ptr<metrics> metrics_;
   std::unique_ptr<jose::verify_cache> verified_;

@@ -136,9 +136,6 @@ void api::post_tokens(const request& req, const route_params&,
         },
         [=](caf::error& err) {
           stats->count_signed(false);
-          if (err == caf::sec::request_timeout)
-            return done(error_response(bhttp::status::gateway_timeout,
-                                       "the keystore did not answer in time"));
           spdlog::error("http: signing failed: {}",
                         self->system().render(err));
           done(error_response(bhttp::status::internal_server_error,
@@ -177,8 +174,8 @@ void api::post_verify(const request& req, const route_params&,
   auto snap = ctx_.keys->load();
   if (!snap)
     return done(not_ready());
-  auto verified = verified_->verify(token, snap, snap->keys, token_checks(),
-                                    ctx_.clock());
+  auto now = ctx_.clock();
+  auto verified = verified_->verify(token, snap, snap->keys, checks_, now);
   const auto& result = *verified;
   metrics_->count_verified(result.reason);
   if (!result.ok()) {
@@ -200,7 +197,7 @@ void api::post_verify(const request& req, const route_params&,
     if (auto i = claims.find("iat"); i != claims.end() && i->is_number())
       iat = i->get<int64_t>();
     if (ctx_.deny->denied(text("sid"), text("jti"), text("sub"), iat,
-                          to_unix_ms(ctx_.clock())))
+                          to_unix_ms(now)))
       return done(json_response(bhttp::status::ok,
                                 R"({"active":false,"reason":"revoked"})"));
   }
@@ -214,14 +211,6 @@ void api::post_verify(const request& req, const route_params&,
   body += json(result.kid).dump(-1, ' ', false, json::error_handler_t::replace);
   body += '}';
   done(json_response(bhttp::status::ok, std::move(body)));
-}
-
-jose::verify_options api::token_checks() const {
-  jose::verify_options opts;
-  opts.leeway = ctx_.settings.keys.leeway;
-  opts.issuer = ctx_.settings.keys.issuer;
-  opts.audience = ctx_.settings.keys.audience;
-  return opts;
 }
 
 void api::get_live(const request&, const route_params&, responder& done) {

@@ -80,6 +80,11 @@ failures parse_failures(const read_result& r) {
   return f;
 }
 
+std::string encode_failures(const failures& f) {
+  return json{{"n", f.count}, {"w", f.window_start}, {"l", f.locked_until}}
+    .dump();
+}
+
 // -- refresh tokens ------------------------------------------------------------------
 
 std::string encode_family(const family& f) {
@@ -370,10 +375,7 @@ void api::count_failure(caf::event_based_actor* self, std::string user,
         write_request w;
         w.keyspace = failures_keyspace;
         w.key = user;
-        w.value = json{{"n", f.count},
-                       {"w", f.window_start},
-                       {"l", f.locked_until}}
-                    .dump();
+        w.value = encode_failures(f);
         w.expires_at = std::max(f.window_start + window, f.locked_until);
         if (r.found && !r.rec.tombstone) {
           w.condition = write_condition::version_is;
@@ -411,7 +413,7 @@ void api::finish_login(caf::event_based_actor* self,
   write_request clear;
   clear.keyspace = failures_keyspace;
   clear.key = user.username;
-  clear.value = json{{"n", 0}, {"w", now}, {"l", 0}}.dump();
+  clear.value = encode_failures({0, now, 0});
   clear.expires_at = now + ctx_.settings.auth.failure_window.count() * 1000;
   self->request(ctx_.state.shard_for(clear.key), local_request, atom::put_v,
                 clear)
@@ -437,7 +439,7 @@ void api::finish_login(caf::event_based_actor* self,
       .then(
         [=](write_result&) {
           issue_tokens(self, s.sid, s.sub, claims, f.expires_at,
-                       refresh_token(id, f), bhttp::status::ok, done);
+                       refresh_token(id, f), done);
         },
         [=](caf::error& e) {
           done(state_error(self->system(), e, "the refresh token"));
@@ -447,8 +449,7 @@ void api::finish_login(caf::event_based_actor* self,
 
 void api::issue_tokens(caf::event_based_actor* self, std::string sid,
                        std::string sub, json claims, int64_t session_end,
-                       std::string refresh, bhttp::status status,
-                       responder done) {
+                       std::string refresh, responder done) {
   claims["sid"] = sid;
   token_request tr;
   tr.sub = sub;
@@ -466,7 +467,7 @@ void api::issue_tokens(caf::event_based_actor* self, std::string sid,
                  {"refresh_token", refresh},
                  {"sid", sid},
                  {"sub", sub}};
-        done(json_response(status, out.dump()));
+        done(json_response(bhttp::status::ok, out.dump()));
       },
       [=](caf::error& err) {
         done(state_error(self->system(), err, "the token"));
@@ -491,16 +492,15 @@ void api::post_refresh(const request& req, const route_params&,
   ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
     load_family(
       self, t,
-      [=](state::version ver, refresh_family fam) {
-          auto f = std::optional<refresh_family>{std::move(fam)};
+      [=](state::version ver, refresh_family f) {
           auto now = to_unix_ms(ctx_.clock());
-          if (ctx_.deny && ctx_.deny->session_denied(f->sid, now))
+          if (ctx_.deny && ctx_.deny->session_denied(f.sid, now))
             return done(invalid_grant("the session was revoked"));
-          if (t.generation < f->generation)
-            return end_family(self, t.id, *f, "refresh token reuse", done);
+          if (t.generation < f.generation)
+            return end_family(self, t.id, f, "refresh token reuse", done);
           // Rotate: one of several racing refreshes wins at the primary.
-          auto next = *f;
-          next.generation = f->generation + 1;
+          auto next = f;
+          next.generation = f.generation + 1;
           write_request w;
           w.keyspace = refresh_keyspace;
           w.key = t.id;
@@ -514,7 +514,7 @@ void api::post_refresh(const request& req, const route_params&,
               [=](write_result&) { refresh_claims(self, t.id, next, done); },
               [=](caf::error& err) {
                 if (err == make_error(ec::conflict))
-                  return end_family(self, t.id, *f,
+                  return end_family(self, t.id, f,
                                     "refresh token used twice at once", done);
                 done(state_error(self->system(), err, "the refresh token"));
               });
@@ -559,8 +559,7 @@ void api::refresh_claims(caf::event_based_actor* self, std::string id,
         return end_family(self, id, f, "the account is gone or disabled",
                           done);
       issue_tokens(self, f.sid, f.sub, token_claims(e.groups, e.claims),
-                   f.expires_at, refresh_token(id, f), bhttp::status::ok,
-                   done);
+                   f.expires_at, refresh_token(id, f), done);
     });
 }
 
@@ -618,7 +617,7 @@ void api::post_logout(const request& req, const route_params&,
   auto snap = ctx_.keys->load();
   if (!snap)
     return done(not_ready());
-  auto v = jose::verify_jwt(*token, snap->keys, token_checks(), ctx_.clock());
+  auto v = jose::verify_jwt(*token, snap->keys, checks_, ctx_.clock());
   auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
   if (!state::valid_session_id(sid))
     return done(invalid_grant("not a valid access token of a session"));

@@ -156,14 +156,6 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
                        std::function<void(std::optional<session>, bool,
                                           state::version)>
                          then,
-                       std::function<void(caf::error)> fail) const {
-  read_session(self, std::move(sid), std::move(then), std::move(fail), true);
-}
-
-void api::read_session(caf::event_based_actor* self, std::string sid,
-                       std::function<void(std::optional<session>, bool,
-                                          state::version)>
-                         then,
                        std::function<void(caf::error)> fail,
                        bool recover) const {
   auto& shard = ctx_.state.shard_for(sid);
@@ -366,73 +358,75 @@ void api::post_sessions(const request& req, const route_params&,
 
 void api::create_session(caf::event_based_actor* self, state::session s,
                          std::function<void(caf::error, const char*)> then) {
-  {
-    auto timeout = local_request;
-    // The subject index entry and the session are written at once; the
-    // session is acknowledged only when both are, so a subject revocation
-    // always finds an acknowledged session. (A failure leaves at most an
-    // entry or a session whose sid nobody was given; both expire.)
-    write_request index;
-    index.keyspace = state::subjects_keyspace;
-    index.key = state::subject_index_key(s.sub, s.sid);
-    index.expires_at = s.expires_at;
-    write_request w;
-    w.keyspace = state::sessions_keyspace;
-    w.key = s.sid;
-    w.value = state::encode_session(s);
-    w.expires_at = s.record_expiry();
-    w.condition = write_condition::absent;
-    auto durable_write = durable();
-    struct outcome {
-      int left = 2;
-      caf::error failed;
-      const char* what = nullptr;
-    };
-    auto out = std::make_shared<outcome>();
-    if (durable_write)
-      out->left = 3;
-    auto settle = [=](caf::error err, const char* what) {
-      if (err && !out->failed) {
-        out->failed = std::move(err);
-        out->what = what;
-      }
-      if (--out->left > 0)
-        return;
-      if (out->failed)
-        return then(out->failed, out->what);
-      publish_session_event(json{{"type", "created"},
-                                 {"sid", s.sid},
-                                 {"sub", s.sub},
-                                 {"client_id", s.client_id},
-                                 {"expires_at", s.expires_at / 1000}});
-      audit(json{{"type", "session.created"},
-                 {"sid", s.sid},
-                 {"sub", s.sub},
-                 {"client_id", s.client_id},
-                 {"expires_at", s.expires_at}});
-      then({}, nullptr);
-    };
-    self->request(ctx_.state.shard_for(index.key), timeout, atom::put_v, index)
-      .then([=](write_result&) { settle({}, nullptr); },
-            [=](caf::error& err) { settle(std::move(err), "the subject index"); });
-    self->request(ctx_.state.shard_for(s.sid), timeout, atom::put_v, w)
-      .then([=](write_result&) { settle({}, nullptr); },
-            [=](caf::error& err) { settle(std::move(err), "the session"); });
-    // Durable: the database has the session before it is acknowledged.
-    if (durable_write)
-      write_through(self, s, {}, [=](caf::error err) {
-        settle(std::move(err), "the durable session");
-      });
-  }
+  // The subject index entry and the session are written at once; the
+  // session is acknowledged only when both are, so a subject revocation
+  // always finds an acknowledged session. (A failure leaves at most an
+  // entry or a session whose sid nobody was given; both expire.)
+  write_request index;
+  index.keyspace = state::subjects_keyspace;
+  index.key = state::subject_index_key(s.sub, s.sid);
+  index.expires_at = s.expires_at;
+  write_request w;
+  w.keyspace = state::sessions_keyspace;
+  w.key = s.sid;
+  w.value = state::encode_session(s);
+  w.expires_at = s.record_expiry();
+  w.condition = write_condition::absent;
+  auto durable_write = durable();
+  struct outcome {
+    // The index, the session, and (durable) the database row.
+    int left;
+    caf::error failed;
+    const char* what = nullptr;
+    explicit outcome(int n) : left(n) {
+    }
+  };
+  auto out = std::make_shared<outcome>(durable_write ? 3 : 2);
+  auto settle = [=](caf::error err, const char* what) {
+    if (err && !out->failed) {
+      out->failed = std::move(err);
+      out->what = what;
+    }
+    if (--out->left > 0)
+      return;
+    if (out->failed)
+      return then(out->failed, out->what);
+    publish_session_event(json{{"type", "created"},
+                               {"sid", s.sid},
+                               {"sub", s.sub},
+                               {"client_id", s.client_id},
+                               {"expires_at", s.expires_at / 1000}});
+    audit(json{{"type", "session.created"},
+               {"sid", s.sid},
+               {"sub", s.sub},
+               {"client_id", s.client_id},
+               {"expires_at", s.expires_at}});
+    then({}, nullptr);
+  };
+  self
+    ->request(ctx_.state.shard_for(index.key), local_request, atom::put_v,
+              index)
+    .then([=](write_result&) { settle({}, nullptr); },
+          [=](caf::error& err) {
+            settle(std::move(err), "the subject index");
+          });
+  self->request(ctx_.state.shard_for(s.sid), local_request, atom::put_v, w)
+    .then([=](write_result&) { settle({}, nullptr); },
+          [=](caf::error& err) { settle(std::move(err), "the session"); });
+  // Durable: the database has the session before it is acknowledged.
+  if (durable_write)
+    write_through(self, s, w.value, {}, [=](caf::error err) {
+      settle(std::move(err), "the durable session");
+    });
 }
 
 void api::write_through(caf::event_based_actor* self, const state::session& s,
-                        state::version ver,
+                        std::string value, state::version ver,
                         std::function<void(caf::error)> done) const {
   persistence::session_row row;
   row.sid = s.sid;
   row.sub = s.sub;
-  row.value = state::encode_session(s);
+  row.value = std::move(value);
   row.created_at = s.created_at;
   row.expires_at = s.record_expiry();
   row.version = static_cast<int64_t>(ver.stamp);
@@ -529,7 +523,8 @@ void api::patch_session(const request& req, const route_params& params,
                 if (!durable())
                   return done(json_response(bhttp::status::ok,
                                             state::session_json(*s)));
-                write_through(self, *s, written.ver, [=](caf::error err) {
+                write_through(self, *s, w.value, written.ver,
+                              [=](caf::error err) {
                   if (err)
                     return done(state_error(self->system(), err,
                                             "the session"));

@@ -100,6 +100,14 @@ struct shared_db_cluster : with_mariadb, session_cluster {
     return static_cast<int>(
       request(http_port(i), "GET", "/healthz/ready").result_int());
   }
+
+  /// Whether /healthz/ready answers STATUS on every node.
+  bool all_report(int status) {
+    for (int i = 1; i <= 3; ++i)
+      if (ready_status(i) != status)
+        return false;
+    return true;
+  }
 };
 
 /// The same, with sessions.posture: durable.
@@ -366,14 +374,7 @@ CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {
     call(2, "POST", "/api/sessions/" + sid + "/tokens", "{}").body())["token"]
                  .get<std::string>();
   db.stop();
-  CAF_CHECK(eventually(
-    [&] {
-      for (int i = 1; i <= 3; ++i)
-        if (ready_status(i) != 503)
-          return false;
-      return true;
-    },
-    10s));
+  CAF_CHECK(eventually([&] { return all_report(503); }, 10s));
   auto ready = request(http_port(1), "GET", "/healthz/ready");
   auto checks = json::parse(ready.body()).at("checks");
   CAF_CHECK(!checks.at("database").get<bool>());
@@ -391,14 +392,7 @@ CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {
   // The database returns: the nodes are ready again and the retry is
   // written.
   db.start();
-  CAF_CHECK(eventually(
-    [&] {
-      for (int i = 1; i <= 3; ++i)
-        if (ready_status(i) != 200)
-          return false;
-      return true;
-    },
-    15s));
+  CAF_CHECK(eventually([&] { return all_report(200); }, 15s));
   CAF_CHECK_EQUAL(call(3, "DELETE", "/api/sessions/" + sid).result_int(), 200u);
   CAF_CHECK_EQUAL(trim_line(db.sql("SELECT COUNT(*) FROM keymesh.revocations "
                                    "WHERE kind = 'sid'")),
