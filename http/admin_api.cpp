@@ -19,8 +19,6 @@ using persistence::store_failure;
 
 namespace {
 
-constexpr size_t max_name_bytes = 255;
-constexpr size_t max_password_bytes = 1024;
 constexpr size_t max_description_bytes = 1024;
 constexpr size_t max_page = 1000;
 
@@ -51,15 +49,12 @@ std::optional<std::string> name_member(const json& body, const char* name,
 
 std::optional<std::string> password_member(const json& body, bool required,
                                             response& error) {
-  auto v = body.find("password");
-  if (v == body.end() && !required)
+  if (!required && !body.contains("password"))
     return std::string{};
-  if (v == body.end() || !v->is_string() || v->get_ref<const std::string&>().empty()
-      || v->get_ref<const std::string&>().size() > max_password_bytes) {
+  auto password = string_member(body, "password", max_password_bytes);
+  if (!password)
     error = bad_request("\"password\" must be a string of 1 to 1024 bytes");
-    return std::nullopt;
-  }
-  return v->get<std::string>();
+  return password;
 }
 
 /// A path parameter that valid_name accepts, or nullopt after answering.

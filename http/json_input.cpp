@@ -67,6 +67,16 @@ bool valid_short_string(const json& v) {
          && v.get_ref<const std::string&>().size() <= max_subject_bytes;
 }
 
+std::optional<std::string> string_member(const nlohmann::json& body,
+                                         const char* name, size_t max) {
+  auto v = body.find(name);
+  if (v == body.end() || !v->is_string()
+      || v->get_ref<const std::string&>().empty()
+      || v->get_ref<const std::string&>().size() > max)
+    return std::nullopt;
+  return v->get<std::string>();
+}
+
 /// Builds the keystore's request from a POST /api/tokens body.
 std::optional<token_request> parse_token_request(const json& body,
                                                  response& error) {

@@ -14,6 +14,10 @@
 namespace keymesh::http {
 
 inline constexpr size_t max_subject_bytes = 256;
+/// Limits of the user directory's usernames (and group and claim names)
+/// and of passwords.
+inline constexpr size_t max_name_bytes = 255;
+inline constexpr size_t max_password_bytes = 1024;
 
 response bad_request(std::string_view why);
 
@@ -27,6 +31,10 @@ bool only_members(const nlohmann::json& obj,
 
 /// A string of 1 to 256 bytes.
 bool valid_short_string(const nlohmann::json& v);
+
+/// The member NAME of BODY if it is a string of 1 to MAX bytes.
+std::optional<std::string> string_member(const nlohmann::json& body,
+                                         const char* name, size_t max);
 
 /// Builds the keystore's request from a POST /api/tokens body.
 std::optional<token_request> parse_token_request(const nlohmann::json& body,

@@ -55,8 +55,6 @@ using family = refresh_family;
 
 constexpr const char* failures_keyspace = "login_failures";
 constexpr const char* refresh_keyspace = "refresh";
-constexpr size_t max_name_bytes = 255;
-constexpr size_t max_password_bytes = 1024;
 constexpr size_t max_refresh_token_bytes = 256;
 
 // -- failed logins -------------------------------------------------------------------
@@ -214,15 +212,6 @@ responder logged_out(std::string sid, responder done) {
     done(json_response(bhttp::status::ok,
                        json{{"logged_out", true}, {"sid", sid}}.dump()));
   };
-}
-
-std::optional<std::string> string_member(const json& body, const char* name,
-                                         size_t max) {
-  auto v = body.find(name);
-  if (v == body.end() || !v->is_string() || v->get_ref<const std::string&>().empty()
-      || v->get_ref<const std::string&>().size() > max)
-    return std::nullopt;
-  return v->get<std::string>();
 }
 
 } // namespace
@@ -610,7 +599,7 @@ void api::post_logout(const request& req, const route_params&,
     return;
   }
   // An access token names its session.
-  auto token = string_member(*body, "token", 16 * 1024);
+  auto token = string_member(*body, "token", checks_.max_token_bytes);
   if (!token)
     return done(bad_request("send {\"refresh_token\": ...} or "
                             "{\"token\": <access token>}"));
