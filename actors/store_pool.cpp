@@ -116,7 +116,7 @@ void check(caf::stateful_actor<monitor_state>* self,
         auto kind = state::parse_deny_kind(e.kind);
         if (!kind || !opts.deny)
           continue;
-        opts.deny->add(*kind, e.value, e.revoked_at, e.until);
+        opts.deny->add(*kind, e.value, e.revoked_at, e.until, true);
         ++n;
       }
       status->revocations_loaded = n;

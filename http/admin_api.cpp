@@ -295,8 +295,12 @@ void api::patch_admin_user(const request& req, const route_params& params,
   }
   auto clock = ctx_.clock;
   auto pool = ctx_.store;
+  // Disabling an account ends every session of it.
+  auto answer = enabled == false
+                  ? ending_subject(*name, "account disabled", done)
+                  : done;
   auto update = [=, name = *name](std::optional<std::string> hash) {
-    run_on_store(pool, done, "", [=](store& db) {
+    run_on_store(pool, answer, "", [=](store& db) {
       if (!db.update_user(name, hash, enabled, to_unix_ms(clock())))
         return not_found("the user");
       return ok_json(bhttp::status::ok, user_json(*db.find_user(name)));
@@ -308,12 +312,26 @@ void api::patch_admin_user(const request& req, const route_params& params,
             [update](std::string hash) { update(std::move(hash)); });
 }
 
+responder api::ending_subject(std::string sub, std::string reason,
+                              responder done) {
+  return [this, sub, reason, done](response res) {
+    if (res.result() != bhttp::status::ok
+        && res.result() != bhttp::status::no_content)
+      return done(std::move(res));
+    revoke(state::deny_kind::sub, sub, reason,
+           [done, res](response revoked) {
+             done(revoked.result() == bhttp::status::ok ? res : revoked);
+           });
+  };
+}
+
 void api::delete_admin_user(const request&, const route_params& params,
                             responder& done) {
   auto name = name_param(params, "username", done);
   if (!name)
     return;
-  run_on_store(ctx_.store, done, "", [name = *name](store& db) {
+  run_on_store(ctx_.store, ending_subject(*name, "account deleted", done), "",
+               [name = *name](store& db) {
     return db.delete_user(name) ? no_content() : not_found("the user");
   });
 }

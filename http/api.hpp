@@ -22,6 +22,7 @@
 #include "actors/work_pool.hpp"
 #include "auth/password.hpp"
 #include "state/deny_set.hpp"
+#include "state/refresh.hpp"
 #include "state/session.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
@@ -32,9 +33,6 @@
 #include "jose/verify_cache.hpp"
 
 namespace keymesh::http {
-
-struct refresh_family;
-struct parsed_refresh;
 
 /// What /healthz/ready reports; flipped by the node as it starts and stops.
 struct node_status {
@@ -211,6 +209,10 @@ private:
   void delete_group_claim(const request& req, const route_params&,
                           responder& done);
 
+  /// DONE, once the sessions of SUB are revoked for REASON when the answer
+  /// is a success (an account disabled or deleted ends its sessions).
+  responder ending_subject(std::string sub, std::string reason,
+                           responder done);
   /// The scrypt cost of new password hashes (auth.*).
   auth::scrypt_cost password_cost() const;
 
@@ -240,21 +242,37 @@ private:
                     std::string sub, nlohmann::json claims,
                     int64_t session_end, std::string refresh,
                     responder done);
-  /// After a rotation: the user's current claims, then the tokens.
+  /// Rotates the family ID of F (at record version VER) whose session S
+  /// (at SESSION_VER) is live, touches the session, then the tokens.
+  void rotate_family(caf::event_based_actor* self, std::string id,
+                     const state::refresh_family& f, state::version ver,
+                     state::session s, state::version session_ver,
+                     responder done);
+  /// After a rotation: the user's current claims, then the tokens (which
+  /// end by SESSION_END, Unix ms, at the latest).
   void refresh_claims(caf::event_based_actor* self, std::string id,
-                      const refresh_family& next, responder done);
+                      const state::refresh_family& next, int64_t session_end,
+                      responder done);
   /// Reads the family of refresh token T and checks T's mac; THEN(version,
   /// family), or answers 401 invalid_grant.
-  void load_family(caf::event_based_actor* self, const parsed_refresh& t,
-                   std::function<void(state::version, refresh_family)> then,
+  void load_family(caf::event_based_actor* self, const state::refresh_token& t,
+                   std::function<void(state::version, state::refresh_family)>
+                     then,
                    responder done);
-  /// Ends the family ID (reuse, a lost race, a gone account); answers 401.
+  /// Ends the family ID (reuse, a lost race, a gone account) and revokes
+  /// its session; answers 401.
   void end_family(caf::event_based_actor* self, std::string id,
-                  const refresh_family& f, std::string why, responder done);
-  /// Tombstones the family ID and revokes its session for REASON; THEN
-  /// gets the revocation's answer.
+                  const state::refresh_family& f, std::string why,
+                  responder done);
+  /// Tombstones the family ID of a session that ended on its own (expiry);
+  /// answers 401 invalid_grant with WHY.
+  void drop_family(caf::event_based_actor* self, const std::string& id,
+                   const state::refresh_family& f, std::string why,
+                   responder done);
+  /// Ends the family ID and revokes its session for REASON; THEN gets the
+  /// revocation's answer.
   void close_family(caf::event_based_actor* self, const std::string& id,
-                    const refresh_family& f, const std::string& reason,
+                    const state::refresh_family& f, const std::string& reason,
                     responder then);
 
   /// Denies locally, writes the tombstone(s), broadcasts, answers.
@@ -293,6 +311,21 @@ private:
   void create_session(caf::event_based_actor* self, state::session s,
                       std::function<void(caf::error, const char*)> then);
 
+  /// Writes session S (read at version VER) back with last_seen = now;
+  /// THEN(live, the session's end in Unix ms). A concurrent update or an
+  /// unavailable owner leaves it as it was (live, its old end); a
+  /// revocation meanwhile answers not live.
+  void touch_session(caf::event_based_actor* self, state::session s,
+                     state::version ver,
+                     std::function<void(bool, int64_t)> then) const;
+  /// Writes session S back if its record is still at version VER, and to
+  /// the database in the durable posture; DONE(error, new version).
+  void update_session(caf::event_based_actor* self, const state::session& s,
+                      state::version ver,
+                      std::function<void(caf::error, state::version)> done)
+    const;
+
+  /// Tombstones session SID and its refresh family, publishes the event.
   void revoke_session_record(caf::event_based_actor* self, std::string sid,
                              std::string reason,
                              std::function<void(caf::error)> done) const;

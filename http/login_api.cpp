@@ -7,7 +7,8 @@
 // keyspace "refresh"; rotation is a conditional write that the partition's
 // primary owner decides, so exactly one of two racing refreshes wins, and a
 // token of an older generation is reuse: the family and its session are
-// revoked.
+// revoked. A refresh never outlives its session: it reads the session
+// first (revoked, expired or idle: the family ends) and touches it.
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
@@ -31,31 +32,14 @@ namespace keymesh::http {
 
 using nlohmann::json;
 
-/// A refresh token family: the session it belongs to, its current
-/// generation, and the key that authenticates its tokens
-/// ("<family id>.<generation>.<mac>").
-struct refresh_family {
-  std::string sid;
-  std::string sub;
-  int64_t generation = 0;
-  std::string key; // base64url, 32 random bytes
-  int64_t expires_at = 0; // unix ms
-};
-
-/// A refresh token as sent: "<family id>.<generation>.<mac>".
-struct parsed_refresh {
-  std::string id;
-  int64_t generation = 0;
-  std::string mac;
-};
-
 namespace {
 
-using family = refresh_family;
+using state::refresh_family;
+using state::refresh_token;
 
 constexpr const char* failures_keyspace = "login_failures";
-constexpr const char* refresh_keyspace = "refresh";
-constexpr size_t max_refresh_token_bytes = 256;
+using state::max_refresh_token_bytes;
+using state::refresh_keyspace;
 
 // -- failed logins -------------------------------------------------------------------
 
@@ -83,78 +67,19 @@ std::string encode_failures(const failures& f) {
     .dump();
 }
 
-// -- refresh tokens ------------------------------------------------------------------
-
-std::string encode_family(const family& f) {
-  return json{{"sid", f.sid},
-              {"sub", f.sub},
-              {"g", f.generation},
-              {"k", f.key},
-              {"x", f.expires_at}}
-    .dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::optional<family> decode_family(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object())
-    return std::nullopt;
-  try {
-    return family{j.at("sid").get<std::string>(), j.at("sub").get<std::string>(),
-                  j.at("g").get<int64_t>(), j.at("k").get<std::string>(),
-                  j.at("x").get<int64_t>()};
-  } catch (const json::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::string mac(const std::string& key_b64, const std::string& id,
-                int64_t generation) {
-  auto key = jose::base64url_decode(key_b64).value_or("");
-  auto data = id + "." + std::to_string(generation);
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-       &len);
-  return jose::base64url_encode(
-    std::string_view{reinterpret_cast<const char*>(out), len});
-}
-
-std::string refresh_token(const std::string& id, const family& f) {
-  return id + "." + std::to_string(f.generation) + "."
-         + mac(f.key, id, f.generation);
-}
-
-std::optional<parsed_refresh> parse_refresh(const std::string& token) {
-  if (token.size() > max_refresh_token_bytes)
-    return std::nullopt;
-  auto d1 = token.find('.');
-  auto d2 = d1 == std::string::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string::npos)
-    return std::nullopt;
-  parsed_refresh p{token.substr(0, d1), 0, token.substr(d2 + 1)};
-  auto gen = token.substr(d1 + 1, d2 - d1 - 1);
-  if (p.id.size() != 22 || gen.empty() || gen.size() > 12 || p.mac.empty())
-    return std::nullopt;
-  for (char c : gen) {
-    if (c < '0' || c > '9')
-      return std::nullopt;
-    p.generation = p.generation * 10 + (c - '0');
-  }
-  return p;
-}
-
-bool mac_matches(const family& f, const parsed_refresh& t) {
-  auto expected = mac(f.key, t.id, t.generation);
-  return expected.size() == t.mac.size()
-         && CRYPTO_memcmp(expected.data(), t.mac.data(), expected.size()) == 0;
-}
-
 // -- answers ---------------------------------------------------------------------------
 
 response invalid_credentials() {
   return error_response(bhttp::status::unauthorized, "invalid_credentials",
                         "the username or the password is wrong");
+}
+
+/// The database did not answer a login, refresh or logout: the details go
+/// to the log only (these routes are unauthenticated).
+response directory_unavailable(const std::string& detail) {
+  spdlog::error("login: the user directory is unavailable: {}", detail);
+  return error_response(bhttp::status::service_unavailable,
+                        "database unavailable");
 }
 
 response invalid_grant(const std::string& why) {
@@ -273,9 +198,7 @@ void api::check_login(caf::event_based_actor* self, std::string user,
     [user](persistence::store& db) { return look_up(db, user); },
     [=](store_outcome<directory_entry> found) {
       if (!found.ok())
-        return done(error_response(bhttp::status::service_unavailable,
-                                   "the user directory is unavailable: "
-                                     + found.error));
+        return done(directory_unavailable(found.error));
       auto entry = std::make_shared<directory_entry>(std::move(*found.value));
       auto hash = entry->user ? entry->user->password_hash : std::string{};
       work_call(
@@ -410,25 +333,23 @@ void api::finish_login(caf::event_based_actor* self,
   create_session(self, s, [=](caf::error err, const char* what) {
     if (err)
       return done(state_error(self->system(), err, what));
-    family f;
-    f.sid = s.sid;
-    f.sub = s.sub;
-    f.generation = 1;
-    f.key = jose::base64url_encode(persistence::random_bytes(32));
-    f.expires_at = std::min(
-      s.expires_at, now + ctx_.settings.auth.refresh_ttl.count() * 1000);
-    auto id = state::new_session_id();
+    // The family's id is the session's: ending the session ends it.
+    auto f = state::new_family(
+      s.sid, s.sub,
+      std::min(s.expires_at,
+               now + ctx_.settings.auth.refresh_ttl.count() * 1000));
     write_request w;
     w.keyspace = refresh_keyspace;
-    w.key = id;
+    w.key = s.sid;
     w.value = encode_family(f);
     w.expires_at = f.expires_at;
     w.condition = write_condition::absent;
-    self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
+    self->request(ctx_.state.shard_for(w.key), local_request, atom::put_v, w)
       .then(
         [=](write_result&) {
-          issue_tokens(self, s.sid, s.sub, claims, f.expires_at,
-                       refresh_token(id, f), done);
+          issue_tokens(self, s.sid, s.sub, claims,
+                       std::min(f.expires_at, s.record_expiry()),
+                       make_refresh_token(s.sid, f), done);
         },
         [=](caf::error& e) {
           done(state_error(self->system(), e, "the refresh token"));
@@ -472,47 +393,71 @@ void api::post_refresh(const request& req, const route_params&,
   if (!body || !only_members(*body, {"refresh_token"}, error))
     return done(std::move(error));
   auto text = string_member(*body, "refresh_token", max_refresh_token_bytes);
-  auto token = text ? parse_refresh(*text) : std::nullopt;
+  auto token = text ? state::parse_refresh_token(*text) : std::nullopt;
   if (!token)
     return done(invalid_grant("not a refresh token"));
   if (!ctx_.store)
     return done(error_response(bhttp::status::service_unavailable,
                                "this node has no user directory"));
   ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
-    load_family(
-      self, t,
-      [=](state::version ver, refresh_family f) {
-          auto now = to_unix_ms(ctx_.clock());
-          if (ctx_.deny && ctx_.deny->session_denied(f.sid, now))
-            return done(invalid_grant("the session was revoked"));
-          if (t.generation < f.generation)
-            return end_family(self, t.id, f, "refresh token reuse", done);
-          // Rotate: one of several racing refreshes wins at the primary.
-          auto next = f;
-          next.generation = f.generation + 1;
-          write_request w;
-          w.keyspace = refresh_keyspace;
-          w.key = t.id;
-          w.value = encode_family(next);
-          w.expires_at = next.expires_at;
-          w.condition = write_condition::version_is;
-          w.expected = ver;
-          self->request(ctx_.state.shard_for(t.id), local_request, atom::put_v,
-                        w)
-            .then(
-              [=](write_result&) { refresh_claims(self, t.id, next, done); },
-              [=](caf::error& err) {
-                if (err == make_error(ec::conflict))
-                  return end_family(self, t.id, f,
-                                    "refresh token used twice at once", done);
-                done(state_error(self->system(), err, "the refresh token"));
-              });
-      },
-      done);
+    load_family(self, t, [=](state::version ver, refresh_family f) {
+      if (t.generation < f.generation)
+        return end_family(self, t.id, f, "refresh token reuse", done);
+      // The session must be live: not revoked (by sid or subject), not
+      // past its absolute or idle end.
+      read_session(
+        self, f.sid,
+        [=](std::optional<state::session> s, bool revoked,
+            state::version session_ver) {
+          if (!s)
+            return drop_family(self, t.id, f,
+                               revoked ? "the session was revoked"
+                                       : "the session has ended",
+                               done);
+          rotate_family(self, t.id, f, ver, *s, session_ver, done);
+        },
+        [=](caf::error err) {
+          done(state_error(self->system(), err, "the session"));
+        });
+    }, done);
   });
 }
 
-void api::load_family(caf::event_based_actor* self, const parsed_refresh& t,
+void api::rotate_family(caf::event_based_actor* self, std::string id,
+                        const refresh_family& f, state::version ver,
+                        state::session s, state::version session_ver,
+                        responder done) {
+  // One of several racing refreshes wins at the primary.
+  auto next = f;
+  next.generation = f.generation + 1;
+  write_request w;
+  w.keyspace = refresh_keyspace;
+  w.key = id;
+  w.value = encode_family(next);
+  w.expires_at = next.expires_at;
+  w.condition = write_condition::version_is;
+  w.expected = ver;
+  self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
+    .then(
+      [=](write_result&) {
+        // A refresh is activity: the session's idle deadline moves.
+        touch_session(self, s, session_ver, [=](bool live, int64_t end) {
+          if (!live)
+            return done(invalid_grant("the session was revoked"));
+          refresh_claims(self, id, next, end, done);
+        });
+      },
+      [=](caf::error& err) {
+        if (err == make_error(ec::conflict))
+          return end_family(self, id, f, "refresh token used twice at once",
+                            done);
+        if (err == make_error(ec::not_found)) // ended meanwhile
+          return done(invalid_grant("the session was revoked"));
+        done(state_error(self->system(), err, "the refresh token"));
+      });
+}
+
+void api::load_family(caf::event_based_actor* self, const refresh_token& t,
                       std::function<void(state::version, refresh_family)> then,
                       responder done) {
   self
@@ -520,9 +465,10 @@ void api::load_family(caf::event_based_actor* self, const parsed_refresh& t,
               read_request{refresh_keyspace, t.id, 0})
     .then(
       [=](read_result& r) {
-        auto f = r.found && !r.rec.tombstone ? decode_family(r.rec.value)
-                                             : std::nullopt;
-        if (!f || !mac_matches(*f, t))
+        auto f = r.found && !r.rec.tombstone
+                   ? state::decode_family(r.rec.value)
+                   : std::nullopt;
+        if (!f || !state::mac_matches(*f, t))
           return done(invalid_grant("unknown, expired or revoked refresh "
                                     "token"));
         then(r.rec.ver, std::move(*f));
@@ -533,22 +479,22 @@ void api::load_family(caf::event_based_actor* self, const parsed_refresh& t,
 }
 
 void api::refresh_claims(caf::event_based_actor* self, std::string id,
-                         const refresh_family& next, responder done) {
+                         const refresh_family& next, int64_t session_end,
+                         responder done) {
   // The user's current claims, and whether the account is still enabled.
   store_call(
     self, *ctx_.store,
     [sub = next.sub](persistence::store& db) { return look_up(db, sub); },
     [=, f = next](store_outcome<directory_entry> found) {
       if (!found.ok())
-        return done(error_response(bhttp::status::service_unavailable,
-                                   "the user directory is unavailable: "
-                                     + found.error));
+        return done(directory_unavailable(found.error));
       auto& e = *found.value;
       if (!e.user || !e.user->enabled)
         return end_family(self, id, f, "the account is gone or disabled",
                           done);
       issue_tokens(self, f.sid, f.sub, token_claims(e.groups, e.claims),
-                   f.expires_at, refresh_token(id, f), done);
+                   std::min(f.expires_at, session_end),
+                   make_refresh_token(id, f), done);
     });
 }
 
@@ -562,9 +508,11 @@ void api::end_family(caf::event_based_actor* self, std::string id,
   });
 }
 
-void api::close_family(caf::event_based_actor* self, const std::string& id,
-                       const refresh_family& f, const std::string& reason,
-                       responder then) {
+void api::drop_family(caf::event_based_actor* self, const std::string& id,
+                      const refresh_family& f, std::string why,
+                      responder done) {
+  // The session ended without this family (it expired, or was revoked
+  // before revocations ended families): the family ends too.
   write_request w;
   w.keyspace = refresh_keyspace;
   w.key = id;
@@ -572,6 +520,17 @@ void api::close_family(caf::event_based_actor* self, const std::string& id,
   w.expires_at = f.expires_at;
   self->request(ctx_.state.shard_for(id), local_request, atom::put_v, w)
     .then([](write_result&) {}, [](caf::error&) {});
+  done(invalid_grant(why));
+}
+
+void api::close_family(caf::event_based_actor* self, const std::string& id,
+                       const refresh_family& f, const std::string& reason,
+                       responder then) {
+  // Revoking the session ends the family whose id is the sid; a family of
+  // another id (made before families took their session's id) is
+  // tombstoned by name.
+  if (id != f.sid)
+    drop_family(self, id, f, reason, [](response) {});
   revoke(state::deny_kind::sid, f.sid, reason, std::move(then));
 }
 
@@ -585,7 +544,7 @@ void api::post_logout(const request& req, const route_params&,
     return done(std::move(error));
   if (auto text = string_member(*body, "refresh_token",
                                 max_refresh_token_bytes)) {
-    auto token = parse_refresh(*text);
+    auto token = state::parse_refresh_token(*text);
     if (!token)
       return done(invalid_grant("not a refresh token"));
     ctx_.bridge->submit([this, t = *token, done](caf::event_based_actor* self) {
@@ -610,6 +569,12 @@ void api::post_logout(const request& req, const route_params&,
   auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
   if (!state::valid_session_id(sid))
     return done(invalid_grant("not a valid access token of a session"));
+  // Logged out already (this node wrote or loaded the revocation): nothing
+  // is left to do, and a replayed token costs no write or broadcast.
+  if (ctx_.deny
+      && ctx_.deny->logged(state::deny_kind::sid, sid,
+                           to_unix_ms(ctx_.clock())))
+    return logged_out(sid, done)(json_response(bhttp::status::ok, "{}"));
   revoke(state::deny_kind::sid, sid, "logout", logged_out(sid, done));
 }
 

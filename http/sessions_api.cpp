@@ -17,6 +17,7 @@
 #include "http/store_call.hpp"
 #include "http/json_input.hpp"
 #include "state/placement.hpp"
+#include "state/refresh.hpp"
 #include "state/session.hpp"
 
 namespace keymesh::http {
@@ -110,6 +111,17 @@ std::optional<int64_t> read_seconds(const json& body, const char* name,
     return std::nullopt;
   }
   return v->get<int64_t>();
+}
+
+/// The write of session S's record (its stored form, until its end).
+write_request session_record(const session& s, write_condition condition) {
+  write_request w;
+  w.keyspace = state::sessions_keyspace;
+  w.key = s.sid;
+  w.value = state::encode_session(s);
+  w.expires_at = s.record_expiry();
+  w.condition = condition;
+  return w;
 }
 
 /// Whether a subject revocation covers S (made at or before its cut).
@@ -255,6 +267,18 @@ void api::revoke_session_record(caf::event_based_actor* self, std::string sid,
   w.tombstone = true;
   // The merge keeps the tombstone at least as long as the session it ends.
   w.expires_at = now + deny_window_ms();
+  // Its refresh family (whose id is the sid) ends with it; the tombstone
+  // takes the family's own expiry where it replaces one.
+  auto family = w;
+  family.keyspace = state::refresh_keyspace;
+  self->request(ctx_.state.shard_for(sid), local_request, atom::put_v,
+                std::move(family))
+    .then([](write_result&) {},
+          [sid](caf::error& err) {
+            spdlog::warn("the refresh family of session {} was not ended "
+                         "(a refresh still finds the session revoked): {}",
+                         sid, caf::to_string(err));
+          });
   self->request(ctx_.state.shard_for(sid), local_request,
                 atom::put_v, std::move(w))
     .then(
@@ -366,12 +390,7 @@ void api::create_session(caf::event_based_actor* self, state::session s,
   index.keyspace = state::subjects_keyspace;
   index.key = state::subject_index_key(s.sub, s.sid);
   index.expires_at = s.expires_at;
-  write_request w;
-  w.keyspace = state::sessions_keyspace;
-  w.key = s.sid;
-  w.value = state::encode_session(s);
-  w.expires_at = s.record_expiry();
-  w.condition = write_condition::absent;
+  auto w = session_record(s, write_condition::absent);
   auto durable_write = durable();
   struct outcome {
     // The index, the session, and (durable) the database row.
@@ -508,46 +527,60 @@ void api::patch_session(const request& req, const route_params& params,
               + " bytes (sessions.max_attribute_bytes)"));
           if (touch)
             s->last_seen = to_unix_ms(ctx_.clock());
-          write_request w;
-          w.keyspace = state::sessions_keyspace;
-          w.key = sid;
-          w.value = state::encode_session(*s);
-          w.expires_at = s->record_expiry();
-          w.condition = write_condition::version_is;
-          w.expected = ver;
-          self
-            ->request(ctx_.state.shard_for(sid),
-                      local_request, atom::put_v, w)
-            .then(
-              [=](write_result& written) {
-                if (!durable())
-                  return done(json_response(bhttp::status::ok,
-                                            state::session_json(*s)));
-                write_through(self, *s, w.value, written.ver,
-                              [=](caf::error err) {
-                  if (err)
-                    return done(state_error(self->system(), err,
-                                            "the session"));
-                  done(json_response(bhttp::status::ok,
-                                     state::session_json(*s)));
-                });
-              },
-              [=](caf::error& err) {
-                if (err.category() == error_category
-                    && err.code() == static_cast<uint8_t>(ec::conflict)
-                    && n + 1 < max_update_attempts)
-                  return (*retry)(n + 1);
-                if (err.category() == error_category
-                    && err.code() == static_cast<uint8_t>(ec::not_found))
-                  return done(session_gone(true));
-                done(state_error(self->system(), err, "the session"));
-              });
+          update_session(self, *s, ver, [=](caf::error err, state::version) {
+            if (!err)
+              return done(json_response(bhttp::status::ok,
+                                        state::session_json(*s)));
+            if (err.category() == error_category
+                && err.code() == static_cast<uint8_t>(ec::conflict)
+                && n + 1 < max_update_attempts)
+              return (*retry)(n + 1);
+            if (err.category() == error_category
+                && err.code() == static_cast<uint8_t>(ec::not_found))
+              return done(session_gone(true));
+            done(state_error(self->system(), err, "the session"));
+          });
         },
         [=](caf::error err) {
           done(state_error(self->system(), err, "the session"));
         });
     };
     (*attempt)(0);
+  });
+}
+
+void api::update_session(
+  caf::event_based_actor* self, const state::session& s, state::version ver,
+  std::function<void(caf::error, state::version)> done) const {
+  auto w = session_record(s, write_condition::version_is);
+  w.expected = ver;
+  self->request(ctx_.state.shard_for(s.sid), local_request, atom::put_v, w)
+    .then(
+      [=](write_result& written) {
+        if (!durable())
+          return done({}, written.ver);
+        write_through(self, s, w.value, written.ver,
+                      [=, ver = written.ver](caf::error err) {
+                        done(std::move(err), ver);
+                      });
+      },
+      [=](caf::error& err) { done(std::move(err), {}); });
+}
+
+void api::touch_session(caf::event_based_actor* self, state::session s,
+                        state::version ver,
+                        std::function<void(bool, int64_t)> then) const {
+  auto before = s.record_expiry();
+  s.last_seen = to_unix_ms(ctx_.clock());
+  update_session(self, s, ver, [=](caf::error err, state::version) {
+    if (!err)
+      return then(true, s.record_expiry());
+    if (err.category() == error_category
+        && err.code() == static_cast<uint8_t>(ec::not_found))
+      return then(false, 0);
+    // Changed concurrently (touched by someone else), or not written: the
+    // session was live when read, and ends when it did then.
+    then(true, before);
   });
 }
 
@@ -706,6 +739,9 @@ void api::revoke(state::deny_kind kind, std::string value,
           "it could not be written to the revocation log (retry: revoking "
           "again is harmless): "
             + *out->log_error));
+      // Done: asking for this revocation again has nothing left to do.
+      if (ctx_.deny)
+        ctx_.deny->mark_logged(kind, value);
       auto& unreached = *out->unreached;
       json body{{"revoked", what},
                 {what, value},

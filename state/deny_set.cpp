@@ -40,18 +40,38 @@ std::string deny_set::make_key(deny_kind kind, std::string_view value) {
 }
 
 bool deny_set::add(deny_kind kind, std::string_view value,
-                   int64_t revoked_at_ms, int64_t until_ms) {
+                   int64_t revoked_at_ms, int64_t until_ms, bool logged) {
   std::unique_lock<std::shared_mutex> guard{mutex_};
   if (++adds_ % purge_every == 0)
     purge_locked(revoked_at_ms);
   auto [i, added] = entries_.try_emplace(make_key(kind, value));
   auto& e = i->second;
-  if (!added && e.revoked_at >= revoked_at_ms && e.until >= until_ms)
+  if (!added && e.revoked_at >= revoked_at_ms && e.until >= until_ms) {
+    e.logged = e.logged || logged;
     return false;
+  }
+  // A wider entry is logged only when its own revocation is.
+  e.logged = logged;
   e.revoked_at = std::max(e.revoked_at, revoked_at_ms);
   e.until = std::max(e.until, until_ms);
   size_.store(entries_.size(), std::memory_order_release);
   return true;
+}
+
+void deny_set::mark_logged(deny_kind kind, std::string_view value) {
+  std::unique_lock<std::shared_mutex> guard{mutex_};
+  auto i = entries_.find(make_key(kind, value));
+  if (i != entries_.end())
+    i->second.logged = true;
+}
+
+bool deny_set::logged(deny_kind kind, std::string_view value,
+                      int64_t now_ms) const {
+  if (empty())
+    return false;
+  std::shared_lock<std::shared_mutex> guard{mutex_};
+  auto e = find(kind, value, now_ms);
+  return e != nullptr && e->logged;
 }
 
 const deny_set::entry* deny_set::find(deny_kind kind, std::string_view value,

@@ -29,7 +29,16 @@ public:
   /// existed (nothing changed). Every so many additions, entries that ended
   /// before REVOKED_AT_MS are dropped, so the set stays bounded.
   bool add(deny_kind kind, std::string_view value, int64_t revoked_at_ms,
-           int64_t until_ms);
+           int64_t until_ms, bool logged = false);
+
+  /// Records that the revocation of VALUE is in the durable revocation log
+  /// (this node wrote it, or loaded it from there), so that asking for it
+  /// again has nothing left to do.
+  void mark_logged(deny_kind kind, std::string_view value);
+
+  /// Whether VALUE is denied at NOW_MS by an entry this node knows to be
+  /// logged.
+  bool logged(deny_kind kind, std::string_view value, int64_t now_ms) const;
 
   /// Whether a token with these claims is revoked at NOW_MS. IAT in Unix
   /// seconds (0: unknown, which a subject revocation then covers).
@@ -58,6 +67,7 @@ private:
   struct entry {
     int64_t revoked_at = 0;
     int64_t until = 0;
+    bool logged = false;
   };
 
   static std::string make_key(deny_kind kind, std::string_view value);

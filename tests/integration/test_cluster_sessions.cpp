@@ -11,110 +11,12 @@
 #include <mutex>
 #include <thread>
 
-#include "support/cluster.hpp"
-#include "support/mariadb.hpp"
-#include "support/wait.hpp"
+#include "support/session_cluster.hpp"
 
 using namespace keymesh::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct session_cluster : cluster_fixture {
-  explicit session_cluster(std::map<std::string, std::string> env = {})
-    : env_(std::move(env)) {
-    for (int i = 1; i <= 3; ++i)
-      start_node(i);
-    if (!eventually([&] { return all_linked(3) && all_ready(); }, 20s))
-      CAF_FAIL("the cluster did not form");
-  }
-
-  void start_node(int i) {
-    start(i, env_);
-  }
-
-  bool all_ready() {
-    for (int i = 1; i <= 3; ++i)
-      if (nodes[static_cast<size_t>(i)]
-          && request(http_port(i), "GET", "/healthz/ready").result_int()
-               != 200u)
-        return false;
-    return true;
-  }
-
-  response call(int i, const std::string& method, const std::string& path,
-                const std::string& body = "") {
-    return request(http_port(i), method, path, body,
-                   "Authorization: Bearer " + admin_key(i) + "\r\n"
-                     + (body.empty() ? ""
-                                     : "Content-Type: application/json\r\n"));
-  }
-
-  std::string create(int i, const std::string& sub) {
-    auto res = call(i, "POST", "/api/sessions", json{{"sub", sub}}.dump());
-    if (res.result_int() != 201u)
-      return {};
-    return json::parse(res.body())["sid"].get<std::string>();
-  }
-
-  /// Whether node I answers 200 for every one of SIDS.
-  bool all_readable(int i, const std::vector<std::string>& sids) {
-    for (auto& sid : sids)
-      if (call(i, "GET", "/api/sessions/" + sid).result_int() != 200u)
-        return false;
-    return true;
-  }
-
-private:
-  std::map<std::string, std::string> env_;
-};
-
-/// A real MariaDB server, up before the nodes start.
-struct with_mariadb {
-  mariadb_server db;
-};
-
-/// Three nodes sharing one MariaDB database.
-struct shared_db_cluster : with_mariadb, session_cluster {
-  explicit shared_db_cluster(std::string posture = "volatile")
-    : session_cluster({{"KEYMESH_DATABASE_DRIVER", "mysql"},
-                       {"KEYMESH_DATABASE_PORT", std::to_string(db.port())},
-                       {"KEYMESH_DATABASE_PASSWORD_FILE", db.password_file()},
-                       {"KEYMESH_DATABASE_HEALTH_INTERVAL", "200ms"},
-                       {"KEYMESH_AUTH_SCRYPT_LOG2_N", "12"},
-                       {"KEYMESH_DATABASE_CONNECT_TIMEOUT", "1s"},
-                       {"KEYMESH_SESSIONS_POSTURE", posture}}) {
-  }
-
-  /// The value of the first metric line starting with NAME on node I.
-  std::string metric(int i, const std::string& name) {
-    auto text = request(http_port(i), "GET", "/metrics").body();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos)
-      return {};
-    auto start = at + name.size() + 2;
-    return text.substr(start, text.find('\n', start) - start);
-  }
-
-  int ready_status(int i) {
-    return static_cast<int>(
-      request(http_port(i), "GET", "/healthz/ready").result_int());
-  }
-
-  /// Whether /healthz/ready answers STATUS on every node.
-  bool all_report(int status) {
-    for (int i = 1; i <= 3; ++i)
-      if (ready_status(i) != status)
-        return false;
-    return true;
-  }
-};
-
-/// The same, with sessions.posture: durable.
-struct durable_db_cluster : shared_db_cluster {
-  durable_db_cluster() : shared_db_cluster("durable") {
-  }
-};
 
 /// Every node holds every partition, and repairs once a second.
 struct full_cluster : session_cluster {

@@ -1,5 +1,6 @@
 // The replicated-state core without actors: hybrid logical clocks, the merge
-// rule, placement, partitions with their digests, and snapshots.
+// rule, placement, partitions with their digests, snapshots, refresh token
+// families and the deny set.
 #define CAF_SUITE state
 #define FAIL(msg) CAF_FAIL(msg)
 #include "caf/test/dsl.hpp"
@@ -12,6 +13,9 @@
 #include "state/hlc.hpp"
 #include "state/partition.hpp"
 #include "state/placement.hpp"
+#include "state/deny_set.hpp"
+#include "state/refresh.hpp"
+#include "state/session.hpp"
 #include "state/snapshot.hpp"
 
 using namespace keymesh;
@@ -292,4 +296,55 @@ CAF_TEST(snapshots round trip and refuse garbage) {
   CAF_CHECK_EQUAL(n, 64u);
   CAF_CHECK_EQUAL(loaded.size(), 2u);
   CAF_CHECK(!decode_snapshot_file(bytes, loaded, n, error));
+}
+
+CAF_TEST(refresh tokens round trip and refuse anything else) {
+  auto sid = new_session_id();
+  auto f = new_family(sid, "alice", t0 + 60'000);
+  auto decoded = decode_family(encode_family(f));
+  CAF_REQUIRE(decoded.has_value());
+  CAF_CHECK_EQUAL(decoded->sid, sid);
+  CAF_CHECK_EQUAL(decoded->generation, 1);
+  CAF_CHECK_EQUAL(decoded->key, f.key);
+  auto text = make_refresh_token(sid, f);
+  auto t = parse_refresh_token(text);
+  CAF_REQUIRE(t.has_value());
+  CAF_CHECK_EQUAL(t->id, sid);
+  CAF_CHECK(mac_matches(f, *t));
+  // The mac binds the id and the generation to the family's key.
+  auto forged = *t;
+  forged.generation = 2;
+  CAF_CHECK(!mac_matches(f, forged));
+  auto moved = *t;
+  moved.id = new_session_id();
+  CAF_CHECK(!mac_matches(f, moved));
+  CAF_CHECK(!mac_matches(new_family(sid, "alice", 0), *t));
+  for (auto& bad : std::vector<std::string>{"", ".", "..", sid + "..x", sid + ".1.", sid + ".x.y", sid + ".-1.y",
+        sid + ".1234567890123.y", "short.1.y", sid + "!.1.y",
+        sid.substr(1) + "*.1.y", std::string(300, 'a')})
+    CAF_CHECK(!parse_refresh_token(bad).has_value());
+  CAF_CHECK(!decode_family("").has_value());
+  CAF_CHECK(!decode_family("[]").has_value());
+  CAF_CHECK(!decode_family(R"({"sid":1})").has_value());
+}
+
+CAF_TEST(the deny set knows which revocations are logged) {
+  deny_set deny;
+  deny.add(deny_kind::sid, "s1", t0, t0 + 1000);
+  CAF_CHECK(deny.session_denied("s1", t0 + 1));
+  CAF_CHECK(!deny.logged(deny_kind::sid, "s1", t0 + 1));
+  deny.mark_logged(deny_kind::sid, "s1");
+  CAF_CHECK(deny.logged(deny_kind::sid, "s1", t0 + 1));
+  // Past its end it is neither denied nor logged.
+  CAF_CHECK(!deny.logged(deny_kind::sid, "s1", t0 + 1000));
+  // Loaded from the log: logged at once. A wider revocation of the same
+  // subject is not logged until its own write is.
+  deny.add(deny_kind::sub, "bob", t0, t0 + 1000, true);
+  CAF_CHECK(deny.logged(deny_kind::sub, "bob", t0 + 1));
+  deny.add(deny_kind::sub, "bob", t0 + 500, t0 + 2000);
+  CAF_CHECK(!deny.logged(deny_kind::sub, "bob", t0 + 600));
+  // The same revocation again keeps what it knew.
+  deny.mark_logged(deny_kind::sub, "bob");
+  deny.add(deny_kind::sub, "bob", t0 + 500, t0 + 2000);
+  CAF_CHECK(deny.logged(deny_kind::sub, "bob", t0 + 600));
 }
