@@ -38,6 +38,7 @@ KEYMESH_ATOM(subscribe, "subscribe")
 KEYMESH_ATOM(unsubscr, "unsubscr")
 KEYMESH_ATOM(replay, "replay")
 KEYMESH_ATOM(event, "event")
+KEYMESH_ATOM(reserve, "reserve")
 
 #undef KEYMESH_ATOM
 

@@ -84,6 +84,11 @@ using shard_actor = caf::typed_actor<
   caf::replies_to<atom::put, write_request>::with<write_result>,
   // Lists the live records under a key prefix.
   caf::replies_to<atom::scan, scan_request>::with<record_list>,
+  // Reserves one attempt under a key (failed-login counting): decided by
+  // the primary owner before the attempt's check runs, replicated and
+  // acknowledged like a write; refused (not granted) while the key is
+  // locked.
+  caf::replies_to<atom::reserve, attempt_request>::with<attempt_result>,
   // From the coordinating owner: records to merge.
   caf::replies_to<atom::replicate, record_list>::with<atom::ok>,
   // Handoff and anti-entropy: the sender's bucket digests; answers with the
@@ -172,4 +177,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::shard_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::router_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::bus_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::attempt_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::attempt_result))
 CAF_END_TYPE_ID_BLOCK(keymesh)

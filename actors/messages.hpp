@@ -251,6 +251,40 @@ typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
            x.limit, x.hops);
 }
 
+/// Reserves one attempt (a login) under a key before the attempt's check
+/// runs: decided by the partition's primary owner, which counts it in the
+/// record (state/attempts.hpp) and replicates the count like a write.
+struct attempt_request {
+  std::string keyspace;
+  std::string key;
+  /// Attempts per window; the one that reaches it locks the key.
+  int64_t limit = 0;
+  int64_t window_ms = 0;
+  int64_t lockout_ms = 0;
+  uint32_t hops = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_request& x) {
+  return f(caf::meta::type_name("attempt_request"), x.keyspace, x.key,
+           x.limit, x.window_ms, x.lockout_ms, x.hops);
+}
+
+struct attempt_result {
+  /// Whether the attempt may go ahead (it is counted).
+  bool granted = false;
+  /// Attempts counted in the window, this one included when granted.
+  int64_t count = 0;
+  /// Unix ms until which the key is locked (0: not locked).
+  int64_t locked_until = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_result& x) {
+  return f(caf::meta::type_name("attempt_result"), x.granted, x.count,
+           x.locked_until);
+}
+
 using record_list = std::vector<state::keyed_record>;
 
 /// The answer to a sync (handoff or anti-entropy): the answering replica's

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/error.hpp"
+#include "state/attempts.hpp"
 
 namespace keymesh {
 
@@ -210,13 +211,17 @@ void finish_write(shard_pointer self, uint64_t id) {
   auto& w = i->second;
   auto confirmed = w.result.copies - 1; // the coordinator's own copy
   if (confirmed >= w.needed) {
-    w.promise.deliver(w.result);
+    auto done = std::move(w.done);
+    auto result = w.result;
     st.writes.erase(i);
+    done(std::move(result));
   } else if (confirmed + w.waiting.size() < w.needed) {
-    w.promise.deliver(make_error(
-      ec::unavailable, std::to_string(w.needed - confirmed)
-                         + " owner(s) did not confirm the write in time"));
+    auto done = std::move(w.done);
+    auto needed = w.needed;
     st.writes.erase(i);
+    done(make_error(ec::unavailable,
+                    std::to_string(needed - confirmed)
+                      + " owner(s) did not confirm the write in time"));
   }
 }
 
@@ -254,39 +259,23 @@ bool send_records(shard_pointer self, const std::string& id,
   return true;
 }
 
-void do_put(shard_pointer self, write_request req,
-            caf::typed_response_promise<write_result> rp) {
+/// Applies REC to KEYSPACE/KEY here (this node coordinates: it is the
+/// primary) and replicates it to the other owners; DONE runs once the
+/// write consistency is met or cannot be.
+void coordinate_write(shard_pointer self, const std::string& keyspace,
+                      const std::string& key, state::record rec,
+                      std::function<void(caf::expected<write_result>)> done) {
   auto& st = self->state;
-  if (!st.is_primary()) {
-    // A request that bounced between nodes with different views is
-    // coordinated by any owner rather than refused.
-    if (!(st.is_owner() && req.hops >= max_hops)) {
-      shard_actor primary;
-      if (!st.view.owners.empty())
-        primary = st.shard_of(st.view.owners.front());
-      return forward(self, atom::put_v, std::move(req), rp, primary);
-    }
-  }
-  if (!st.ready)
-    return park(self, [=] { do_put(self, req, rp); });
-  if (auto why = st.check(req); why != ec::none) {
-    rp.deliver(make_error(why));
-    return;
-  }
-  state::record rec;
-  rec.value = std::move(req.value);
   rec.ver = st.options().clock->now();
-  rec.expires_at = req.expires_at;
-  rec.tombstone = req.tombstone;
-  st.data.merge(req.keyspace, req.key, rec, st.now_ms());
+  st.data.merge(keyspace, key, rec, st.now_ms());
   auto others = st.co_owners();
   auto id = ++st.next_write;
   auto& w = st.writes[id];
-  w.promise = rp;
+  w.done = std::move(done);
   w.result.ver = rec.ver;
   w.result.copies = 1;
   w.result.owners = static_cast<uint32_t>(others.size() + 1);
-  record_list batch{state::keyed_record{req.keyspace, req.key, rec}};
+  record_list batch{state::keyed_record{keyspace, key, std::move(rec)}};
   for (auto& peer : others) {
     bool sent = send_records(self, peer, batch, [=](bool ok) {
       auto i = self->state.writes.find(id);
@@ -313,6 +302,91 @@ void do_put(shard_pointer self, write_request req,
       break;
   }
   finish_write(self, id);
+}
+
+enum class route { here, forwarded, not_ready };
+
+/// Whether REQ is coordinated here, went on to the primary, or has to wait
+/// for the handoff.
+template <class Result, class Request, class Atom>
+route to_primary(shard_pointer self, Atom op, Request& req,
+                 caf::typed_response_promise<Result>& rp) {
+  auto& st = self->state;
+  if (!st.is_primary()) {
+    // A request that bounced between nodes with different views is
+    // coordinated by any owner rather than refused.
+    if (!(st.is_owner() && req.hops >= max_hops)) {
+      shard_actor primary;
+      if (!st.view.owners.empty())
+        primary = st.shard_of(st.view.owners.front());
+      forward(self, op, std::move(req), rp, primary);
+      return route::forwarded;
+    }
+  }
+  return st.ready ? route::here : route::not_ready;
+}
+
+void do_put(shard_pointer self, write_request req,
+            caf::typed_response_promise<write_result> rp) {
+  switch (to_primary(self, atom::put_v, req, rp)) {
+    case route::forwarded:
+      return;
+    case route::not_ready:
+      return park(self, [=] { do_put(self, req, rp); });
+    case route::here:
+      break;
+  }
+  if (auto why = self->state.check(req); why != ec::none) {
+    rp.deliver(make_error(why));
+    return;
+  }
+  state::record rec;
+  rec.value = std::move(req.value);
+  rec.expires_at = req.expires_at;
+  rec.tombstone = req.tombstone;
+  coordinate_write(self, req.keyspace, req.key, std::move(rec),
+                   [rp](caf::expected<write_result> r) mutable {
+                     if (r)
+                       rp.deliver(std::move(*r));
+                     else
+                       rp.deliver(std::move(r.error()));
+                   });
+}
+
+void do_reserve(shard_pointer self, attempt_request req,
+                caf::typed_response_promise<attempt_result> rp) {
+  switch (to_primary(self, atom::reserve_v, req, rp)) {
+    case route::forwarded:
+      return;
+    case route::not_ready:
+      return park(self, [=] { do_reserve(self, req, rp); });
+    case route::here:
+      break;
+  }
+  auto& st = self->state;
+  auto now = st.now_ms();
+  state::attempt_counter current;
+  if (auto r = st.data.find(req.keyspace, req.key, now); r && !r->tombstone)
+    current = state::decode_attempts(r->value);
+  auto d = state::reserve_attempt(
+    current, {req.limit, req.window_ms, req.lockout_ms}, now);
+  attempt_result out{d.granted, d.next.count, d.next.locked_until};
+  if (!d.granted) {
+    rp.deliver(out);
+    return;
+  }
+  // Granted only once the owners hold the count: a primary that dies
+  // right after cannot hand the attempt back.
+  state::record rec;
+  rec.value = state::encode_attempts(d.next);
+  rec.expires_at = d.expires_at;
+  coordinate_write(self, req.keyspace, req.key, std::move(rec),
+                   [rp, out](caf::expected<write_result> r) mutable {
+                     if (r)
+                       rp.deliver(out);
+                     else
+                       rp.deliver(std::move(r.error()));
+                   });
 }
 
 void run_parked(shard_pointer self) {
@@ -528,6 +602,11 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
     [=](atom::put, write_request& req) {
       auto rp = self->make_response_promise<write_result>();
       do_put(self, std::move(req), rp);
+      return rp;
+    },
+    [=](atom::reserve, attempt_request& req) {
+      auto rp = self->make_response_promise<attempt_result>();
+      do_reserve(self, std::move(req), rp);
       return rp;
     },
     [=](atom::scan, scan_request& req) {

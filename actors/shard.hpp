@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -96,7 +97,8 @@ public:
   static inline const char* name = "shard";
 
   struct pending_write {
-    caf::typed_response_promise<write_result> promise;
+    /// Runs once with the outcome (the write's promise, or a reservation's).
+    std::function<void(caf::expected<write_result>)> done;
     write_result result;
     std::set<std::string> waiting;
     uint32_t needed = 0;

@@ -228,9 +228,6 @@ private:
   /// configured one (in the background; a login never waits for it).
   void upgrade_hash(caf::event_based_actor* self, std::string user,
                     std::string password, std::string old_hash);
-  /// Counts a failed login of USER (cluster-wide), then answers 401.
-  void count_failure(caf::event_based_actor* self, std::string user,
-                     int attempt, responder done);
   /// A session, a refresh token family and the tokens for USER.
   void finish_login(caf::event_based_actor* self,
                     const persistence::user_record& user,

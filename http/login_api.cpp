@@ -1,7 +1,9 @@
 // Login, refresh and logout on any replica. A login checks the password on
 // the hash pool (against a dummy hash for an unknown user, so that the
-// answer and its time are the same), counts failures per username in the
-// replicated keyspace "login_failures" (so a lock holds cluster-wide), and
+// answer and its time are the same), counts each attempt per username in
+// the replicated keyspace "login_failures" before its password is checked
+// (reserved by the partition's primary owner, so no burst on any number of
+// nodes gets more than auth.max_failures checks per window), and
 // creates a session, an access token with the claims of the user's groups
 // and a refresh token. Refresh tokens belong to a family kept in the
 // keyspace "refresh"; rotation is a conditional write that the partition's
@@ -26,6 +28,7 @@
 #include "jose/base64url.hpp"
 #include "jose/jwt.hpp"
 #include "persistence/data_dir.hpp"
+#include "state/attempts.hpp"
 #include "state/session.hpp"
 
 namespace keymesh::http {
@@ -41,32 +44,6 @@ constexpr const char* failures_keyspace = "login_failures";
 using state::max_refresh_token_bytes;
 using state::refresh_keyspace;
 
-// -- failed logins -------------------------------------------------------------------
-
-struct failures {
-  int64_t count = 0;
-  int64_t window_start = 0; // unix ms
-  int64_t locked_until = 0; // unix ms
-};
-
-failures parse_failures(const read_result& r) {
-  failures f;
-  if (!r.found || r.rec.tombstone)
-    return f;
-  auto j = json::parse(r.rec.value, nullptr, false);
-  if (j.is_object()) {
-    f.count = j.value("n", int64_t{0});
-    f.window_start = j.value("w", int64_t{0});
-    f.locked_until = j.value("l", int64_t{0});
-  }
-  return f;
-}
-
-std::string encode_failures(const failures& f) {
-  return json{{"n", f.count}, {"w", f.window_start}, {"l", f.locked_until}}
-    .dump();
-}
-
 // -- answers ---------------------------------------------------------------------------
 
 response invalid_credentials() {
@@ -80,6 +57,16 @@ response directory_unavailable(const std::string& detail) {
   spdlog::error("login: the user directory is unavailable: {}", detail);
   return error_response(bhttp::status::service_unavailable,
                         "database unavailable");
+}
+
+/// Too many attempts for one username: locked for LEFT_MS more.
+response account_locked(int64_t left_ms) {
+  auto res = error_response(bhttp::status::too_many_requests,
+                            "account_locked",
+                            "too many failed logins: try again later");
+  res.set(bhttp::field::retry_after,
+          std::to_string(std::max<int64_t>(1, (left_ms + 999) / 1000)));
+  return res;
 }
 
 response invalid_grant(const std::string& why) {
@@ -166,21 +153,26 @@ void api::post_login(const request& req, const route_params&,
                                "this node has no user directory"));
   ctx_.bridge->submit([this, user = *username, pw = *password, client_id,
                        done](caf::event_based_actor* self) {
-    auto now = to_unix_ms(ctx_.clock());
+    // The attempt is counted before its password is checked.
+    auto& auth = ctx_.settings.auth;
+    attempt_request attempt{failures_keyspace,
+                            user,
+                            static_cast<int64_t>(auth.max_failures),
+                            auth.failure_window.count() * 1000,
+                            auth.lockout.count() * 1000,
+                            0};
     self
-      ->request(ctx_.state.shard_for(user), local_request, atom::get_v,
-                read_request{failures_keyspace, user, 0})
+      ->request(ctx_.state.shard_for(user), local_request, atom::reserve_v,
+                std::move(attempt))
       .then(
-        [=](read_result& r) {
-          auto f = parse_failures(r);
-          if (f.locked_until > now) {
-            auto res = error_response(
-              bhttp::status::too_many_requests, "account_locked",
-              "too many failed logins: try again later");
-            res.set(bhttp::field::retry_after,
-                    std::to_string((f.locked_until - now + 999) / 1000));
-            return done(std::move(res));
-          }
+        [=](attempt_result& counted) {
+          if (!counted.granted)
+            return done(account_locked(counted.locked_until
+                                       - to_unix_ms(ctx_.clock())));
+          if (counted.locked_until != 0)
+            spdlog::warn("login: {} attempts for one username: locked for "
+                         "{} s unless this one succeeds",
+                         counted.count, ctx_.settings.auth.lockout.count());
           check_login(self, user, pw, client_id, done);
         },
         [=](caf::error& err) {
@@ -214,8 +206,8 @@ void api::check_login(caf::event_based_actor* self, std::string user,
           if (!matched)
             return done(error_response(bhttp::status::service_unavailable,
                                        "too many logins waiting"));
-          if (!*matched)
-            return count_failure(self, user, 0, done);
+          if (!*matched) // counted already
+            return done(invalid_credentials());
           if (!entry->user->enabled)
             return done(error_response(bhttp::status::forbidden,
                                        "account_disabled",
@@ -260,53 +252,6 @@ void api::upgrade_hash(caf::event_based_actor* self, std::string user,
     });
 }
 
-void api::count_failure(caf::event_based_actor* self, std::string user,
-                        int attempt, responder done) {
-  // Read-modify-write on the record's version, decided by the partition's
-  // primary owner: concurrent failures on other nodes all count.
-  auto now = to_unix_ms(ctx_.clock());
-  auto& auth = ctx_.settings.auth;
-  auto window = auth.failure_window.count() * 1000;
-  self
-    ->request(ctx_.state.shard_for(user), local_request, atom::get_v,
-              read_request{failures_keyspace, user, 0})
-    .then(
-      [=](read_result& r) {
-        auto f = parse_failures(r);
-        if (f.window_start + window <= now) {
-          f.count = 0;
-          f.window_start = now;
-        }
-        ++f.count;
-        if (f.count >= static_cast<int64_t>(auth.max_failures)) {
-          f.locked_until = now + auth.lockout.count() * 1000;
-          spdlog::warn("login: {} failed logins for one username: locked "
-                       "for {} s",
-                       f.count, auth.lockout.count());
-        }
-        write_request w;
-        w.keyspace = failures_keyspace;
-        w.key = user;
-        w.value = encode_failures(f);
-        w.expires_at = std::max(f.window_start + window, f.locked_until);
-        if (r.found && !r.rec.tombstone) {
-          w.condition = write_condition::version_is;
-          w.expected = r.rec.ver;
-        } else if (!r.found) {
-          w.condition = write_condition::absent;
-        } // (a tombstone: overwritten, never left to block the count)
-        self->request(ctx_.state.shard_for(user), local_request, atom::put_v, w)
-          .then([=](write_result&) { done(invalid_credentials()); },
-                [=](caf::error& err) {
-                  // Lost a race with another node's count: count again.
-                  if (err == make_error(ec::conflict) && attempt < 5)
-                    return count_failure(self, user, attempt + 1, done);
-                  done(invalid_credentials());
-                });
-      },
-      [=](caf::error&) { done(invalid_credentials()); });
-}
-
 void api::finish_login(caf::event_based_actor* self,
                        const persistence::user_record& user, json claims,
                        std::string client_id, responder done) {
@@ -325,7 +270,7 @@ void api::finish_login(caf::event_based_actor* self,
   write_request clear;
   clear.keyspace = failures_keyspace;
   clear.key = user.username;
-  clear.value = encode_failures({0, now, 0});
+  clear.value = state::encode_attempts({0, now, 0});
   clear.expires_at = now + ctx_.settings.auth.failure_window.count() * 1000;
   self->request(ctx_.state.shard_for(clear.key), local_request, atom::put_v,
                 clear)

@@ -269,6 +269,31 @@ CAF_TEST(a_user_made_on_one_node_logs_in_and_refreshes_on_the_others) {
                     429u);
 }
 
+CAF_TEST(a_burst_of_wrong_passwords_on_every_node_gets_max_failures_checks) {
+  CAF_REQUIRE_EQUAL(call(1, "POST", "/api/admin/users",
+                         R"({"username":"kim","password":"kim-pw"})")
+                      .result_int(),
+                    201u);
+  // Forty wrong passwords at once, spread over the three nodes: each
+  // attempt is reserved by the primary owner of "kim" before its check,
+  // so five (auth.max_failures) are checked and the rest refused.
+  std::vector<std::thread> threads;
+  std::vector<unsigned> status(40);
+  for (size_t i = 0; i < status.size(); ++i)
+    threads.emplace_back([&, i] {
+      status[i] = post(1 + static_cast<int>(i % 3), "/api/login",
+                       {{"username", "kim"}, {"password", "wrong"}})
+                    .result_int();
+    });
+  for (auto& t : threads)
+    t.join();
+  auto checked = std::count(status.begin(), status.end(), 401u);
+  auto refused = std::count(status.begin(), status.end(), 429u);
+  CAF_MESSAGE(checked << " checked, " << refused << " refused");
+  CAF_CHECK_EQUAL(checked, 5);
+  CAF_CHECK_EQUAL(refused, 35);
+}
+
 CAF_TEST(nodes_keep_verifying_while_the_database_is_down) {
   auto sid = create(1, "henry");
   CAF_REQUIRE(!sid.empty());

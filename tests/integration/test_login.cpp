@@ -179,6 +179,38 @@ CAF_TEST(failed_logins_lock_known_and_unknown_names_alike) {
     250ms));
 }
 
+CAF_TEST(a_burst_of_wrong_passwords_gets_at_most_max_failures_checks) {
+  restart({{"KEYMESH_AUTH_MAX_FAILURES", "5"},
+           {"KEYMESH_AUTH_LOCKOUT", "1h"}});
+  directory();
+  // Forty wrong passwords at once, for a known and an unknown name: each
+  // attempt is counted before its password is checked, so five are
+  // checked (401) and the rest are refused unchecked (429).
+  for (auto user : {"alice", "mallory"}) {
+    std::vector<std::thread> threads;
+    std::vector<unsigned> status(40);
+    for (size_t i = 0; i < status.size(); ++i)
+      threads.emplace_back([&, i] {
+        status[i] = request(port, "POST", "/api/login",
+                            json{{"username", user}, {"password", "wrong"}}
+                              .dump())
+                      .result_int();
+      });
+    for (auto& t : threads)
+      t.join();
+    auto checked = std::count(status.begin(), status.end(), 401u);
+    auto refused = std::count(status.begin(), status.end(), 429u);
+    CAF_MESSAGE(user << ": " << checked << " checked, " << refused
+                     << " refused");
+    CAF_CHECK_EQUAL(checked, 5);
+    CAF_CHECK_EQUAL(refused, 35);
+    CAF_CHECK_EQUAL(login(user, user == std::string{"alice"} ? "alice-pw"
+                                                             : "x")
+                      .result_int(),
+                    429u);
+  }
+}
+
 CAF_TEST(unknown_and_known_names_take_the_same_time) {
   restart({{"KEYMESH_AUTH_SCRYPT_LOG2_N", "14"},
            {"KEYMESH_AUTH_MAX_FAILURES", "1000"}});

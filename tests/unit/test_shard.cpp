@@ -6,6 +6,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "actors/shard.hpp"
+#include "state/attempts.hpp"
 #include "support/actor_config.hpp"
 #include "support/manual_clock.hpp"
 
@@ -159,6 +160,37 @@ CAF_TEST(a single owner serves reads and writes and checks conditions) {
   CAF_CHECK_EQUAL(get("a", "short"), "<absent>");
   tick();
   CAF_CHECK_EQUAL(local_size("a"), 0u);
+}
+
+CAF_TEST(the primary reserves attempts and replicates each count) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  set_view({"a", "b", "c"}, {"a", "b"});
+  attempt_request req{"login_failures", "alice", 3, 60'000, 600'000, 0};
+  // From every node in turn, owner or not: one count, decided by a.
+  for (int n = 1; n <= 3; ++n) {
+    auto node = std::string(1, static_cast<char>('a' + (n - 1) % 3));
+    auto r = ask<attempt_result>(node, atom::reserve_v, req);
+    CAF_REQUIRE(r);
+    CAF_CHECK(r->granted);
+    CAF_CHECK_EQUAL(r->count, n);
+    // The replica holds the count before the answer.
+    CAF_CHECK_EQUAL(
+      state::decode_attempts(
+        ask<read_result>("b", atom::get_v,
+                         read_request{"login_failures", "alice", 0})
+          ->rec.value)
+        .count,
+      n);
+  }
+  // The third locked the key: the next is refused, uncounted.
+  auto refused = ask<attempt_result>("c", atom::reserve_v, req);
+  CAF_REQUIRE(refused);
+  CAF_CHECK(!refused->granted);
+  CAF_CHECK_EQUAL(refused->locked_until, clock.ms() + 600'000);
+  // Another key is counted on its own.
+  req.key = "bob";
+  CAF_CHECK(ask<attempt_result>("a", atom::reserve_v, req)->granted);
 }
 
 CAF_TEST(any node answers and writes reach every owner before the ack) {

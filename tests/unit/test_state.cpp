@@ -13,6 +13,7 @@
 #include "state/hlc.hpp"
 #include "state/partition.hpp"
 #include "state/placement.hpp"
+#include "state/attempts.hpp"
 #include "state/deny_set.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
@@ -347,4 +348,37 @@ CAF_TEST(the deny set knows which revocations are logged) {
   deny.mark_logged(deny_kind::sub, "bob");
   deny.add(deny_kind::sub, "bob", t0 + 500, t0 + 2000);
   CAF_CHECK(deny.logged(deny_kind::sub, "bob", t0 + 600));
+}
+
+CAF_TEST(attempts are counted before they run and a lock ends them) {
+  attempt_policy policy{3, 60'000, 300'000};
+  attempt_counter c;
+  auto now = t0;
+  // Three attempts are granted; the third locks the key at once.
+  for (int n = 1; n <= 3; ++n) {
+    auto d = reserve_attempt(c, policy, now);
+    CAF_CHECK(d.granted);
+    CAF_CHECK_EQUAL(d.next.count, n);
+    c = d.next;
+  }
+  CAF_CHECK_EQUAL(c.locked_until, now + 300'000);
+  auto refused = reserve_attempt(c, policy, now + 1);
+  CAF_CHECK(!refused.granted);
+  CAF_CHECK_EQUAL(refused.next.count, 3);
+  CAF_CHECK_EQUAL(refused.expires_at, now + 300'000);
+  // When the lock ends, a fresh count starts.
+  auto after = reserve_attempt(c, policy, now + 300'000);
+  CAF_CHECK(after.granted);
+  CAF_CHECK_EQUAL(after.next.count, 1);
+  CAF_CHECK_EQUAL(after.next.locked_until, 0);
+  // A window that ended starts a fresh count too.
+  attempt_counter two{2, now, 0};
+  CAF_CHECK_EQUAL(reserve_attempt(two, policy, now + 60'000).next.count, 1);
+  CAF_CHECK_EQUAL(reserve_attempt(two, policy, now + 59'999).next.count, 3);
+  // Stored form round trips; garbage reads as no attempts.
+  auto back = decode_attempts(encode_attempts(c));
+  CAF_CHECK_EQUAL(back.count, 3);
+  CAF_CHECK_EQUAL(back.locked_until, c.locked_until);
+  CAF_CHECK_EQUAL(decode_attempts("nope").count, 0);
+  CAF_CHECK_EQUAL(decode_attempts(R"({"n":-5,"w":"x"})").count, 0);
 }

@@ -176,6 +176,19 @@ CAF_TEST(bus_messages_round_trip) {
   CAF_CHECK_EQUAL(unreached.at(0), "node-3");
 }
 
+CAF_TEST(attempt_messages_round_trip) {
+  auto req = round_trip(
+    attempt_request{"login_failures", "alice", 5, 60'000, 300'000, 1});
+  CAF_CHECK_EQUAL(req.key, "alice");
+  CAF_CHECK_EQUAL(req.limit, 5);
+  CAF_CHECK_EQUAL(req.lockout_ms, 300'000);
+  CAF_CHECK_EQUAL(req.hops, 1u);
+  auto res = round_trip(attempt_result{true, 3, 1'700'000'000'000});
+  CAF_CHECK(res.granted);
+  CAF_CHECK_EQUAL(res.count, 3);
+  CAF_CHECK_EQUAL(res.locked_until, 1'700'000'000'000);
+}
+
 CAF_TEST(every_type_in_the_block_is_registered_by_name) {
   for (auto name :
        {"keymesh::token_request", "keymesh::signed_token",
@@ -186,7 +199,8 @@ CAF_TEST(every_type_in_the_block_is_registered_by_name) {
         "keymesh::read_request", "keymesh::write_request",
         "keymesh::sync_reply", "keymesh::ownership", "keymesh::bus_event",
         "keymesh::shard_actor", "keymesh::router_actor",
-        "keymesh::bus_actor"}) {
+        "keymesh::bus_actor", "keymesh::attempt_request",
+        "keymesh::attempt_result"}) {
     CAF_MESSAGE("type " << name);
     CAF_CHECK(sys->types().make_value(name) != nullptr);
   }
