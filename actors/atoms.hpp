@@ -39,6 +39,7 @@ KEYMESH_ATOM(unsubscr, "unsubscr")
 KEYMESH_ATOM(replay, "replay")
 KEYMESH_ATOM(event, "event")
 KEYMESH_ATOM(reserve, "reserve")
+KEYMESH_ATOM(fetched, "fetched")
 
 #undef KEYMESH_ATOM
 

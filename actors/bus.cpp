@@ -1,5 +1,7 @@
 #include "actors/bus.hpp"
 
+#include "actors/error.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
@@ -318,6 +320,25 @@ void publish_member(bus_pointer self, const std::string& id,
 
 } // namespace
 
+namespace {
+
+/// From this node's own actors (subscriptions, publishing, links).
+bool here(bus_pointer self) {
+  return classify_sender(self, nullptr) == sender_kind::local;
+}
+
+/// From this node or an admitted member's bus (deliveries, replays).
+bool member_or_here(bus_pointer self) {
+  return classify_sender(self, self->state.options().admitted.get())
+         != sender_kind::stranger;
+}
+
+caf::error refused() {
+  return make_error(ec::refused, "not an admitted cluster member");
+}
+
+} // namespace
+
 bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
   self->state.configure(std::move(opts));
   self->set_default_handler(caf::print_and_drop);
@@ -327,7 +348,10 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
         i = i->address() == dm.source ? subs.erase(i) : std::next(i);
   });
   return {
-    [=](atom::publish, std::string& topic, std::string& payload) {
+    [=](atom::publish, std::string& topic,
+        std::string& payload) -> caf::result<std::vector<std::string>> {
+      if (!here(self))
+        return refused();
       auto rp = self->make_response_promise<std::vector<std::string>>();
       publish_event(self, std::move(topic), std::move(payload),
               [rp](std::vector<std::string> unreached) mutable {
@@ -335,16 +359,21 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
               });
       return rp;
     },
-    [=](atom::deliver, bus_event_list& events) {
+    [=](atom::deliver, bus_event_list& events) -> caf::result<atom::ok> {
+      if (!member_or_here(self))
+        return refused();
       for (auto& e : events)
         handle(self, e);
       return atom::ok_v;
     },
-    [=](atom::replay, uint64_t incarnation, uint64_t serial) {
+    [=](atom::replay, uint64_t incarnation,
+        uint64_t serial) -> caf::result<bus_event_list> {
+      if (!member_or_here(self))
+        return refused();
       return self->state.own_after(incarnation, serial);
     },
     [=](atom::subscribe, std::vector<std::string>& topics, caf::actor& who) {
-      if (!who)
+      if (!who || !here(self))
         return;
       self->monitor(who);
       for (auto& t : topics)
@@ -352,6 +381,8 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
     },
     [=](atom::subscribe, std::vector<std::string>& topics, caf::actor& who,
         std::string& after) -> caf::result<bus_event_list, bool> {
+      if (!here(self))
+        return refused();
       auto [backlog, found] = self->state.history(after, topics);
       if (who) {
         self->monitor(who);
@@ -361,11 +392,13 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
       return {std::move(backlog), found};
     },
     [=](atom::unsubscr, caf::actor& who) {
+      if (!here(self))
+        return;
       for (auto& [topic, subs] : self->state.subscribers)
         subs.erase(who);
     },
     [=](atom::join, std::string& id, caf::actor& peer) {
-      if (!peer)
+      if (!peer || !here(self))
         return;
       auto& peers = self->state.peers;
       auto i = peers.find(id);
@@ -383,6 +416,8 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
       flush(self, id);
     },
     [=](atom::leave, std::string& id) {
+      if (!here(self))
+        return;
       auto i = self->state.peers.find(id);
       if (i == self->state.peers.end())
         return;

@@ -19,6 +19,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
 #include "persistence/store.hpp"
@@ -46,6 +47,8 @@ struct bus_options {
   /// Membership changes are published on "members" (off in unit tests that
   /// count events).
   bool publish_members = true;
+  /// The cluster members whose buses may deliver here (null: none).
+  std::shared_ptr<const admission> admitted;
   /// Revocation events are applied here (may be null).
   std::shared_ptr<state::deny_set> deny;
   /// Called (on the bus actor: it must not block) with each revocation that

@@ -16,7 +16,8 @@ enum class ec : uint8_t {
   /// Signing or key generation failed (an OpenSSL error, no key, claims that
   /// cannot be encoded).
   crypto_failure,
-  /// A cluster peer's handshake was refused (the context says why).
+  /// A cluster peer was refused: its handshake failed, or it is not an
+  /// admitted member (the context says why).
   refused,
   /// A record (session, ...) does not exist or has expired.
   not_found,

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/admission.hpp"
+#include "actors/error.hpp"
 #include "common/digest.hpp"
 
 namespace keymesh {
@@ -48,7 +50,8 @@ void federation_state::configure(federation_options opts) {
     opts_.clock = system_wall_clock();
 }
 
-bool federation_state::apply(key_announcement ann, time_point now) {
+bool federation_state::apply(key_announcement ann, origin_rank rank,
+                             time_point now) {
   if (ann.departed) {
     bool added = false;
     for (auto& info : ann.keys)
@@ -58,16 +61,20 @@ bool federation_state::apply(key_announcement ann, time_point now) {
   }
   auto i = origins_.find(ann.origin);
   if (i != origins_.end()) {
-    if (i->second.incarnation == ann.incarnation) {
-      if (i->second.serial > ann.serial)
+    // An origin keeps the rank it was first seen with, unless a higher one
+    // claims it (a static peer's URL is never a member's instance id).
+    if (rank > i->second.rank)
+      return false;
+    if (i->second.ann.incarnation == ann.incarnation) {
+      if (i->second.ann.serial > ann.serial)
         return false;
     } else {
       // The origin restarted: what the old process signed must still verify.
-      retain(i->second, now);
+      retain(i->second.ann, now);
     }
   }
   auto origin = ann.origin;
-  origins_[origin] = std::move(ann);
+  origins_[origin] = ranked_announcement{std::move(ann), rank};
   return true;
 }
 
@@ -113,19 +120,80 @@ void federation_state::depart(const std::string& origin, time_point at) {
   auto i = origins_.find(origin);
   if (i == origins_.end())
     return;
-  retain(i->second, at);
+  retain(i->second.ann, at);
   origins_.erase(i);
+}
+
+std::optional<origin_rank>
+federation_state::admit(key_announcement& ann,
+                        const std::optional<std::string>& member) const {
+  auto in_namespace = [&](const public_key_info& info) {
+    auto& id = ann.origin;
+    return info.kid.size() > id.size() + 1
+           && info.kid.compare(0, id.size(), id) == 0
+           && info.kid[id.size()] == '-';
+  };
+  if (!member)
+    return ann.origin == opts_.local_origin && !ann.departed
+             ? origin_rank::local
+             : origin_rank::member;
+  // A member announces its own keys, and passes on keys of departed
+  // origins (this node's earlier incarnations among them); each kid lies
+  // in the namespace of the origin that announces it.
+  if (!ann.departed && ann.origin != *member) {
+    spdlog::warn("federation: member {} announced keys as {}; refused",
+                 *member, ann.origin);
+    return std::nullopt;
+  }
+  auto before = ann.keys.size();
+  ann.keys.erase(std::remove_if(ann.keys.begin(), ann.keys.end(),
+                                [&](auto& info) { return !in_namespace(info); }),
+                 ann.keys.end());
+  if (ann.keys.size() != before)
+    spdlog::warn("federation: member {} announced {} key(s) outside the "
+                 "namespace of {}; refused",
+                 *member, before - ann.keys.size(), ann.origin);
+  return origin_rank::member;
 }
 
 const key_announcement* federation_state::local_announcement() const {
   auto i = origins_.find(opts_.local_origin);
-  return i == origins_.end() ? nullptr : &i->second;
+  return i == origins_.end() ? nullptr : &i->second.ann;
+}
+
+bool federation_state::in_cluster_namespace(const std::string& kid) const {
+  auto owns = [&](const std::string& id) {
+    return kid.size() > id.size() + 1 && kid.compare(0, id.size(), id) == 0
+           && kid[id.size()] == '-';
+  };
+  if (owns(opts_.local_origin))
+    return true;
+  for (auto& [origin, ranked] : origins_)
+    if (ranked.rank != origin_rank::static_peer && owns(origin))
+      return true;
+  for (auto& r : retained_)
+    if (owns(r.origin))
+      return true;
+  return false;
+}
+
+void federation_state::refuse_static(const std::string& origin,
+                                     const std::string& kid,
+                                     const char* why) {
+  if (!refused_.emplace(origin, kid).second)
+    return;
+  spdlog::warn("federation: static peer {} publishes key id {}, {}; its key "
+               "is refused",
+               origin, kid, why);
 }
 
 const jose::key* federation_state::parse(const public_key_info& info) {
-  auto i = parsed_.find(info.kid);
-  if (i != parsed_.end() && i->second.jwk == info.jwk)
-    return &i->second.key;
+  // By the JWK's text: a kid announced by two origins with two keys never
+  // makes either be imported again, and an unusable JWK is reported once.
+  auto [i, added] = parsed_.try_emplace(info.alg + ' ' + info.jwk);
+  i->second.used = true;
+  if (!added)
+    return i->second.key ? &*i->second.key : nullptr;
   try {
     auto jwk = nlohmann::json::parse(info.jwk);
     auto key = jose::key::from_public_jwk(jwk);
@@ -135,9 +203,8 @@ const jose::key* federation_state::parse(const public_key_info& info) {
                    info.kid, info.alg, jose::to_string(key.alg()));
       return nullptr;
     }
-    auto& slot = parsed_.insert_or_assign(info.kid, parsed_key{info.jwk, key})
-                   .first->second;
-    return &slot.key;
+    i->second.key = std::move(key);
+    return &*i->second.key;
   } catch (const std::exception& e) {
     spdlog::warn("federation: key {} is not a usable public JWK: {}", info.kid,
                  e.what());
@@ -153,40 +220,66 @@ std::shared_ptr<const key_snapshot> federation_state::publish(time_point now) {
     if (ms > now_ms)
       snap->next_change = std::min(snap->next_change, from_unix_ms(ms));
   };
-  auto take = [&](const public_key_info& info, bool is_local) {
+  auto take = [&](const std::string& origin, const public_key_info& info,
+                  origin_rank rank) {
     if (info.expire_at != 0 && info.expire_at <= now_ms)
       return;
+    if (rank == origin_rank::static_peer) {
+      if (snap->cluster_keys.find(info.kid) != nullptr)
+        return refuse_static(origin, info.kid,
+                             "which this cluster owns");
+      if (in_cluster_namespace(info.kid))
+        return refuse_static(origin, info.kid,
+                             "in the namespace of this node or a cluster "
+                             "member");
+    }
+    // A kid taken already belongs to a higher or earlier origin.
+    if (auto* known = snap->keys.find(info.kid)) {
+      if (rank != origin_rank::static_peer)
+        if (auto* key = parse(info);
+            key != nullptr && known->thumbprint() != key->thumbprint())
+          spdlog::warn("federation: key id {} names two different keys; "
+                       "keeping the one of the higher origin",
+                       info.kid);
+      return;
+    }
     auto* key = parse(info);
     if (key == nullptr)
       return;
-    if (auto* known = snap->keys.find(info.kid)) {
-      if (known->thumbprint() != key->thumbprint())
-        spdlog::warn("federation: key id {} names two different keys; "
-                     "keeping the first",
-                     info.kid);
-      return;
-    }
     snap->keys.add(info.kid, *key);
-    if (is_local)
+    if (rank != origin_rank::static_peer)
+      snap->cluster_keys.add(info.kid, *key);
+    if (rank == origin_rank::local && origin == opts_.local_origin)
       local.add(info.kid, *key);
     consider(info.sign_from);
     consider(info.retire_at);
     consider(info.expire_at);
   };
-  // Current keys first, so that a live origin wins over a retained copy.
-  for (auto& [origin, ann] : origins_)
-    for (auto& info : ann.keys)
-      take(info, origin == opts_.local_origin);
   retained_.erase(std::remove_if(retained_.begin(), retained_.end(),
                                  [now_ms](const retained_key& r) {
                                    return r.info.expire_at <= now_ms;
                                  }),
                   retained_.end());
-  for (auto& r : retained_)
-    take(r.info, false);
+  // By rank, and within a rank current keys first, so that a live origin
+  // wins over a retained copy.
+  for (auto rank :
+       {origin_rank::local, origin_rank::member, origin_rank::static_peer}) {
+    for (auto& [origin, ranked] : origins_)
+      if (ranked.rank == rank)
+        for (auto& info : ranked.ann.keys)
+          take(origin, info, rank);
+    for (auto& r : retained_)
+      if (retained_rank(r.origin) == rank)
+        take(r.origin, r.info, rank);
+  }
   // Forget parsed keys nobody announces any more.
-  for (auto i = parsed_.begin(); i != parsed_.end();)
-    i = snap->keys.find(i->first) == nullptr ? parsed_.erase(i) : std::next(i);
+  for (auto i = parsed_.begin(); i != parsed_.end();) {
+    if (!i->second.used)
+      i = parsed_.erase(i);
+    else
+      (i++)->second.used = false;
+  }
+  snap->shadowing_refused = refused_.size();
   snap->jwks = snap->keys.to_jwks().dump();
   snap->etag = make_etag(snap->jwks);
   snap->jwks_local = local.to_jwks().dump();
@@ -216,6 +309,18 @@ void schedule_tick(federation_pointer self) {
 
 namespace {
 
+/// Refuses WHAT from a sender that is neither of this node nor an admitted
+/// member (logged once per node).
+caf::error refuse_sender(federation_pointer self, const char* what) {
+  auto& sender = self->current_sender();
+  auto node = sender ? caf::to_string(sender->node()) : std::string{"?"};
+  if (self->state.refused_nodes.insert(node).second)
+    spdlog::warn("federation: refused {} from node {}, which is not an "
+                 "admitted cluster member",
+                 what, node);
+  return make_error(ec::refused, "not an admitted cluster member");
+}
+
 /// Sends a joining peer this node's keys and the keys it retains for
 /// departed origins.
 void push_keys(federation_pointer self, const std::string& peer_id,
@@ -244,10 +349,35 @@ federation_actor::behavior_type federation(federation_pointer self,
   self->set_default_handler(caf::print_and_drop); // see membership.cpp
   schedule_tick(self);
   return {
+    [=](atom::announce, atom::fetched,
+        key_announcement& ann) -> caf::result<atom::ok> {
+      // A static peer's keys, from this node's peer fetcher.
+      auto& st = self->state;
+      if (classify_sender(self, st.options().admitted.get())
+          != sender_kind::local)
+        return refuse_sender(self, "static peer keys");
+      if (st.apply(std::move(ann), origin_rank::static_peer, st.now()))
+        st.publish(st.now());
+      return atom::ok_v;
+    },
     [=](atom::announce, key_announcement& ann) -> caf::result<atom::ok> {
       auto& st = self->state;
-      bool local = ann.origin == st.options().local_origin;
-      if (!st.apply(ann, st.now()))
+      std::optional<std::string> member;
+      switch (classify_sender(self, st.options().admitted.get())) {
+        case sender_kind::local:
+          break;
+        case sender_kind::member:
+          member = st.options().admitted->member(
+            self->current_sender()->node());
+          break;
+        case sender_kind::stranger:
+          return refuse_sender(self, "keys");
+      }
+      auto rank = st.admit(ann, member);
+      if (!rank)
+        return make_error(ec::refused, "keys outside the sender's namespace");
+      bool local = *rank == origin_rank::local;
+      if (!st.apply(ann, *rank, st.now()))
         return atom::ok_v;
       st.publish(st.now());
       if (!local || st.peers.empty())
@@ -277,10 +407,14 @@ federation_actor::behavior_type federation(federation_pointer self,
       return snap ? snap->jwks : std::string{R"({"keys":[]})"};
     },
     [=](atom::join, std::string& peer_id, caf::actor& peer) {
+      if (classify_sender(self, nullptr) != sender_kind::local)
+        return;
       self->state.peers[peer_id] = peer;
       push_keys(self, peer_id, peer);
     },
     [=](atom::leave, std::string& peer_id, int64_t at_ms) {
+      if (classify_sender(self, nullptr) != sender_kind::local)
+        return;
       auto& st = self->state;
       st.peers.erase(peer_id);
       st.depart(peer_id, from_unix_ms(at_ms));

@@ -8,10 +8,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 
 #include <caf/fwd.hpp>
 
+#include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
 #include "jose/key.hpp"
@@ -19,10 +22,22 @@
 
 namespace keymesh {
 
+/// Where keys come from, highest first: a kid owned by a higher origin is
+/// never replaced by a lower one, and a static peer may not publish kids in
+/// the namespace ("<instance id>-") of this node or of a cluster member.
+enum class origin_rank : uint8_t { local = 0, member = 1, static_peer = 2 };
+
 /// One immutable view of the merged key set, pre-serialised for HTTP.
 struct key_snapshot {
   /// Every published key, for verification.
   jose::key_set keys;
+  /// This cluster's own keys only (this node's and the members'), for what
+  /// only the cluster's tokens may do (ending one of its sessions).
+  jose::key_set cluster_keys;
+  /// Keys of static peers refused so far because they named a kid owned by
+  /// this node or a member, or in their namespace (each peer and kid
+  /// counted once).
+  uint64_t shadowing_refused = 0;
   /// The merged JWKS document and its ETag (a quoted hex digest).
   std::string jwks;
   std::string etag;
@@ -63,6 +78,9 @@ struct federation_options {
   std::chrono::milliseconds departed_retention{0};
   /// How long a local key change waits for peers' acknowledgements.
   std::chrono::milliseconds peer_ack_timeout{2000};
+  /// The admitted cluster members (null: no cluster; only this node's own
+  /// actors may announce).
+  std::shared_ptr<const admission> admitted;
 };
 
 class federation_state {
@@ -75,10 +93,16 @@ public:
     return opts_;
   }
 
-  /// Takes the keys of one origin; returns false for a stale announcement.
-  /// A new incarnation of an origin replaces the old one, whose keys are
-  /// retained as if it had departed.
-  bool apply(key_announcement ann, time_point now);
+  /// Takes the keys of one origin of RANK; returns false for a stale
+  /// announcement. A new incarnation of an origin replaces the old one,
+  /// whose keys are retained as if it had departed.
+  bool apply(key_announcement ann, origin_rank rank, time_point now);
+
+  /// The rank of a key kept for ORIGIN once it is gone.
+  origin_rank retained_rank(const std::string& origin) const {
+    return origin == opts_.local_origin ? origin_rank::local
+                                        : origin_rank::member;
+  }
 
   /// The origin went away at AT: its keys stay until the tokens they could
   /// have signed have expired, then leave the set.
@@ -91,8 +115,18 @@ public:
   /// origin and incarnation, for a peer that joins.
   std::vector<key_announcement> departed_announcements() const;
 
-  /// Cluster peers' federations, by instance id.
+  /// Cluster peers' federations, by instance id (from membership, once
+  /// their handshake completed).
   std::map<std::string, caf::actor> peers;
+
+  /// Nodes refused as senders (each logged once).
+  std::set<std::string> refused_nodes;
+
+  /// The rank of ANN from MEMBER (nullopt: this node's own actors) or
+  /// nullopt when it is refused; drops keys outside the namespace of the
+  /// announcing origin.
+  std::optional<origin_rank>
+  admit(key_announcement& ann, const std::optional<std::string>& member) const;
 
   /// Builds and publishes a snapshot of every key still published at NOW.
   std::shared_ptr<const key_snapshot> publish(time_point now);
@@ -110,8 +144,10 @@ public:
 
 private:
   struct parsed_key {
-    std::string jwk;
-    jose::key key;
+    /// Empty: the JWK is not a usable key (reported once).
+    std::optional<jose::key> key;
+    /// Seen by the publish under way (the others are dropped after it).
+    bool used = false;
   };
 
   /// The parsed key for INFO, reusing the previous parse when unchanged.
@@ -120,8 +156,23 @@ private:
   /// Moves ANN's keys to retained_, unpublished by AT + retention at most.
   void retain(const key_announcement& ann, time_point at);
 
+  /// Whether KID lies in the namespace of this node or of a member known
+  /// now (live or retained).
+  bool in_cluster_namespace(const std::string& kid) const;
+
+  /// Logs and counts, once per origin and kid, a static peer's key that
+  /// was refused.
+  void refuse_static(const std::string& origin, const std::string& kid,
+                     const char* why);
+
   federation_options opts_;
-  std::map<std::string, key_announcement> origins_;
+  struct ranked_announcement {
+    key_announcement ann;
+    origin_rank rank = origin_rank::member;
+  };
+  std::map<std::string, ranked_announcement> origins_;
+  /// Static peers' refused kids (origin, kid), each logged once.
+  std::set<std::pair<std::string, std::string>> refused_;
   struct retained_key {
     std::string origin;
     uint64_t incarnation = 0;

@@ -17,6 +17,8 @@
 
 namespace keymesh {
 
+struct node_services;
+
 /// Owns this node's private signing keys and their rotation schedule.
 using keystore_actor = caf::typed_actor<
   // Signs a token with the current signing key; fails with
@@ -35,9 +37,15 @@ using keystore_actor = caf::typed_actor<
 /// Owns the merged public key set (this node's keys plus every peer's) and
 /// publishes it as an immutable snapshot for the HTTP front.
 using federation_actor = caf::typed_actor<
-  // The keys of one origin changed; acknowledged once the new snapshot is
-  // visible to readers.
+  // The keys of one origin changed (this node's keystore, or an admitted
+  // member's federation); acknowledged once the new snapshot is visible to
+  // readers. A member announces only kids in its own namespace.
   caf::replies_to<atom::announce, key_announcement>::with<atom::ok>,
+  // A static peer's keys (from this node's peer fetchers only): they rank
+  // below this node and the members, and never take a kid they own or a
+  // kid in their namespace.
+  caf::replies_to<atom::announce, atom::fetched, key_announcement>::with<
+    atom::ok>,
   // The merged JWKS document as served at /api/pkeys.
   caf::replies_to<atom::get, atom::jwks>::with<std::string>,
   // A cluster peer came up (instance id, its federation): it is sent this
@@ -57,8 +65,11 @@ using membership_actor = caf::typed_actor<
   // A peer opened a link: its facts and a nonce; the answer carries this
   // node's facts, its proof over the nonce and a nonce of its own.
   caf::replies_to<atom::hello, node_hello>::with<node_hello>,
-  // The dialling peer's proof over this node's nonce (peer id, signature).
-  caf::replies_to<atom::prove, std::string, std::string>::with<atom::ok>,
+  // The dialling peer's proof over this node's nonce (peer id, signature)
+  // and its services; once the proof verifies, the answer carries this
+  // node's services.
+  caf::replies_to<atom::prove, std::string, std::string,
+                  node_services>::with<node_services>,
   // Heartbeat; answers with the same sequence number.
   caf::replies_to<atom::ping, uint64_t>::with<uint64_t>,
   // A peer's view of the cluster: (instance id, address) of what it knows.
@@ -141,6 +152,22 @@ using bus_actor = caf::typed_actor<
   caf::reacts_to<atom::join, std::string, caf::actor>,
   caf::reacts_to<atom::leave, std::string>>;
 
+/// A node's actors that its peers talk to, handed over only once the other
+/// side's handshake proof verified: nothing but the membership actor is
+/// reachable by a peer before that.
+struct node_services {
+  federation_actor federation;
+  /// One per partition (index = partition).
+  std::vector<shard_actor> shards;
+  bus_actor bus;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_services& x) {
+  return f(caf::meta::type_name("node_services"), x.federation, x.shards,
+           x.bus);
+}
+
 /// Registers every keymesh message type with an actor system config.
 void add_message_types(caf::actor_system_config& cfg);
 
@@ -179,4 +206,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::bus_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::attempt_request))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::attempt_result))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::node_services))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::shard_actor>))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -161,10 +161,11 @@ node_hello membership_state::make_hello(std::string nonce,
     h.certificate_pem = id->certificate_pem();
   h.nonce = std::move(nonce);
   h.proof = std::move(proof);
-  h.federation = caf::actor_cast<caf::actor>(opts_.federation);
-  h.shards = opts_.shards;
-  h.bus = caf::actor_cast<caf::actor>(opts_.bus);
   return h;
+}
+
+node_services membership_state::services() const {
+  return node_services{opts_.federation, opts_.shards, opts_.bus};
 }
 
 std::optional<std::string>
@@ -185,8 +186,8 @@ membership_state::check_hello(const node_hello& peer) const {
     return "settings differ: "
            + (diff.empty() ? std::string{"fingerprint mismatch"} : diff);
   }
-  if (!peer.membership || !peer.federation)
-    return "it sent no actor handles";
+  if (!peer.membership)
+    return "it sent no membership handle";
   auto id = identity();
   if (!id)
     return std::nullopt;
@@ -302,10 +303,11 @@ void mark_down(membership_pointer self, const std::string& id,
   spdlog::warn("membership: peer {} at {} is down: {}", id, m.address, why);
   if (m.handle)
     self->demonitor(m.handle.address());
+  if (st.options().admitted)
+    st.options().admitted->revoke(m.node);
   m.st = membership_state::state::down;
   m.since = std::chrono::system_clock::now();
   m.handle = nullptr;
-  m.federation = nullptr;
   auto now = steady::now();
   if (auto a = st.addresses.find(m.address); a != st.addresses.end()) {
     a->second.unlinked_since = now;
@@ -319,13 +321,25 @@ void mark_down(membership_pointer self, const std::string& id,
     self->send(st.options().bus, atom::leave_v, id);
 }
 
+/// Records that the peer on NODE proved to be ID, at once, so that its
+/// first messages to this node's actors are taken.
+void admit(membership_pointer self, const caf::node_id& node,
+           const std::string& id) {
+  if (auto& admitted = self->state.options().admitted)
+    admitted->admit(node, id);
+}
+
 void link_up(membership_pointer self, const node_hello& peer,
+             const node_services& services,
              const std::string& dialled_address) {
   auto& st = self->state;
   auto handle = caf::actor_cast<membership_actor>(peer.membership);
   auto& m = st.members[peer.instance_id];
-  if (m.handle && m.handle != handle)
+  if (m.handle && m.handle != handle) {
     self->demonitor(m.handle.address());
+    if (st.options().admitted && m.node != handle.node())
+      st.options().admitted->revoke(m.node);
+  }
   bool was_down = m.st == membership_state::state::down;
   m.id = peer.instance_id;
   m.address = peer.address;
@@ -334,7 +348,7 @@ void link_up(membership_pointer self, const node_hello& peer,
   m.protocol = peer.protocol_version;
   m.incarnation = peer.incarnation;
   m.handle = handle;
-  m.federation = peer.federation;
+  m.node = handle.node();
   m.last_heard = steady::now();
   self->monitor(handle);
   for (auto* address : {&peer.address, &dialled_address}) {
@@ -351,12 +365,18 @@ void link_up(membership_pointer self, const node_hello& peer,
     spdlog::info("membership: peer {} at {} is up (incarnation {})",
                  peer.instance_id, peer.address, peer.incarnation);
   self->send(st.options().federation, atom::join_v, peer.instance_id,
-             peer.federation);
-  if (st.options().router)
+             caf::actor_cast<caf::actor>(services.federation));
+  if (st.options().router) {
+    std::vector<caf::actor> shards;
+    for (auto& s : services.shards)
+      shards.push_back(caf::actor_cast<caf::actor>(s));
     self->send(st.options().router, atom::join_v,
-               peer_actors{peer.instance_id, peer.incarnation, peer.shards});
-  if (st.options().bus && peer.bus)
-    self->send(st.options().bus, atom::join_v, peer.instance_id, peer.bus);
+               peer_actors{peer.instance_id, peer.incarnation,
+                           std::move(shards)});
+  }
+  if (st.options().bus && services.bus)
+    self->send(st.options().bus, atom::join_v, peer.instance_id,
+               caf::actor_cast<caf::actor>(services.bus));
   send_gossip(self);
   report_seeds_if_tried(self);
 }
@@ -418,15 +438,27 @@ void dial(membership_pointer self, const std::string& address) {
                 return dial_failed(self, address, "refused: " + *why);
               }
               reply.membership = caf::actor_cast<caf::actor>(peer);
+              // The peer proved who it is: its first messages to this
+              // node's actors may arrive before its answer below.
+              admit(self, peer.node(), reply.instance_id);
               auto proof = st.sign(reply.nonce, reply.instance_id);
               self
                 ->request(peer, timeout, atom::prove_v,
-                          st.options().instance_id, std::move(proof))
-                .then([=](atom::ok) { link_up(self, reply, address); },
-                      [=](caf::error& err) {
-                        dial_failed(self, address,
-                                    self->system().render(err));
-                      });
+                          st.options().instance_id, std::move(proof),
+                          st.services())
+                .then(
+                  [=](node_services& theirs) {
+                    link_up(self, reply, theirs, address);
+                  },
+                  [=](caf::error& err) {
+                    auto& st = self->state;
+                    auto m = st.members.find(reply.instance_id);
+                    if (st.options().admitted
+                        && (m == st.members.end()
+                            || m->second.node != peer.node()))
+                      st.options().admitted->revoke(peer.node());
+                    dial_failed(self, address, self->system().render(err));
+                  });
             },
             [=](caf::error& err) {
               // A refusal carries the peer's reason, told from its side.
@@ -504,6 +536,13 @@ void heartbeat(membership_pointer self) {
   report_seeds_if_tried(self);
 }
 
+/// Whether the message being handled comes from this node or an admitted
+/// member (handshake messages aside, peers talk to members only).
+bool from_member(membership_pointer self) {
+  return classify_sender(self, self->state.options().admitted.get())
+         != sender_kind::stranger;
+}
+
 } // namespace
 
 membership_actor::behavior_type membership(membership_pointer self,
@@ -552,8 +591,8 @@ membership_actor::behavior_type membership(membership_pointer self,
         = membership_state::pending_handshake{peer, nonce, steady::now()};
       return reply;
     },
-    [=](atom::prove, std::string& id,
-        std::string& proof) -> caf::result<atom::ok> {
+    [=](atom::prove, std::string& id, std::string& proof,
+        node_services& theirs) -> caf::result<node_services> {
       auto& st = self->state;
       auto i = st.pending.find(id);
       if (i == st.pending.end())
@@ -561,17 +600,27 @@ membership_actor::behavior_type membership(membership_pointer self,
       auto hello = std::move(i->second.hello);
       auto nonce = std::move(i->second.nonce);
       st.pending.erase(i);
-      if (!st.verify(hello, proof, nonce)) {
+      // The proof comes from the node that said hello, or it is no proof.
+      auto& sender = self->current_sender();
+      auto node = hello.membership.node();
+      if (!sender || sender->node() != node || !st.verify(hello, proof, nonce)) {
         spdlog::warn("membership: refusing peer {} at {}: its proof of "
                      "owning its certificate's key is invalid",
                      id, hello.address);
         return make_error(ec::refused, "invalid proof");
       }
-      link_up(self, hello, {});
-      return atom::ok_v;
+      admit(self, node, id);
+      link_up(self, hello, theirs, {});
+      return st.services();
     },
-    [=](atom::ping, uint64_t seq) { return seq; },
+    [=](atom::ping, uint64_t seq) -> caf::result<uint64_t> {
+      if (!from_member(self))
+        return make_error(ec::refused, "not an admitted cluster member");
+      return seq;
+    },
     [=](atom::gossip, std::vector<member_info>& view) {
+      if (!from_member(self))
+        return;
       auto now = steady::now();
       for (auto& info : view)
         if (info.instance_id != self->state.options().instance_id)
@@ -579,6 +628,8 @@ membership_actor::behavior_type membership(membership_pointer self,
     },
     [=](atom::seeds, std::vector<std::string>& found) {
       auto& st = self->state;
+      if (classify_sender(self, nullptr) != sender_kind::local)
+        return;
       auto now = steady::now();
       for (auto& address : found)
         if (st.addresses.count(address) == 0) {
@@ -588,11 +639,14 @@ membership_actor::behavior_type membership(membership_pointer self,
       st.discovery_answered = true;
       report_seeds_if_tried(self);
     },
-    [=](atom::get, atom::members) {
+    [=](atom::get, atom::members) -> caf::result<cluster_status> {
+      if (!from_member(self))
+        return make_error(ec::refused, "not an admitted cluster member");
       return self->state.status();
     },
     [=](atom::tick, uint64_t id) {
-      if (id != self->state.timer_id)
+      if (id != self->state.timer_id
+          || classify_sender(self, nullptr) != sender_kind::local)
         return;
       heartbeat(self);
       schedule_tick(self);

@@ -19,6 +19,7 @@
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 
+#include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
 #include "cluster/certs.hpp"
 #include "common/clock.hpp"
@@ -82,9 +83,12 @@ struct membership_options {
   /// Told when peers link and go down (may be null), and this node's shards
   /// for the handshake.
   router_actor router;
-  std::vector<caf::actor> shards;
+  std::vector<shard_actor> shards;
   /// Told when peers' buses link and go down (may be null).
   bus_actor bus;
+  /// Where admitted peers are recorded the moment their proof verifies
+  /// (null: nowhere, as in tests of the handshake alone).
+  std::shared_ptr<admission> admitted;
   /// Called once, when every seed has been tried at least once.
   std::function<void()> on_seeds_tried;
   /// Seeds also come from discovery: wait for its first answer before
@@ -107,7 +111,8 @@ public:
     uint32_t protocol = 0;
     uint64_t incarnation = 0;
     membership_actor handle;
-    caf::actor federation;
+    /// The node the member was admitted as.
+    caf::node_id node;
     std::chrono::steady_clock::time_point last_heard;
   };
 
@@ -144,6 +149,9 @@ public:
   /// This node's hello, with NONCE as the challenge and PROOF over the
   /// peer's challenge (empty when dialling).
   node_hello make_hello(std::string nonce, std::string proof) const;
+
+  /// This node's actors for a peer whose proof verified.
+  node_services services() const;
 
   /// The bytes signed to prove ownership of a certificate: the challenge and
   /// both ids, so a proof cannot be replayed for another pair.

@@ -116,21 +116,16 @@ struct node_hello {
   std::string nonce;
   /// In an answer: the signature over the dialling node's nonce.
   std::string proof;
-  /// The sender's membership and federation actors.
+  /// The sender's membership actor: the only handle a peer gets before its
+  /// proof succeeded (see node_services).
   caf::actor membership;
-  caf::actor federation;
-  /// The sender's shard actors, one per partition (index = partition).
-  std::vector<caf::actor> shards;
-  /// The sender's bus.
-  caf::actor bus;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
   return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
            x.protocol_version, x.settings_fingerprint, x.settings, x.address,
-           x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership,
-           x.federation, x.shards, x.bus);
+           x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership);
 }
 
 /// A node as one member knows it, for gossip and status.

@@ -189,6 +189,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                     }});
     };
   }
+  bopts.admitted = self->admitted_;
   self->bus_ = spawn_bus(sys, std::move(bopts));
   self->keys_ = std::make_shared<key_snapshot_slot>();
   federation_options fed_opts;
@@ -198,6 +199,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   fed_opts.departed_retention = std::chrono::duration_cast<
     std::chrono::milliseconds>(c.keys.max_token_ttl + c.keys.leeway);
   fed_opts.peer_ack_timeout = c.cluster.failure_timeout;
+  fed_opts.admitted = self->admitted_;
   self->federation_ = spawn_federation(sys, std::move(fed_opts));
   auto opts = keystore_options::from_settings(c, self->instance_id_);
   if (!opts)
@@ -236,7 +238,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
         self->status_);
   watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
   await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
-  self->state_ = state_service::start(sys, c, self->instance_id_, clock);
+  self->state_ = state_service::start(sys, c, self->instance_id_, clock,
+                                      self->admitted_);
   self->status_->state_synced = self->state_->synced();
   watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
         self->status_);
@@ -258,6 +261,12 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   if (!c.cluster.static_peers.empty())
     spdlog::info("polling {} static peer(s) every {} s",
                  c.cluster.static_peers.size(), c.cluster.refresh_sec.count());
+  for (auto& url : c.cluster.static_peers)
+    if (url.compare(0, 7, "http://") == 0)
+      spdlog::warn("static peer {} is polled over PLAIN HTTP "
+                   "(cluster.static_peers_insecure_http): anyone on the path "
+                   "can replace its keys",
+                   url);
   // HTTP front.
   auto threads = resolve_threads(c.http.threads);
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
@@ -324,8 +333,9 @@ void node::start_cluster(caf::actor_system& sys,
                                 : sys.middleman().actor_handle();
   opts.federation = federation_;
   opts.router = state_->router();
-  opts.shards = state_->shard_handles();
+  opts.shards = state_->client().shards;
   opts.bus = bus_;
+  opts.admitted = admitted_;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.await_discovery = c.cluster.discovery == "srv";
   // Peers dial the configured address, so it needs a fixed port.

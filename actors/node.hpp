@@ -119,6 +119,9 @@ private:
   uint16_t cluster_port_ = 0;
   bool cluster_tls_ = false;
   std::shared_ptr<key_snapshot_slot> keys_;
+  /// Peers whose handshake proof verified; every actor peers reach checks
+  /// senders against it.
+  std::shared_ptr<admission> admitted_ = std::make_shared<admission>();
   std::unique_ptr<state_service> state_;
   std::shared_ptr<state::deny_set> deny_;
   /// Shared: jobs still queued on other pools may hold it after the node.

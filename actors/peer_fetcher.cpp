@@ -21,6 +21,10 @@ namespace keymesh {
 namespace {
 
 constexpr size_t max_kid_length = 256;
+/// More keys than this in one peer's JWKS: the rest are refused.
+constexpr size_t max_peer_keys = 64;
+/// A peer's JWKS is read up to this size (64 RSA-4096 keys take ~60 KiB).
+constexpr size_t max_peer_jwks_bytes = 256 * 1024;
 // How many refusals a log line lists before it summarises the rest.
 constexpr size_t problems_in_log = 3;
 constexpr unsigned max_backoff_factor = 8;
@@ -52,10 +56,12 @@ bool same_keys(const public_key_list& a, const public_key_list& b) {
                     });
 }
 
-/// One key of a peer's JWKS, or nullopt with a problem reported.
+/// One key of a peer's JWKS, or nullopt with a problem reported. A key
+/// KNOWN already (by thumbprint) is taken as it was, without an import.
 std::optional<public_key_info>
 parse_peer_key(const nlohmann::json& entry, std::string where,
-               std::vector<std::string>& problems) {
+               std::vector<std::string>& problems, const imported_keys* known,
+               size_t& imports) {
   auto refuse = [&](const std::string& why) -> std::optional<public_key_info> {
     problems.push_back(where + ": " + why + "; refused");
     return std::nullopt;
@@ -82,10 +88,21 @@ parse_peer_key(const nlohmann::json& entry, std::string where,
       return refuse("alg \"" + printable(alg->get_ref<const std::string&>()) +
                     "\" is not supported");
   }
+  if (known != nullptr)
+    if (auto print = jose::thumbprint_of(entry)) {
+      auto hit = known->find(*print);
+      if (hit != known->end() && !jose::key::carries_private_members(entry)
+          && (!named || jose::to_string(*named) == hit->second.alg)) {
+        auto info = hit->second;
+        info.kid = kid_text;
+        return info;
+      }
+    }
   // The alg is checked here, against the key's type, for a clearer message.
   auto jwk = entry;
   jwk.erase("alg");
   try {
+    ++imports;
     auto key = jose::key::from_public_jwk(jwk);
     if (named && *named != key.alg())
       return refuse("alg \"" + std::string{jose::to_string(*named)} +
@@ -133,7 +150,13 @@ std::string peer_keys_url(std::string_view base_url) {
 }
 
 std::vector<public_key_info>
-parse_peer_jwks(std::string_view body, std::vector<std::string>& problems) {
+parse_peer_jwks(std::string_view body, std::vector<std::string>& problems,
+                const imported_keys* known, size_t* imports) {
+  size_t imported = 0;
+  auto count = [&] {
+    if (imports != nullptr)
+      *imports = imported;
+  };
   auto doc = jose::parse_json_object(body);
   if (!doc) {
     problems.push_back("not a JSON object (invalid JSON, a repeated member "
@@ -149,13 +172,22 @@ parse_peer_jwks(std::string_view body, std::vector<std::string>& problems) {
   std::map<std::string, size_t> occurrences;
   size_t index = 0;
   for (const auto& entry : *keys) {
+    if (index == max_peer_keys) {
+      problems.push_back("more than " + std::to_string(max_peer_keys)
+                         + " keys: the other "
+                         + std::to_string(keys->size() - max_peer_keys)
+                         + " are refused");
+      break;
+    }
     if (entry.is_object())
       if (auto kid = entry.find("kid"); kid != entry.end() && kid->is_string())
         ++occurrences[kid->get<std::string>()];
     auto where = "keys[" + std::to_string(index++) + "]";
-    if (auto info = parse_peer_key(entry, std::move(where), problems))
+    if (auto info = parse_peer_key(entry, std::move(where), problems, known,
+                                   imported))
       accepted.push_back(std::move(*info));
   }
+  count();
   // A kid that names two keys is ambiguous: trust neither.
   for (auto& [kid, count] : occurrences)
     if (count > 1)
@@ -173,6 +205,8 @@ parse_peer_jwks(std::string_view body, std::vector<std::string>& problems) {
 
 void peer_fetcher_state::configure(peer_fetcher_options opts) {
   opts_ = std::move(opts);
+  opts_.fetch.max_body_bytes
+    = std::min(opts_.fetch.max_body_bytes, max_peer_jwks_bytes);
   url_ = peer_keys_url(opts_.base_url);
   // Serials start at the wall clock, so a restarted fetcher's announcements
   // are not taken for stale ones by a federation that outlived it.
@@ -216,7 +250,9 @@ peer_fetcher_state::apply(const http::fetch_result& res) {
     return std::nullopt;
   }
   std::vector<std::string> problems;
-  auto keys = parse_peer_jwks(res.body, problems);
+  size_t imports = 0;
+  auto keys = parse_peer_jwks(res.body, problems, &imported_, &imports);
+  imports_ += imports;
   if (keys.empty()) {
     fail("no usable keys in its JWKS" +
          (problems.empty() ? std::string{} : ": " + summarise(problems)));
@@ -231,6 +267,11 @@ peer_fetcher_state::apply(const http::fetch_result& res) {
   if (!keys_.empty() && same_keys(keys, keys_))
     return std::nullopt;
   keys_ = std::move(keys);
+  // The keys of this answer, by thumbprint: the next answer reuses them.
+  imported_.clear();
+  for (auto& info : keys_)
+    if (auto print = jose::thumbprint_of(nlohmann::json::parse(info.jwk)))
+      imported_.emplace(*print, info);
   ++serial_;
   spdlog::info("peer_fetcher: {} publishes {} keys", url_, keys_.size());
   return announcement();
@@ -265,7 +306,7 @@ void announce(peer_fetcher_pointer self, const federation_actor& federation,
   if (!federation)
     return;
   self->request(federation, std::chrono::seconds{10}, atom::announce_v,
-                std::move(ann))
+                atom::fetched_v, std::move(ann))
       .then([self](atom::ok) { self->state.announce_pending = false; },
             [self](caf::error& err) {
               // The next poll announces again.

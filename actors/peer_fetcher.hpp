@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,15 +34,23 @@ std::string validate(const peer_fetcher_options& opts);
 /// /api/pkeys?local=true".
 std::string peer_keys_url(std::string_view base_url);
 
+/// Keys imported before, by RFC 7638 thumbprint.
+using imported_keys = std::map<std::string, public_key_info>;
+
 /// Reads a peer's JWKS. Keeps each key that has a string kid of 1..256
 /// characters, is a public EC P-256, OKP Ed25519 or RSA key without private
 /// members, has "use" absent or "sig" and, if it names an "alg", the one its
 /// type implies (absent: derived from the type). Keys whose kid occurs more
 /// than once are all refused. Everything refused is described in PROBLEMS.
 /// A body that is not a JWKS yields no keys and a problem. The keys carry the
-/// public JWK text and no schedule (all times 0).
+/// public JWK text and no schedule (all times 0). At most 64 keys are read;
+/// RSA moduli have 2048 to 4096 bits; Ed25519 points of small order are
+/// refused. A key whose thumbprint is in KNOWN is taken from there without
+/// another import; IMPORTS, if given, receives how many keys were imported.
 std::vector<public_key_info>
-parse_peer_jwks(std::string_view body, std::vector<std::string>& problems);
+parse_peer_jwks(std::string_view body, std::vector<std::string>& problems,
+                const imported_keys* known = nullptr,
+                size_t* imports = nullptr);
 
 /// The peer fetcher's state; the actor's handlers are thin calls into it, so
 /// the polling logic is testable without an actor or a network.
@@ -83,6 +92,12 @@ public:
     return failures_;
   }
 
+  /// Keys imported (parsed into OpenSSL) since start: a peer that answers
+  /// the same keys again costs none.
+  size_t imports() const {
+    return imports_;
+  }
+
   /// Id of the one pending timer; ticks with another id are ignored.
   uint64_t timer_id = 0;
   /// The last announcement was not acknowledged; the next poll resends it.
@@ -98,6 +113,8 @@ private:
   std::string etag_;
   public_key_list keys_;
   std::vector<std::string> last_problems_;
+  imported_keys imported_;
+  size_t imports_ = 0;
   uint64_t serial_ = 0;
   unsigned failures_ = 0;
 };

@@ -574,6 +574,21 @@ void on_tick(shard_pointer self) {
   m.publish(st.options().partition, st.data.stats());
 }
 
+/// From this node's own actors (the router, the node, this shard's timer).
+bool here(shard_pointer self) {
+  return classify_sender(self, nullptr) == sender_kind::local;
+}
+
+/// From this node or an admitted member (reads, writes, replication).
+bool member_or_here(shard_pointer self) {
+  return classify_sender(self, self->state.options().admitted.get())
+         != sender_kind::stranger;
+}
+
+caf::error refused() {
+  return make_error(ec::refused, "not an admitted cluster member");
+}
+
 } // namespace
 
 shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
@@ -594,45 +609,61 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
                      std::chrono::milliseconds{tick > 0 ? rng() % tick : 0},
                      atom::tick_v, ++st.timer_id);
   return {
-    [=](atom::get, read_request& req) {
+    [=](atom::get, read_request& req) -> caf::result<read_result> {
+      if (!member_or_here(self))
+        return refused();
       auto rp = self->make_response_promise<read_result>();
       do_get(self, std::move(req), rp);
       return rp;
     },
-    [=](atom::put, write_request& req) {
+    [=](atom::put, write_request& req) -> caf::result<write_result> {
+      if (!member_or_here(self))
+        return refused();
       auto rp = self->make_response_promise<write_result>();
       do_put(self, std::move(req), rp);
       return rp;
     },
-    [=](atom::reserve, attempt_request& req) {
+    [=](atom::reserve, attempt_request& req) -> caf::result<attempt_result> {
+      if (!member_or_here(self))
+        return refused();
       auto rp = self->make_response_promise<attempt_result>();
       do_reserve(self, std::move(req), rp);
       return rp;
     },
-    [=](atom::scan, scan_request& req) {
+    [=](atom::scan, scan_request& req) -> caf::result<record_list> {
+      if (!member_or_here(self))
+        return refused();
       auto rp = self->make_response_promise<record_list>();
       do_scan(self, std::move(req), rp);
       return rp;
     },
-    [=](atom::replicate, record_list& records) {
+    [=](atom::replicate, record_list& records) -> caf::result<atom::ok> {
+      if (!member_or_here(self))
+        return refused();
       self->state.merge_all(std::move(records));
       return atom::ok_v;
     },
-    [=](atom::sync, state::digest_vector& theirs) {
+    [=](atom::sync, state::digest_vector& theirs) -> caf::result<sync_reply> {
+      if (!member_or_here(self))
+        return refused();
       return self->state.answer_sync(theirs);
     },
     [=](atom::owners, ownership& next) {
+      if (!here(self))
+        return;
       self->state.router = self->current_sender();
       on_ownership(self, std::move(next));
     },
-    [=](atom::snapshot) {
+    [=](atom::snapshot) -> caf::result<std::string> {
+      if (!here(self))
+        return refused();
       state::partition_snapshot snap;
       snap.partition = self->state.options().partition;
       snap.records = self->state.data.export_records();
       return state::encode_snapshot(snap);
     },
     [=](atom::tick, uint64_t id) {
-      if (id != self->state.timer_id)
+      if (id != self->state.timer_id || !here(self))
         return;
       on_tick(self);
       schedule_tick(self);

@@ -24,6 +24,7 @@
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/admission.hpp"
 #include "actors/error.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
@@ -88,6 +89,9 @@ struct shard_options {
   /// Bound of one sync answer; larger differences take several rounds.
   size_t max_transfer_bytes = 4 * 1024 * 1024;
   std::shared_ptr<state_metrics> metrics;
+  /// The cluster members whose shards may replicate, sync and forward to
+  /// this one (null: this node's actors only).
+  std::shared_ptr<const admission> admitted;
   /// Records to start with (warm start from the snapshot file).
   std::vector<state::keyed_record> initial;
 };

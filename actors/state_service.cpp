@@ -75,7 +75,8 @@ std::string state_service::snapshot_path(const std::string& data_dir) {
 
 std::unique_ptr<state_service>
 state_service::start(caf::actor_system& sys, const config::settings& cfg,
-                     const std::string& instance_id, wall_clock clock) {
+                     const std::string& instance_id, wall_clock clock,
+                     std::shared_ptr<const admission> admitted) {
   std::unique_ptr<state_service> self{new state_service};
   self->sys_ = &sys;
   self->partitions_ = cfg.state.partitions;
@@ -100,6 +101,7 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
     opts.peer_timeout = cfg.state.peer_timeout;
     opts.anti_entropy_interval = cfg.state.anti_entropy_interval;
     opts.metrics = self->metrics_;
+    opts.admitted = admitted;
     opts.initial = std::move(initial[p]);
     self->client_.shards.push_back(spawn_shard(sys, std::move(opts)));
   }
@@ -115,13 +117,6 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
 
 state_service::~state_service() {
   stop(false);
-}
-
-std::vector<caf::actor> state_service::shard_handles() const {
-  std::vector<caf::actor> out;
-  for (auto& s : client_.shards)
-    out.push_back(caf::actor_cast<caf::actor>(s));
-  return out;
 }
 
 void state_service::stop(bool write_snapshot) {

@@ -11,6 +11,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/admission.hpp"
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "common/clock.hpp"
@@ -23,10 +24,12 @@ class state_service {
 public:
   /// Spawns the shards and the router. Loads DATA_DIR/state.snapshot when it
   /// exists (a bad file is logged and moved aside, never fatal).
-  static std::unique_ptr<state_service> start(caf::actor_system& sys,
-                                              const config::settings& cfg,
-                                              const std::string& instance_id,
-                                              wall_clock clock);
+  /// ADMITTED: the cluster members whose shards may talk to these (null:
+  /// none, a single node).
+  static std::unique_ptr<state_service>
+  start(caf::actor_system& sys, const config::settings& cfg,
+        const std::string& instance_id, wall_clock clock,
+        std::shared_ptr<const admission> admitted = nullptr);
 
   ~state_service();
 
@@ -42,8 +45,6 @@ public:
     return router_;
   }
 
-  /// The shards as handles for the cluster handshake.
-  std::vector<caf::actor> shard_handles() const;
 
   const std::shared_ptr<state_metrics>& metrics() const {
     return metrics_;

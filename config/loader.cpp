@@ -154,6 +154,13 @@ public:
       error("sessions.posture: durable in a cluster needs a database every "
             "node shares (database.driver: mysql); each node's SQLite file "
             "would only hold the sessions it created");
+    if (!v.cluster.static_peers_insecure_http)
+      for (auto& url : v.cluster.static_peers)
+        if (url.compare(0, 7, "http://") == 0)
+          error("cluster.static_peers: " + url
+                + " is plain http: anyone on the path can replace its keys. "
+                  "Use https, or set cluster.static_peers_insecure_http: "
+                  "true to accept plain http peers");
     if (!v.keys.encryption_key_file.empty() && v.cluster.enabled)
       error("keys.encryption_key_file: a clustered node never persists its "
             "private keys (peers keep verifying its tokens from their "

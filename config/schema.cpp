@@ -168,6 +168,11 @@ std::vector<key_spec> make_table() {
             KEYMESH_FIELD(cluster.static_peers_ca),
             "CA bundle (PEM) that https static_peers must chain to; empty: "
             "the system's trusted CAs."),
+      entry("cluster.static_peers_insecure_http", t::boolean,
+            KEYMESH_FIELD(cluster.static_peers_insecure_http),
+            "Accept static_peers with plain http:// URLs (their keys can be "
+            "replaced by anyone on the path; a warning is logged at every "
+            "start). Off: only https static peers."),
       entry("cluster.instance_id", t::identifier,
             KEYMESH_FIELD(cluster.instance_id),
             "This node's id in the cluster; empty: generated once into "

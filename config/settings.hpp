@@ -64,6 +64,8 @@ struct settings {
     std::chrono::seconds refresh_sec = std::chrono::seconds{30};
     /// CA bundle for https static_peers; empty: the system's.
     std::string static_peers_ca;
+    /// Accept http:// static peers (warned about at every start).
+    bool static_peers_insecure_http = false;
     /// Empty: generated once into data_dir.
     std::string instance_id;
     std::string name = "keymesh";

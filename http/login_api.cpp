@@ -510,7 +510,9 @@ void api::post_logout(const request& req, const route_params&,
   auto snap = ctx_.keys->load();
   if (!snap)
     return done(not_ready());
-  auto v = jose::verify_jwt(*token, snap->keys, checks_, ctx_.clock());
+  // Only this cluster's own keys can end one of its sessions: a token
+  // signed by a static peer names a sid of its own issuer.
+  auto v = jose::verify_jwt(*token, snap->cluster_keys, checks_, ctx_.clock());
   auto sid = v.ok() ? v.claims.value("sid", "") : std::string{};
   if (!state::valid_session_id(sid))
     return done(invalid_grant("not a valid access token of a session"));

@@ -140,6 +140,12 @@ std::string metrics::render(const key_snapshot* snapshot,
          + '\n';
   out += "keymesh_keys_published{origin=\"peers\"} "
          + std::to_string(total - local) + '\n';
+  header(out, "keymesh_static_peer_keys_refused_total", "counter",
+         "Keys of static peers refused because they named a key id of this "
+         "node or a cluster member, or one in their namespace (each peer "
+         "and key id once).");
+  out += "keymesh_static_peer_keys_refused_total "
+         + std::to_string(snapshot ? snapshot->shadowing_refused : 0) + '\n';
   header(out, "keymesh_uptime_seconds", "gauge",
          "Seconds since this node started.");
   out += "keymesh_uptime_seconds "

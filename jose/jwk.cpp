@@ -42,7 +42,9 @@ using params_ptr =
 
 constexpr size_t ed25519_size = 32;
 constexpr int min_rsa_bits = 2048;
-constexpr int max_rsa_bits = 16384;
+// Larger moduli cost a verifier seconds per import and milliseconds per
+// check: a peer that publishes one can keep a core busy.
+constexpr int max_rsa_bits = 4096;
 
 /// Bytes that hold private key material; wiped when they go away.
 struct secret_bytes {
@@ -181,6 +183,9 @@ pkey_ptr import_ec(const json& jwk, bool with_private) {
 pkey_ptr import_okp(const json& jwk, bool with_private) {
   require_curve(jwk, "OKP", "Ed25519");
   auto x = decode_fixed(jwk, "x", ed25519_size, "Ed25519");
+  if (detail::ed25519_small_order(x))
+    fail(member_name("x") + " is an Ed25519 point of small order (such a "
+         "key verifies forged signatures)");
   auto* x_data = reinterpret_cast<const unsigned char*>(x.data());
   if (!with_private) {
     pkey_ptr pkey{EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr,
@@ -254,13 +259,6 @@ pkey_ptr import_rsa(const json& jwk, bool with_private) {
   return pkey;
 }
 
-bool carries_private_members(const json& jwk) {
-  for (const char* name : {"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-    if (jwk.contains(name))
-      return true;
-  return false;
-}
-
 } // namespace
 
 namespace detail {
@@ -297,6 +295,43 @@ json export_public_jwk(algorithm alg, const EVP_PKEY* pkey) {
   throw jose_error("unknown algorithm");
 }
 
+bool ed25519_small_order(std::string_view point) {
+  // The encodings of the eight points of order 1, 2, 4 and 8, and the
+  // non-canonical encodings of 0 and 1 (p and p + 1), with the sign bit
+  // ignored: libsodium's list, whose torsion points were recomputed from the
+  // curve equations for this code (tests/unit/test_jose.cpp lists them).
+  static const unsigned char small[][32] = {
+    {0x00},
+    {0x01},
+    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+     0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+     0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+     0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+     0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+  };
+  if (point.size() != 32)
+    return false;
+  auto* bytes = reinterpret_cast<const unsigned char*>(point.data());
+  for (auto& candidate : small) {
+    bool same = (bytes[31] & 0x7f) == candidate[31];
+    for (size_t i = 0; same && i < 31; ++i)
+      same = bytes[i] == candidate[i];
+    if (same)
+      return true;
+  }
+  return false;
+}
+
 std::string jwk_thumbprint(const json& public_jwk) {
   // json objects keep their members sorted and dump() adds no whitespace:
   // exactly the RFC 7638 canonical form.
@@ -307,6 +342,33 @@ std::string jwk_thumbprint(const json& public_jwk) {
 }
 
 } // namespace detail
+
+std::optional<std::string> thumbprint_of(const nlohmann::json& jwk) {
+  if (!jwk.is_object())
+    return std::nullopt;
+  auto kty = jwk.find("kty");
+  if (kty == jwk.end() || !kty->is_string())
+    return std::nullopt;
+  static const std::vector<const char*> ec{"crv", "kty", "x", "y"},
+    okp{"crv", "kty", "x"}, rsa{"e", "kty", "n"};
+  const std::vector<const char*>* members = nullptr;
+  if (*kty == "EC")
+    members = &ec;
+  else if (*kty == "OKP")
+    members = &okp;
+  else if (*kty == "RSA")
+    members = &rsa;
+  else
+    return std::nullopt;
+  json required = json::object();
+  for (auto* name : *members) {
+    auto m = jwk.find(name);
+    if (m == jwk.end() || !m->is_string())
+      return std::nullopt;
+    required[name] = *m;
+  }
+  return detail::jwk_thumbprint(required);
+}
 
 key key::from_jwk(const nlohmann::json& jwk) {
   if (!jwk.is_object())
@@ -341,8 +403,15 @@ key key::from_jwk(const nlohmann::json& jwk) {
   return key{std::make_shared<const impl>(alg, std::move(pkey), with_private)};
 }
 
+bool key::carries_private_members(const nlohmann::json& jwk) {
+  for (const char* name : {"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+    if (jwk.contains(name))
+      return true;
+  return false;
+}
+
 key key::from_public_jwk(const nlohmann::json& jwk) {
-  if (jwk.is_object() && carries_private_members(jwk))
+  if (jwk.is_object() && key::carries_private_members(jwk))
     throw jose_error("JWK carries private key members where a public key "
                      "is expected");
   return from_jwk(jwk);

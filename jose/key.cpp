@@ -264,8 +264,10 @@ bool key::verify(std::string_view signing_input,
                  std::string_view signature) const {
   const auto& k = *impl_;
   auto ok = [&]() -> bool {
+    // An R of small order is refused too: no honest signer makes one.
     if (k.alg == algorithm::eddsa)
       return signature.size() == ed25519_signature_size &&
+             !detail::ed25519_small_order(signature.substr(0, 32)) &&
              ed25519_verify(k.pkey.get(), signing_input, signature);
     unsigned char der[max_es256_der_size];
     const auto* sig = reinterpret_cast<const unsigned char*>(signature.data());

@@ -29,6 +29,12 @@ struct jose_error : std::runtime_error {
 
 /// An asymmetric key bound to one JWS algorithm. Immutable: copies share one
 /// EVP_PKEY, and sign/verify are safe to call from many threads at once.
+/// The RFC 7638 thumbprint of a JWK's required members as they are written
+/// (no key is imported, nothing is validated); nullopt when a required
+/// member is missing. Equal thumbprints name the same key, so a caller can
+/// reuse a key it imported before.
+std::optional<std::string> thumbprint_of(const nlohmann::json& jwk);
+
 class key {
 public:
   /// A fresh key: P-256 for ES256, Ed25519 for EdDSA, 2048-bit RSA for RS256.
@@ -41,6 +47,9 @@ public:
   /// Like from_jwk, but refuses JWKs that carry private members (d, p, q,
   /// dp, dq, qi, oth, k): for keys that arrive from other parties.
   static key from_public_jwk(const nlohmann::json& jwk);
+
+  /// Whether JWK has a private member (d, p, q, dp, dq, qi, oth, k).
+  static bool carries_private_members(const nlohmann::json& jwk);
 
   algorithm alg() const;
 

@@ -53,6 +53,9 @@ nlohmann::json export_public_jwk(algorithm alg, const EVP_PKEY* pkey);
 /// result (jwk.cpp).
 std::string jwk_thumbprint(const nlohmann::json& public_jwk);
 
+/// Whether POINT (32 bytes) encodes an Ed25519 point of small order.
+bool ed25519_small_order(std::string_view point);
+
 /// A free list of prepared EVP_PKEY_CTX objects. Preparing one costs a
 /// provider fetch and a key reference; a pooled one is ready for
 /// EVP_PKEY_sign/EVP_PKEY_verify, which may be called on it again and again.

@@ -84,6 +84,7 @@ cluster:
   static_peers:
     - https://node2.example.com:8443
     - http://10.0.0.3:8080/keymesh/
+  static_peers_insecure_http: true
   refresh_sec: 45
   instance_id: node-1.eu_west
   name: prod
@@ -183,7 +184,7 @@ CAF_TEST(schema derives env names and matches the struct defaults) {
                   "KEYMESH_CLUSTER_STATIC_PEERS");
   CAF_CHECK_EQUAL(find_env("KEYMESH_HTTP_LISTEN")->name, "http.listen");
   CAF_CHECK(find_key("cluster.tls.passphrase")->secret);
-  CAF_CHECK_EQUAL(schema().size(), 77u);
+  CAF_CHECK_EQUAL(schema().size(), 78u);
   std::set<std::string> env_names;
   for (const auto& spec : schema()) {
     CAF_CHECK(env_names.insert(spec.env_name).second);
@@ -273,6 +274,7 @@ CAF_TEST(environment beats file beats default) {
                 {{"KEYMESH_HTTP_LISTEN", "127.0.0.1:0"},
                  {"KEYMESH_CLUSTER_TLS_CA", "/ca.pem"},
                  {"KEYMESH_CLUSTER_STATIC_PEERS", "http://a:1, https://b/ ,"},
+                 {"KEYMESH_CLUSTER_STATIC_PEERS_INSECURE_HTTP", "true"},
                  {"KEYMESH_CLUSTER_ENABLED", "TRUE"},
                  {"KEYMESH_LOG_LEVEL", "WARN"},
                  {"KEYMESH_KEYS_LEEWAY", "0"}});
@@ -384,6 +386,24 @@ CAF_TEST(bad environment values name the variable) {
       result, {"env KEYMESH_KEYS_LEEWAY", "\"11m\"", "from 0s to 10m"}));
   CAF_CHECK(has_error(result, {"env KEYMESH_HTTP_MAX_HEADER_BYTES", "\"2MiB\"",
                                "from 1KiB to 1MiB"}));
+}
+
+CAF_TEST(plain http static peers need an explicit opt in) {
+  auto refused = from_yaml("cluster:\n"
+                           "  static_peers:\n"
+                           "    - https://ok.example.com\n"
+                           "    - http://plain.example.com\n",
+                           {});
+  CAF_CHECK(has_error(refused, {"cluster.static_peers",
+                                "http://plain.example.com", "plain http",
+                                "cluster.static_peers_insecure_http"}));
+  auto allowed = from_yaml("cluster:\n"
+                           "  static_peers: [http://plain.example.com]\n"
+                           "  static_peers_insecure_http: true\n",
+                           {});
+  CAF_CHECK(allowed.ok());
+  CAF_CHECK(from_yaml("cluster:\n  static_peers: [https://a.example]\n", {})
+              .ok());
 }
 
 CAF_TEST(bad list items name the item) {

@@ -423,3 +423,45 @@ CAF_TEST(parse_json_object rejects duplicates and deep nesting) {
       R"({"a":)" + std::string(40, '[') + std::string(40, ']') + "}";
   CAF_CHECK(!parse_json_object(deep).has_value());
 }
+
+CAF_TEST(Ed25519 keys and signature points of small order are refused) {
+  // The encodings of the eight points of order 1, 2, 4 and 8 (x even and
+  // odd), and the non-canonical encodings of 0 and 1: [8]P = O for each,
+  // computed from the curve equations for this list.
+  std::vector<std::string> small_order_hex{
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"};
+  auto bytes = [](const std::string& hex) {
+    std::string out;
+    for (size_t i = 0; i < hex.size(); i += 2)
+      out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return out;
+  };
+  for (auto& hex : small_order_hex) {
+    json jwk{{"kty", "OKP"}, {"crv", "Ed25519"},
+             {"x", base64url_encode(bytes(hex))}};
+    try {
+      key::from_public_jwk(jwk);
+      CAF_ERROR("a small-order key was imported: " << hex);
+    } catch (const jose_error& e) {
+      CAF_CHECK(std::string{e.what()}.find("small order") != std::string::npos);
+    }
+  }
+  // A good key refuses a signature whose R is of small order (here the
+  // identity with S = 0, which a small-order key would accept for every
+  // message), and still verifies its own signatures.
+  auto k = key::generate(algorithm::eddsa);
+  auto forged = bytes(small_order_hex[2]) + std::string(32, '\0');
+  CAF_CHECK(!k.verify("header.payload", forged));
+  CAF_CHECK(k.verify("header.payload", k.sign("header.payload")));
+}

@@ -71,7 +71,6 @@ struct fixture {
   node_hello hello_from(const membership_state& st, std::string nonce) {
     auto h = st.make_hello(std::move(nonce), {});
     h.membership = dummy;
-    h.federation = dummy;
     return h;
   }
 

@@ -29,6 +29,7 @@
 #include "cluster/certs.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "jose/base64url.hpp"
 #include "jose/key.hpp"
 #include "jose/key_set.hpp"
 #include "support/temp_dir.hpp"
@@ -741,6 +742,67 @@ CAF_TEST(the_state_keeps_the_last_good_keys_and_backs_off) {
   CAF_CHECK(next->serial > first->serial);
   CAF_CHECK_EQUAL(next->keys.at(0).kid, "p-1");
   CAF_CHECK_EQUAL(st.next_delay(0), milliseconds{10'000});
+}
+
+CAF_TEST(a_peer_answering_the_same_keys_again_costs_no_import) {
+  peer_fetcher_state st;
+  peer_fetcher_options opts;
+  opts.base_url = "https://peer.example";
+  st.configure(opts);
+  auto a = entry(es256_key(), "p-0");
+  auto b = entry(rs256_key(), "p-1");
+  CAF_REQUIRE(st.apply({200, jwks({a, b}), "", ""}));
+  CAF_CHECK_EQUAL(st.imports(), 2u);
+  // No ETag, the same keys: no import, nothing announced.
+  for (int i = 0; i < 5; ++i)
+    CAF_CHECK(!st.apply({200, jwks({a, b}), "", ""}));
+  CAF_CHECK_EQUAL(st.imports(), 2u);
+  // A key under a new kid is the same key: taken without an import.
+  auto renamed = st.apply({200, jwks({a, entry(rs256_key(), "p-9")}), "", ""});
+  CAF_REQUIRE(renamed);
+  CAF_CHECK_EQUAL(renamed->keys.at(1).kid, "p-9");
+  CAF_CHECK_EQUAL(st.imports(), 2u);
+  // Only a new key is imported.
+  CAF_CHECK(st.apply({200, jwks({a, entry(eddsa_key(), "p-2")}), "", ""}));
+  CAF_CHECK_EQUAL(st.imports(), 3u);
+  // A known key with private members is still refused.
+  auto leaked = rs256_key().private_jwk();
+  leaked["kid"] = "p-1";
+  std::vector<std::string> problems;
+  imported_keys known;
+  known.emplace(*jose::thumbprint_of(leaked),
+                public_key_info{"p-1", "RS256", rs256_key().public_jwk().dump()});
+  CAF_CHECK(parse_peer_jwks(jwks({leaked}), problems, &known).empty());
+  CAF_CHECK(mentions(problems, "private"));
+}
+
+CAF_TEST(a_peer_cannot_make_this_node_import_without_bound) {
+  std::vector<std::string> problems;
+  // At most 64 keys of one peer.
+  std::vector<json> many;
+  for (int i = 0; i < 70; ++i)
+    many.push_back(entry(es256_key(), "k-" + std::to_string(i)));
+  CAF_CHECK_EQUAL(parse_peer_jwks(jwks(many), problems).size(), 64u);
+  CAF_CHECK(mentions(problems, "more than 64 keys"));
+  // RSA moduli above 4096 bits are refused before any use.
+  problems.clear();
+  auto big = entry(rs256_key(), "big");
+  big["n"] = jose::base64url_encode(std::string(1024, '\xff'));
+  CAF_CHECK(parse_peer_jwks(jwks({big}), problems).empty());
+  CAF_CHECK(mentions(problems, "4096 bits"));
+  // An Ed25519 key of small order is refused.
+  problems.clear();
+  auto weak = entry(eddsa_key(), "weak");
+  weak["x"] = jose::base64url_encode(std::string(1, '\x01')
+                                     + std::string(31, '\0'));
+  CAF_CHECK(parse_peer_jwks(jwks({weak}), problems).empty());
+  CAF_CHECK(mentions(problems, "small order"));
+  // A peer's answer is read up to 256 KiB.
+  peer_fetcher_state st;
+  peer_fetcher_options opts;
+  opts.base_url = "https://peer.example";
+  st.configure(opts);
+  CAF_CHECK_EQUAL(st.options().fetch.max_body_bytes, 256u * 1024u);
 }
 
 CAF_TEST(a_304_without_a_cached_etag_is_a_failure) {

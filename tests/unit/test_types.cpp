@@ -108,6 +108,15 @@ CAF_TEST(node_hello_round_trips) {
   CAF_CHECK(!y.membership);
 }
 
+CAF_TEST(node_services_round_trip) {
+  node_services x;
+  x.shards.resize(3);
+  auto y = round_trip(x);
+  CAF_CHECK(!y.federation);
+  CAF_CHECK_EQUAL(y.shards.size(), 3u);
+  CAF_CHECK(!y.bus);
+}
+
 CAF_TEST(cluster_status_round_trips) {
   cluster_status x;
   x.self = member_info{"node-1", "127.0.0.1:7401", "up", 5, 0, 1, 7};
@@ -200,7 +209,7 @@ CAF_TEST(every_type_in_the_block_is_registered_by_name) {
         "keymesh::sync_reply", "keymesh::ownership", "keymesh::bus_event",
         "keymesh::shard_actor", "keymesh::router_actor",
         "keymesh::bus_actor", "keymesh::attempt_request",
-        "keymesh::attempt_result"}) {
+        "keymesh::attempt_result", "keymesh::node_services"}) {
     CAF_MESSAGE("type " << name);
     CAF_CHECK(sys->types().make_value(name) != nullptr);
   }
