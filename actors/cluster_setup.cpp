@@ -4,7 +4,6 @@
 
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
 #include <spdlog/spdlog.h>
 
 #include "persistence/data_dir.hpp"
@@ -95,13 +94,9 @@ void prepare_actor_system(caf::actor_system_config& sys_cfg,
                  "cluster traffic");
     return;
   }
+  // CAF's OpenSSL module is never loaded: keymesh's own transport runs
+  // the TLS links (actors/cluster_transport.hpp).
   install_tls_copies(cfg);
-  sys_cfg.load<caf::openssl::manager>();
-  sys_cfg.set("openssl.certificate", tls_copy(cfg, "cert.pem"));
-  sys_cfg.set("openssl.key", tls_copy(cfg, "key.pem"));
-  sys_cfg.set("openssl.cafile", tls_copy(cfg, "ca.pem"));
-  if (!cfg.cluster.tls.passphrase.empty())
-    sys_cfg.set("openssl.passphrase", cfg.cluster.tls.passphrase);
   spdlog::info("cluster TLS: this node is {} (certificate valid until {})",
                identity->common_name(),
                std::chrono::system_clock::to_time_t(identity->not_after()));
@@ -109,6 +104,21 @@ void prepare_actor_system(caf::actor_system_config& sys_cfg,
 
 void install_cluster_tls(const config::settings& cfg) {
   install_tls_copies(cfg);
+}
+
+transport_options cluster_transport_options(const config::settings& cfg) {
+  transport_options opts;
+  if (cluster_uses_tls(cfg)) {
+    opts.ca_file = tls_copy(cfg, "ca.pem");
+    opts.cert_file = tls_copy(cfg, "cert.pem");
+    opts.key_file = tls_copy(cfg, "key.pem");
+    opts.passphrase = cfg.cluster.tls.passphrase;
+  }
+  opts.handshake_timeout = cfg.cluster.handshake_timeout;
+  opts.max_pending = cfg.cluster.max_pending_handshakes;
+  opts.max_pending_per_address
+    = std::max<size_t>(4, cfg.cluster.max_pending_handshakes / 8);
+  return opts;
 }
 
 } // namespace keymesh

@@ -9,6 +9,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/cluster_transport.hpp"
 #include "cluster/certs.hpp"
 #include "config/settings.hpp"
 
@@ -35,6 +36,10 @@ load_cluster_identity(const config::settings& cfg);
 /// node.data_dir/tls. Throws std::runtime_error naming the problem.
 void prepare_actor_system(caf::actor_system_config& sys_cfg,
                           const config::settings& cfg);
+
+/// The cluster transport's options: the validated copies of the TLS files
+/// (none in plaintext), the handshake timeout and the caps.
+transport_options cluster_transport_options(const config::settings& cfg);
 
 /// Replaces the copies of the TLS files that CAF reads for new connections.
 /// Call only after load_cluster_identity accepted the files (SIGHUP: see

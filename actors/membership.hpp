@@ -20,6 +20,7 @@
 #include <caf/io/middleman_actor.hpp>
 
 #include "actors/admission.hpp"
+#include "actors/cluster_transport.hpp"
 #include "actors/interfaces.hpp"
 #include "cluster/certs.hpp"
 #include "common/clock.hpp"
@@ -78,7 +79,7 @@ struct membership_options {
   std::shared_ptr<identity_slot> identity;
   uint64_t incarnation = 0;
   /// The middleman (plain or TLS) that opens links.
-  caf::io::middleman_actor connector;
+  connector_actor connector;
   federation_actor federation;
   /// Told when peers link and go down (may be null), and this node's shards
   /// for the handshake.

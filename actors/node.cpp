@@ -11,10 +11,9 @@
 #include <cstring>
 
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/publish.hpp>
-#include <caf/openssl/manager.hpp>
 
 #include "actors/cluster_setup.hpp"
+#include "actors/cluster_transport.hpp"
 #include "actors/keystore.hpp"
 #include "persistence/sealed.hpp"
 #include "actors/membership.hpp"
@@ -117,10 +116,6 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
     if (!sys.has_middleman())
       throw std::runtime_error("cluster.enabled, but the actor system has no "
                                "middleman: call "
-                               "keymesh::prepare_actor_system first");
-    if (identity && !sys.has_openssl_manager())
-      throw std::runtime_error("cluster TLS is configured, but the actor "
-                               "system has no OpenSSL manager: call "
                                "keymesh::prepare_actor_system first");
     if (identity && identity->common_name() != self->instance_id_)
       throw std::runtime_error(
@@ -329,8 +324,10 @@ void node::start_cluster(caf::actor_system& sys,
   identity_ = std::make_shared<identity_slot>(std::move(identity));
   opts.identity = identity_;
   opts.incarnation = incarnation_;
-  opts.connector = cluster_tls_ ? sys.openssl_manager().actor_handle()
-                                : sys.middleman().actor_handle();
+  transport_ = std::make_unique<cluster_transport>(
+    sys, cluster_transport_options(c));
+  opts.connector = transport_->connector();
+  status_->transport = transport_->stats();
   opts.federation = federation_;
   opts.router = state_->router();
   opts.shards = state_->client().shards;
@@ -344,11 +341,18 @@ void node::start_cluster(caf::actor_system& sys,
                              "it");
   opts.address = cluster_address(c);
   membership_ = spawn_membership(sys, std::move(opts));
-  auto port = cluster_tls_
-                ? caf::openssl::publish(membership_, listen->port,
-                                        listen->host.c_str(), true)
-                : sys.middleman().publish(membership_, listen->port,
-                                          listen->host.c_str(), true);
+  // What peers may address; any other actor of this node is unreachable.
+  using caf::actor_cast;
+  using caf::strong_actor_ptr;
+  std::vector<strong_actor_ptr> exposed{actor_cast<strong_actor_ptr>(membership_),
+                                        actor_cast<strong_actor_ptr>(federation_),
+                                        actor_cast<strong_actor_ptr>(bus_)};
+  for (auto& s : state_->client().shards)
+    exposed.push_back(actor_cast<strong_actor_ptr>(s));
+  transport_->expose(exposed);
+  auto port = transport_->publish(actor_cast<strong_actor_ptr>(membership_),
+                                  sys.message_types(membership_),
+                                  listen->host, listen->port);
   if (!port) {
     caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
     membership_ = nullptr;
@@ -386,6 +390,8 @@ std::string node::reload_cluster_tls() {
       return "the new certificate's CN \"" + fresh->common_name()
              + "\" is not this node's instance id \"" + instance_id_ + "\"";
     install_cluster_tls(cfg_);
+    if (transport_)
+      transport_->reload(cluster_transport_options(cfg_));
     identity_->set(std::move(fresh));
   } catch (const std::exception& e) {
     return e.what();
@@ -407,16 +413,11 @@ void node::stop() {
     server_->stop();
   if (bridge_)
     bridge_->stop();
-  if (membership_) {
+  if (membership_)
     caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
-    // Close the cluster port (caf::openssl::unpublish does not compile in
-    // CAF 0.17.6: ask the manager actor directly).
-    auto& sys = membership_->home_system();
-    auto manager = cluster_tls_ ? sys.openssl_manager().actor_handle()
-                                : sys.middleman().actor_handle();
-    caf::anon_send(manager, caf::unpublish_atom_v, membership_.address(),
-                   cluster_port_);
-  }
+  // Close the cluster port; links already up end with the actor system.
+  if (transport_)
+    transport_->unpublish();
   // After HTTP stopped taking writes, before the actors go: the partitions
   // go to the warm-start file.
   if (state_)
@@ -436,6 +437,7 @@ void node::stop() {
     caf::anon_send_exit(keystore_, caf::exit_reason::user_shutdown);
   if (federation_)
     caf::anon_send_exit(federation_, caf::exit_reason::user_shutdown);
+  transport_.reset(); // waits for dials in flight (their deadline at most)
 }
 
 } // namespace keymesh

@@ -26,6 +26,8 @@
 
 namespace keymesh {
 
+class cluster_transport;
+
 namespace http {
 class api;
 class bridge_pool;
@@ -133,6 +135,8 @@ private:
   keystore_actor keystore_;
   membership_actor membership_;
   std::shared_ptr<identity_slot> identity_;
+  /// The links to peers (null without clustering).
+  std::unique_ptr<cluster_transport> transport_;
   /// One per cluster.static_peers URL.
   std::vector<caf::actor> peer_fetchers_;
   caf::actor srv_resolver_;

@@ -201,6 +201,18 @@ std::vector<key_spec> make_table() {
       entry("cluster.insecure_plaintext", t::boolean,
             KEYMESH_FIELD(cluster.insecure_plaintext),
             "Allow node-to-node traffic without TLS."),
+      entry("cluster.handshake_timeout", t::duration,
+            KEYMESH_FIELD(cluster.handshake_timeout),
+            "How long a connection to or from the cluster port may take "
+            "from TCP connect to a finished TLS and cluster-protocol "
+            "handshake; slower ones are closed.")
+          .range(100, 1 * minute),
+      entry("cluster.max_pending_handshakes", t::integer,
+            KEYMESH_FIELD(cluster.max_pending_handshakes),
+            "Connections to the cluster port that may be in their handshake "
+            "at once (an eighth of it, at least 4, from one address); more "
+            "are closed at once.")
+          .range(1, 100'000),
       entry("cluster.tls.ca", t::path, KEYMESH_FIELD(cluster.tls.ca),
             "CA certificate (PEM) that peer certificates must chain to."),
       entry("cluster.tls.cert", t::path, KEYMESH_FIELD(cluster.tls.cert),

@@ -78,6 +78,10 @@ struct settings {
     std::chrono::milliseconds heartbeat = std::chrono::seconds{1};
     std::chrono::milliseconds failure_timeout = std::chrono::seconds{4};
     bool insecure_plaintext = false;
+    /// Bounds on connections to the cluster port: from TCP connect to a
+    /// finished handshake, and how many may be in their handshake at once.
+    std::chrono::milliseconds handshake_timeout = std::chrono::seconds{5};
+    unsigned max_pending_handshakes = 128;
 
     struct tls_section {
       std::string ca;

@@ -14,6 +14,7 @@
 #include <caf/duration.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "actors/cluster_transport.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
@@ -48,6 +49,8 @@ struct node_status {
   std::shared_ptr<std::atomic<bool>> state_synced;
   /// The database (null: none, as in tests without a store).
   std::shared_ptr<store_status> store;
+  /// The cluster port's counters (null without clustering).
+  std::shared_ptr<const transport_stats> transport;
 };
 
 /// Everything the handlers read or talk to.

@@ -166,6 +166,43 @@ std::string render_verify_cache_metrics(const jose::verify_cache& cache) {
   return out;
 }
 
+std::string render_transport_metrics(const transport_stats& s) {
+  std::string out;
+  auto line = [&](const char* name, const char* type, const char* help,
+                  uint64_t value) {
+    header(out, name, type, help);
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  line("keymesh_cluster_connections_accepted_total", "counter",
+       "TCP connections accepted on the cluster port.", s.accepted.load());
+  line("keymesh_cluster_links_established_total", "counter",
+       "Connections (accepted or dialled) that completed the TLS and BASP "
+       "handshakes.",
+       s.established.load());
+  line("keymesh_cluster_pending_handshakes", "gauge",
+       "Accepted connections in their TLS handshake now.", s.pending.load());
+  line("keymesh_cluster_handshake_timeouts_total", "counter",
+       "Connections closed because their handshake took longer than "
+       "cluster.handshake_timeout.",
+       s.handshake_timeouts.load());
+  line("keymesh_cluster_handshake_failures_total", "counter",
+       "TLS handshakes that failed (no or a foreign certificate, garbage, "
+       "a peer that hung up).",
+       s.handshake_failures.load());
+  line("keymesh_cluster_handshakes_over_capacity_total", "counter",
+       "Connections closed at once because cluster.max_pending_handshakes "
+       "(or its share for one address) were pending.",
+       s.over_capacity.load());
+  line("keymesh_cluster_refused_messages_total", "counter",
+       "Links closed because the peer sent a message the transport refuses "
+       "(routed, anonymous, by name, or to an actor not exposed).",
+       s.refused_messages.load());
+  return out;
+}
+
 std::string render_store_metrics(const store_status& s) {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help,

@@ -18,6 +18,7 @@ namespace keymesh {
 struct key_snapshot;
 } // namespace keymesh
 
+#include "actors/cluster_transport.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
 
@@ -72,6 +73,9 @@ std::string render_verify_cache_metrics(const jose::verify_cache& cache);
 
 /// The database: health, jobs, failures, the revocation log.
 std::string render_store_metrics(const store_status& s);
+
+/// The cluster port's counters (cluster_transport).
+std::string render_transport_metrics(const transport_stats& s);
 
 /// The replicated state's gauges and counters (records and bytes per
 /// keyspace, handoffs, anti-entropy, replication) and the deny set size.

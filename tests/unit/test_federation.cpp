@@ -75,8 +75,8 @@ CAF_TEST(a_static_peer_never_takes_a_kid_of_this_node_or_a_member) {
            origin_rank::static_peer, st.now());
   st.apply(announce("node-a", {info("node-a-0", own)}), origin_rank::local,
            st.now());
-  st.apply(announce("node-b", {info("node-b-0", member)}),
-           origin_rank::member, st.now());
+  st.apply(announce("node-b", {info("node-b-0", member)}), origin_rank::member,
+           st.now());
   auto snap = publish();
   CAF_CHECK_EQUAL(owner(snap, "node-a-0"), own.thumbprint());
   CAF_CHECK_EQUAL(owner(snap, "node-b-0"), member.thumbprint());
@@ -99,8 +99,8 @@ CAF_TEST(a_static_peer_never_takes_a_kid_of_this_node_or_a_member) {
 CAF_TEST(a_static_peer_may_not_publish_in_a_cluster_namespace) {
   st.apply(announce("node-a", {info("node-a-0", own)}), origin_rank::local,
            st.now());
-  st.apply(announce("node-b", {info("node-b-0", member)}),
-           origin_rank::member, st.now());
+  st.apply(announce("node-b", {info("node-b-0", member)}), origin_rank::member,
+           st.now());
   // Kids nobody uses yet, in the namespaces of this node and a member: a
   // future key of theirs must not find a forged one in its place.
   st.apply(announce("https://evil.example",
@@ -125,8 +125,8 @@ CAF_TEST(a_member_outranks_a_static_peer_and_this_node_outranks_a_member) {
   st.apply(relayed, origin_rank::member, st.now());
   CAF_CHECK_EQUAL(owner(publish(), "node-a-0"), own.thumbprint());
   // A static peer's URL cannot take over a member's origin either.
-  st.apply(announce("node-b", {info("node-b-0", member)}),
-           origin_rank::member, st.now());
+  st.apply(announce("node-b", {info("node-b-0", member)}), origin_rank::member,
+           st.now());
   CAF_CHECK(!st.apply(announce("node-b", {info("node-b-0", evil)}, 9),
                       origin_rank::static_peer, st.now()));
   CAF_CHECK_EQUAL(owner(publish(), "node-b-0"), member.thumbprint());
@@ -134,8 +134,8 @@ CAF_TEST(a_member_outranks_a_static_peer_and_this_node_outranks_a_member) {
 
 CAF_TEST(a_member_announces_only_its_own_namespace) {
   // What the actor's sender check yields for a member "node-b".
-  auto own_keys = announce("node-b", {info("node-b-0", member),
-                                      info("node-a-0", evil)});
+  auto own_keys =
+      announce("node-b", {info("node-b-0", member), info("node-a-0", evil)});
   auto rank = st.admit(own_keys, std::string{"node-b"});
   CAF_REQUIRE(rank.has_value());
   CAF_CHECK(*rank == origin_rank::member);

@@ -1,0 +1,255 @@
+// Strangers at the cluster port of a real 3-node cluster (mutual TLS): a
+// thousand refused connection attempts of every kind during a load of
+// session creates, reads and token checks drop no link between the nodes
+// and fail no request, and thousands of idle connections are closed once
+// their handshake time is up, with the node holding no more of them than
+// its cap at any time.
+#define CAF_SUITE cluster_port
+#include "caf/test/unit_test.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include <sys/resource.h>
+
+#include "cluster/certs.hpp"
+#include "support/knock.hpp"
+#include "support/session_cluster.hpp"
+
+using namespace keymesh::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct guarded_cluster : session_cluster {
+  guarded_cluster()
+      : session_cluster({{"KEYMESH_CLUSTER_HANDSHAKE_TIMEOUT", "1s"},
+                         {"KEYMESH_CLUSTER_MAX_PENDING_HANDSHAKES", "64"}}) {}
+
+  /// Strangers write to sockets the nodes closed: no SIGPIPE for that.
+  static bool ignore_sigpipe() {
+    std::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }
+  bool sigpipe_ignored = ignore_sigpipe();
+
+  uint16_t cluster_port(int i) const {
+    return static_cast<uint16_t>(cluster_base + i - 1);
+  }
+
+  /// Lines in node logs that say a link between the nodes went.
+  size_t links_lost() {
+    size_t n = 0;
+    for (int i = 1; i <= 3; ++i) {
+      auto log = node(i).log();
+      for (auto* what : {"link lost", "is down", "is suspect"})
+        for (auto at = log.find(what); at != std::string::npos;
+             at = log.find(what, at + 1))
+          ++n;
+    }
+    return n;
+  }
+
+  size_t open_descriptors(int i) {
+    auto dir = "/proc/" + std::to_string(node(i).pid()) + "/fd";
+    size_t n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator{dir})
+      ++n;
+    return n;
+  }
+
+  /// The value of metric line NAME on node I (0 when absent).
+  uint64_t metric(int i, const std::string& name) {
+    auto text = request(http_port(i), "GET", "/metrics").body();
+    auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos)
+      return 0;
+    return std::stoull(text.substr(at + name.size() + 2));
+  }
+};
+
+/// Session creates, reads on another node and token checks on a third,
+/// until finished; counts what failed. (Plain requests: CAF's checks are
+/// for the test's own thread.)
+struct load {
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> done{0};
+  std::atomic<size_t> failed{0};
+  std::thread thread;
+
+  explicit load(guarded_cluster& c) {
+    thread = std::thread{[this, &c] {
+      for (int n = 0; !stop; ++n) {
+        auto a = 1 + n % 3, b = 1 + (n + 1) % 3, d = 1 + (n + 2) % 3;
+        auto created =
+            c.call(a, "POST", "/api/sessions",
+                   json{{"sub", "load-" + std::to_string(n)}}.dump());
+        bool ok = created.result_int() == 201u;
+        if (ok) {
+          auto sid = json::parse(created.body())["sid"].get<std::string>();
+          ok = c.call(b, "GET", "/api/sessions/" + sid).result_int() == 200u;
+        }
+        if (ok) {
+          auto issued = c.call(a, "POST", "/api/tokens", R"({"sub":"load"})");
+          ok = issued.result_int() == 201u;
+          if (ok) {
+            auto token = json::parse(issued.body())["token"];
+            auto v = request(c.http_port(d), "POST", "/api/verify",
+                             json{{"token", token}}.dump());
+            ok = json::parse(v.body())["active"] == true;
+          }
+        }
+        ++done;
+        if (!ok)
+          ++failed;
+      }
+    }};
+  }
+
+  void finish() {
+    stop = true;
+    if (thread.joinable())
+      thread.join();
+  }
+
+  ~load() {
+    finish();
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(cluster_port_tests, guarded_cluster)
+
+CAF_TEST(strangers_at_the_cluster_port_never_drop_healthy_links) {
+  // Credentials of every kind a stranger may bring.
+  keymesh::cluster::issued cluster_ca{read_file(dir.file("c/ca.pem")),
+                                      read_file(dir.file("c/ca.key"))};
+  auto foreign_ca = keymesh::cluster::make_ca("rogue", 1);
+  auto foreign =
+      keymesh::cluster::make_node_cert(foreign_ca, "node-1", {"127.0.0.1"}, 1);
+  auto wrong_id =
+      keymesh::cluster::make_node_cert(cluster_ca, "node-9", {"127.0.0.1"}, 1);
+  auto no_cert = knock::client_context("", "");
+  auto other_ca = knock::client_context(foreign.cert_pem, foreign.key_pem);
+  auto valid_cert = knock::client_context(wrong_id.cert_pem, wrong_id.key_pem);
+  auto before = links_lost();
+  load traffic{*this};
+  std::atomic<size_t> attempts{0};
+  std::vector<std::thread> strangers;
+  std::mutex stalled_mutex;
+  std::vector<int> stalled;
+  for (int t = 0; t < 2; ++t)
+    strangers.emplace_back([&, t] {
+      std::mt19937 rng{static_cast<unsigned>(t + 1)};
+      for (int n = t; n < 1000; n += 2) {
+        auto port = cluster_port(1 + n % 3);
+        switch (n / 3 % 6) {
+        case 0:
+          knock::garbage(port, rng);
+          break;
+        case 1:
+          knock::connect_and_close(port);
+          break;
+        case 2:
+          knock::tls_attempt(port, no_cert.get(), rng);
+          break;
+        case 3:
+          knock::tls_attempt(port, other_ca.get(), rng);
+          break;
+        case 4:
+          knock::tls_attempt(port, valid_cert.get(), rng, true);
+          break;
+        case 5: {
+          auto fd = knock::stall_mid_handshake(port);
+          std::lock_guard<std::mutex> guard{stalled_mutex};
+          stalled.push_back(fd);
+          break;
+        }
+        }
+        ++attempts;
+      }
+    });
+  for (auto& s : strangers)
+    s.join();
+  CAF_CHECK_EQUAL(attempts.load(), 1000u);
+  // The stalled handshakes are closed by the nodes once their time is up.
+  size_t closed = 0;
+  for (auto fd : stalled) {
+    if (fd >= 0 && knock::closed_by_peer(fd, 3s))
+      ++closed;
+    if (fd >= 0)
+      ::close(fd);
+  }
+  CAF_MESSAGE(stalled.size()
+              << " stalled handshakes, " << closed << " closed by the nodes");
+  CAF_CHECK_EQUAL(closed, stalled.size());
+  std::this_thread::sleep_for(1s);
+  traffic.finish();
+  CAF_MESSAGE(traffic.done << " requests during the attempts, "
+                           << traffic.failed << " failed");
+  CAF_CHECK_GREATER(traffic.done.load(), 50u);
+  CAF_CHECK_EQUAL(traffic.failed.load(), 0u);
+  CAF_CHECK_EQUAL(links_lost(), before);
+  CAF_CHECK(all_linked(3));
+  uint64_t refused = 0;
+  for (int i = 1; i <= 3; ++i)
+    refused += metric(i, "keymesh_cluster_handshake_failures_total") +
+               metric(i, "keymesh_cluster_handshake_timeouts_total") +
+               metric(i, "keymesh_cluster_handshakes_over_capacity_total") +
+               metric(i, "keymesh_cluster_refused_messages_total");
+  CAF_MESSAGE(refused << " connections refused, as counted by the nodes");
+  CAF_CHECK_GREATER(refused, 900u);
+}
+
+CAF_TEST(thousands_of_idle_connections_are_bounded_and_closed) {
+  // The test process needs a descriptor per connection.
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 8192);
+  setrlimit(RLIMIT_NOFILE, &lim);
+  auto count = std::min<size_t>(3000, lim.rlim_cur - 200);
+  CAF_REQUIRE_GREATER(count, 1000u);
+  auto baseline = open_descriptors(1);
+  auto before = links_lost();
+  load traffic{*this};
+  std::vector<int> idle;
+  size_t peak = 0;
+  for (size_t n = 0; n < count; ++n) {
+    auto fd = knock::connect_to(cluster_port(1));
+    if (fd >= 0)
+      idle.push_back(fd);
+    if (n % 250 == 0)
+      peak = std::max(peak, open_descriptors(1));
+  }
+  peak = std::max(peak, open_descriptors(1));
+  CAF_MESSAGE(idle.size() << " idle connections; node 1 held at most " << peak
+                          << " descriptors (" << baseline << " before)");
+  CAF_CHECK_GREATER(idle.size(), count * 9 / 10);
+  // At most the cap (64) pending, plus the listen backlog on the way in.
+  CAF_CHECK_LESS(peak, baseline + 64 + 40);
+  // Every one is closed by the node: at once over the cap, after 1 s in
+  // its handshake otherwise.
+  size_t closed = 0;
+  for (auto fd : idle) {
+    if (knock::closed_by_peer(fd, 3s))
+      ++closed;
+    ::close(fd);
+  }
+  CAF_CHECK_EQUAL(closed, idle.size());
+  CAF_CHECK_LESS(open_descriptors(1), baseline + 10);
+  traffic.finish();
+  CAF_MESSAGE(traffic.done << " requests meanwhile, " << traffic.failed
+                           << " failed");
+  CAF_CHECK_EQUAL(traffic.failed.load(), 0u);
+  CAF_CHECK_EQUAL(links_lost(), before);
+  CAF_CHECK(all_linked(3));
+  CAF_CHECK_GREATER(
+      metric(1, "keymesh_cluster_handshakes_over_capacity_total") +
+          metric(1, "keymesh_cluster_handshake_timeouts_total"),
+      count / 2);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
