@@ -217,7 +217,8 @@ void api::get_live(const request&, const route_params&, responder& done) {
   done(json_response(bhttp::status::ok, R"({"status":"alive"})"));
 }
 
-void api::get_ready(const request&, const route_params&, responder& done) {
+void api::get_ready(const request& req, const route_params&,
+                    responder& done) {
   bool keys = ctx_.keys->load() != nullptr;
   bool listening = ctx_.status->http_listening.load();
   bool stopping = ctx_.status->stopping.load();
@@ -244,8 +245,15 @@ void api::get_ready(const request&, const route_params&, responder& done) {
              {"state", synced},
              {"database", database}}}};
   if (store && !database) {
+    // The driver's text can name the server, its port and the user: only
+    // for the admin key (and the log).
     auto why = store->error();
-    out["database_error"] = why.empty() ? "starting" : why;
+    auto admin = ctx_.admin
+                 && ctx_.admin->check(req[bhttp::field::authorization])
+                      == admin_auth::outcome::accepted;
+    out["database_error"] = why.empty() ? "starting"
+                            : admin     ? why
+                                        : "database unavailable";
   }
   done(json_response(ready ? bhttp::status::ok
                            : bhttp::status::service_unavailable,

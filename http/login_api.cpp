@@ -116,9 +116,16 @@ const std::string& dummy_hash(const auth::scrypt_cost& cost) {
   return hash;
 }
 
-/// The answer to a logout: the revocation's own answer when it failed.
+/// The answer to a logout: the revocation's own answer when it failed,
+/// without the database's text (logged already: this route is public).
 responder logged_out(std::string sid, responder done) {
   return [sid = std::move(sid), done](response res) {
+    if (res.result() == bhttp::status::service_unavailable)
+      return done(error_response(
+        bhttp::status::service_unavailable,
+        "the session is revoked on the nodes that were reached, but the "
+        "revocation could not be completed (database or partition owners "
+        "unavailable): log out again"));
     if (res.result() != bhttp::status::ok)
       return done(std::move(res));
     done(json_response(bhttp::status::ok,
