@@ -54,6 +54,8 @@ bool audience_matches(const json& aud, const std::string& audience) {
 /// What verification needs from a JOSE header.
 struct header_facts {
   bool crit = false;
+  /// A "b64" member other than true (RFC 7797 unencoded payloads).
+  bool unencoded = false;
   bool alg_is_string = false;
   std::optional<algorithm> alg;
   bool kid_is_string = false;
@@ -76,6 +78,8 @@ std::optional<header_facts> read_header(std::string_view segment,
   }
   header_facts facts;
   facts.crit = header->contains("crit");
+  if (auto b64 = header->find("b64"); b64 != header->end())
+    facts.unencoded = *b64 != true;
   auto alg = header->find("alg");
   if (alg != header->end() && alg->is_string()) {
     facts.alg_is_string = true;
@@ -171,6 +175,9 @@ verify_result verify_jwt(std::string_view token, const key_set& keys,
   // -- header --------------------------------------------------------------
   if (header->crit)
     return fail(result, malformed, "header has crit, which is not supported");
+  if (header->unencoded)
+    return fail(result, malformed,
+                "header has b64 (unencoded payloads are not supported)");
   if (!header->alg_is_string)
     return fail(result, malformed, "header alg is missing or not a string");
   if (!header->alg)

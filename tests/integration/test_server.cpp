@@ -3,7 +3,17 @@
 #define CAF_SUITE server
 #include "caf/test/unit_test.hpp"
 
+#include <ctime>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
+
+#include "jose/base64url.hpp"
+#include "jose/key.hpp"
 
 #include "support/http_client.hpp"
 #include "support/process.hpp"
@@ -55,6 +65,47 @@ CAF_TEST(health_jwks_issue_and_verify) {
   CAF_CHECK(log.find(token) == std::string::npos);
   CAF_CHECK(log.find(admin_key) == std::string::npos);
   CAF_CHECK(log.find("admin.keys") != std::string::npos);
+}
+
+CAF_TEST(a_token_never_makes_the_node_fetch_a_key) {
+  // A listener where the token's jku and x5u point: nobody may knock.
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  CAF_REQUIRE_EQUAL(::bind(listener, reinterpret_cast<sockaddr*>(&addr),
+                           sizeof(addr)),
+                    0);
+  CAF_REQUIRE_EQUAL(::listen(listener, 8), 0);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto evil = keymesh::jose::key::generate(keymesh::jose::algorithm::es256);
+  auto kid = at(at(json::parse(request(port, "GET", "/api/pkeys").body()),
+                   "keys")[0],
+                "kid")
+               .get<std::string>();
+  auto now = static_cast<int64_t>(::time(nullptr));
+  json claims{{"sub", "mallory"}, {"iat", now}, {"exp", now + 300},
+              {"iss", "https://keymesh.test"}};
+  auto jwk = evil.public_jwk();
+  jwk["kid"] = "evil";
+  for (auto& header :
+       std::vector<json>{{{"alg", "ES256"}, {"kid", kid}, {"jku", url}},
+                         {{"alg", "ES256"}, {"kid", "evil"}, {"jku", url},
+                          {"jwk", jwk}},
+                         {{"alg", "ES256"}, {"kid", kid}, {"x5u", url}}}) {
+    auto input = keymesh::jose::base64url_encode(header.dump()) + "."
+                 + keymesh::jose::base64url_encode(claims.dump());
+    auto token = input + "." + keymesh::jose::base64url_encode(evil.sign(input));
+    auto v = verify(token);
+    CAF_CHECK_EQUAL(at(v, "active"), false);
+    CAF_CHECK(at(v, "reason") == "bad_signature"
+              || at(v, "reason") == "unknown_kid");
+  }
+  pollfd p{listener, POLLIN, 0};
+  CAF_CHECK_EQUAL(::poll(&p, 1, 1000), 0);
+  ::close(listener);
 }
 
 CAF_TEST(keep_alive_serves_many_requests_on_one_connection) {
