@@ -368,8 +368,14 @@ void do_reserve(shard_pointer self, attempt_request req,
   state::attempt_counter current;
   if (auto r = st.data.find(req.keyspace, req.key, now); r && !r->tombstone)
     current = state::decode_attempts(r->value);
+  // Bounded, so that no request (from a member, too) overflows the times.
+  constexpr int64_t max_span = int64_t{1} << 40; // ms, about 35 years
   auto d = state::reserve_attempt(
-    current, {req.limit, req.window_ms, req.lockout_ms}, now);
+    current,
+    {std::clamp<int64_t>(req.limit, 1, 1'000'000),
+     std::clamp<int64_t>(req.window_ms, 0, max_span),
+     std::clamp<int64_t>(req.lockout_ms, 0, max_span)},
+    now);
   attempt_result out{d.granted, d.next.count, d.next.locked_until};
   if (!d.granted) {
     rp.deliver(out);

@@ -1,5 +1,8 @@
 #include "http/api.hpp"
 
+#include "common/text.hpp"
+#include "http/json_input.hpp"
+
 #include <algorithm>
 
 #include <boost/container/small_vector.hpp>
@@ -218,6 +221,10 @@ api::match_result api::match(bhttp::verb method, std::string_view target) const 
         if (!value || value->empty()) {
           m.bad_escape = m.bad_escape || !value;
           matched = false;
+        } else if (!is_clean_text(*value)) {
+          // JSON cannot carry it back, and no name has one.
+          m.bad_text = true;
+          matched = false;
         } else {
           candidate.emplace(pat.substr(1, pat.size() - 2), std::move(*value));
         }
@@ -253,6 +260,9 @@ api::refuse(const match_result& m, const bhttp::request_header<>& req) const {
       res.set(bhttp::field::allow, m.allow);
       return res;
     }
+    if (m.bad_text)
+      return bad_request("a path parameter is not UTF-8 text, or has a "
+                         "control character");
     return error_response(bhttp::status::not_found,
                           m.bad_escape ? "malformed percent-escape in the path"
                                        : "no such resource");

@@ -141,6 +141,8 @@ private:
     /// Methods the path allows, when it matched but the method did not.
     std::string allow;
     bool bad_escape = false;
+    /// A parameter that is not clean UTF-8 text (common/text.hpp).
+    bool bad_text = false;
   };
 
   void add(bhttp::verb method, std::string pattern, bool admin,

@@ -4,6 +4,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/atoms.hpp"
 
 namespace keymesh::http {
@@ -13,8 +15,17 @@ namespace {
 // The index argument is only there because CAF 0.17.6's spawn of a function
 // without arguments dereferences a null tuple pointer (UBSan reports it).
 caf::behavior bridge_actor(caf::event_based_actor* self, size_t /*index*/) {
+  // An exception ends an actor in CAF (the node would report itself
+  // failed): a task that throws is logged and its request answered by the
+  // server's response timeout, and the bridge goes on.
   return {
-    [=](atom::run, bridge_task& task) { task(self); },
+    [=](atom::run, bridge_task& task) {
+      try {
+        task(self);
+      } catch (const std::exception& e) {
+        spdlog::error("http: a request task failed: {}", e.what());
+      }
+    },
   };
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_number.hpp"
 #include "http/api.hpp"
 #include "http/api_errors.hpp"
 #include "jose/jws.hpp"
@@ -194,8 +195,8 @@ void api::post_verify(const request& req, const route_params&,
                                                  : std::string{};
     };
     int64_t iat = 0;
-    if (auto i = claims.find("iat"); i != claims.end() && i->is_number())
-      iat = i->get<int64_t>();
+    if (auto i = claims.find("iat"); i != claims.end())
+      iat = clamped_seconds(*i); // a verified number, of any size
     if (ctx_.deny->denied(text("sid"), text("jti"), text("sub"), iat,
                           to_unix_ms(now)))
       return done(json_response(bhttp::status::ok,

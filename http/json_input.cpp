@@ -48,7 +48,8 @@ std::optional<json> parse_object(const request& req, response& error) {
 /// Checks that OBJ only has members from ALLOWED.
 bool only_members(const json& obj, std::initializer_list<const char*> allowed,
                   response& error) {
-  for (auto& [name, value] : obj.items()) {
+  for (auto& item : obj.items()) {
+    const auto& name = item.key(); // (a lambda may not capture a binding)
     if (std::none_of(allowed.begin(), allowed.end(),
                      [&](const char* a) { return name == a; })) {
       std::string list;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_number.hpp"
+
 namespace keymesh::state {
 
 using nlohmann::json;
@@ -20,8 +22,8 @@ attempt_counter decode_attempts(std::string_view stored) {
     return c;
   auto number = [&](const char* name) {
     auto i = j.find(name);
-    return i != j.end() && i->is_number_integer() ? i->get<int64_t>()
-                                                  : int64_t{0};
+    return i == j.end() ? int64_t{0}
+                        : exact_int64(*i, 0, int64_t{1} << 50).value_or(0);
   };
   c.count = std::max<int64_t>(0, number("n"));
   c.window_start = number("w");

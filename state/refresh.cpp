@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/json_number.hpp"
 #include "jose/base64url.hpp"
 #include "persistence/data_dir.hpp"
 #include "state/session.hpp"
@@ -44,10 +45,13 @@ std::optional<refresh_family> decode_family(std::string_view stored) {
   if (!j.is_object())
     return std::nullopt;
   try {
-    return refresh_family{
-        j.at("sid").get<std::string>(), j.at("sub").get<std::string>(),
-        j.at("g").get<int64_t>(), j.at("k").get<std::string>(),
-        j.at("x").get<int64_t>()};
+    auto generation = exact_int64(j.at("g"), 0);
+    auto expires_at = exact_int64(j.at("x"), 0, int64_t{1} << 50);
+    if (!generation || !expires_at)
+      return std::nullopt;
+    return refresh_family{j.at("sid").get<std::string>(),
+                          j.at("sub").get<std::string>(), *generation,
+                          j.at("k").get<std::string>(), *expires_at};
   } catch (const json::exception&) {
     return std::nullopt;
   }

@@ -1,5 +1,7 @@
 #include "state/session.hpp"
 
+#include "common/json_number.hpp"
+
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -46,13 +48,27 @@ std::optional<session> decode_session(std::string_view stored) {
     session s;
     s.sub = j.at("s").get<std::string>();
     s.client_id = j.at("c").get<std::string>();
-    s.created_at = j.at("ca").get<int64_t>();
-    s.expires_at = j.at("ea").get<int64_t>();
-    s.last_seen = j.at("ls").get<int64_t>();
-    s.idle_timeout = j.at("it").get<int64_t>();
+    // Times in Unix ms up to 2^50 (year 37648), an idle timeout of at most
+    // a century: a record from elsewhere cannot make the arithmetic on them
+    // overflow.
+    auto time = [&](const char* name) {
+      auto x = exact_int64(j.at(name), 0, int64_t{1} << 50);
+      if (!x)
+        throw std::out_of_range{name};
+      return *x;
+    };
+    s.created_at = time("ca");
+    s.expires_at = time("ea");
+    s.last_seen = time("ls");
+    auto idle = exact_int64(j.at("it"), 0, int64_t{100} * 365 * 86400);
+    if (!idle)
+      return std::nullopt;
+    s.idle_timeout = *idle;
     s.attributes = j.at("a").get<std::map<std::string, std::string>>();
     return s;
   } catch (const json::exception&) {
+    return std::nullopt;
+  } catch (const std::out_of_range&) {
     return std::nullopt;
   }
 }

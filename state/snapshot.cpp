@@ -1,48 +1,133 @@
 #include "state/snapshot.hpp"
 
-#include <sstream>
-
-#include <cereal/archives/binary.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
+#include <cstring>
+#include <stdexcept>
 
 namespace keymesh::state {
 
-template <class Archive>
-void serialize(Archive& ar, version& v) {
-  ar(v.stamp, v.node);
-}
-
-template <class Archive>
-void serialize(Archive& ar, record& r) {
-  ar(r.value, r.ver, r.expires_at, r.tombstone);
-}
-
-template <class Archive>
-void serialize(Archive& ar, keyed_record& r) {
-  ar(r.keyspace, r.key, r.rec);
-}
-
-template <class Archive>
-void serialize(Archive& ar, partition_snapshot& s) {
-  ar(s.partition, s.records);
-}
+// The byte layout is cereal's binary archive of earlier versions
+// (little-endian integers, 64-bit length prefixes, bools as one byte), so
+// warm-start files written before still load. It is read by hand: cereal
+// sizes a string or vector from its length prefix before it reads a byte,
+// so a corrupt file or a garbled sync answer could make a node allocate
+// exabytes. Here every length is checked against the bytes that are left.
 
 namespace {
 
 constexpr char part_magic[] = "KMPART1";
 constexpr char file_magic[] = "KMSNAP1";
 
-template <class... Ts>
-std::string encode(const char* magic, const Ts&... body) {
-  std::ostringstream out{std::ios::binary};
-  out.write(magic, 8);
-  {
-    cereal::BinaryOutputArchive ar{out};
-    ar(body...);
+class writer {
+public:
+  explicit writer(const char* magic) {
+    out_.append(magic, 8);
   }
-  return std::move(out).str();
-}
+
+  template <class T>
+  void number(T x) {
+    unsigned char bytes[sizeof(T)];
+    auto u = static_cast<std::make_unsigned_t<T>>(x);
+    for (size_t i = 0; i < sizeof(T); ++i)
+      bytes[i] = static_cast<unsigned char>(u >> (8 * i));
+    out_.append(reinterpret_cast<const char*>(bytes), sizeof(T));
+  }
+
+  void text(std::string_view s) {
+    number<uint64_t>(s.size());
+    out_.append(s);
+  }
+
+  void snapshot(const partition_snapshot& snap) {
+    number<uint32_t>(snap.partition);
+    number<uint64_t>(snap.records.size());
+    for (auto& r : snap.records) {
+      text(r.keyspace);
+      text(r.key);
+      text(r.rec.value);
+      number<uint64_t>(r.rec.ver.stamp);
+      number<uint32_t>(r.rec.ver.node);
+      number<int64_t>(r.rec.expires_at);
+      number<uint8_t>(r.rec.tombstone ? 1 : 0);
+    }
+  }
+
+  std::string done() && {
+    return std::move(out_);
+  }
+
+private:
+  std::string out_;
+};
+
+struct corrupt : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class reader {
+public:
+  explicit reader(std::string_view bytes) : rest_(bytes) {
+  }
+
+  template <class T>
+  T number() {
+    need(sizeof(T), "a number");
+    std::make_unsigned_t<T> u = 0;
+    for (size_t i = 0; i < sizeof(T); ++i)
+      u |= static_cast<std::make_unsigned_t<T>>(
+             static_cast<unsigned char>(rest_[i]))
+           << (8 * i);
+    rest_.remove_prefix(sizeof(T));
+    return static_cast<T>(u);
+  }
+
+  std::string text() {
+    auto n = number<uint64_t>();
+    need(n, "a string");
+    std::string out{rest_.substr(0, n)};
+    rest_.remove_prefix(n);
+    return out;
+  }
+
+  void snapshot(partition_snapshot& snap) {
+    snap.partition = number<uint32_t>();
+    auto n = number<uint64_t>();
+    // A record takes at least 45 bytes: a count beyond that is a lie.
+    if (n > rest_.size() / 45)
+      throw corrupt{"more records announced than bytes left"};
+    snap.records.clear();
+    snap.records.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      keyed_record r;
+      r.keyspace = text();
+      r.key = text();
+      r.rec.value = text();
+      r.rec.ver.stamp = number<uint64_t>();
+      r.rec.ver.node = number<uint32_t>();
+      r.rec.expires_at = number<int64_t>();
+      auto tomb = number<uint8_t>();
+      if (tomb > 1)
+        throw corrupt{"a flag that is neither 0 nor 1"};
+      r.rec.tombstone = tomb == 1;
+      snap.records.push_back(std::move(r));
+    }
+  }
+
+  bool empty() const {
+    return rest_.empty();
+  }
+
+  size_t left() const {
+    return rest_.size();
+  }
+
+private:
+  void need(uint64_t n, const char* what) {
+    if (n > rest_.size())
+      throw corrupt{std::string{"truncated in "} + what};
+  }
+
+  std::string_view rest_;
+};
 
 template <class F>
 bool decode(std::string_view bytes, const char* magic, std::string& error,
@@ -52,15 +137,14 @@ bool decode(std::string_view bytes, const char* magic, std::string& error,
     return false;
   }
   try {
-    std::istringstream in{std::string{bytes.substr(8)}, std::ios::binary};
-    cereal::BinaryInputArchive ar{in};
-    read(ar);
-    if (in.peek() != std::char_traits<char>::eof()) {
+    reader in{bytes.substr(8)};
+    read(in);
+    if (!in.empty()) {
       error = "trailing bytes after the snapshot";
       return false;
     }
     return true;
-  } catch (const std::exception& e) {
+  } catch (const corrupt& e) {
     error = std::string{"truncated or corrupt snapshot: "} + e.what();
     return false;
   }
@@ -69,24 +153,41 @@ bool decode(std::string_view bytes, const char* magic, std::string& error,
 } // namespace
 
 std::string encode_snapshot(const partition_snapshot& snap) {
-  return encode(part_magic, snap);
+  writer out{part_magic};
+  out.snapshot(snap);
+  return std::move(out).done();
 }
 
 bool decode_snapshot(std::string_view bytes, partition_snapshot& out,
                      std::string& error) {
-  return decode(bytes, part_magic, error, [&](auto& ar) { ar(out); });
+  return decode(bytes, part_magic, error, [&](reader& in) { in.snapshot(out); });
 }
 
 std::string encode_snapshot_file(const std::vector<partition_snapshot>& parts,
                                  uint32_t partitions) {
-  return encode(file_magic, partitions, parts);
+  writer out{file_magic};
+  out.number<uint32_t>(partitions);
+  out.number<uint64_t>(parts.size());
+  for (auto& p : parts)
+    out.snapshot(p);
+  return std::move(out).done();
 }
 
 bool decode_snapshot_file(std::string_view bytes,
                           std::vector<partition_snapshot>& out,
                           uint32_t& partitions, std::string& error) {
-  return decode(bytes, file_magic, error,
-                [&](auto& ar) { ar(partitions, out); });
+  return decode(bytes, file_magic, error, [&](reader& in) {
+    partitions = in.number<uint32_t>();
+    auto n = in.number<uint64_t>();
+    if (n > in.left() / 12) // a partition takes at least 12 bytes
+      throw corrupt{"more partitions announced than bytes left"};
+    out.clear();
+    out.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      out.emplace_back();
+      in.snapshot(out.back());
+    }
+  });
 }
 
 } // namespace keymesh::state

@@ -1,5 +1,6 @@
 // Partition snapshots: the unit of handoff, anti-entropy transfer and the
-// warm-start file, as cereal binary archives with a magic and a format
+// warm-start file, as binary archives (the layout of cereal's, read with
+// every length checked) with a magic and a format
 // version in front so that a truncated or foreign file is refused cleanly.
 #pragma once
 

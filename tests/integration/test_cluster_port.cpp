@@ -14,7 +14,15 @@
 
 #include <sys/resource.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/cluster_transport.hpp"
+#include "actors/interfaces.hpp"
 #include "cluster/certs.hpp"
+#include "persistence/data_dir.hpp"
 #include "support/knock.hpp"
 #include "support/session_cluster.hpp"
 
@@ -250,6 +258,67 @@ CAF_TEST(thousands_of_idle_connections_are_bounded_and_closed) {
       metric(1, "keymesh_cluster_handshakes_over_capacity_total") +
           metric(1, "keymesh_cluster_handshake_timeouts_total"),
       count / 2);
+}
+
+CAF_TEST(a_peer_that_never_proved_who_it_is_is_not_heard) {
+  // A process with a valid certificate of the cluster CA (CN node-9) that
+  // completes TLS and BASP, so it gets the membership actor, but never
+  // proves an identity in keymesh's handshake.
+  keymesh::cluster::issued cluster_ca{read_file(dir.file("c/ca.pem")),
+                                      read_file(dir.file("c/ca.key"))};
+  auto rogue = keymesh::cluster::make_node_cert(cluster_ca, "node-9",
+                                                {"127.0.0.1"}, 1);
+  write_file(dir.file("rogue-cert.pem"), rogue.cert_pem);
+  write_file(dir.file("rogue-key.pem"), rogue.key_pem);
+  caf::actor_system_config cfg;
+  keymesh::add_message_types(cfg);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+  keymesh::transport_options opts;
+  opts.ca_file = dir.file("c/ca.pem");
+  opts.cert_file = dir.file("rogue-cert.pem");
+  opts.key_file = dir.file("rogue-key.pem");
+  keymesh::cluster_transport transport{sys, opts};
+  caf::scoped_actor self{sys};
+  transport.expose({caf::actor_cast<caf::strong_actor_ptr>(self)});
+  keymesh::membership_actor membership;
+  self
+    ->request(transport.connector(), std::chrono::seconds{10},
+              caf::connect_atom_v, std::string{"127.0.0.1"}, cluster_port(1))
+    .receive(
+      [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
+        membership = caf::actor_cast<keymesh::membership_actor>(ptr);
+      },
+      [&](caf::error& err) { CAF_FAIL("cannot connect: " << to_string(err)); });
+  CAF_REQUIRE(membership);
+  auto outcome = [](caf::error& err) { return to_string(err); };
+  // Heartbeats and the member view are for admitted members only.
+  std::string ping = "no answer", members = "no answer", prove = "no answer";
+  self->request(membership, std::chrono::seconds{5}, keymesh::atom::ping_v,
+                uint64_t{7})
+    .receive([&](uint64_t) { ping = "answered"; },
+             [&](caf::error& err) { ping = outcome(err); });
+  CAF_CHECK(ping.find("not an admitted cluster member") != std::string::npos);
+  self->request(membership, std::chrono::seconds{5}, keymesh::atom::get_v,
+                keymesh::atom::members_v)
+    .receive([&](keymesh::cluster_status&) { members = "answered"; },
+             [&](caf::error& err) { members = outcome(err); });
+  CAF_CHECK(members.find("not an admitted cluster member")
+            != std::string::npos);
+  // A proof with no handshake behind it gets nothing, no services above all.
+  self->request(membership, std::chrono::seconds{5}, keymesh::atom::prove_v,
+                std::string{"node-9"}, std::string{"x"},
+                keymesh::node_services{})
+    .receive([&](keymesh::node_services&) { prove = "answered"; },
+             [&](caf::error& err) { prove = outcome(err); });
+  CAF_CHECK(prove.find("no handshake is pending") != std::string::npos);
+  // Gossip from it is not taken: node 1 never dials what it names.
+  self->send(membership, keymesh::atom::gossip_v,
+             std::vector<keymesh::member_info>{
+               {"node-9", "127.0.0.1:1", "up", 0, 0, 1, 1}});
+  std::this_thread::sleep_for(1500ms);
+  CAF_CHECK(get_cluster(1).dump().find("127.0.0.1:1\"") == std::string::npos);
+  CAF_CHECK(all_linked(3));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

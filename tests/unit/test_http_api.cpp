@@ -14,6 +14,7 @@
 #include "actors/federation.hpp"
 #include "actors/keystore.hpp"
 #include "common/digest.hpp"
+#include "common/text.hpp"
 #include "http/api.hpp"
 #include "support/temp_dir.hpp"
 
@@ -308,6 +309,28 @@ CAF_TEST(unknown_paths_and_methods) {
   auto get_tokens = get("/api/tokens");
   CAF_CHECK_EQUAL(get_tokens.result_int(), 405u);
   CAF_CHECK_EQUAL(std::string{get_tokens[bhttp::field::allow]}, "POST");
+}
+
+CAF_TEST(path_parameters_must_be_clean_text) {
+  // Found by fuzz_http: a subject that is not UTF-8 reached a JSON answer,
+  // whose dump threw inside the bridge actor, and the request was never
+  // answered. Such a parameter is refused before any handler runs.
+  for (auto target : {"/api/subjects/bob%D3/sessions",
+                      "/api/subjects/%FF%FE/sessions",
+                      "/api/subjects/a%0Ab/sessions",
+                      "/api/subjects/%C0%AF/sessions",
+                      "/api/subjects/%ED%A0%80/sessions"}) {
+    request req{bhttp::verb::get, target, 11};
+    req.set(bhttp::field::authorization, bearer());
+    auto res = call(std::move(req));
+    CAF_CHECK_EQUAL(res.result_int(), 400u);
+    CAF_CHECK(res.body().find("UTF-8") != std::string::npos);
+  }
+  CAF_CHECK(keymesh::is_clean_text("alice"));
+  CAF_CHECK(keymesh::is_clean_text("j\xc3\xbcrgen \xe2\x82\xac \xf0\x9f\x94\x91"));
+  CAF_CHECK(!keymesh::is_clean_text("\xf4\x90\x80\x80")); // > U+10FFFF
+  CAF_CHECK(!keymesh::is_clean_text("\xe2\x82"));          // truncated
+  CAF_CHECK(!keymesh::is_clean_text(std::string("a\0b", 3)));
 }
 
 CAF_TEST(health_reflects_readiness) {

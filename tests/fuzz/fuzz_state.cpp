@@ -1,0 +1,44 @@
+// Fuzz target: the stored forms of replicated state, as they arrive from
+// peers and from the warm-start file: partition snapshots (merged into a
+// partition as a sync does), sessions, refresh families and tokens, and
+// attempt counters.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "state/attempts.hpp"
+#include "state/partition.hpp"
+#include "state/refresh.hpp"
+#include "state/session.hpp"
+#include "state/snapshot.hpp"
+
+using namespace keymesh;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view input{reinterpret_cast<const char*>(data), size};
+  state::partition_snapshot snap;
+  std::string error;
+  if (state::decode_snapshot(input, snap, error)) {
+    state::partition p{snap.partition};
+    for (auto& r : snap.records)
+      p.merge(r.keyspace, r.key, r.rec, 1'700'000'000'000);
+    p.digests();
+    state::encode_snapshot(snap);
+  }
+  if (auto s = state::decode_session(input)) {
+    s->record_expiry();
+    state::session_json(*s);
+    state::encode_session(*s);
+  }
+  std::vector<state::partition_snapshot> parts;
+  uint32_t partitions = 0;
+  state::decode_snapshot_file(input, parts, partitions, error);
+  if (auto f = state::decode_family(input))
+    state::encode_family(*f);
+  if (auto t = state::parse_refresh_token(input))
+    state::mac_matches(state::refresh_family{}, *t);
+  auto c = state::decode_attempts(input);
+  state::reserve_attempt(c, {5, 60'000, 300'000}, 1'700'000'000'000);
+  state::valid_session_id(input);
+  return 0;
+}
