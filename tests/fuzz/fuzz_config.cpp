@@ -1,6 +1,6 @@
 // Fuzz target: the configuration loader (YAML text through the schema, its
-// values, relations and error messages), and the same text as the value of
-// a few environment variables.
+// values, relations and error messages), and the first line as the value
+// of an environment variable.
 #include <cstdint>
 #include <string>
 
@@ -14,10 +14,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto result = config::load_from_string(text, {}, "fuzz.yaml");
   if (result.ok())
     config::render_effective(result.value); // what `config check` prints
+  // The first line as the value of one environment variable (of a few
+  // kinds: an address, a duration, a URL list, a size), chosen by its
+  // length so that each input costs one more load, not four.
+  static const char* names[] = {"KEYMESH_HTTP_LISTEN", "KEYMESH_KEYS_LEEWAY",
+                                "KEYMESH_CLUSTER_STATIC_PEERS",
+                                "KEYMESH_HTTP_MAX_BODY_BYTES"};
   auto line = text.substr(0, text.find('\n'));
-  for (auto* name :
-       {"KEYMESH_HTTP_LISTEN", "KEYMESH_KEYS_LEEWAY",
-        "KEYMESH_CLUSTER_STATIC_PEERS", "KEYMESH_HTTP_MAX_BODY_BYTES"})
-    config::load_from_string("", {{name, line}}, "fuzz.yaml");
+  config::load_from_string("", {{names[line.size() % 4], line}}, "fuzz.yaml");
   return 0;
 }
