@@ -42,6 +42,16 @@ void header(std::string& out, const char* name, const char* type,
   out += '\n';
 }
 
+/// HELP, TYPE and one unlabelled sample.
+void metric_line(std::string& out, const char* name, const char* type,
+                 const char* help, uint64_t value) {
+  header(out, name, type, help);
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
 } // namespace
 
 metrics::metrics(std::vector<std::string> routes)
@@ -169,13 +179,7 @@ std::string render_verify_cache_metrics(const jose::verify_cache& cache) {
 std::string render_transport_metrics(const transport_stats& s) {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help,
-                  uint64_t value) {
-    header(out, name, type, help);
-    out += name;
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
-  };
+                  uint64_t value) { metric_line(out, name, type, help, value); };
   line("keymesh_cluster_connections_accepted_total", "counter",
        "TCP connections accepted on the cluster port.", s.accepted.load());
   line("keymesh_cluster_links_established_total", "counter",
@@ -206,13 +210,7 @@ std::string render_transport_metrics(const transport_stats& s) {
 std::string render_store_metrics(const store_status& s) {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help,
-                  uint64_t value) {
-    header(out, name, type, help);
-    out += name;
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
-  };
+                  uint64_t value) { metric_line(out, name, type, help, value); };
   header(out, "keymesh_database_up", "gauge",
          "1 when the last check or call reached the database.");
   out += "keymesh_database_up{backend=\"" + s.backend + "\"} "
