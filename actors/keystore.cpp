@@ -14,10 +14,11 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/error.hpp"
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "persistence/data_dir.hpp"
 #include "persistence/sealed.hpp"
+#include "common/random.hpp"
 
 namespace keymesh {
 
@@ -66,7 +67,7 @@ void keystore_state::configure(keystore_options opts) {
   if (!keys_.empty())
     spdlog::info("keystore: {} kept signing key{} restored", keys_.size(),
                  keys_.size() == 1 ? "" : "s");
-  auto bytes = persistence::random_bytes(sizeof(incarnation_));
+  auto bytes = keymesh::random_bytes(sizeof(incarnation_));
   std::memcpy(&incarnation_, bytes.data(), sizeof(incarnation_));
 }
 
@@ -207,7 +208,7 @@ signed_token keystore_state::sign(const token_request& req,
     claims["aud"] = opts_.audience;
   claims["iat"] = iat;
   claims["exp"] = exp;
-  claims["jti"] = jose::base64url_encode(persistence::random_bytes(16));
+  claims["jti"] = keymesh::base64url_encode(keymesh::random_bytes(16));
   return signed_token{jose::sign_compact(k->key, k->kid, claims), k->kid, exp};
 }
 

@@ -11,7 +11,7 @@
 #include "actors/error.hpp"
 #include "common/digest.hpp"
 #include "config/duration.hpp"
-#include "persistence/data_dir.hpp"
+#include "common/random.hpp"
 
 namespace keymesh {
 
@@ -120,7 +120,7 @@ void membership_state::learn(const std::string& address, bool is_seed,
 }
 
 std::string membership_state::random_nonce() {
-  return persistence::random_bytes(32);
+  return keymesh::random_bytes(32);
 }
 
 std::string membership_state::proof_input(const std::string& nonce,

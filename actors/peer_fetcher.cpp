@@ -133,7 +133,7 @@ std::string validate(const peer_fetcher_options& opts) {
            ": the base URL must not have a "
            "query";
   std::string error;
-  if (!http::parse_url(peer_keys_url(opts.base_url), error))
+  if (!net::parse_url(peer_keys_url(opts.base_url), error))
     return "static peer " + opts.base_url + ": " + error;
   if (opts.refresh.count() <= 0)
     return "static peer " + opts.base_url + ": refresh must be > 0";
@@ -232,7 +232,7 @@ void peer_fetcher_state::recover() {
 }
 
 std::optional<key_announcement>
-peer_fetcher_state::apply(const http::fetch_result& res) {
+peer_fetcher_state::apply(const net::fetch_result& res) {
   if (!res.error.empty()) {
     fail(res.error);
     return std::nullopt;
@@ -321,7 +321,7 @@ void announce(peer_fetcher_pointer self, const federation_actor& federation,
 // Blocks for at most the fetch timeout: the actor runs on its own thread.
 void poll(peer_fetcher_pointer self, const federation_actor& federation) {
   auto& st = self->state;
-  auto res = http::http_get(st.url(), st.etag(), st.options().fetch);
+  auto res = net::http_get(st.url(), st.etag(), st.options().fetch);
   if (auto ann = st.apply(res))
     announce(self, federation, std::move(*ann));
   else if (st.announce_pending)

@@ -16,7 +16,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/interfaces.hpp"
-#include "http/client.hpp"
+#include "net/http_client.hpp"
 
 namespace keymesh {
 
@@ -24,7 +24,7 @@ struct peer_fetcher_options {
   /// The peer's base URL (http or https, no query); a trailing slash is fine.
   std::string base_url;
   std::chrono::seconds refresh{30};
-  http::fetch_options fetch;
+  net::fetch_options fetch;
 };
 
 /// Why OPTS cannot be used, or an empty string.
@@ -77,7 +77,7 @@ public:
   /// Takes the outcome of one poll. Returns the announcement to send when the
   /// peer's key set changed; a failure (transport error, a status other than
   /// 200/304, a body without usable keys) changes nothing but the back-off.
-  std::optional<key_announcement> apply(const http::fetch_result& res);
+  std::optional<key_announcement> apply(const net::fetch_result& res);
 
   /// The current keys, as last announced.
   key_announcement announcement() const;

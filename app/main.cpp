@@ -20,9 +20,9 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/cluster_setup.hpp"
+#include "node/cluster_setup.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/node.hpp"
+#include "node/node.hpp"
 #include "cluster/genclust.hpp"
 #include "common/logging.hpp"
 #include "config/loader.hpp"

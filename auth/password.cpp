@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "jose/base64url.hpp"
-#include "persistence/data_dir.hpp"
+#include "common/base64url.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::auth {
 
@@ -65,8 +65,8 @@ std::string encode(const scrypt_cost& cost, std::string_view salt,
                    std::string_view hash) {
   return "$scrypt$ln=" + std::to_string(cost.log2_n)
          + ",r=" + std::to_string(cost.r) + ",p=" + std::to_string(cost.p)
-         + "$" + jose::base64url_encode(salt) + "$"
-         + jose::base64url_encode(hash);
+         + "$" + keymesh::base64url_encode(salt) + "$"
+         + keymesh::base64url_encode(hash);
 }
 
 struct parsed_hash {
@@ -113,8 +113,8 @@ std::optional<parsed_hash> parse(std::string_view encoded) {
   if (!ln || !r || !p || *ln < 1 || *ln > max_log2_n || *r < 1 || *r > max_r
       || *p < 1 || *p > max_p)
     return std::nullopt;
-  auto salt = jose::base64url_decode(parts[1]);
-  auto hash = jose::base64url_decode(parts[2]);
+  auto salt = keymesh::base64url_decode(parts[1]);
+  auto hash = keymesh::base64url_decode(parts[2]);
   if (!salt || !hash || salt->size() < 4 || hash->size() != hash_bytes)
     return std::nullopt;
   return parsed_hash{{*ln, *r, *p}, std::move(*salt), std::move(*hash)};
@@ -123,7 +123,7 @@ std::optional<parsed_hash> parse(std::string_view encoded) {
 } // namespace
 
 std::string hash_password(std::string_view password, const scrypt_cost& cost) {
-  auto salt = persistence::random_bytes(salt_bytes);
+  auto salt = keymesh::random_bytes(salt_bytes);
   auto hash = derive(password, salt, cost);
   if (!hash)
     throw std::runtime_error("password hash: scrypt failed");

@@ -5,8 +5,9 @@
 
 #include <openssl/crypto.h>
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "persistence/data_dir.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::http {
 
@@ -87,7 +88,7 @@ std::string admin_auth::ensure_default_file(const std::string& data_dir,
   created = false;
   if (std::filesystem::exists(path, err))
     return path;
-  auto key = jose::base64url_encode(persistence::random_bytes(32));
+  auto key = keymesh::base64url_encode(keymesh::random_bytes(32));
   persistence::write_file_atomically(
     path,
     "# keymesh admin keys: one key, or sha256:<hex SHA-256 of a key>, per "

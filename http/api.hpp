@@ -17,6 +17,7 @@
 #include "actors/cluster_transport.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/node_status.hpp"
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
@@ -35,23 +36,7 @@
 
 namespace keymesh::http {
 
-/// What /healthz/ready reports; flipped by the node as it starts and stops.
-struct node_status {
-  std::string instance_id;
-  time_point started_at = std::chrono::system_clock::now();
-  std::atomic<bool> http_listening{false};
-  std::atomic<bool> stopping{false};
-  /// Cleared when an actor the node needs has terminated unexpectedly.
-  std::atomic<bool> actors_alive{true};
-  /// False until a clustered node has tried every seed once.
-  std::atomic<bool> cluster_ready{true};
-  /// Whether every partition this node owns is served (null: no state).
-  std::shared_ptr<std::atomic<bool>> state_synced;
-  /// The database (null: none, as in tests without a store).
-  std::shared_ptr<store_status> store;
-  /// The cluster port's counters (null without clustering).
-  std::shared_ptr<const transport_stats> transport;
-};
+
 
 /// Everything the handlers read or talk to.
 struct api_context {

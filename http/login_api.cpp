@@ -25,11 +25,12 @@
 #include "http/api_errors.hpp"
 #include "http/json_input.hpp"
 #include "http/store_call.hpp"
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jwt.hpp"
 #include "persistence/data_dir.hpp"
 #include "state/attempts.hpp"
 #include "state/session.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::http {
 
@@ -112,7 +113,7 @@ directory_entry look_up(persistence::store& db, const std::string& username) {
 /// unknown username is checked against it, so that it costs the same.
 const std::string& dummy_hash(const auth::scrypt_cost& cost) {
   static const std::string hash = auth::hash_password(
-    jose::base64url_encode(persistence::random_bytes(16)), cost);
+    keymesh::base64url_encode(keymesh::random_bytes(16)), cost);
   return hash;
 }
 

@@ -3,7 +3,7 @@
 // canonical public JWK that thumbprints are taken over.
 #include "jose/key.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/key_impl.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,6 @@
 #include "jose/jws.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 
 #include <vector>
 

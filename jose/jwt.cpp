@@ -1,6 +1,6 @@
 #include "jose/jwt.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 
 #include <array>

@@ -1,5 +1,7 @@
 #include "persistence/data_dir.hpp"
 
+#include "common/random.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -37,16 +39,6 @@ bool valid_instance_id(const std::string& id) {
 }
 
 } // namespace
-
-std::string random_bytes(size_t n) {
-  std::string out(n, '\0');
-  if (n > 0
-      && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
-                    static_cast<int>(n))
-           != 1)
-    throw storage_error("the OpenSSL random generator failed");
-  return out;
-}
 
 void ensure_data_dir(const std::string& dir) {
   std::error_code err;

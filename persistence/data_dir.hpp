@@ -33,7 +33,4 @@ void write_file_atomically(const std::string& path, const std::string& content,
 /// Reads a whole (small) file; throws storage_error naming the path.
 std::string read_small_file(const std::string& path, size_t max_bytes = 1 << 20);
 
-/// Returns N cryptographically random bytes (OpenSSL RAND_bytes).
-std::string random_bytes(size_t n);
-
 } // namespace keymesh::persistence

@@ -6,6 +6,7 @@
 
 #include "common/digest.hpp"
 #include "persistence/data_dir.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::persistence {
 

@@ -6,9 +6,9 @@
 #include <openssl/hmac.h>
 
 #include "common/json_number.hpp"
-#include "jose/base64url.hpp"
-#include "persistence/data_dir.hpp"
+#include "common/base64url.hpp"
 #include "state/session.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::state {
 
@@ -18,14 +18,14 @@ namespace {
 
 std::string family_mac(const std::string& key_b64, std::string_view id,
                        int64_t generation) {
-  auto key = jose::base64url_decode(key_b64).value_or("");
+  auto key = keymesh::base64url_decode(key_b64).value_or("");
   auto data = std::string{id} + "." + std::to_string(generation);
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
        &len);
-  return jose::base64url_encode(
+  return keymesh::base64url_encode(
       std::string_view{reinterpret_cast<const char*>(out), len});
 }
 
@@ -63,7 +63,7 @@ refresh_family new_family(std::string sid, std::string sub,
   f.sid = std::move(sid);
   f.sub = std::move(sub);
   f.generation = 1;
-  f.key = jose::base64url_encode(persistence::random_bytes(32));
+  f.key = keymesh::base64url_encode(keymesh::random_bytes(32));
   f.expires_at = expires_at;
   return f;
 }

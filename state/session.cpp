@@ -6,9 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "jose/base64url.hpp"
-#include "persistence/data_dir.hpp"
+#include "common/base64url.hpp"
 #include "state/placement.hpp"
+#include "common/random.hpp"
 
 namespace keymesh::state {
 
@@ -21,7 +21,7 @@ int64_t session::record_expiry() const {
 }
 
 std::string new_session_id() {
-  return jose::base64url_encode(persistence::random_bytes(16));
+  return keymesh::base64url_encode(keymesh::random_bytes(16));
 }
 
 bool valid_session_id(std::string_view text) {

@@ -60,7 +60,7 @@ struct target {
     bridge = std::make_unique<http::bridge_pool>(*sys, 1);
     std::string keys_file = "/tmp/keymesh-fuzz-http.keys";
     std::ofstream{keys_file} << "fuzz-admin-key-0123456789\n";
-    auto status = std::make_shared<http::node_status>();
+    auto status = std::make_shared<node_status>();
     status->instance_id = "node-f";
     status->http_listening = true;
     http::api_context ctx;

@@ -16,7 +16,7 @@
 
 #include "actors/interfaces.hpp"
 #include "fuzz_keys.hpp"
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "jose/key.hpp"
 #include "state/attempts.hpp"
@@ -53,9 +53,9 @@ json claims(json extra = json::object()) {
 
 std::string token_with_header(const jose::key& k, const json& header,
                               const json& payload) {
-  auto input = jose::base64url_encode(header.dump()) + "." +
-               jose::base64url_encode(payload.dump());
-  return input + "." + jose::base64url_encode(k.sign(input));
+  auto input = keymesh::base64url_encode(header.dump()) + "." +
+               keymesh::base64url_encode(payload.dump());
+  return input + "." + keymesh::base64url_encode(k.sign(input));
 }
 
 template<class T>

@@ -13,11 +13,11 @@
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/keystore.hpp"
-#include "actors/node.hpp"
+#include "node/node.hpp"
 #include <future>
 
 #include "actors/bus.hpp"
-#include "actors/cluster_setup.hpp"
+#include "node/cluster_setup.hpp"
 #include "config/loader.hpp"
 #include "jose/jwt.hpp"
 #include "support/cluster.hpp"

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/key.hpp"
 
 #include "support/http_client.hpp"
@@ -95,9 +95,9 @@ CAF_TEST(a_token_never_makes_the_node_fetch_a_key) {
                          {{"alg", "ES256"}, {"kid", "evil"}, {"jku", url},
                           {"jwk", jwk}},
                          {{"alg", "ES256"}, {"kid", kid}, {"x5u", url}}}) {
-    auto input = keymesh::jose::base64url_encode(header.dump()) + "."
-                 + keymesh::jose::base64url_encode(claims.dump());
-    auto token = input + "." + keymesh::jose::base64url_encode(evil.sign(input));
+    auto input = keymesh::base64url_encode(header.dump()) + "."
+                 + keymesh::base64url_encode(claims.dump());
+    auto token = input + "." + keymesh::base64url_encode(evil.sign(input));
     auto v = verify(token);
     CAF_CHECK_EQUAL(at(v, "active"), false);
     CAF_CHECK(at(v, "reason") == "bad_signature"

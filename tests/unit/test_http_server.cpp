@@ -105,7 +105,7 @@ struct fixture {
     ctx.keys = slot;
     ctx.admin = std::make_shared<http::admin_auth>(
       http::admin_auth::load(dir.file("admin.keys")));
-    ctx.status = std::make_shared<http::node_status>();
+    ctx.status = std::make_shared<node_status>();
     ctx.status->http_listening = true;
     ctx.bridge = bridge.get();
     handler = std::make_unique<http::api>(std::move(ctx));

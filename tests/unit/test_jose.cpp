@@ -4,7 +4,7 @@
 #define CAF_SUITE jose
 #include "caf/test/unit_test.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "jose/key.hpp"
 
@@ -15,6 +15,8 @@
 #include <vector>
 
 using namespace keymesh::jose;
+using keymesh::base64url_decode;
+using keymesh::base64url_encode;
 using nlohmann::json;
 
 namespace {

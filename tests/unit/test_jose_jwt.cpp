@@ -3,7 +3,7 @@
 #define CAF_SUITE jose.jwt
 #include "caf/test/unit_test.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 #include "jose/key_set.hpp"
@@ -18,6 +18,8 @@
 #include <vector>
 
 using namespace keymesh::jose;
+using keymesh::base64url_decode;
+using keymesh::base64url_encode;
 using nlohmann::json;
 using std::chrono::seconds;
 

@@ -16,12 +16,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 #include "jose/key_set.hpp"
 
 using namespace keymesh::jose;
+using keymesh::base64url_decode;
+using keymesh::base64url_encode;
 using nlohmann::json;
 using std::chrono::seconds;
 

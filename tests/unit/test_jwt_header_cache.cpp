@@ -3,11 +3,13 @@
 #define CAF_SUITE jose.header_cache
 #include "caf/test/unit_test.hpp"
 
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
 
 using namespace keymesh::jose;
+using keymesh::base64url_decode;
+using keymesh::base64url_encode;
 
 namespace {
 

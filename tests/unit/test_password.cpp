@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "auth/password.hpp"
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 
 using namespace keymesh;
 using auth::scrypt_cost;
@@ -31,8 +31,8 @@ CAF_TEST(the RFC 7914 test vector verifies) {
   // scrypt("password", "NaCl", N=1024, r=8, p=16): its first 32 bytes.
   auto hash = hex_decode(
     "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162");
-  auto encoded = "$scrypt$ln=10,r=8,p=16$" + jose::base64url_encode("NaCl")
-                 + "$" + jose::base64url_encode(hash);
+  auto encoded = "$scrypt$ln=10,r=8,p=16$" + keymesh::base64url_encode("NaCl")
+                 + "$" + keymesh::base64url_encode(hash);
   CAF_CHECK(auth::verify_password("password", encoded));
   CAF_CHECK(!auth::verify_password("Password", encoded));
 }
@@ -67,7 +67,7 @@ CAF_TEST(the default cost takes real time) {
 
 CAF_TEST(malformed and hostile stored hashes are refused) {
   auto good = auth::hash_password("x", fast);
-  auto h32 = jose::base64url_encode(std::string(32, 'a'));
+  auto h32 = keymesh::base64url_encode(std::string(32, 'a'));
   std::vector<std::string> hostile{"", "$scrypt$", "plain", "$bcrypt$ln=10,r=8,p=1$AAAA$AAAA",
         "$scrypt$ln=10,r=8$AAAAAAAA$" + h32,
         "$scrypt$ln=10,r=8,p=1$AAAAAAAA$short",

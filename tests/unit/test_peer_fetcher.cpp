@@ -27,9 +27,9 @@
 #include "actors/keystore.hpp"
 #include "actors/peer_fetcher.hpp"
 #include "cluster/certs.hpp"
-#include "http/client.hpp"
+#include "net/http_client.hpp"
 #include "http/server.hpp"
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 #include "jose/key.hpp"
 #include "jose/key_set.hpp"
 #include "support/temp_dir.hpp"
@@ -40,11 +40,11 @@ using nlohmann::json;
 
 namespace {
 
-namespace net = boost::asio;
-namespace ssl = net::ssl;
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
@@ -113,12 +113,12 @@ public:
                        uint16_t port = 0) {
     if (tls != nullptr) {
       tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
-      tls_->use_certificate_chain(net::buffer(tls->cert_pem));
-      tls_->use_private_key(net::buffer(tls->key_pem), ssl::context::pem);
+      tls_->use_certificate_chain(asio::buffer(tls->cert_pem));
+      tls_->use_private_key(asio::buffer(tls->key_pem), ssl::context::pem);
     }
-    tcp::endpoint endpoint{net::ip::make_address("127.0.0.1"), port};
+    tcp::endpoint endpoint{asio::ip::make_address("127.0.0.1"), port};
     acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen();
     port_ = acceptor_.local_endpoint().port();
@@ -237,7 +237,7 @@ private:
 
     test_server& owner;
     Stream stream;
-    net::steady_timer timer;
+    asio::steady_timer timer;
     beast::flat_buffer buffer;
     bhttp::request<bhttp::string_body> req;
     response res;
@@ -269,7 +269,7 @@ private:
   }
 
   std::unique_ptr<ssl::context> tls_;
-  net::io_context ioc_{1};
+  asio::io_context ioc_{1};
   tcp::acceptor acceptor_{ioc_};
   uint16_t port_ = 0;
   std::thread thread_;
@@ -282,13 +282,13 @@ private:
 
 /// A port nothing listens on (bound, then released).
 uint16_t closed_port() {
-  net::io_context ioc;
-  tcp::acceptor acceptor{ioc, {net::ip::make_address("127.0.0.1"), 0}};
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
   return acceptor.local_endpoint().port();
 }
 
-http::fetch_options quick(milliseconds timeout = milliseconds{2000}) {
-  http::fetch_options opts;
+net::fetch_options quick(milliseconds timeout = milliseconds{2000}) {
+  net::fetch_options opts;
   opts.timeout = timeout;
   return opts;
 }
@@ -505,20 +505,20 @@ CAF_TEST(nested_junk_is_refused_around_good_keys) {
 
 CAF_TEST(urls_are_parsed_strictly) {
   std::string error;
-  auto u = http::parse_url("HTTPS://Peer.Example.com/base/api?x=1", error);
+  auto u = net::parse_url("HTTPS://Peer.Example.com/base/api?x=1", error);
   CAF_REQUIRE(u);
   CAF_CHECK(u->tls);
   CAF_CHECK_EQUAL(u->host, "peer.example.com");
   CAF_CHECK_EQUAL(u->port, 443u);
   CAF_CHECK_EQUAL(u->target, "/base/api?x=1");
   CAF_CHECK_EQUAL(u->host_header, "peer.example.com");
-  u = http::parse_url("http://[::1]:8080", error);
+  u = net::parse_url("http://[::1]:8080", error);
   CAF_REQUIRE(u);
   CAF_CHECK_EQUAL(u->host, "::1");
   CAF_CHECK_EQUAL(u->port, 8080u);
   CAF_CHECK_EQUAL(u->target, "/");
   CAF_CHECK_EQUAL(u->host_header, "[::1]:8080");
-  u = http::parse_url("http://10.0.0.1?local=true", error);
+  u = net::parse_url("http://10.0.0.1?local=true", error);
   CAF_REQUIRE(u);
   CAF_CHECK_EQUAL(u->target, "/?local=true");
   CAF_CHECK_EQUAL(u->port, 80u);
@@ -545,10 +545,10 @@ CAF_TEST(urls_are_parsed_strictly) {
                    "http://h\xc3\xa9st/",
                    "http://ho_st/"}) {
     error.clear();
-    CAF_CHECK(!http::parse_url(bad, error));
+    CAF_CHECK(!net::parse_url(bad, error));
     CAF_CHECK(!error.empty());
   }
-  auto res = http::http_get("gopher://x/", "", quick());
+  auto res = net::http_get("gopher://x/", "", quick());
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("invalid URL") != std::string::npos);
 }
@@ -579,27 +579,27 @@ CAF_TEST(get_returns_body_and_etag_and_honours_if_none_match) {
   test_server server;
   server.serve({200, R"({"keys":[]})", "\"v1\""});
   auto res =
-      http::http_get(server.url() + "/api/pkeys?local=true", "", quick());
+      net::http_get(server.url() + "/api/pkeys?local=true", "", quick());
   CAF_CHECK_EQUAL(res.error, "");
   CAF_CHECK_EQUAL(res.status, 200);
   CAF_CHECK_EQUAL(res.body, R"({"keys":[]})");
   CAF_CHECK_EQUAL(res.etag, "\"v1\"");
   CAF_CHECK_EQUAL(server.last_target(), "/api/pkeys?local=true");
-  auto cached = http::http_get(server.url() + "/x", "\"v1\"", quick());
+  auto cached = net::http_get(server.url() + "/x", "\"v1\"", quick());
   CAF_CHECK_EQUAL(cached.error, "");
   CAF_CHECK_EQUAL(cached.status, 304);
   CAF_CHECK_EQUAL(cached.body, "");
   CAF_CHECK_EQUAL(cached.etag, "\"v1\"");
   // Error statuses and redirects are answers, not errors; not followed.
   server.serve({500, "boom", ""});
-  auto failed = http::http_get(server.url(), "", quick());
+  auto failed = net::http_get(server.url(), "", quick());
   CAF_CHECK_EQUAL(failed.status, 500);
   CAF_CHECK_EQUAL(failed.error, "");
   server.serve({302, "", ""});
-  CAF_CHECK_EQUAL(http::http_get(server.url(), "", quick()).status, 302);
+  CAF_CHECK_EQUAL(net::http_get(server.url(), "", quick()).status, 302);
   CAF_CHECK_EQUAL(server.requests(), 4u);
   // Header injection through If-None-Match is refused before connecting.
-  auto injected = http::http_get(server.url(), "\"a\"\r\nX-Evil: 1", quick());
+  auto injected = net::http_get(server.url(), "\"a\"\r\nX-Evil: 1", quick());
   CAF_CHECK(!injected.error.empty());
   CAF_CHECK_EQUAL(server.requests(), 4u);
 }
@@ -608,7 +608,7 @@ CAF_TEST(a_slow_server_times_out) {
   test_server server;
   server.serve({200, "{}", "", milliseconds{3000}});
   auto started = steady_clock::now();
-  auto res = http::http_get(server.url(), "", quick(milliseconds{300}));
+  auto res = net::http_get(server.url(), "", quick(milliseconds{300}));
   auto took = steady_clock::now() - started;
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("timed out") != std::string::npos);
@@ -621,14 +621,14 @@ CAF_TEST(bodies_over_the_limit_are_refused_while_reading) {
   auto opts = quick();
   opts.max_body_bytes = 1000;
   server.serve({200, std::string(1000, 'x'), ""});
-  CAF_CHECK_EQUAL(http::http_get(server.url(), "", opts).status, 200);
+  CAF_CHECK_EQUAL(net::http_get(server.url(), "", opts).status, 200);
   server.serve({200, std::string(1001, 'x'), ""});
-  auto res = http::http_get(server.url(), "", opts);
+  auto res = net::http_get(server.url(), "", opts);
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("exceeds 1000 bytes") != std::string::npos);
   // Without a Content-Length the limit holds as the chunks arrive.
   server.serve({200, std::string(3 << 20, 'x'), "", milliseconds{0}, true});
-  res = http::http_get(server.url(), "", quick());
+  res = net::http_get(server.url(), "", quick());
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("exceeds") != std::string::npos);
   CAF_CHECK(res.body.empty());
@@ -636,7 +636,7 @@ CAF_TEST(bodies_over_the_limit_are_refused_while_reading) {
 
 CAF_TEST(a_closed_port_refuses) {
   auto port = closed_port();
-  auto res = http::http_get("http://127.0.0.1:" + std::to_string(port) + "/",
+  auto res = net::http_get("http://127.0.0.1:" + std::to_string(port) + "/",
                             "", quick());
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("cannot connect to 127.0.0.1:" +
@@ -650,30 +650,30 @@ CAF_TEST(https_verifies_the_chain_and_the_host) {
   server.serve({200, "{}", "\"t\""});
   auto opts = quick();
   opts.ca_file = setup.ca_file;
-  auto res = http::http_get(server.url() + "/api/pkeys", "", opts);
+  auto res = net::http_get(server.url() + "/api/pkeys", "", opts);
   CAF_CHECK_EQUAL(res.error, "");
   CAF_CHECK_EQUAL(res.status, 200);
   CAF_CHECK_EQUAL(res.etag, "\"t\"");
   // By name: SNI and a dNSName check.
-  res = http::http_get(server.url("localhost"), "", opts);
+  res = net::http_get(server.url("localhost"), "", opts);
   CAF_CHECK_EQUAL(res.error, "");
   CAF_CHECK_EQUAL(res.status, 200);
   // Another CA does not vouch for the server.
   tls_setup other{{"127.0.0.1"}};
   auto wrong = opts;
   wrong.ca_file = other.ca_file;
-  res = http::http_get(server.url(), "", wrong);
+  res = net::http_get(server.url(), "", wrong);
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("TLS handshake") != std::string::npos);
   CAF_CHECK(res.error.find("certificate verify failed") != std::string::npos);
   // Nor does the system store.
-  res = http::http_get(server.url(), "", quick());
+  res = net::http_get(server.url(), "", quick());
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("TLS handshake") != std::string::npos);
   // A missing CA file is reported as such.
   auto missing = opts;
   missing.ca_file = setup.dir.file("nope.pem");
-  res = http::http_get(server.url(), "", missing);
+  res = net::http_get(server.url(), "", missing);
   CAF_CHECK(res.error.find("CA file") != std::string::npos);
 }
 
@@ -684,7 +684,7 @@ CAF_TEST(https_refuses_a_certificate_for_another_host) {
   named.serve({200, "{}", ""});
   auto opts = quick();
   opts.ca_file = by_name.ca_file;
-  auto res = http::http_get(named.url(), "", opts);
+  auto res = net::http_get(named.url(), "", opts);
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("mismatch") != std::string::npos);
   // The certificate names 127.0.0.1 only: localhost does not match.
@@ -692,7 +692,7 @@ CAF_TEST(https_refuses_a_certificate_for_another_host) {
   test_server numbered{&by_ip.cert};
   numbered.serve({200, "{}", ""});
   opts.ca_file = by_ip.ca_file;
-  res = http::http_get(numbered.url("localhost"), "", opts);
+  res = net::http_get(numbered.url("localhost"), "", opts);
   CAF_CHECK_EQUAL(res.status, 0);
   CAF_CHECK(res.error.find("mismatch") != std::string::npos);
 }
@@ -720,7 +720,7 @@ CAF_TEST(the_state_keeps_the_last_good_keys_and_backs_off) {
   CAF_CHECK_EQUAL(st.etag(), "\"e2\"");
   CAF_CHECK(!st.apply({304, "", "\"e2\"", ""}));
   // Failures of every kind keep the keys and the ETag, and back off.
-  std::vector<http::fetch_result> failures{
+  std::vector<net::fetch_result> failures{
       {0, "", "", "cannot connect"},
       {500, "", "", ""},
       {200, "garbage", "\"g\"", ""},
@@ -787,13 +787,13 @@ CAF_TEST(a_peer_cannot_make_this_node_import_without_bound) {
   // RSA moduli above 4096 bits are refused before any use.
   problems.clear();
   auto big = entry(rs256_key(), "big");
-  big["n"] = jose::base64url_encode(std::string(1024, '\xff'));
+  big["n"] = keymesh::base64url_encode(std::string(1024, '\xff'));
   CAF_CHECK(parse_peer_jwks(jwks({big}), problems).empty());
   CAF_CHECK(mentions(problems, "4096 bits"));
   // An Ed25519 key of small order is refused.
   problems.clear();
   auto weak = entry(eddsa_key(), "weak");
-  weak["x"] = jose::base64url_encode(std::string(1, '\x01')
+  weak["x"] = keymesh::base64url_encode(std::string(1, '\x01')
                                      + std::string(31, '\0'));
   CAF_CHECK(parse_peer_jwks(jwks({weak}), problems).empty());
   CAF_CHECK(mentions(problems, "small order"));
@@ -874,7 +874,7 @@ CAF_TEST(a_keymesh_node_is_a_stoke_compatible_peer) {
   ctx.keys = node_slot;
   ctx.admin = std::make_shared<http::admin_auth>(
       http::admin_auth::load(dir.file("admin.keys")));
-  ctx.status = std::make_shared<http::node_status>();
+  ctx.status = std::make_shared<node_status>();
   ctx.status->http_listening = true;
   ctx.bridge = &bridge;
   http::api handler{std::move(ctx)};
@@ -883,14 +883,14 @@ CAF_TEST(a_keymesh_node_is_a_stoke_compatible_peer) {
       "http://127.0.0.1:" + std::to_string(server.listen("127.0.0.1", 0));
   server.start();
   // 200 with an ETag, then 304 for it.
-  auto res = http::http_get(peer_keys_url(base), "", quick());
+  auto res = net::http_get(peer_keys_url(base), "", quick());
   CAF_CHECK_EQUAL(res.status, 200);
   CAF_CHECK_EQUAL(res.etag, node_slot->load()->etag_local);
   std::vector<std::string> problems;
   auto keys = parse_peer_jwks(res.body, problems);
   CAF_CHECK(problems.empty());
   CAF_REQUIRE_EQUAL(keys.size(), 2u);
-  auto cached = http::http_get(peer_keys_url(base), res.etag, quick());
+  auto cached = net::http_get(peer_keys_url(base), res.etag, quick());
   CAF_CHECK_EQUAL(cached.status, 304);
   CAF_CHECK(cached.body.empty());
   // A fetcher brings the node's keys into this fixture's federation.

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace keymesh::jose {
+namespace keymesh {
 
 /// Encodes `bytes` as base64url with no '=' padding.
 std::string base64url_encode(std::string_view bytes);
@@ -16,4 +16,4 @@ std::string base64url_encode(std::string_view bytes);
 /// with remainder 1 modulo 4, and for non-zero unused trailing bits.
 std::optional<std::string> base64url_decode(std::string_view text);
 
-} // namespace keymesh::jose
+} // namespace keymesh

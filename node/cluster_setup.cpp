@@ -1,4 +1,4 @@
-#include "actors/cluster_setup.hpp"
+#include "node/cluster_setup.hpp"
 
 #include <filesystem>
 

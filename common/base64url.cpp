@@ -1,9 +1,9 @@
-#include "jose/base64url.hpp"
+#include "common/base64url.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace keymesh::jose {
+namespace keymesh {
 
 namespace {
 
@@ -76,4 +76,4 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
-} // namespace keymesh::jose
+} // namespace keymesh

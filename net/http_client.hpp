@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace keymesh::http {
+namespace keymesh::net {
 
 struct fetch_options {
   /// Bound on the whole exchange: resolve, connect, TLS handshake, write and
@@ -57,4 +57,4 @@ std::optional<parsed_url> parse_url(std::string_view url, std::string& error);
 fetch_result http_get(const std::string& url, const std::string& if_none_match,
                       const fetch_options& opts);
 
-} // namespace keymesh::http
+} // namespace keymesh::net

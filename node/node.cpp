@@ -1,4 +1,4 @@
-#include "actors/node.hpp"
+#include "node/node.hpp"
 
 #include <filesystem>
 
@@ -12,7 +12,7 @@
 
 #include <caf/io/middleman.hpp>
 
-#include "actors/cluster_setup.hpp"
+#include "node/cluster_setup.hpp"
 #include "actors/cluster_transport.hpp"
 #include "actors/keystore.hpp"
 #include "persistence/sealed.hpp"
@@ -24,6 +24,7 @@
 #include "http/bridge.hpp"
 #include "http/server.hpp"
 #include "persistence/data_dir.hpp"
+#include "common/random.hpp"
 
 namespace keymesh {
 
@@ -38,7 +39,7 @@ unsigned resolve_threads(unsigned configured) {
 /// Waits until the federation published its first snapshot; gives up at
 /// once when an actor the node needs has terminated.
 void await_first_keys(const key_snapshot_slot& slot,
-                      const http::node_status& status,
+                      const node_status& status,
                       std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!slot.load()) {
@@ -56,7 +57,7 @@ void await_first_keys(const key_snapshot_slot& slot,
 /// Calls FUN when the actor terminates unexpectedly: readiness fails and the
 /// log says why.
 void watch(const caf::strong_actor_ptr& actor, std::string name,
-           std::shared_ptr<http::node_status> status) {
+           std::shared_ptr<node_status> status) {
   if (!actor)
     return;
   actor->get()->attach_functor(
@@ -104,7 +105,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   }
   auto admin = std::make_shared<http::admin_auth>(
     http::admin_auth::load(self->admin_keys_file_));
-  self->status_ = std::make_shared<http::node_status>();
+  self->status_ = std::make_shared<node_status>();
   self->status_->instance_id = self->instance_id_;
   self->status_->started_at = clock();
   self->clock_ = clock;
@@ -159,7 +160,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
     c.auth.hash_queue);
   self->incarnation_ = [] {
     uint64_t x = 0;
-    auto bytes = persistence::random_bytes(sizeof(x));
+    auto bytes = keymesh::random_bytes(sizeof(x));
     std::memcpy(&x, bytes.data(), sizeof(x));
     return x;
   }();

@@ -1,4 +1,4 @@
-#include "http/client.hpp"
+#include "net/http_client.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -20,7 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-namespace keymesh::http {
+namespace keymesh::net {
 
 namespace {
 
@@ -490,4 +490,4 @@ fetch_result http_get(const std::string& url, const std::string& if_none_match,
   }
 }
 
-} // namespace keymesh::http
+} // namespace keymesh::net

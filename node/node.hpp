@@ -15,6 +15,7 @@
 #include "actors/bus.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/node_status.hpp"
 #include "actors/membership.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
@@ -32,7 +33,6 @@ namespace http {
 class api;
 class bridge_pool;
 class server;
-struct node_status;
 } // namespace http
 
 class node {
@@ -41,7 +41,7 @@ public:
   /// listening). Throws std::runtime_error with a clear message on failure.
   /// SYS must have keymesh's message types (keymesh::add_message_types)
   /// and, with cluster.enabled, a config prepared by
-  /// keymesh::prepare_actor_system (actors/cluster_setup.hpp).
+  /// keymesh::prepare_actor_system (node/cluster_setup.hpp).
   static std::unique_ptr<node> start(caf::actor_system& sys,
                                      config::settings cfg,
                                      wall_clock clock = system_wall_clock());
@@ -140,7 +140,7 @@ private:
   /// One per cluster.static_peers URL.
   std::vector<caf::actor> peer_fetchers_;
   caf::actor srv_resolver_;
-  std::shared_ptr<http::node_status> status_;
+  std::shared_ptr<node_status> status_;
   std::unique_ptr<http::bridge_pool> bridge_;
   std::unique_ptr<http::api> api_;
   std::unique_ptr<http::server> server_;
