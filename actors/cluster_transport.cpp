@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/atoms.hpp"
+#include "actors/basp_payload.hpp"
 
 namespace keymesh {
 
@@ -257,6 +258,7 @@ public:
               std::shared_ptr<established_link> link, message_filter filter,
               std::shared_ptr<transport_stats> stats)
       : scribe(caf::io::network::conn_hdl_from_socket(link->fd))
+      , sys_(&mpx.system())
       , filter_(std::move(filter))
       , stats_(std::move(stats))
       , stream_(mpx, link->fd, std::move(link->ssl)) {
@@ -273,6 +275,10 @@ public:
     }
     if (payload_left_ > 0) {
       payload_left_ = 0;
+      const char* why = nullptr;
+      if (!basp_payload_admissible(*sys_, payload_op_,
+                                   static_cast<const char*>(buf), size, why))
+        return refuse(ctx, why);
       return scribe::consume(ctx, buf, size);
     }
     // BASP reads a header, then its payload (if any), then a header ...
@@ -297,13 +303,7 @@ public:
     }
     switch (decision) {
     case verdict::close:
-      stats_->refused_messages.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("cluster transport: closing the link from {}: it sent "
-                   "{}",
-                   addr(), why);
-      closed_ = true;
-      io_failure(ctx, caf::io::network::operation::read);
-      return false;
+      return refuse(ctx, why);
     case verdict::drop:
       if (hdr.payload_len > 0) {
         dropping_ = true;
@@ -318,7 +318,18 @@ public:
         hdr.operation == caf::io::basp::message_type::client_handshake)
       handshaken_ = true;
     payload_left_ = hdr.payload_len;
+    payload_op_ = hdr.operation;
     return scribe::consume(ctx, buf, size);
+  }
+
+  /// Closes the link for what the peer sent (WHY).
+  bool refuse(caf::execution_unit* ctx, const char* why) {
+    stats_->refused_messages.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("cluster transport: closing the link from {}: it sent {}",
+                 addr(), why);
+    closed_ = true;
+    io_failure(ctx, caf::io::network::operation::read);
+    return false;
   }
 
   /// Whether BASP's handshake message arrived.
@@ -387,11 +398,14 @@ public:
   }
 
 private:
+  caf::actor_system* sys_;
   message_filter filter_;
   std::shared_ptr<transport_stats> stats_;
   caf::io::network::stream_impl<link_policy> stream_;
   bool launched_ = false;
   uint32_t payload_left_ = 0;
+  caf::io::basp::message_type payload_op_ =
+      caf::io::basp::message_type::heartbeat;
   bool dropping_ = false;
   std::atomic<bool> handshaken_{false};
   std::atomic<bool> closed_{false};

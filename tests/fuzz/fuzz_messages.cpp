@@ -1,7 +1,10 @@
 // Fuzz target: every cluster message type through CAF's deserializer, the
-// way BASP reads a peer's payload: a caf::message of any type registered in
-// keymesh's type-ID block (the seeds hold one of each), then the same bytes
-// as each of the larger types directly.
+// way BASP reads a peer's payload. The bytes are taken as the payload of
+// each BASP message type, and as a direct message of any type registered
+// in keymesh's type-ID block (the seeds hold one of each); a payload the
+// transport's check admits must read without a throw (CAF 0.17.6 would
+// terminate the node). Then the same bytes as each of the larger types
+// directly.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -11,6 +14,7 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/message.hpp>
 
+#include "actors/basp_payload.hpp"
 #include "actors/interfaces.hpp"
 
 using namespace keymesh;
@@ -42,11 +46,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto& t = *new target;
   std::vector<char> buf{reinterpret_cast<const char*>(data),
                         reinterpret_cast<const char*>(data) + size};
-  {
-    caf::message msg;
-    caf::binary_deserializer source{*t.sys, buf};
-    source(msg);
-  }
+  using caf::io::basp::message_type;
+  auto as_payload = [&](message_type op, const std::vector<char>& bytes) {
+    const char* why = nullptr;
+    if (keymesh::basp_payload_admissible(*t.sys, op, bytes.data(),
+                                         bytes.size(), why))
+      keymesh::read_basp_payload(*t.sys, op, bytes.data(), bytes.size());
+  };
+  for (auto op : {message_type::server_handshake,
+                  message_type::client_handshake,
+                  message_type::monitor_message, message_type::down_message,
+                  message_type::direct_message})
+    as_payload(op, buf);
+  // A direct message without forwarding stages: one zero byte, the message.
+  std::vector<char> direct{'\0'};
+  direct.insert(direct.end(), buf.begin(), buf.end());
+  as_payload(message_type::direct_message, direct);
   read_as<key_announcement>(*t.sys, buf);
   read_as<node_hello>(*t.sys, buf);
   read_as<write_request>(*t.sys, buf);

@@ -22,7 +22,6 @@
 #include "actors/cluster_transport.hpp"
 #include "actors/interfaces.hpp"
 #include "cluster/certs.hpp"
-#include "persistence/data_dir.hpp"
 #include "support/knock.hpp"
 #include "support/session_cluster.hpp"
 
@@ -68,9 +67,15 @@ struct guarded_cluster : session_cluster {
     return n;
   }
 
-  /// The value of metric line NAME on node I (0 when absent).
+  /// The value of metric line NAME on node I (0 when absent or when the
+  /// node does not answer).
   uint64_t metric(int i, const std::string& name) {
-    auto text = request(http_port(i), "GET", "/metrics").body();
+    std::string text;
+    try {
+      text = request(http_port(i), "GET", "/metrics").body();
+    } catch (const std::exception&) {
+      return 0;
+    }
     auto at = text.find("\n" + name + " ");
     if (at == std::string::npos)
       return 0;
@@ -124,6 +129,67 @@ struct load {
 
   ~load() {
     finish();
+  }
+};
+
+/// A process with a valid certificate of the cluster CA (CN node-9) that
+/// completes TLS and BASP with node 1, so it gets the membership actor,
+/// but never proves an identity in keymesh's handshake. Its messages can
+/// carry a `poison`: one byte where a config_value's type index goes.
+struct poison {
+  uint8_t type_index = 200;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, poison& x) {
+  return f(x.type_index);
+}
+
+struct rogue_peer {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<keymesh::cluster_transport> transport;
+  std::unique_ptr<caf::scoped_actor> owner;
+  caf::scoped_actor& self;
+  keymesh::membership_actor membership;
+
+  explicit rogue_peer(guarded_cluster& c) : self(make(c)) {
+    std::string failure;
+    self
+      ->request(transport->connector(), std::chrono::seconds{10},
+                caf::connect_atom_v, std::string{"127.0.0.1"},
+                c.cluster_port(1))
+      .receive(
+        [&](caf::node_id&, caf::strong_actor_ptr& ptr,
+            std::set<std::string>&) {
+          membership = caf::actor_cast<keymesh::membership_actor>(ptr);
+        },
+        [&](caf::error& err) { failure = to_string(err); });
+    CAF_REQUIRE_EQUAL(failure, "");
+    CAF_REQUIRE(membership);
+  }
+
+private:
+  caf::scoped_actor& make(guarded_cluster& c) {
+    keymesh::cluster::issued cluster_ca{read_file(c.dir.file("c/ca.pem")),
+                                        read_file(c.dir.file("c/ca.key"))};
+    auto cert = keymesh::cluster::make_node_cert(cluster_ca, "node-9",
+                                                 {"127.0.0.1"}, 1);
+    write_file(c.dir.file("rogue-cert.pem"), cert.cert_pem);
+    write_file(c.dir.file("rogue-key.pem"), cert.key_pem);
+    keymesh::add_message_types(cfg);
+    // Named as CAF's config_value: node 1 reads it as one.
+    cfg.add_message_type<poison>("@config_value");
+    cfg.load<caf::io::middleman>();
+    sys = std::make_unique<caf::actor_system>(cfg);
+    keymesh::transport_options opts;
+    opts.ca_file = c.dir.file("c/ca.pem");
+    opts.cert_file = c.dir.file("rogue-cert.pem");
+    opts.key_file = c.dir.file("rogue-key.pem");
+    transport = std::make_unique<keymesh::cluster_transport>(*sys, opts);
+    owner = std::make_unique<caf::scoped_actor>(*sys);
+    transport->expose({caf::actor_cast<caf::strong_actor_ptr>(*owner)});
+    return *owner;
   }
 };
 
@@ -264,33 +330,9 @@ CAF_TEST(a_peer_that_never_proved_who_it_is_is_not_heard) {
   // A process with a valid certificate of the cluster CA (CN node-9) that
   // completes TLS and BASP, so it gets the membership actor, but never
   // proves an identity in keymesh's handshake.
-  keymesh::cluster::issued cluster_ca{read_file(dir.file("c/ca.pem")),
-                                      read_file(dir.file("c/ca.key"))};
-  auto rogue = keymesh::cluster::make_node_cert(cluster_ca, "node-9",
-                                                {"127.0.0.1"}, 1);
-  write_file(dir.file("rogue-cert.pem"), rogue.cert_pem);
-  write_file(dir.file("rogue-key.pem"), rogue.key_pem);
-  caf::actor_system_config cfg;
-  keymesh::add_message_types(cfg);
-  cfg.load<caf::io::middleman>();
-  caf::actor_system sys{cfg};
-  keymesh::transport_options opts;
-  opts.ca_file = dir.file("c/ca.pem");
-  opts.cert_file = dir.file("rogue-cert.pem");
-  opts.key_file = dir.file("rogue-key.pem");
-  keymesh::cluster_transport transport{sys, opts};
-  caf::scoped_actor self{sys};
-  transport.expose({caf::actor_cast<caf::strong_actor_ptr>(self)});
-  keymesh::membership_actor membership;
-  self
-    ->request(transport.connector(), std::chrono::seconds{10},
-              caf::connect_atom_v, std::string{"127.0.0.1"}, cluster_port(1))
-    .receive(
-      [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
-        membership = caf::actor_cast<keymesh::membership_actor>(ptr);
-      },
-      [&](caf::error& err) { CAF_FAIL("cannot connect: " << to_string(err)); });
-  CAF_REQUIRE(membership);
+  rogue_peer rogue{*this};
+  auto& self = rogue.self;
+  auto& membership = rogue.membership;
   auto outcome = [](caf::error& err) { return to_string(err); };
   // Heartbeats and the member view are for admitted members only.
   std::string ping = "no answer", members = "no answer", prove = "no answer";
@@ -319,6 +361,47 @@ CAF_TEST(a_peer_that_never_proved_who_it_is_is_not_heard) {
   std::this_thread::sleep_for(1500ms);
   CAF_CHECK(get_cluster(1).dump().find("127.0.0.1:1\"") == std::string::npos);
   CAF_CHECK(all_linked(3));
+}
+
+CAF_TEST(a_peer_message_that_would_crash_caf_closes_its_link_only) {
+  // CAF 0.17.6 terminates on a config_value whose type index is out of
+  // range, and casts the pointer of a (link_atom, strong_actor_ptr) message
+  // to a proxy whatever it names. Each closes the rogue's link; node 1 and
+  // the links between the three nodes stay up.
+  auto refused_before = metric(1, "keymesh_cluster_refused_messages_total");
+  {
+    rogue_peer rogue{*this};
+    rogue.self->send(caf::actor_cast<caf::actor>(rogue.membership), poison{});
+    CAF_CHECK(eventually(
+      [&] {
+        return metric(1, "keymesh_cluster_refused_messages_total")
+               > refused_before;
+      },
+      5s));
+  }
+  CAF_CHECK(!node(1).poll_exit());
+  auto refused_after_poison =
+    metric(1, "keymesh_cluster_refused_messages_total");
+  {
+    rogue_peer rogue{*this};
+    caf::atom_value link = caf::link_atom::value;
+    rogue.self->send(caf::actor_cast<caf::actor>(rogue.membership), link,
+                     caf::actor_cast<caf::strong_actor_ptr>(rogue.membership));
+    CAF_CHECK(eventually(
+      [&] {
+        return metric(1, "keymesh_cluster_refused_messages_total")
+               > refused_after_poison;
+      },
+      5s));
+  }
+  CAF_CHECK(!node(1).poll_exit());
+  CAF_CHECK(node(1).log().find("CAF cannot read without crashing")
+            != std::string::npos);
+  CAF_CHECK(node(1).log().find("a link request") != std::string::npos);
+  CAF_CHECK_EQUAL(
+    request(http_port(1), "GET", "/healthz/ready").result_int(), 200u);
+  CAF_CHECK(all_linked(3));
+  CAF_CHECK_EQUAL(links_lost(), 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
