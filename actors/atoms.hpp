@@ -40,6 +40,11 @@ KEYMESH_ATOM(replay, "replay")
 KEYMESH_ATOM(event, "event")
 KEYMESH_ATOM(reserve, "reserve")
 KEYMESH_ATOM(fetched, "fetched")
+KEYMESH_ATOM(create, "create")
+KEYMESH_ATOM(update, "update")
+KEYMESH_ATOM(touch, "touch")
+KEYMESH_ATOM(list, "list")
+KEYMESH_ATOM(revoke, "revoke")
 
 #undef KEYMESH_ATOM
 

@@ -20,6 +20,8 @@ const char* to_string(ec x) {
       return "conflict";
     case ec::unavailable:
       return "unavailable";
+    case ec::revoked:
+      return "revoked";
   }
   return "unknown";
 }

@@ -25,6 +25,8 @@ enum class ec : uint8_t {
   conflict,
   /// Not enough owners of a partition answered in time.
   unavailable,
+  /// A session was revoked (by its sid or its subject).
+  revoked,
 };
 
 const char* to_string(ec x);

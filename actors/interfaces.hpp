@@ -13,6 +13,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/continuation.hpp"
 #include "actors/messages.hpp"
 
 namespace keymesh {
@@ -152,6 +153,37 @@ using bus_actor = caf::typed_actor<
   caf::reacts_to<atom::join, std::string, caf::actor>,
   caf::reacts_to<atom::leave, std::string>>;
 
+/// Sessions: create, read, update and touch, list by subject, and
+/// revocations (by sid, subject or token id). Reads and writes go to the
+/// shards of the sessions and subjects keyspaces; with sessions.posture
+/// durable, through to the database before an acknowledgement. Local to
+/// its node (peers never reach it); several may run, all equivalent.
+/// Errors: ec::invalid_argument (input the settings refuse), ec::not_found
+/// (absent or expired), ec::revoked, ec::conflict, ec::unavailable.
+using sessions_actor = caf::typed_actor<
+  // Creates a session; answers once the session and its subject index
+  // entry (and, durable, the database row) are written.
+  caf::replies_to<atom::create, session_spec>::with<state::session>,
+  // A live session (not revoked by sid or subject, not expired) and its
+  // record version. Durable: one memory lost is read back from the
+  // database.
+  caf::replies_to<atom::get, std::string>::with<session_found>,
+  // Changes attributes (and touches, unless told not to); retries lost
+  // races a few times, then fails with ec::conflict.
+  caf::replies_to<atom::update, std::string, session_patch>::with<
+    state::session>,
+  // Activity on a session read at a version: moves its idle deadline. A
+  // race lost to another touch leaves the session live as read.
+  caf::replies_to<atom::touch, session_found>::with<touch_result>,
+  // The live sessions of a subject (at most 1,000).
+  caf::replies_to<atom::list, std::string>::with<std::vector<state::session>>,
+  // Revokes: this node's deny set at once, a broadcast to every node, the
+  // tombstones of the sessions it ends, and the revocation log; answers
+  // once all of them did or failed.
+  caf::replies_to<atom::revoke, revocation_order>::with<revocation_outcome>,
+  // The rest of a step after a database call (actors/store_call.hpp).
+  caf::reacts_to<atom::run, continuation>>;
+
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
 /// reachable by a peer before that.
@@ -208,4 +240,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::attempt_result))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::node_services))
   CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::shard_actor>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::state::session))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::state::session>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_spec))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_found))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_patch))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::touch_result))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_order))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_outcome))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::sessions_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

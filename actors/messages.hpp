@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 
 #include "state/partition.hpp"
 #include "state/record.hpp"
+#include "state/session.hpp"
 
 namespace keymesh {
 
@@ -355,5 +357,103 @@ typename Inspector::result_type inspect(Inspector& f, bus_event& x) {
 }
 
 using bus_event_list = std::vector<bus_event>;
+
+// -- the sessions service ------------------------------------------------------
+
+} // namespace keymesh
+
+namespace keymesh::state {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session& x) {
+  return f(caf::meta::type_name("session"), x.sid, x.sub, x.client_id,
+           x.created_at, x.expires_at, x.last_seen, x.idle_timeout,
+           x.attributes);
+}
+
+} // namespace keymesh::state
+
+namespace keymesh {
+
+/// A session to create. The service assigns the sid and the times.
+struct session_spec {
+  std::string sub;
+  std::string client_id;
+  /// Seconds; 0: sessions.default_ttl. At most sessions.max_ttl.
+  int64_t ttl = 0;
+  /// Seconds (0: none); -1: sessions.idle_timeout.
+  int64_t idle_timeout = -1;
+  std::map<std::string, std::string> attributes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_spec& x) {
+  return f(caf::meta::type_name("session_spec"), x.sub, x.client_id, x.ttl,
+           x.idle_timeout, x.attributes);
+}
+
+/// A live session and the version of its record (for a later touch).
+struct session_found {
+  state::session s;
+  state::version ver;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_found& x) {
+  return f(caf::meta::type_name("session_found"), x.s, x.ver);
+}
+
+/// A change to a session's attributes (REMOVE goes after SET), and whether
+/// it counts as activity (moves the idle deadline).
+struct session_patch {
+  std::map<std::string, std::string> set;
+  std::vector<std::string> remove;
+  bool touch = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_patch& x) {
+  return f(caf::meta::type_name("session_patch"), x.set, x.remove, x.touch);
+}
+
+/// After a touch: whether the session is live, and when it ends (Unix ms).
+struct touch_result {
+  bool live = false;
+  int64_t ends_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, touch_result& x) {
+  return f(caf::meta::type_name("touch_result"), x.live, x.ends_at);
+}
+
+/// A revocation: KIND is "sid", "sub" or "jti".
+struct revocation_order {
+  std::string kind;
+  std::string value;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revocation_order& x) {
+  return f(caf::meta::type_name("revocation_order"), x.kind, x.value,
+           x.reason);
+}
+
+/// What a revocation did: the sessions it ended, the nodes that did not
+/// confirm it, and (when not empty) why it is not in the revocation log.
+/// It is in force on the nodes reached either way.
+struct revocation_outcome {
+  revocation_order order;
+  uint64_t sessions = 0;
+  std::vector<std::string> unreached;
+  std::string log_error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revocation_outcome& x) {
+  return f(caf::meta::type_name("revocation_outcome"), x.order, x.sessions,
+           x.unreached, x.log_error);
+}
 
 } // namespace keymesh

@@ -115,6 +115,18 @@ api::api(api_context ctx)
   : ctx_(std::move(ctx)),
     verified_(std::make_unique<jose::verify_cache>(
       ctx_.settings.keys.verify_cache)) {
+  if (ctx_.sessions.empty() && ctx_.bridge != nullptr
+      && !ctx_.bridge->actors().empty()) {
+    // Tests and tools that build an api by hand: a service of its own.
+    auto opts = sessions_options::from_settings(ctx_.settings);
+    if (!opts)
+      throw std::invalid_argument(caf::to_string(opts.error()));
+    sessions_deps deps{ctx_.state,  ctx_.deny,   ctx_.bus,
+                       ctx_.store,  ctx_.status, ctx_.clock};
+    ctx_.sessions = spawn_sessions(
+      ctx_.bridge->actors().front()->home_system(), *opts, deps,
+      ctx_.bridge->actors().size());
+  }
   checks_.leeway = ctx_.settings.keys.leeway;
   checks_.issuer = ctx_.settings.keys.issuer;
   checks_.audience = ctx_.settings.keys.audience;

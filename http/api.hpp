@@ -19,6 +19,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/node_status.hpp"
 #include "actors/router.hpp"
+#include "actors/sessions.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/work_pool.hpp"
@@ -62,6 +63,9 @@ struct api_context {
   /// Where passwords are hashed and checked (null: nowhere; the user
   /// routes then answer 503).
   work_pool* hashing = nullptr;
+  /// The sessions service (equivalent instances, used in turn). Empty: the
+  /// api spawns its own from the fields above.
+  std::vector<sessions_actor> sessions;
 };
 
 /// The timeout of the bridge's requests to this node's own actors on the hot
@@ -262,71 +266,29 @@ private:
                     const state::refresh_family& f, const std::string& reason,
                     responder then);
 
-  /// Denies locally, writes the tombstone(s), broadcasts, answers.
+  /// Revokes through the sessions service and answers with what it did.
   void revoke(state::deny_kind kind, std::string value, std::string reason,
               responder done);
 
-  /// Reads a session; THEN gets nullopt for an absent or revoked one (and
-  /// whether it was revoked), or the session and its record version.
-  /// RECOVER: look in the database (durable posture) when memory has no
-  /// record.
+  /// A sessions service instance (in turn).
+  const sessions_actor& sessions() const;
+  /// The answer for an error of the sessions service.
+  response session_error(caf::actor_system& sys, const caf::error& err) const;
+
+  /// Reads a session through the service; THEN gets nullopt for an absent
+  /// or revoked one (and whether it was revoked), or the session and its
+  /// record version.
   void read_session(caf::event_based_actor* self, std::string sid,
                     std::function<void(std::optional<state::session>, bool,
                                        state::version)>
                       then,
-                    std::function<void(caf::error)> fail,
-                    bool recover = true) const;
-  /// Reads a session memory lost back from the database into memory.
-  void recover_session(caf::event_based_actor* self, std::string sid,
-                       std::function<void(std::optional<state::session>,
-                                          bool, state::version)>
-                         then,
-                       std::function<void(caf::error)> fail) const;
-  /// sessions.posture is durable and there is a database.
-  bool durable() const;
-  /// Writes S (stored form VALUE, record version VER) to the database;
-  /// DONE on SELF.
-  void write_through(caf::event_based_actor* self, const state::session& s,
-                     std::string value, state::version ver,
-                     std::function<void(caf::error)> done) const;
-  /// Logs EVENT and publishes it on the bus topic "audit", with the
-  /// posture, the time and this node added.
-  void audit(nlohmann::json event) const;
+                    std::function<void(caf::error)> fail) const;
 
-  /// Writes session S and its subject index entry at once; THEN(error,
-  /// what failed) once both answered (publishes "created" on success).
-  void create_session(caf::event_based_actor* self, state::session s,
-                      std::function<void(caf::error, const char*)> then);
-
-  /// Writes session S (read at version VER) back with last_seen = now;
-  /// THEN(live, the session's end in Unix ms). A concurrent update or an
-  /// unavailable owner leaves it as it was (live, its old end); a
-  /// revocation meanwhile answers not live.
+  /// Touches session S read at VER through the service; THEN(live, the
+  /// session's end in Unix ms).
   void touch_session(caf::event_based_actor* self, state::session s,
                      state::version ver,
                      std::function<void(bool, int64_t)> then) const;
-  /// Writes session S back if its record is still at version VER, and to
-  /// the database in the durable posture; DONE(error, new version).
-  void update_session(caf::event_based_actor* self, const state::session& s,
-                      state::version ver,
-                      std::function<void(caf::error, state::version)> done)
-    const;
-
-  /// Tombstones session SID and its refresh family, publishes the event.
-  void revoke_session_record(caf::event_based_actor* self, std::string sid,
-                             std::string reason,
-                             std::function<void(caf::error)> done) const;
-
-  /// Publishes PAYLOAD on the bus topic "sessions" (no wait for acks).
-  void publish_session_event(const nlohmann::json& payload) const;
-
-  /// The sids in SUB's index.
-  void list_subject(caf::event_based_actor* self, std::string sub,
-                    std::function<void(std::vector<std::string>)> then,
-                    std::function<void(caf::error)> fail) const;
-
-  /// How long a token issued now may still verify (max ttl + leeway), ms.
-  int64_t deny_window_ms() const;
 
   api_context ctx_;
   /// How /api/verify and logout check tokens (keys.leeway, issuer,

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/atoms.hpp"
+#include "actors/store_call.hpp"
 
 namespace keymesh::http {
 
@@ -22,6 +23,14 @@ caf::behavior bridge_actor(caf::event_based_actor* self, size_t /*index*/) {
     [=](atom::run, bridge_task& task) {
       try {
         task(self);
+      } catch (const std::exception& e) {
+        spdlog::error("http: a request task failed: {}", e.what());
+      }
+    },
+    // The rest of a task, after work on another thread (actors/store_call).
+    [=](atom::run, continuation& rest) {
+      try {
+        rest();
       } catch (const std::exception& e) {
         spdlog::error("http: a request task failed: {}", e.what());
       }

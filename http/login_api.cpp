@@ -24,7 +24,7 @@
 #include "http/api.hpp"
 #include "http/api_errors.hpp"
 #include "http/json_input.hpp"
-#include "http/store_call.hpp"
+#include "actors/store_call.hpp"
 #include "common/base64url.hpp"
 #include "jose/jwt.hpp"
 #include "persistence/data_dir.hpp"
@@ -264,15 +264,6 @@ void api::finish_login(caf::event_based_actor* self,
                        const persistence::user_record& user, json claims,
                        std::string client_id, responder done) {
   auto now = to_unix_ms(ctx_.clock());
-  auto& cfg = ctx_.settings.sessions;
-  state::session s;
-  s.sid = state::new_session_id();
-  s.sub = user.username;
-  s.client_id = std::move(client_id);
-  s.created_at = now;
-  s.last_seen = now;
-  s.expires_at = now + cfg.default_ttl.count() * 1000;
-  s.idle_timeout = cfg.idle_timeout.count();
   // A successful login clears the username's failures (a zero count, not a
   // tombstone: conditional counts must find a live record).
   write_request clear;
@@ -283,31 +274,39 @@ void api::finish_login(caf::event_based_actor* self,
   self->request(ctx_.state.shard_for(clear.key), local_request, atom::put_v,
                 clear)
     .then([](write_result&) {}, [](caf::error&) {});
-  create_session(self, s, [=](caf::error err, const char* what) {
-    if (err)
-      return done(state_error(self->system(), err, what));
-    // The family's id is the session's: ending the session ends it.
-    auto f = state::new_family(
-      s.sid, s.sub,
-      std::min(s.expires_at,
-               now + ctx_.settings.auth.refresh_ttl.count() * 1000));
-    write_request w;
-    w.keyspace = refresh_keyspace;
-    w.key = s.sid;
-    w.value = encode_family(f);
-    w.expires_at = f.expires_at;
-    w.condition = write_condition::absent;
-    self->request(ctx_.state.shard_for(w.key), local_request, atom::put_v, w)
-      .then(
-        [=](write_result&) {
-          issue_tokens(self, s.sid, s.sub, claims,
-                       std::min(f.expires_at, s.record_expiry()),
-                       make_refresh_token(s.sid, f), done);
-        },
-        [=](caf::error& e) {
-          done(state_error(self->system(), e, "the refresh token"));
-        });
-  });
+  session_spec spec;
+  spec.sub = user.username;
+  spec.client_id = std::move(client_id);
+  self->request(sessions(), local_request, atom::create_v, std::move(spec))
+    .then(
+      [=](state::session& s) {
+        // The family's id is the session's: ending the session ends it.
+        auto f = state::new_family(
+          s.sid, s.sub,
+          std::min(s.expires_at,
+                   now + ctx_.settings.auth.refresh_ttl.count() * 1000));
+        write_request w;
+        w.keyspace = refresh_keyspace;
+        w.key = s.sid;
+        w.value = encode_family(f);
+        w.expires_at = f.expires_at;
+        w.condition = write_condition::absent;
+        self
+          ->request(ctx_.state.shard_for(w.key), local_request, atom::put_v,
+                    w)
+          .then(
+            [=](write_result&) {
+              issue_tokens(self, s.sid, s.sub, claims,
+                           std::min(f.expires_at, s.record_expiry()),
+                           make_refresh_token(s.sid, f), done);
+            },
+            [=](caf::error& e) {
+              done(state_error(self->system(), e, "the refresh token"));
+            });
+      },
+      [=](caf::error& err) {
+        done(state_error(self->system(), err, "the session"));
+      });
 }
 
 void api::issue_tokens(caf::event_based_actor* self, std::string sid,

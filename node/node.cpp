@@ -263,8 +263,19 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                    "(cluster.static_peers_insecure_http): anyone on the path "
                    "can replace its keys",
                    url);
-  // HTTP front.
+  // The services.
   auto threads = resolve_threads(c.http.threads);
+  auto sessions_opts = sessions_options::from_settings(c);
+  if (!sessions_opts)
+    throw std::runtime_error(sys.render(sessions_opts.error()));
+  sessions_deps sessions_with{self->state_->client(), self->deny_,
+                              self->bus_,             self->store_,
+                              self->status_,          clock};
+  self->sessions_ = spawn_sessions(sys, *sessions_opts, sessions_with,
+                                   threads);
+  for (auto& s : self->sessions_)
+    watch(actor_cast<strong_actor_ptr>(s), "sessions", self->status_);
+  // HTTP front.
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
   for (auto& b : self->bridge_->actors())
     watch(actor_cast<strong_actor_ptr>(b), "bridge", self->status_);
@@ -283,6 +294,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.store = self->store_;
   ctx.hashing = self->hashing_.get();
   ctx.bus = self->bus_;
+  ctx.sessions = self->sessions_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -414,6 +426,8 @@ void node::stop() {
     server_->stop();
   if (bridge_)
     bridge_->stop();
+  for (auto& s : sessions_)
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   if (membership_)
     caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
   // Close the cluster port; links already up end with the actor system.

@@ -15,8 +15,9 @@
 #include "actors/bus.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/node_status.hpp"
 #include "actors/membership.hpp"
+#include "actors/node_status.hpp"
+#include "actors/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/work_pool.hpp"
@@ -107,6 +108,12 @@ public:
     return *state_;
   }
 
+  /// The sessions service: create, read, touch, list and revoke sessions
+  /// without HTTP (equivalent instances; any one will do).
+  const sessions_actor& sessions() const {
+    return sessions_.front();
+  }
+
 private:
   node() = default;
 
@@ -134,6 +141,7 @@ private:
   federation_actor federation_;
   keystore_actor keystore_;
   membership_actor membership_;
+  std::vector<sessions_actor> sessions_;
   std::shared_ptr<identity_slot> identity_;
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;

@@ -1,7 +1,8 @@
-// Database calls and other blocking work (password hashing) from a bridge
-// task: the work runs on a pool worker's thread, and its outcome comes back
-// as a bridge task on the same bridge actor, so the continuation may touch
-// the task's state without locks.
+// Database calls and other blocking work (password hashing) from an actor:
+// the work runs on a pool worker's thread, and its outcome comes back to
+// the same actor as a continuation, (atom::run, continuation), so the
+// continuation may touch the actor's state without locks. Every actor that
+// uses these handles that message (the sessions service, the HTTP bridge).
 #pragma once
 
 #include <optional>
@@ -10,15 +11,14 @@
 #include <utility>
 
 #include <caf/actor_cast.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/continuation.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/work_pool.hpp"
-#include "http/bridge.hpp"
 
-namespace keymesh::http {
+namespace keymesh {
 
 /// What a store call ended with: a value, or why not.
 template <class T>
@@ -30,14 +30,12 @@ struct store_outcome {
   }
 };
 
-/// A function that runs THEN(value) on SELF, a bridge actor, from any
-/// thread.
-template <class T, class Then>
-auto back_to(caf::event_based_actor* self, Then then) {
+/// A function that runs THEN(value) on SELF from any thread.
+template <class T, class Self, class Then>
+auto back_to(Self* self, Then then) {
   return [back = caf::actor_cast<caf::actor>(self), then](T value) {
     caf::anon_send(back, atom::run_v,
-                   bridge_task{[then, value = std::move(value)](
-                                 caf::event_based_actor*) mutable {
+                   continuation{[then, value = std::move(value)]() mutable {
                      then(std::move(value));
                    }});
   };
@@ -45,9 +43,8 @@ auto back_to(caf::event_based_actor* self, Then then) {
 
 /// Runs WORK() -> T on a work pool thread, then THEN(std::optional<T>) on
 /// SELF; nullopt when the pool's queue was full or WORK threw.
-template <class Work, class Then>
-void work_call(caf::event_based_actor* self, work_pool& pool, Work work,
-               Then then) {
+template <class Self, class Work, class Then>
+void work_call(Self* self, work_pool& pool, Work work, Then then) {
   using value_type = std::invoke_result_t<Work&>;
   auto deliver = back_to<std::optional<value_type>>(self, then);
   auto job = [work, deliver]() mutable {
@@ -62,11 +59,10 @@ void work_call(caf::event_based_actor* self, work_pool& pool, Work work,
 }
 
 /// Runs WORK(store&) -> T on a store worker, then THEN(store_outcome<T>) on
-/// SELF, a bridge actor. A full queue is an outcome too (unavailable), so
-/// THEN always runs exactly once.
-template <class Work, class Then>
-void store_call(caf::event_based_actor* self, store_pool& pool, Work work,
-                Then then) {
+/// SELF. A full queue is an outcome too (unavailable), so THEN always runs
+/// exactly once.
+template <class Self, class Work, class Then>
+void store_call(Self* self, store_pool& pool, Work work, Then then) {
   using value_type = std::invoke_result_t<Work&, persistence::store&>;
   using outcome = store_outcome<value_type>;
   auto deliver = back_to<outcome>(self, then);
@@ -88,4 +84,4 @@ void store_call(caf::event_based_actor* self, store_pool& pool, Work work,
   }
 }
 
-} // namespace keymesh::http
+} // namespace keymesh
