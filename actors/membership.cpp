@@ -100,7 +100,9 @@ std::string settings_difference(const std::vector<std::string>& here,
 
 void membership_state::configure(membership_options opts) {
   opts_ = std::move(opts);
-  auto now = steady::now();
+  if (opts_.random_seed != 0)
+    rng.seed(opts_.random_seed);
+  auto now = this->now();
   for (auto& seed : opts_.seeds)
     learn(seed, true, now);
 }
@@ -117,6 +119,45 @@ void membership_state::learn(const std::string& address, bool is_seed,
     e.unlinked_since = now;
   }
   e.is_seed = e.is_seed || is_seed;
+}
+
+std::vector<std::string> membership_state::judge(monotonic_time now) {
+  std::vector<std::string> silent;
+  auto down_after = opts_.failure_timeout > 2 * opts_.heartbeat
+                      ? opts_.failure_timeout - opts_.heartbeat
+                      : opts_.failure_timeout;
+  for (auto& [id, m] : members) {
+    if (m.st == state::down)
+      continue;
+    auto quiet = now - m.last_heard;
+    if (quiet > down_after) {
+      silent.push_back(id);
+      continue;
+    }
+    if (quiet > 2 * opts_.heartbeat && m.st == state::up) {
+      m.st = state::suspect;
+      m.since = opts_.wall();
+      spdlog::info("membership: peer {} is suspect (silent for {} ms)", id,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(quiet)
+                     .count());
+    }
+  }
+  return silent;
+}
+
+bool membership_state::heard(const std::string& id, monotonic_time sent,
+                             monotonic_time now) {
+  auto i = members.find(id);
+  if (i == members.end() || i->second.st == state::down)
+    return false;
+  auto& peer = i->second;
+  peer.last_heard = now;
+  peer.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - sent);
+  if (peer.st == state::suspect) {
+    peer.st = state::up;
+    peer.since = opts_.wall();
+  }
+  return true;
 }
 
 std::string membership_state::random_nonce() {
@@ -306,9 +347,9 @@ void mark_down(membership_pointer self, const std::string& id,
   if (st.options().admitted)
     st.options().admitted->revoke(m.node);
   m.st = membership_state::state::down;
-  m.since = std::chrono::system_clock::now();
+  m.since = self->state.options().wall();
   m.handle = nullptr;
-  auto now = steady::now();
+  auto now = self->state.now();
   if (auto a = st.addresses.find(m.address); a != st.addresses.end()) {
     a->second.unlinked_since = now;
     a->second.next_attempt = now + backoff(st, 0);
@@ -344,17 +385,17 @@ void link_up(membership_pointer self, const node_hello& peer,
   m.id = peer.instance_id;
   m.address = peer.address;
   m.st = membership_state::state::up;
-  m.since = std::chrono::system_clock::now();
+  m.since = self->state.options().wall();
   m.protocol = peer.protocol_version;
   m.incarnation = peer.incarnation;
   m.handle = handle;
   m.node = handle.node();
-  m.last_heard = steady::now();
+  m.last_heard = self->state.now();
   self->monitor(handle);
   for (auto* address : {&peer.address, &dialled_address}) {
     if (address->empty())
       continue;
-    st.learn(*address, false, steady::now());
+    st.learn(*address, false, self->state.now());
     auto& e = st.addresses[*address];
     e.id = peer.instance_id;
     e.dialing = false;
@@ -392,7 +433,7 @@ void dial_failed(membership_pointer self, const std::string& address,
                  address, why);
   else
     spdlog::debug("membership: cannot link to {}: {}", address, why);
-  e.next_attempt = steady::now() + backoff(st, e.failures);
+  e.next_attempt = self->state.now() + backoff(st, e.failures);
   report_seeds_if_tried(self);
 }
 
@@ -473,46 +514,24 @@ void dial(membership_pointer self, const std::string& address) {
 
 void heartbeat(membership_pointer self) {
   auto& st = self->state;
-  auto now = steady::now();
+  auto now = st.now();
   auto& opts = st.options();
-  std::vector<std::string> silent;
-  // Silence is judged once per heartbeat, so a peer is declared down one
-  // heartbeat early: the verdict never comes later than failure_timeout.
-  auto down_after = opts.failure_timeout > 2 * opts.heartbeat
-                      ? opts.failure_timeout - opts.heartbeat
-                      : opts.failure_timeout;
+  auto silent = st.judge(now);
   for (auto& [id, m] : st.members) {
-    if (m.st == membership_state::state::down)
+    if (m.st == membership_state::state::down
+        || std::find(silent.begin(), silent.end(), id) != silent.end())
       continue;
-    auto quiet = now - m.last_heard;
-    if (quiet > down_after) {
-      silent.push_back(id);
-      continue;
-    }
-    if (quiet > 2 * opts.heartbeat && m.st == membership_state::state::up) {
-      m.st = membership_state::state::suspect;
-      m.since = std::chrono::system_clock::now();
-      spdlog::info("membership: peer {} is suspect (silent for {} ms)", id,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(quiet)
-                     .count());
-    }
-    auto sent = steady::now();
+    auto sent = now;
     self->request(m.handle, opts.failure_timeout, atom::ping_v, ++st.ping_seq)
       .then(
         [=, id = id](uint64_t) {
-          auto i = self->state.members.find(id);
-          if (i == self->state.members.end()
-              || i->second.st == membership_state::state::down)
-            return;
-          auto& peer = i->second;
-          peer.last_heard = steady::now();
-          peer.rtt = std::chrono::duration_cast<std::chrono::microseconds>(
-            peer.last_heard - sent);
-          if (peer.st == membership_state::state::suspect) {
-            peer.st = membership_state::state::up;
-            peer.since = std::chrono::system_clock::now();
+          auto& st = self->state;
+          auto i = st.members.find(id);
+          auto was_suspect = i != st.members.end()
+                             && i->second.st
+                                  == membership_state::state::suspect;
+          if (st.heard(id, sent, st.now()) && was_suspect)
             spdlog::info("membership: peer {} answers again", id);
-          }
         },
         [](caf::error&) {
           // Silence is judged by last_heard on the next ticks.
@@ -588,7 +607,7 @@ membership_actor::behavior_type membership(membership_pointer self,
       auto reply = st.make_hello(nonce, std::move(proof));
       reply.membership = caf::actor_cast<caf::actor>(self);
       st.pending[peer.instance_id]
-        = membership_state::pending_handshake{peer, nonce, steady::now()};
+        = membership_state::pending_handshake{peer, nonce, self->state.now()};
       return reply;
     },
     [=](atom::prove, std::string& id, std::string& proof,
@@ -621,7 +640,7 @@ membership_actor::behavior_type membership(membership_pointer self,
     [=](atom::gossip, std::vector<member_info>& view) {
       if (!from_member(self))
         return;
-      auto now = steady::now();
+      auto now = self->state.now();
       for (auto& info : view)
         if (info.instance_id != self->state.options().instance_id)
           self->state.learn(info.address, false, now);
@@ -630,7 +649,7 @@ membership_actor::behavior_type membership(membership_pointer self,
       auto& st = self->state;
       if (classify_sender(self, nullptr) != sender_kind::local)
         return;
-      auto now = steady::now();
+      auto now = self->state.now();
       for (auto& address : found)
         if (st.addresses.count(address) == 0) {
           spdlog::info("membership: discovered {}", address);

@@ -95,6 +95,12 @@ struct membership_options {
   /// Seeds also come from discovery: wait for its first answer before
   /// calling on_seeds_tried.
   bool await_discovery = false;
+  /// Monotonic time for heartbeats, failure detection and redials.
+  monotonic_clock monotonic = system_monotonic_clock();
+  /// Seed of the back-off jitter and the gossip choices (0: random).
+  uint32_t random_seed = 0;
+  /// Wall-clock time for the "since" of member states.
+  wall_clock wall = system_wall_clock();
 };
 
 class membership_state {
@@ -177,6 +183,23 @@ public:
 
   /// The status for GET /api/cluster.
   cluster_status status() const;
+
+  /// Monotonic time now (membership_options::monotonic).
+  monotonic_time now() const {
+    return opts_.monotonic();
+  }
+
+  /// The failure detector, once per heartbeat at NOW: a member silent for
+  /// more than two heartbeats becomes suspect; the ids of those silent for
+  /// longer than failure_timeout less one heartbeat are returned, for the
+  /// caller to declare down (silence is judged once per heartbeat, so the
+  /// verdict never comes later than failure_timeout).
+  std::vector<std::string> judge(monotonic_time now);
+
+  /// Member ID answered, at NOW, a ping sent at SENT: heard, its round
+  /// trip measured, a suspect member up again. False when ID is not a
+  /// member that is up or suspect.
+  bool heard(const std::string& id, monotonic_time sent, monotonic_time now);
 
   std::string random_nonce();
 

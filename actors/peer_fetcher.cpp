@@ -211,7 +211,7 @@ void peer_fetcher_state::configure(peer_fetcher_options opts) {
   // Serials start at the wall clock, so a restarted fetcher's announcements
   // are not taken for stale ones by a federation that outlived it.
   serial_ = static_cast<uint64_t>(
-      std::max<int64_t>(0, to_unix_ms(std::chrono::system_clock::now())));
+      std::max<int64_t>(0, to_unix_ms(opts_.wall())));
 }
 
 void peer_fetcher_state::fail(const std::string& why) {

@@ -16,6 +16,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/interfaces.hpp"
+#include "common/clock.hpp"
 #include "net/http_client.hpp"
 
 namespace keymesh {
@@ -25,6 +26,8 @@ struct peer_fetcher_options {
   std::string base_url;
   std::chrono::seconds refresh{30};
   net::fetch_options fetch;
+  /// Where the serials of its announcements start (Unix ms at start).
+  wall_clock wall = system_wall_clock();
 };
 
 /// Why OPTS cannot be used, or an empty string.

@@ -13,7 +13,6 @@
 
 namespace keymesh {
 
-using steady = std::chrono::steady_clock;
 
 // -- metrics --------------------------------------------------------------------
 
@@ -509,7 +508,7 @@ void on_ownership(shard_pointer self, ownership next) {
     st.ready = false;
     st.syncing.clear();
     if (st.data.size() > 0 && !st.release_at)
-      st.release_at = steady::now() + st.options().release_after;
+      st.release_at = st.options().monotonic() + st.options().release_after;
     run_parked(self); // they forward now
     return;
   }
@@ -563,7 +562,7 @@ void on_tick(shard_pointer self) {
   auto& m = *st.options().metrics;
   if (auto n = st.data.purge(st.now_ms(), st.options().purge_budget))
     m.purged.fetch_add(n, std::memory_order_relaxed);
-  auto now = steady::now();
+  auto now = st.options().monotonic();
   if (st.release_at && now >= *st.release_at) {
     st.release_at.reset();
     if (!st.is_owner())
@@ -602,10 +601,12 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
   auto& st = self->state;
   self->set_default_handler(caf::print_and_drop);
   // Spread the shards' anti-entropy rounds over the interval.
-  std::minstd_rand rng{std::random_device{}()};
+  std::minstd_rand rng{st.options().random_seed != 0
+                         ? st.options().random_seed
+                         : std::random_device{}()};
   auto interval = st.options().anti_entropy_interval.count();
   st.next_anti_entropy
-    = steady::now()
+    = st.options().monotonic()
       + std::chrono::milliseconds{interval > 0 ? rng() % interval : 0};
   st.options().metrics->publish(st.options().partition, st.data.stats());
   // The first tick at a random point of the interval: the shards' purges

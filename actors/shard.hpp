@@ -69,6 +69,11 @@ struct shard_options {
   std::string instance_id;
   std::shared_ptr<state::hlc> clock;
   wall_clock wall = system_wall_clock();
+  /// Monotonic time for anti-entropy rounds and releases of data.
+  monotonic_clock monotonic = system_monotonic_clock();
+  /// Seed of the spread of the first tick and anti-entropy round (0:
+  /// random).
+  uint32_t random_seed = 0;
   write_consistency consistency = write_consistency::all;
   /// Timeout of every request to a peer's shard.
   std::chrono::milliseconds peer_timeout{2000};

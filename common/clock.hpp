@@ -15,6 +15,15 @@ inline wall_clock system_wall_clock() {
   return [] { return std::chrono::system_clock::now(); };
 }
 
+/// Monotonic time (timeouts, failure detection, back-off), injectable so
+/// that tests can decide when a peer falls silent without sleeping.
+using monotonic_time = std::chrono::steady_clock::time_point;
+using monotonic_clock = std::function<monotonic_time()>;
+
+inline monotonic_clock system_monotonic_clock() {
+  return [] { return std::chrono::steady_clock::now(); };
+}
+
 inline int64_t to_unix_ms(time_point t) {
   using namespace std::chrono;
   return duration_cast<milliseconds>(t.time_since_epoch()).count();

@@ -171,4 +171,53 @@ CAF_TEST(settings_difference_lists_every_disagreement) {
   CAF_CHECK_EQUAL(settings_difference({"a=1"}, {"a=1"}), "");
 }
 
+CAF_TEST(the_failure_detector_follows_injected_time) {
+  // Heartbeat 1 s, failure timeout 4 s: suspect after two silent
+  // heartbeats, down (returned for the caller to declare) once silent for
+  // more than 3 s, judged at each heartbeat.
+  auto t = std::make_shared<monotonic_time>(monotonic_time{} + 1h);
+  auto wall = std::make_shared<time_point>(from_unix_ms(1'700'000'000'000));
+  membership_options o;
+  o.instance_id = "node-1";
+  o.heartbeat = 1000ms;
+  o.failure_timeout = 4000ms;
+  o.monotonic = [t] { return *t; };
+  o.wall = [wall] { return *wall; };
+  o.random_seed = 7;
+  membership_state st;
+  st.configure(std::move(o));
+  auto& m = st.members["node-2"];
+  m.id = "node-2";
+  m.st = membership_state::state::up;
+  m.last_heard = *t;
+  using state = membership_state::state;
+  *t += 2000ms;
+  CAF_CHECK(st.judge(*t).empty());
+  CAF_CHECK(m.st == state::up);
+  *t += 1ms;
+  CAF_CHECK(st.judge(*t).empty());
+  CAF_CHECK(m.st == state::suspect);
+  CAF_CHECK(m.since == *wall);
+  // An answer to a ping sent 5 ms earlier: up again, round trip measured.
+  *wall += 2500ms;
+  CAF_CHECK(st.heard("node-2", *t - 5ms, *t));
+  CAF_CHECK(m.st == state::up);
+  CAF_CHECK_EQUAL(m.rtt.count(), 5000);
+  CAF_CHECK(m.since == *wall);
+  // Silent again: suspect at 2 s, returned as down once past 3 s.
+  *t += 2500ms;
+  CAF_CHECK(st.judge(*t).empty());
+  CAF_CHECK(m.st == state::suspect);
+  *t += 501ms;
+  auto silent = st.judge(*t);
+  CAF_REQUIRE_EQUAL(silent.size(), 1u);
+  CAF_CHECK_EQUAL(silent.front(), "node-2");
+  // Once declared down it is no longer judged or heard.
+  m.st = state::down;
+  *t += 10s;
+  CAF_CHECK(st.judge(*t).empty());
+  CAF_CHECK(!st.heard("node-2", *t, *t));
+  CAF_CHECK(!st.heard("node-3", *t, *t));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
