@@ -12,6 +12,8 @@
 #include <iostream>
 #include <string>
 
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
