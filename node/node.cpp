@@ -54,6 +54,21 @@ void await_first_keys(const key_snapshot_slot& slot,
   }
 }
 
+void await_state(const std::atomic<bool>& synced, const node_status& status,
+                 std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!synced.load()) {
+    if (!status.actors_alive.load())
+      throw std::runtime_error("the state actors stopped before they owned "
+                               "their partitions: see the errors above");
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("the shards did not own their partitions "
+                               "after "
+                               + std::to_string(limit.count()) + " s");
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+}
+
 /// Calls FUN when the actor terminates unexpectedly: readiness fails and the
 /// log says why.
 void watch(const caf::strong_actor_ptr& actor, std::string name,
@@ -311,6 +326,13 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->http_port_ = self->server_->listen(listen->host, listen->port);
   self->server_->start();
   self->status_->http_listening = true;
+  // A single node owns every partition as soon as its router has told the
+  // shards: wait for that, so sessions work the moment start returns. (A
+  // cluster node's partitions follow the members it finds; readiness
+  // reports them.)
+  if (!c.cluster.enabled)
+    await_state(*self->state_->synced(), *self->status_,
+                std::chrono::seconds{60});
   spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
                "threads)",
                self->instance_id_, listen->host, self->http_port_,
