@@ -84,34 +84,147 @@ namespace {
 using strand_executor = net::strand<net::io_context::executor_type>;
 using strand_socket = tcp::socket::rebind_executor<strand_executor>::other;
 
+using strand_stream = beast::basic_stream<tcp, strand_executor>;
+
+/// A connection whose request was answered with a stream of Server-Sent
+/// Events: it takes the connection over from its http_session (the way an
+/// HTTP session hands a connection to a WebSocket session after an
+/// upgrade), writes the header, then whatever the channel yields. The
+/// connection closes when the channel ends, the client goes, or a write
+/// stalls for read_timeout (a slow client).
+class sse_session : public closable,
+                    public std::enable_shared_from_this<sse_session> {
+public:
+  sse_session(strand_stream&& stream, std::shared_ptr<server::core> core)
+    : core_(std::move(core)),
+      stream_(std::move(stream)),
+      limits_(core_->limits) {
+  }
+
+  ~sse_session() {
+    core_->connections.fetch_sub(1);
+  }
+
+  /// Starts the stream: HEAD (an HTTP/VERSION response) then the events.
+  void run(response head, unsigned version,
+           std::shared_ptr<event_channel> channel) {
+    channel_ = std::move(channel);
+    head.version(version);
+    head.keep_alive(false);
+    head.set(bhttp::field::server, "keymesh");
+    head.body().clear();
+    head.erase(bhttp::field::content_length);
+    head_ = std::make_shared<response>(std::move(head));
+    serializer_.emplace(*head_);
+    std::weak_ptr<sse_session> weak = shared_from_this();
+    channel_->on_ready([weak] {
+      if (auto self = weak.lock())
+        net::post(self->stream_.get_executor(), [self] { self->pump(); });
+    });
+    stream_.expires_after(limits_.read_timeout);
+    bhttp::async_write_header(
+      stream_, *serializer_,
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec)
+          return self->do_close();
+        self->watch_client();
+        self->pump();
+      });
+  }
+
+  void close_soon() override {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this()] { self->do_close(); });
+  }
+
+private:
+  // Reads (and ignores) what the client sends, to notice when it goes.
+  void watch_client() {
+    stream_.socket().async_read_some(
+      net::buffer(discard_),
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec)
+          return self->do_close();
+        self->watch_client();
+      });
+  }
+
+  void pump() {
+    if (writing_ || !channel_)
+      return;
+    auto chunk = channel_->take();
+    if (chunk.data.empty()) {
+      if (chunk.last)
+        do_close();
+      return;
+    }
+    writing_ = true;
+    out_ = std::move(chunk.data);
+    last_ = chunk.last;
+    stream_.expires_after(limits_.read_timeout);
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 size_t) {
+                       self->writing_ = false;
+                       if (ec || self->last_)
+                         return self->do_close();
+                       self->stream_.expires_never();
+                       self->pump();
+                     });
+  }
+
+  void do_close() {
+    if (channel_)
+      channel_->close();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  // core_ comes first: it owns the io_context that stream_ uses.
+  std::shared_ptr<server::core> core_;
+  strand_stream stream_;
+  const server_limits& limits_;
+  std::shared_ptr<event_channel> channel_;
+  std::shared_ptr<response> head_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
+  std::string out_;
+  bool writing_ = false;
+  bool last_ = false;
+  std::array<char, 512> discard_;
+};
+
 /// One TCP connection: wait for a request, read its header, let the API
 /// refuse it early or set its body limit, read the body, hand it to the API,
-/// write the response (posted back onto this strand), repeat.
-class session : public closable,
-                public std::enable_shared_from_this<session> {
+/// write the response (posted back onto this strand), repeat. An answer
+/// that is a stream hands the connection to an sse_session.
+class http_session : public closable,
+                     public std::enable_shared_from_this<http_session> {
 public:
-  session(strand_socket&& socket, std::shared_ptr<server::core> core)
+  http_session(strand_socket&& socket, std::shared_ptr<server::core> core)
     : core_(std::move(core)),
+      executor_(socket.get_executor()),
       stream_(std::move(socket)),
       buffer_(core_->limits.max_header_bytes + slack_bytes),
       handler_(core_->handler),
       limits_(core_->limits),
-      deadline_(stream_.get_executor()) {
+      deadline_(executor_) {
   }
 
-  ~session() {
-    core_->connections.fetch_sub(1);
+  ~http_session() {
+    if (!handed_off_) // else the sse_session holds the connection
+      core_->connections.fetch_sub(1);
   }
 
   void run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&session::do_wait,
+    net::dispatch(executor_,
+                  beast::bind_front_handler(&http_session::do_wait,
                                             shared_from_this(),
                                             limits_.read_timeout));
   }
 
   void close_soon() override {
-    net::post(stream_.get_executor(),
+    net::post(executor_,
               [self = shared_from_this()] { self->do_close(); });
   }
 
@@ -124,7 +237,7 @@ private:
     stream_.expires_after(timeout);
     stream_.async_read_some(
       buffer_.prepare(std::min(first_read_bytes, buffer_.max_size())),
-      beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
+      beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
   }
 
   void on_first_bytes(beast::error_code ec, size_t n) {
@@ -142,7 +255,7 @@ private:
     stream_.expires_after(limits_.read_timeout);
     bhttp::async_read_header(
       stream_, buffer_, *parser_,
-      beast::bind_front_handler(&session::on_header, shared_from_this()));
+      beast::bind_front_handler(&http_session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, size_t) {
@@ -187,7 +300,7 @@ private:
   void do_read_body() {
     bhttp::async_read(
       stream_, buffer_, *parser_,
-      beast::bind_front_handler(&session::on_read, shared_from_this()));
+      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
 
   std::string too_large_text() const {
@@ -222,7 +335,7 @@ private:
     auto respond = [self, seq](response res) {
       if (self->core_->stopped.load())
         return;
-      net::dispatch(self->stream_.get_executor(),
+      net::dispatch(self->executor_,
                     [self, seq, res = std::move(res)]() mutable {
                       if (self->take_answer(seq))
                         self->write(std::move(res));
@@ -232,7 +345,7 @@ private:
                               std::shared_ptr<event_channel> ch) {
       if (self->core_->stopped.load())
         return ch->close();
-      net::dispatch(self->stream_.get_executor(),
+      net::dispatch(self->executor_,
                     [self, seq, head = std::move(head), ch]() mutable {
                       if (!self->take_answer(seq))
                         return ch->close();
@@ -260,7 +373,7 @@ private:
     deadline_armed_ = true;
     deadline_.expires_at(due_);
     deadline_.async_wait(
-      beast::bind_front_handler(&session::on_deadline, shared_from_this()));
+      beast::bind_front_handler(&http_session::on_deadline, shared_from_this()));
   }
 
   void on_deadline(beast::error_code ec) {
@@ -279,70 +392,16 @@ private:
                            + " ms)"));
   }
 
-  // -- streamed responses (Server-Sent Events) -------------------------------
+  // -- a streamed response (Server-Sent Events) ------------------------------
 
-  // Writes the header, then whatever the channel yields; the connection
-  // closes when the channel ends, the client goes, or a write stalls for
-  // read_timeout (a slow client).
+  // The connection goes to an sse_session; this session ends.
   void start_stream(response head, std::shared_ptr<event_channel> ch) {
-    channel_ = std::move(ch);
-    head.version(version_);
-    head.keep_alive(false);
-    head.set(bhttp::field::server, "keymesh");
-    head.body().clear();
-    head.erase(bhttp::field::content_length);
-    stream_head_ = std::make_shared<response>(std::move(head));
-    stream_serializer_.emplace(*stream_head_);
-    std::weak_ptr<session> weak = shared_from_this();
-    channel_->on_ready([weak] {
-      if (auto self = weak.lock())
-        net::post(self->stream_.get_executor(),
-                  [self] { self->pump_stream(); });
-    });
-    stream_.expires_after(limits_.read_timeout);
-    bhttp::async_write_header(
-      stream_, *stream_serializer_,
-      [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec)
-          return self->do_close();
-        self->watch_client();
-        self->pump_stream();
-      });
-  }
-
-  // Reads (and ignores) what the client sends, to notice when it goes.
-  void watch_client() {
-    stream_.socket().async_read_some(
-      net::buffer(discard_),
-      [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec)
-          return self->do_close();
-        self->watch_client();
-      });
-  }
-
-  void pump_stream() {
-    if (stream_writing_ || !channel_)
-      return;
-    auto chunk = channel_->take();
-    if (chunk.data.empty()) {
-      if (chunk.last)
-        do_close();
-      return;
-    }
-    stream_writing_ = true;
-    stream_out_ = std::move(chunk.data);
-    stream_last_ = chunk.last;
-    stream_.expires_after(limits_.read_timeout);
-    net::async_write(stream_, net::buffer(stream_out_),
-                     [self = shared_from_this()](beast::error_code ec,
-                                                 size_t) {
-                       self->stream_writing_ = false;
-                       if (ec || self->stream_last_)
-                         return self->do_close();
-                       self->stream_.expires_never();
-                       self->pump_stream();
-                     });
+    closed_ = true;
+    handed_off_ = true;
+    deadline_.cancel();
+    auto sse = std::make_shared<sse_session>(std::move(stream_), core_);
+    core_->track(sse);
+    sse->run(std::move(head), version_, std::move(ch));
   }
 
   void on_read_error(beast::error_code ec) {
@@ -393,7 +452,7 @@ private:
     stream_.expires_after(limits_.read_timeout);
     bhttp::async_write(
       stream_, *res_,
-      beast::bind_front_handler(&session::on_write, shared_from_this()));
+      beast::bind_front_handler(&http_session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, size_t) {
@@ -405,10 +464,10 @@ private:
   }
 
   void do_close() {
+    if (handed_off_)
+      return;
     closed_ = true;
     deadline_.cancel();
-    if (channel_)
-      channel_->close();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -421,7 +480,9 @@ private:
   // core_ comes first: it owns the io_context that stream_ uses, so it must
   // be destroyed last (a session can outlive the server in a late reply).
   std::shared_ptr<server::core> core_;
-  beast::basic_stream<tcp, strand_executor> stream_;
+  /// The connection's strand (kept: the stream moves to an sse_session).
+  strand_executor executor_;
+  strand_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<response> res_;
@@ -435,15 +496,8 @@ private:
   bool awaiting_ = false;
   bool deadline_armed_ = false;
   bool closed_ = false;
-  // A streamed response, once started.
-  std::shared_ptr<event_channel> channel_;
-  std::shared_ptr<response> stream_head_;
-  std::optional<bhttp::response_serializer<bhttp::string_body>>
-    stream_serializer_;
-  std::string stream_out_;
-  bool stream_writing_ = false;
-  bool stream_last_ = false;
-  std::array<char, 512> discard_;
+  /// The connection went to an sse_session.
+  bool handed_off_ = false;
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;
@@ -520,7 +574,7 @@ private:
         socket.close(ignored); // over the limit: refuse, keep serving others
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        auto s = std::make_shared<session>(std::move(socket), core_);
+        auto s = std::make_shared<http_session>(std::move(socket), core_);
         core_->track(s);
         s->run();
       }
