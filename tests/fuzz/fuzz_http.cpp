@@ -18,6 +18,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/federation.hpp"
 #include "actors/keystore.hpp"
@@ -44,6 +45,9 @@ struct target {
   std::unique_ptr<http::api> api;
 
   target() {
+    // Every created or revoked session is an audit line: millions of them
+    // would be most of the work (and of the disk).
+    spdlog::set_level(spdlog::level::warn);
     add_message_types(cfg);
     cfg.set("scheduler.max-threads", 2);
     sys = std::make_unique<caf::actor_system>(cfg);

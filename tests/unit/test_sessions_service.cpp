@@ -166,7 +166,9 @@ CAF_TEST(a session ends at its absolute expiry however active) {
     clock.advance(299s);
     auto found = get(s.sid);
     CAF_REQUIRE(found);
-    CAF_CHECK(ask<touch_result>(atom::touch_v, *found)->live);
+    auto touched = ask<touch_result>(atom::touch_v, *found);
+    CAF_REQUIRE(touched);
+    CAF_CHECK(touched->live);
   }
   clock.advance(4s); // 901 s
   CAF_CHECK(!get(s.sid));
@@ -184,7 +186,9 @@ CAF_TEST(updates change attributes within their limit) {
   changed = ask<state::session>(atom::update_v, s.sid, patch);
   CAF_REQUIRE(changed);
   CAF_CHECK_EQUAL(changed->attributes.count("a"), 0u);
-  CAF_CHECK_EQUAL(get(s.sid)->s.attributes.at("b"), "2");
+  auto stored = get(s.sid); // (CAF's checks keep references: no temporaries)
+  CAF_REQUIRE(stored);
+  CAF_CHECK_EQUAL(stored->s.attributes.at("b"), "2");
   patch = session_patch{};
   patch.set = {{"c", std::string(100, 'x')}};
   auto refused = ask<state::session>(atom::update_v, s.sid, patch);
