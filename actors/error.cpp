@@ -33,4 +33,9 @@ caf::error make_error(ec x, std::string context) {
                     caf::make_message(std::move(context))};
 }
 
+bool has_code(const caf::error& err, ec x) {
+  return err.category() == error_category
+         && err.code() == static_cast<uint8_t>(x);
+}
+
 } // namespace keymesh

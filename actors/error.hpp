@@ -35,4 +35,7 @@ constexpr caf::atom_value error_category = caf::atom("keymesh");
 
 caf::error make_error(ec x, std::string context = {});
 
+/// Whether ERR is keymesh's error X (whatever its context).
+bool has_code(const caf::error& err, ec x);
+
 } // namespace keymesh

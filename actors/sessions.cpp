@@ -22,7 +22,6 @@ namespace {
 using nlohmann::json;
 using state::session;
 
-constexpr size_t max_subject_bytes = 256;
 constexpr size_t max_listed_sessions = 1000;
 constexpr int max_update_attempts = 5;
 
@@ -48,11 +47,6 @@ bool subject_revoked(const state::deny_set* deny, const session& s,
     return false;
   auto cut = deny->subject_revoked_at(s.sub, now);
   return cut != 0 && s.created_at <= cut;
-}
-
-bool is(const caf::error& err, ec code) {
-  return err.category() == error_category
-         && err.code() == static_cast<uint8_t>(code);
 }
 
 } // namespace
@@ -90,12 +84,12 @@ bool sessions_state::durable() const {
 caf::expected<session>
 sessions_state::make_session(const session_spec& spec) const {
   auto& cfg = opts.limits;
-  if (spec.sub.empty() || spec.sub.size() > max_subject_bytes)
+  if (spec.sub.empty() || spec.sub.size() > state::max_subject_bytes)
     return make_error(ec::invalid_argument, "sub must be 1 to 256 bytes");
   if (spec.sub.find(state::partition_key_separator) != std::string::npos)
     return make_error(ec::invalid_argument,
                       "sub may not contain control character 0x1f");
-  if (spec.client_id.size() > max_subject_bytes)
+  if (spec.client_id.size() > state::max_subject_bytes)
     return make_error(ec::invalid_argument,
                       "client_id must be at most 256 bytes");
   auto max_ttl = cfg.max_ttl.count();
@@ -303,7 +297,7 @@ void sessions_state::recover(std::string sid, found_fn then, fail_fn fail) {
           },
           [=](caf::error& err) {
             // Written back meanwhile (or revoked): read what memory has.
-            if (is(err, ec::conflict))
+            if (has_code(err, ec::conflict))
               return read(sid, then, fail, false);
             fail(std::move(err));
           });
@@ -349,9 +343,9 @@ void sessions_state::update_attempt(std::string sid, session_patch patch,
           rp.deliver(std::move(*s));
           return;
         }
-        if (is(err, ec::conflict) && attempt + 1 < max_update_attempts)
+        if (has_code(err, ec::conflict) && attempt + 1 < max_update_attempts)
           return update_attempt(sid, patch, attempt + 1, rp);
-        if (is(err, ec::not_found)) {
+        if (has_code(err, ec::not_found)) {
           rp.deliver(make_error(ec::revoked));
           return;
         }
@@ -394,7 +388,7 @@ void sessions_state::touch_read(session s, state::version ver,
   write_back(s, ver, [=](caf::error err, state::version) {
     if (!err)
       return then(true, s.record_expiry());
-    if (is(err, ec::not_found))
+    if (has_code(err, ec::not_found))
       return then(false, 0);
     // Changed concurrently (touched by someone else), or not written: the
     // session was live when read, and ends when it did then.
@@ -516,7 +510,7 @@ void sessions_state::end_record(std::string sid, std::string reason,
 void sessions_state::revoke(revocation_order order,
                             caf::typed_response_promise<revocation_outcome> rp) {
   auto parsed = state::parse_deny_kind(order.kind);
-  if (!parsed || order.value.empty() || order.value.size() > max_subject_bytes) {
+  if (!parsed || order.value.empty() || order.value.size() > state::max_subject_bytes) {
     rp.deliver(make_error(ec::invalid_argument,
                                  "a revocation names a sid, sub or jti of 1 "
                                  "to 256 bytes"));

@@ -10,10 +10,11 @@
 
 #include "actors/messages.hpp"
 #include "http/types.hpp"
+#include "state/session.hpp"
 
 namespace keymesh::http {
 
-inline constexpr size_t max_subject_bytes = 256;
+using state::max_subject_bytes;
 /// Limits of the user directory's usernames (and group and claim names)
 /// and of passwords.
 inline constexpr size_t max_name_bytes = 255;

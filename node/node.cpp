@@ -36,35 +36,18 @@ unsigned resolve_threads(unsigned configured) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-/// Waits until the federation published its first snapshot; gives up at
-/// once when an actor the node needs has terminated.
-void await_first_keys(const key_snapshot_slot& slot,
-                      const node_status& status,
-                      std::chrono::seconds limit) {
+/// Waits (polling) until READY() holds; throws STOPPED at once when an
+/// actor the node needs has terminated, or LATE after LIMIT.
+template <class Ready>
+void await_start(Ready ready, const node_status& status,
+                 std::chrono::seconds limit, const char* stopped,
+                 const std::string& late) {
   auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!slot.load()) {
+  while (!ready()) {
     if (!status.actors_alive.load())
-      throw std::runtime_error("the key actors stopped before the first key "
-                               "was published: see the errors above");
+      throw std::runtime_error(stopped);
     if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("no signing key after "
-                               + std::to_string(limit.count())
-                               + " s: see the keystore errors above");
-    std::this_thread::sleep_for(std::chrono::milliseconds{2});
-  }
-}
-
-void await_state(const std::atomic<bool>& synced, const node_status& status,
-                 std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!synced.load()) {
-    if (!status.actors_alive.load())
-      throw std::runtime_error("the state actors stopped before they owned "
-                               "their partitions: see the errors above");
-    if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("the shards did not own their partitions "
-                               "after "
-                               + std::to_string(limit.count()) + " s");
+      throw std::runtime_error(late);
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   }
 }
@@ -248,7 +231,12 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
         self->status_);
   watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
-  await_first_keys(*self->keys_, *self->status_, std::chrono::seconds{60});
+  // The federation published its first snapshot.
+  await_start([&slot = *self->keys_] { return slot.load() != nullptr; },
+              *self->status_, std::chrono::seconds{60},
+              "the key actors stopped before the first key was published: "
+              "see the errors above",
+              "no signing key after 60 s: see the keystore errors above");
   self->state_ = state_service::start(sys, c, self->instance_id_, clock,
                                       self->admitted_);
   self->status_->state_synced = self->state_->synced();
@@ -331,8 +319,11 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   // cluster node's partitions follow the members it finds; readiness
   // reports them.)
   if (!c.cluster.enabled)
-    await_state(*self->state_->synced(), *self->status_,
-                std::chrono::seconds{60});
+    await_start([&synced = *self->state_->synced()] { return synced.load(); },
+                *self->status_, std::chrono::seconds{60},
+                "the state actors stopped before they owned their "
+                "partitions: see the errors above",
+                "the shards did not own their partitions after 60 s");
   spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
                "threads)",
                self->instance_id_, listen->host, self->http_port_,

@@ -3,6 +3,7 @@
 // `subjects` keyspace, and the checks on what clients send.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,6 +16,9 @@ inline constexpr const char* sessions_keyspace = "sessions";
 /// Keys "<sub>\x1f<sid>", partitioned by the subject, so one partition
 /// lists all of a subject's sessions.
 inline constexpr const char* subjects_keyspace = "subjects";
+
+/// The longest subject, client id, attribute name or revoked value.
+inline constexpr size_t max_subject_bytes = 256;
 
 struct session {
   std::string sid;

@@ -70,5 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<bus_event_list>(*t.sys, buf);
   read_as<attempt_request>(*t.sys, buf);
   read_as<std::vector<member_info>>(*t.sys, buf);
+  read_as<session_spec>(*t.sys, buf);
+  read_as<session_found>(*t.sys, buf);
+  read_as<session_patch>(*t.sys, buf);
+  read_as<revocation_outcome>(*t.sys, buf);
+  read_as<std::vector<state::session>>(*t.sys, buf);
   return 0;
 }
