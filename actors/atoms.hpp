@@ -45,6 +45,9 @@ KEYMESH_ATOM(update, "update")
 KEYMESH_ATOM(touch, "touch")
 KEYMESH_ATOM(list, "list")
 KEYMESH_ATOM(revoke, "revoke")
+KEYMESH_ATOM(login, "login")
+KEYMESH_ATOM(refresh, "refresh")
+KEYMESH_ATOM(logout, "logout")
 
 #undef KEYMESH_ATOM
 

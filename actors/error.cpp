@@ -22,6 +22,16 @@ const char* to_string(ec x) {
       return "unavailable";
     case ec::revoked:
       return "revoked";
+    case ec::invalid_credentials:
+      return "invalid_credentials";
+    case ec::locked:
+      return "locked";
+    case ec::disabled:
+      return "disabled";
+    case ec::invalid_grant:
+      return "invalid_grant";
+    case ec::overloaded:
+      return "overloaded";
   }
   return "unknown";
 }
@@ -36,6 +46,12 @@ caf::error make_error(ec x, std::string context) {
 bool has_code(const caf::error& err, ec x) {
   return err.category() == error_category
          && err.code() == static_cast<uint8_t>(x);
+}
+
+std::string context_text(const caf::error& err) {
+  auto& ctx = err.context();
+  return ctx.match_elements<std::string>() ? ctx.get_as<std::string>(0)
+                                           : std::string{};
 }
 
 } // namespace keymesh

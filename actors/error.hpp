@@ -27,6 +27,18 @@ enum class ec : uint8_t {
   unavailable,
   /// A session was revoked (by its sid or its subject).
   revoked,
+  /// A login's username or password is wrong.
+  invalid_credentials,
+  /// Too many failed logins for a username: the context is the Unix ms at
+  /// which it unlocks.
+  locked,
+  /// The account exists but is disabled.
+  disabled,
+  /// A refresh token is unknown, expired, reused or its session ended (the
+  /// context says which).
+  invalid_grant,
+  /// A bounded queue (password hashing) is full: try again later.
+  overloaded,
 };
 
 const char* to_string(ec x);
@@ -37,5 +49,8 @@ caf::error make_error(ec x, std::string context = {});
 
 /// Whether ERR is keymesh's error X (whatever its context).
 bool has_code(const caf::error& err, ec x);
+
+/// The text an error carries (make_error's context), or empty.
+std::string context_text(const caf::error& err);
 
 } // namespace keymesh

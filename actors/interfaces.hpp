@@ -184,6 +184,27 @@ using sessions_actor = caf::typed_actor<
   // The rest of a step after a database call (actors/store_call.hpp).
   caf::reacts_to<atom::run, continuation>>;
 
+/// Logins, refresh token rotation and logouts. A login is counted against
+/// auth.max_failures before its password is checked (on the hash pool), then
+/// makes a session (through a sessions service), a refresh token family and
+/// an access token with the claims of the user's groups. Local to its node;
+/// several may run, all equivalent. Errors: ec::invalid_credentials,
+/// ec::locked (context: when it unlocks, Unix ms), ec::disabled,
+/// ec::invalid_grant (context: why), ec::overloaded (the hash queue is full),
+/// ec::unavailable (the database or the partition owners did not answer).
+using auth_actor = caf::typed_actor<
+  // Checks the credentials; answers with the new session's tokens.
+  caf::replies_to<atom::login, credentials>::with<token_grant>,
+  // Rotates a refresh token (text as the client sent it): exactly one of
+  // racing rotations wins; an older generation is reuse and ends the
+  // session. Answers with the next tokens.
+  caf::replies_to<atom::refresh, std::string>::with<token_grant>,
+  // Ends the session of a refresh token or of a verified access token's
+  // sid, with the revocation's outcome.
+  caf::replies_to<atom::logout, logout_request>::with<revocation_outcome>,
+  // The rest of a step after a database call or a password check.
+  caf::reacts_to<atom::run, continuation>>;
+
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
 /// reachable by a peer before that.
@@ -249,4 +270,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_order))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_outcome))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::sessions_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::credentials))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::token_grant))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::auth_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/meta/omittable.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include "state/partition.hpp"
@@ -454,6 +455,51 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revocation_outcome& x) {
   return f(caf::meta::type_name("revocation_outcome"), x.order, x.sessions,
            x.unreached, x.log_error);
+}
+
+/// A login: a username and its password, for a client (may be empty).
+/// Local to a node (the auth service never takes one from a peer); the
+/// password never appears in a message's printed form.
+struct credentials {
+  std::string username;
+  std::string password;
+  std::string client_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credentials& x) {
+  return f(caf::meta::type_name("credentials"), x.username,
+           caf::meta::omittable(), x.password, x.client_id);
+}
+
+/// What a login or a refresh grants: an access token that names its
+/// session, its lifetime in seconds, and the next refresh token.
+struct token_grant {
+  std::string access_token;
+  int64_t expires_in = 0;
+  std::string refresh_token;
+  std::string sid;
+  std::string sub;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, token_grant& x) {
+  return f(caf::meta::type_name("token_grant"), caf::meta::omittable(),
+           x.access_token, x.expires_in, caf::meta::omittable(),
+           x.refresh_token, x.sid, x.sub);
+}
+
+/// A logout: by refresh token, or by the sid of a verified access token
+/// (exactly one of them).
+struct logout_request {
+  std::string refresh_token;
+  std::string sid;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, logout_request& x) {
+  return f(caf::meta::type_name("logout_request"), caf::meta::omittable(),
+           x.refresh_token, x.sid);
 }
 
 } // namespace keymesh

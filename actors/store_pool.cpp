@@ -263,7 +263,8 @@ store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
     shared_(opts.shared) {
   for (size_t i = 0; i < std::max<size_t>(opts.workers, 1); ++i)
     workers_.push_back(
-      sys.spawn<caf::detached>(store_worker, opts.open, status_));
+      opts.detached ? sys.spawn<caf::detached>(store_worker, opts.open, status_)
+                    : sys.spawn(store_worker, opts.open, status_));
   batcher_ = std::make_shared<batcher>();
   batcher_->pool = this;
   batcher_->status = status_;
@@ -271,7 +272,9 @@ store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
   // for revocations, reads and logins. (Fewer, larger batches also cost
   // the database less than many small ones.)
   batcher_->max_running = std::max<size_t>(1, workers_.size() / 2);
-  monitor_ = sys.spawn<caf::detached>(store_monitor, opts, status_);
+  monitor_ = opts.detached ? sys.spawn<caf::detached>(store_monitor, opts,
+                                                      status_)
+                           : sys.spawn(store_monitor, opts, status_);
 }
 
 store_pool::~store_pool() {

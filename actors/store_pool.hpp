@@ -83,6 +83,10 @@ struct store_pool_options {
   std::shared_ptr<state::deny_set> deny;
   /// Every node of the cluster uses this database (MySQL).
   bool shared = false;
+  /// Each worker and the monitor on a thread of its own. False only under
+  /// CAF's deterministic test coordinator, which then runs the database
+  /// calls in its own order, on its own thread.
+  bool detached = true;
 };
 
 class store_pool {

@@ -24,10 +24,13 @@ caf::behavior pool_worker(caf::event_based_actor* self,
 
 } // namespace
 
-work_pool::work_pool(caf::actor_system& sys, size_t workers, size_t max_queue)
+work_pool::work_pool(caf::actor_system& sys, size_t workers, size_t max_queue,
+                     bool detached)
   : queued_(std::make_shared<std::atomic<size_t>>(0)), max_queue_(max_queue) {
   for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i)
-    workers_.push_back(sys.spawn<caf::detached>(pool_worker, queued_));
+    workers_.push_back(detached
+                         ? sys.spawn<caf::detached>(pool_worker, queued_)
+                         : sys.spawn(pool_worker, queued_));
 }
 
 work_pool::~work_pool() {

@@ -23,7 +23,11 @@ struct work_job {
 
 class work_pool {
 public:
-  work_pool(caf::actor_system& sys, size_t workers, size_t max_queue);
+  /// DETACHED: each worker on a thread of its own. False only under CAF's
+  /// deterministic test coordinator, which then runs the work in its own
+  /// order.
+  work_pool(caf::actor_system& sys, size_t workers, size_t max_queue,
+            bool detached = true);
   ~work_pool();
 
   work_pool(const work_pool&) = delete;

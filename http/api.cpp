@@ -127,6 +127,20 @@ api::api(api_context ctx)
       ctx_.bridge->actors().front()->home_system(), *opts, deps,
       ctx_.bridge->actors().size());
   }
+  if (ctx_.auth.empty() && !ctx_.sessions.empty()) {
+    auto opts = auth_options::from_settings(ctx_.settings);
+    if (!opts)
+      throw std::invalid_argument(caf::to_string(opts.error()));
+    auth_deps deps;
+    deps.state = ctx_.state;
+    deps.keystore = ctx_.keystore;
+    deps.store = ctx_.store;
+    deps.hashing = ctx_.hashing;
+    deps.deny = ctx_.deny;
+    deps.clock = ctx_.clock;
+    ctx_.auth = spawn_auth(ctx_.sessions.front()->home_system(), *opts, deps,
+                           ctx_.sessions);
+  }
   checks_.leeway = ctx_.settings.keys.leeway;
   checks_.issuer = ctx_.settings.keys.issuer;
   checks_.audience = ctx_.settings.keys.audience;

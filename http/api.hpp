@@ -14,6 +14,7 @@
 #include <caf/duration.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "actors/auth_service.hpp"
 #include "actors/cluster_transport.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
@@ -66,6 +67,9 @@ struct api_context {
   /// The sessions service (equivalent instances, used in turn). Empty: the
   /// api spawns its own from the fields above.
   std::vector<sessions_actor> sessions;
+  /// The auth service (equivalent instances, used in turn). Empty: the api
+  /// spawns its own from the fields above.
+  std::vector<auth_actor> auth;
 };
 
 /// The timeout of the bridge's requests to this node's own actors on the hot
@@ -214,57 +218,11 @@ private:
   void post_login(const request& req, const route_params&, responder& done);
   void post_refresh(const request& req, const route_params&, responder& done);
   void post_logout(const request& req, const route_params&, responder& done);
-  /// The directory lookup and the password check of a login.
-  void check_login(caf::event_based_actor* self, std::string user,
-                   std::string password, std::string client_id,
-                   responder done);
-  /// Re-hashes a password whose stored hash has another cost than the
-  /// configured one (in the background; a login never waits for it).
-  void upgrade_hash(caf::event_based_actor* self, std::string user,
-                    std::string password, std::string old_hash);
-  /// A session, a refresh token family and the tokens for USER.
-  void finish_login(caf::event_based_actor* self,
-                    const persistence::user_record& user,
-                    nlohmann::json claims, std::string client_id,
-                    responder done);
-  /// Signs an access token for the session and answers with it and
-  /// REFRESH.
-  void issue_tokens(caf::event_based_actor* self, std::string sid,
-                    std::string sub, nlohmann::json claims,
-                    int64_t session_end, std::string refresh,
-                    responder done);
-  /// Rotates the family ID of F (at record version VER) whose session S
-  /// (at SESSION_VER) is live, touches the session, then the tokens.
-  void rotate_family(caf::event_based_actor* self, std::string id,
-                     const state::refresh_family& f, state::version ver,
-                     state::session s, state::version session_ver,
-                     responder done);
-  /// After a rotation: the user's current claims, then the tokens (which
-  /// end by SESSION_END, Unix ms, at the latest).
-  void refresh_claims(caf::event_based_actor* self, std::string id,
-                      const state::refresh_family& next, int64_t session_end,
-                      responder done);
-  /// Reads the family of refresh token T and checks T's mac; THEN(version,
-  /// family), or answers 401 invalid_grant.
-  void load_family(caf::event_based_actor* self, const state::refresh_token& t,
-                   std::function<void(state::version, state::refresh_family)>
-                     then,
-                   responder done);
-  /// Ends the family ID (reuse, a lost race, a gone account) and revokes
-  /// its session; answers 401.
-  void end_family(caf::event_based_actor* self, std::string id,
-                  const state::refresh_family& f, std::string why,
-                  responder done);
-  /// Tombstones the family ID of a session that ended on its own (expiry);
-  /// answers 401 invalid_grant with WHY.
-  void drop_family(caf::event_based_actor* self, const std::string& id,
-                   const state::refresh_family& f, std::string why,
-                   responder done);
-  /// Ends the family ID and revokes its session for REASON; THEN gets the
-  /// revocation's answer.
-  void close_family(caf::event_based_actor* self, const std::string& id,
-                    const state::refresh_family& f, const std::string& reason,
-                    responder then);
+  /// An auth service instance (in turn).
+  const auth_actor& auth() const;
+  /// The answer for an error of the auth service about WHAT.
+  response auth_error(caf::actor_system& sys, const caf::error& err,
+                      std::string_view what) const;
 
   /// Revokes through the sessions service and answers with what it did.
   void revoke(state::deny_kind kind, std::string value, std::string reason,
@@ -283,12 +241,6 @@ private:
                                        state::version)>
                       then,
                     std::function<void(caf::error)> fail) const;
-
-  /// Touches session S read at VER through the service; THEN(live, the
-  /// session's end in Unix ms).
-  void touch_session(caf::event_based_actor* self, state::session s,
-                     state::version ver,
-                     std::function<void(bool, int64_t)> then) const;
 
   api_context ctx_;
   /// How /api/verify and logout check tokens (keys.leeway, issuer,

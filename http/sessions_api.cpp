@@ -183,18 +183,6 @@ void api::read_session(caf::event_based_actor* self, std::string sid,
           });
 }
 
-void api::touch_session(caf::event_based_actor* self, state::session s,
-                        state::version ver,
-                        std::function<void(bool, int64_t)> then) const {
-  auto before = s.record_expiry();
-  self
-    ->request(sessions(), local_request, atom::touch_v,
-              session_found{std::move(s), ver})
-    .then([=](touch_result& r) { then(r.live, r.ends_at); },
-          // The service did not answer: the session was live when read.
-          [=](caf::error&) { then(true, before); });
-}
-
 // -- routes -------------------------------------------------------------------
 
 void api::post_sessions(const request& req, const route_params&,

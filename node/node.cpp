@@ -278,6 +278,19 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                                    threads);
   for (auto& s : self->sessions_)
     watch(actor_cast<strong_actor_ptr>(s), "sessions", self->status_);
+  auto auth_opts = auth_options::from_settings(c);
+  if (!auth_opts)
+    throw std::runtime_error(sys.render(auth_opts.error()));
+  auth_deps auth_with;
+  auth_with.state = self->state_->client();
+  auth_with.keystore = self->keystore_;
+  auth_with.store = self->store_;
+  auth_with.hashing = self->hashing_.get();
+  auth_with.deny = self->deny_;
+  auth_with.clock = clock;
+  self->auth_ = spawn_auth(sys, *auth_opts, auth_with, self->sessions_);
+  for (auto& a : self->auth_)
+    watch(actor_cast<strong_actor_ptr>(a), "auth", self->status_);
   // HTTP front.
   self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
   for (auto& b : self->bridge_->actors())
@@ -298,6 +311,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.hashing = self->hashing_.get();
   ctx.bus = self->bus_;
   ctx.sessions = self->sessions_;
+  ctx.auth = self->auth_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -439,6 +453,8 @@ void node::stop() {
     server_->stop();
   if (bridge_)
     bridge_->stop();
+  for (auto& a : auth_)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   for (auto& s : sessions_)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   if (membership_)

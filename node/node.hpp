@@ -17,6 +17,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
 #include "actors/node_status.hpp"
+#include "actors/auth_service.hpp"
 #include "actors/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
@@ -114,6 +115,12 @@ public:
     return sessions_.front();
   }
 
+  /// The auth service: log a user in, rotate a refresh token, log out,
+  /// without HTTP (equivalent instances; any one will do).
+  const auth_actor& auth() const {
+    return auth_.front();
+  }
+
 private:
   node() = default;
 
@@ -142,6 +149,7 @@ private:
   keystore_actor keystore_;
   membership_actor membership_;
   std::vector<sessions_actor> sessions_;
+  std::vector<auth_actor> auth_;
   std::shared_ptr<identity_slot> identity_;
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;

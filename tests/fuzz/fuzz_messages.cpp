@@ -75,5 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<session_patch>(*t.sys, buf);
   read_as<revocation_outcome>(*t.sys, buf);
   read_as<std::vector<state::session>>(*t.sys, buf);
+  read_as<credentials>(*t.sys, buf);
+  read_as<token_grant>(*t.sys, buf);
+  read_as<logout_request>(*t.sys, buf);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "state/session.hpp"
 #include "support/actor_config.hpp"
 #include "support/manual_clock.hpp"
+#include "support/owning_shard.hpp"
 
 using namespace keymesh;
 using namespace std::chrono_literals;
@@ -28,20 +29,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
   sessions_actor service;
 
   fixture() {
-    shard_options so;
-    so.partition = 0;
-    so.instance_id = "node-1";
-    so.clock = std::make_shared<state::hlc>(state::node_tag("node-1"),
-                                            clock.fn());
-    so.wall = clock.fn();
-    so.metrics = std::make_shared<state_metrics>(1);
-    shard = spawn_shard(sys, std::move(so));
-    ownership o;
-    o.epoch = 1;
-    o.owners = {"node-1"};
-    o.members = {"node-1"};
-    o.shards = {caf::actor_cast<caf::actor>(shard)};
-    self->send(shard, atom::owners_v, o);
+    shard = test::spawn_owning_shard(sys, self, clock);
     sched.run();
     config::settings c;
     c.sessions.default_ttl = 3600s;
