@@ -48,6 +48,15 @@ KEYMESH_ATOM(revoke, "revoke")
 KEYMESH_ATOM(login, "login")
 KEYMESH_ATOM(refresh, "refresh")
 KEYMESH_ATOM(logout, "logout")
+KEYMESH_ATOM(user, "user")
+KEYMESH_ATOM(group, "group")
+KEYMESH_ATOM(claim, "claim")
+KEYMESH_ATOM(member, "member")
+KEYMESH_ATOM(grant, "grant")
+KEYMESH_ATOM(account, "account")
+KEYMESH_ATOM(remove, "remove")
+KEYMESH_ATOM(add, "add")
+KEYMESH_ATOM(rehash, "rehash")
 
 #undef KEYMESH_ATOM
 

@@ -32,16 +32,6 @@ constexpr auto local_request = caf::infinite;
 /// to the log only: the login routes are public).
 constexpr const char* directory_down = "database unavailable";
 
-directory_entry look_up(persistence::store& db, const std::string& username) {
-  directory_entry e;
-  e.user = db.find_user(username);
-  if (e.user) {
-    e.groups = db.user_groups(e.user->id);
-    e.claims = db.user_claims(e.user->id);
-  }
-  return e;
-}
-
 /// A hash with the current cost that no password matches, made once: an
 /// unknown username is checked against it, so that it costs the same.
 const std::string& dummy_hash(const auth::scrypt_cost& cost) {
@@ -50,8 +40,11 @@ const std::string& dummy_hash(const auth::scrypt_cost& cost) {
   return hash;
 }
 
-caf::error directory_unavailable(const std::string& detail) {
-  spdlog::error("login: the user directory is unavailable: {}", detail);
+/// The directory did not answer: its error may carry a database's text,
+/// which goes to the log only.
+caf::error directory_failed(const caf::error& err) {
+  spdlog::error("login: the user directory is unavailable: {}",
+                context_text(err));
   return make_error(ec::unavailable, directory_down);
 }
 
@@ -61,9 +54,9 @@ caf::error invalid_grant(std::string why) {
 
 } // namespace
 
-json token_claims(const directory_entry& e) {
+json token_claims(const account& a) {
   json out = json::object();
-  for (auto& c : e.claims) {
+  for (auto& c : a.claims) {
     auto& slot = out[c.name];
     if (slot.is_null())
       slot = c.value;
@@ -72,7 +65,7 @@ json token_claims(const directory_entry& e) {
     else
       slot.push_back(c.value);
   }
-  out["groups"] = e.groups;
+  out["groups"] = a.groups;
   return out;
 }
 
@@ -100,7 +93,7 @@ int64_t auth_state::now_ms() const {
 }
 
 bool auth_state::has_directory() const {
-  return deps.store && deps.hashing;
+  return deps.directory && deps.hashing;
 }
 
 // -- login -----------------------------------------------------------------------
@@ -139,46 +132,45 @@ void auth_state::login(credentials who, grant_promise rp) {
 
 void auth_state::check_password(credentials who, grant_promise rp) {
   auto cost = opts.cost;
-  store_call(
-    self, *deps.store,
-    [user = who.username](persistence::store& db) {
-      return look_up(db, user);
-    },
-    [=](store_outcome<directory_entry> found) mutable {
-      if (!found.ok()) {
-        rp.deliver(directory_unavailable(found.error));
-        return;
-      }
-      auto entry = std::make_shared<directory_entry>(std::move(*found.value));
-      auto hash = entry->user ? entry->user->password_hash : std::string{};
-      work_call(
-        self, *deps.hashing,
-        [password = who.password, hash, cost] {
-          // The same work for an unknown user: a check against a dummy.
-          return hash.empty() ? (auth::verify_password(password,
-                                                       dummy_hash(cost)),
-                                 false)
-                              : auth::verify_password(password, hash);
-        },
-        [=](std::optional<bool> matched) mutable {
-          if (!matched) {
-            rp.deliver(make_error(ec::overloaded, "too many logins waiting"));
-            return;
-          }
-          if (!*matched) { // counted already
-            rp.deliver(make_error(ec::invalid_credentials));
-            return;
-          }
-          if (!entry->user->enabled) {
-            rp.deliver(make_error(ec::disabled));
-            return;
-          }
-          if (auth::needs_rehash(hash, cost))
-            upgrade_hash(who.username, who.password, hash);
-          open_session(*entry->user, token_claims(*entry), who.client_id,
-                       std::move(rp));
-        });
-    });
+  self
+    ->request(deps.directory, local_request, atom::get_v, atom::account_v,
+              who.username)
+    .then(
+      [=](account& found) mutable {
+        auto entry = std::make_shared<account>(std::move(found));
+        auto hash = entry->found ? entry->password_hash : std::string{};
+        work_call(
+          self, *deps.hashing,
+          [password = who.password, hash, cost] {
+            // The same work for an unknown user: a check against a dummy.
+            return hash.empty() ? (auth::verify_password(password,
+                                                         dummy_hash(cost)),
+                                   false)
+                                : auth::verify_password(password, hash);
+          },
+          [=](std::optional<bool> matched) mutable {
+            if (!matched) {
+              rp.deliver(make_error(ec::overloaded,
+                                    "too many logins waiting"));
+              return;
+            }
+            if (!*matched) { // counted already
+              rp.deliver(make_error(ec::invalid_credentials));
+              return;
+            }
+            if (!entry->enabled) {
+              rp.deliver(make_error(ec::disabled));
+              return;
+            }
+            if (auth::needs_rehash(hash, cost))
+              upgrade_hash(who.username, who.password, hash);
+            open_session(who.username, token_claims(*entry), who.client_id,
+                         std::move(rp));
+          });
+      },
+      [rp](caf::error& err) mutable {
+        rp.deliver(directory_failed(err));
+      });
 }
 
 void auth_state::upgrade_hash(std::string user, std::string password,
@@ -194,39 +186,38 @@ void auth_state::upgrade_hash(std::string user, std::string password,
     [=](std::optional<std::string> fresh) {
       if (!fresh)
         return;
-      auto now = now_ms();
-      store_call(
-        self, *deps.store,
-        [=](persistence::store& db) {
-          return db.replace_password_hash(user, old_hash, *fresh, now);
-        },
-        [cost](store_outcome<bool> replaced) {
-          if (replaced.ok() && *replaced.value)
-            spdlog::info("login: a password hash was upgraded to scrypt "
-                         "ln={} r={} p={}",
-                         cost.log2_n, cost.r, cost.p);
-          else if (!replaced.ok())
+      self
+        ->request(deps.directory, local_request, atom::rehash_v, user,
+                  old_hash, *fresh)
+        .then(
+          [cost](bool replaced) {
+            if (replaced)
+              spdlog::info("login: a password hash was upgraded to scrypt "
+                           "ln={} r={} p={}",
+                           cost.log2_n, cost.r, cost.p);
+          },
+          [](caf::error& err) {
             spdlog::warn("login: a password hash was not upgraded: {}",
-                         replaced.error);
-        });
+                         context_text(err));
+          });
     });
 }
 
-void auth_state::open_session(persistence::user_record user, json claims,
+void auth_state::open_session(std::string user, json claims,
                               std::string client_id, grant_promise rp) {
   auto now = now_ms();
   // A successful login clears the username's failures (a zero count, not a
   // tombstone: conditional counts must find a live record).
   write_request clear;
   clear.keyspace = failures_keyspace;
-  clear.key = user.username;
+  clear.key = user;
   clear.value = state::encode_attempts({0, now, 0});
   clear.expires_at = now + opts.limits.failure_window.count() * 1000;
   self->request(deps.state.shard_for(clear.key), local_request, atom::put_v,
                 clear)
     .then([](write_result&) {}, [](caf::error&) {});
   session_spec spec;
-  spec.sub = user.username;
+  spec.sub = std::move(user);
   spec.client_id = std::move(client_id);
   auto refresh_ttl = opts.limits.refresh_ttl.count() * 1000;
   self->request(deps.sessions, local_request, atom::create_v, std::move(spec))
@@ -284,7 +275,7 @@ void auth_state::refresh(std::string text, grant_promise rp) {
     rp.deliver(invalid_grant("not a refresh token"));
     return;
   }
-  if (!deps.store) {
+  if (!deps.directory) {
     rp.deliver(make_error(ec::unavailable, "this node has no user directory"));
     return;
   }
@@ -381,21 +372,20 @@ void auth_state::rotate(std::string id, refresh_family f, state::version ver,
 void auth_state::refresh_claims(std::string id, refresh_family next,
                                 int64_t session_end, grant_promise rp) {
   // The user's current claims, and whether the account is still enabled.
-  store_call(
-    self, *deps.store,
-    [sub = next.sub](persistence::store& db) { return look_up(db, sub); },
-    [=](store_outcome<directory_entry> found) mutable {
-      if (!found.ok()) {
-        rp.deliver(directory_unavailable(found.error));
-        return;
-      }
-      auto& e = *found.value;
-      if (!e.user || !e.user->enabled)
-        return end_family(id, next, "the account is gone or disabled", rp);
-      issue(next.sid, next.sub, token_claims(e),
-            std::min(next.expires_at, session_end),
-            make_refresh_token(id, next), std::move(rp));
-    });
+  self
+    ->request(deps.directory, local_request, atom::get_v, atom::account_v,
+              next.sub)
+    .then(
+      [=](account& a) mutable {
+        if (!a.found || !a.enabled)
+          return end_family(id, next, "the account is gone or disabled", rp);
+        issue(next.sid, next.sub, token_claims(a),
+              std::min(next.expires_at, session_end),
+              make_refresh_token(id, next), std::move(rp));
+      },
+      [rp](caf::error& err) mutable {
+        rp.deliver(directory_failed(err));
+      });
 }
 
 void auth_state::end_family(std::string id, refresh_family f,
@@ -505,7 +495,7 @@ auth_actor::behavior_type auth_service(auth_pointer self, auth_options opts,
       self->state.logout(std::move(req), rp);
       return rp;
     },
-    [self](atom::run, continuation& rest) {
+    [](atom::run, continuation& rest) {
       // An exception would end the service: log it, and go on.
       try {
         rest();
@@ -516,15 +506,17 @@ auth_actor::behavior_type auth_service(auth_pointer self, auth_options opts,
   };
 }
 
-std::vector<auth_actor> spawn_auth(caf::actor_system& sys,
-                                   const auth_options& opts,
-                                   const auth_deps& deps,
-                                   const std::vector<sessions_actor>& sessions) {
+std::vector<auth_actor>
+spawn_auth(caf::actor_system& sys, const auth_options& opts,
+           const auth_deps& deps, const std::vector<sessions_actor>& sessions,
+           const std::vector<directory_actor>& directories) {
   std::vector<auth_actor> out;
   for (size_t i = 0; i < std::max<size_t>(sessions.size(), 1); ++i) {
     auto with = deps;
     if (!sessions.empty())
       with.sessions = sessions[i];
+    if (!directories.empty())
+      with.directory = directories[i % directories.size()];
     out.push_back(sys.spawn(auth_service, opts, std::move(with)));
   }
   return out;

@@ -32,12 +32,10 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
-#include "actors/store_pool.hpp"
 #include "actors/work_pool.hpp"
 #include "auth/password.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
-#include "persistence/store.hpp"
 #include "state/deny_set.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
@@ -57,32 +55,26 @@ struct auth_options {
   static caf::expected<auth_options> from_settings(const config::settings& c);
 };
 
-/// What the service talks to. Without STORE or HASHING there is no user
-/// directory: logins and refreshes fail with ec::unavailable.
+/// What the service talks to. Without a DIRECTORY (or, for logins,
+/// HASHING) there is no user directory: logins and refreshes fail with
+/// ec::unavailable.
 struct auth_deps {
   keyspace_client state;
   /// The sessions service this instance makes and ends sessions with.
   sessions_actor sessions;
   keystore_actor keystore;
-  std::shared_ptr<store_pool> store;
-  /// Where passwords are hashed and checked (owned by the node).
+  /// The users, their password hashes, groups and claims.
+  directory_actor directory;
+  /// Where passwords are checked (owned by the node).
   work_pool* hashing = nullptr;
   /// A logout of a sid this node has logged as revoked costs nothing.
   std::shared_ptr<state::deny_set> deny;
   wall_clock clock = system_wall_clock();
 };
 
-/// What a login or a refresh needs from the directory: the user (none for
-/// an unknown name), its groups and the claims they grant.
-struct directory_entry {
-  std::optional<persistence::user_record> user;
-  std::vector<std::string> groups;
-  std::vector<persistence::claim_record> claims;
-};
-
 /// The claims a user's groups grant, as token claims: a name with one value
 /// carries it as a string, with several as an array; "groups" lists them.
-nlohmann::json token_claims(const directory_entry& e);
+nlohmann::json token_claims(const account& a);
 
 class auth_state {
 public:
@@ -112,7 +104,7 @@ public:
                     std::string old_hash);
 
   /// A session, a refresh token family and the tokens for a checked user.
-  void open_session(persistence::user_record user, nlohmann::json claims,
+  void open_session(std::string user, nlohmann::json claims,
                     std::string client_id, grant_promise rp);
 
   /// Signs an access token for session SID (ending by SESSION_END, Unix
@@ -152,7 +144,7 @@ public:
                     std::function<void(caf::expected<revocation_outcome>)>
                       done);
 
-  /// Whether this node has a user directory (a database and a hash pool).
+  /// Whether this node has a user directory (and a hash pool).
   bool has_directory() const;
 
 private:
@@ -168,10 +160,11 @@ auth_actor::behavior_type auth_service(auth_pointer self, auth_options opts,
                                        auth_deps deps);
 
 /// One instance per sessions service in SESSIONS (at least one), each
-/// paired with its own.
-std::vector<auth_actor> spawn_auth(caf::actor_system& sys,
-                                   const auth_options& opts,
-                                   const auth_deps& deps,
-                                   const std::vector<sessions_actor>& sessions);
+/// paired with its own, and with an entry of DIRECTORIES in turn (when
+/// given; else deps.directory).
+std::vector<auth_actor>
+spawn_auth(caf::actor_system& sys, const auth_options& opts,
+           const auth_deps& deps, const std::vector<sessions_actor>& sessions,
+           const std::vector<directory_actor>& directories = {});
 
 } // namespace keymesh

@@ -32,6 +32,8 @@ const char* to_string(ec x) {
       return "invalid_grant";
     case ec::overloaded:
       return "overloaded";
+    case ec::rejected:
+      return "rejected";
   }
   return "unknown";
 }

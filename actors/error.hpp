@@ -39,6 +39,8 @@ enum class ec : uint8_t {
   invalid_grant,
   /// A bounded queue (password hashing) is full: try again later.
   overloaded,
+  /// The database refused a statement (a constraint, a bad value).
+  rejected,
 };
 
 const char* to_string(ec x);

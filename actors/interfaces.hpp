@@ -205,6 +205,53 @@ using auth_actor = caf::typed_actor<
   // The rest of a step after a database call or a password check.
   caf::reacts_to<atom::run, continuation>>;
 
+/// The user directory in the database: users (with scrypt password
+/// hashes, made on the hash pool), groups and their members, and the
+/// claims groups grant. Disabling or deleting a user revokes its sessions
+/// (through a sessions service). Local to its node; several may run, all
+/// equivalent. Errors: ec::invalid_argument, ec::not_found (context: what),
+/// ec::conflict (context: what exists already), ec::unavailable (no
+/// database, or it did not answer: context says), ec::overloaded (a queue
+/// is full), ec::rejected (the database refused the statement),
+/// ec::crypto_failure (a password could not be hashed).
+using directory_actor = caf::typed_actor<
+  // Users: create (hashing the password), read one (with its groups and
+  // claims), list a page after a username, change (password, enabled),
+  // delete (with its memberships).
+  caf::replies_to<atom::create, user_spec>::with<user_view>,
+  caf::replies_to<atom::get, atom::user, std::string>::with<user_view>,
+  caf::replies_to<atom::list, atom::user, std::string, uint64_t>::with<
+    user_page>,
+  caf::replies_to<atom::update, user_change>::with<user_view>,
+  caf::replies_to<atom::remove, atom::user, std::string>::with<atom::ok>,
+  // Groups: create, read one (members, claims), list, delete.
+  caf::replies_to<atom::create, atom::group, std::string>::with<group_view>,
+  caf::replies_to<atom::get, atom::group, std::string>::with<group_view>,
+  caf::replies_to<atom::list, atom::group>::with<std::vector<group_view>>,
+  caf::replies_to<atom::remove, atom::group, std::string>::with<atom::ok>,
+  // Claims: create, list, delete (with their grants).
+  caf::replies_to<atom::create, claim_spec>::with<claim_view>,
+  caf::replies_to<atom::list, atom::claim>::with<std::vector<claim_view>>,
+  caf::replies_to<atom::remove, atom::claim, int64_t>::with<atom::ok>,
+  // Membership (group, username) and grants (group, claim id).
+  caf::replies_to<atom::add, atom::member, std::string, std::string>::with<
+    atom::ok>,
+  caf::replies_to<atom::remove, atom::member, std::string,
+                  std::string>::with<atom::ok>,
+  caf::replies_to<atom::add, atom::grant, std::string, int64_t>::with<
+    atom::ok>,
+  caf::replies_to<atom::remove, atom::grant, std::string, int64_t>::with<
+    atom::ok>,
+  // For the auth service: what a login needs of a username (found or not).
+  caf::replies_to<atom::get, atom::account, std::string>::with<account>,
+  // For the auth service: replaces USER's hash OLD with NEW (the same
+  // password at the current cost) unless it changed meanwhile; answers
+  // whether it did.
+  caf::replies_to<atom::rehash, std::string, std::string,
+                  std::string>::with<bool>,
+  // The rest of a step after a database call or a hash.
+  caf::reacts_to<atom::run, continuation>>;
+
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
 /// reachable by a peer before that.
@@ -274,4 +321,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::token_grant))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_request))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::auth_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::claim_view))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::claim_view>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::user_view))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::user_page))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::group_view))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::group_view>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::user_spec))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::user_change))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::claim_spec))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::account))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::directory_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -502,4 +502,127 @@ typename Inspector::result_type inspect(Inspector& f, logout_request& x) {
            x.refresh_token, x.sid);
 }
 
+// -- the user directory ------------------------------------------------------------
+
+/// A claim (name and value) that groups grant to their members.
+struct claim_view {
+  int64_t id = 0;
+  std::string name;
+  std::string value;
+  std::string description;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_view& x) {
+  return f(caf::meta::type_name("claim_view"), x.id, x.name, x.value,
+           x.description);
+}
+
+/// A user as the directory shows it (never its password hash). GROUPS and
+/// CLAIMS are filled when one user is read.
+struct user_view {
+  std::string username;
+  bool enabled = true;
+  /// Unix ms.
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::vector<std::string> groups;
+  std::vector<claim_view> claims;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_view& x) {
+  return f(caf::meta::type_name("user_view"), x.username, x.enabled,
+           x.created_at, x.updated_at, x.groups, x.claims);
+}
+
+/// One page of users in username order; NEXT (when not empty) is the
+/// "after" of the next page.
+struct user_page {
+  std::vector<user_view> users;
+  std::string next;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_page& x) {
+  return f(caf::meta::type_name("user_page"), x.users, x.next);
+}
+
+/// A group, its members and the claims it grants (the lists are filled
+/// when one group is read).
+struct group_view {
+  std::string name;
+  /// Unix ms.
+  int64_t created_at = 0;
+  std::vector<std::string> members;
+  std::vector<claim_view> claims;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_view& x) {
+  return f(caf::meta::type_name("group_view"), x.name, x.created_at,
+           x.members, x.claims);
+}
+
+/// A new user: its password is hashed by the directory (auth.scrypt_*).
+struct user_spec {
+  std::string username;
+  std::string password;
+  bool enabled = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_spec& x) {
+  return f(caf::meta::type_name("user_spec"), x.username,
+           caf::meta::omittable(), x.password, x.enabled);
+}
+
+/// A change to a user: a new password (empty: unchanged) and/or the
+/// enabled flag. Disabling a user revokes its sessions.
+struct user_change {
+  std::string username;
+  std::string password;
+  /// Whether ENABLED is part of the change.
+  bool set_enabled = false;
+  bool enabled = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_change& x) {
+  return f(caf::meta::type_name("user_change"), x.username,
+           caf::meta::omittable(), x.password, x.set_enabled, x.enabled);
+}
+
+/// A new claim.
+struct claim_spec {
+  std::string name;
+  std::string value;
+  std::string description;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_spec& x) {
+  return f(caf::meta::type_name("claim_spec"), x.name, x.value,
+           x.description);
+}
+
+/// What a login or a refresh needs to know of a username: whether it
+/// exists, its password hash, whether it is enabled, its groups and the
+/// claims they grant. Local to a node (a hash never leaves it).
+struct account {
+  bool found = false;
+  std::string username;
+  std::string password_hash;
+  bool enabled = false;
+  std::vector<std::string> groups;
+  std::vector<claim_view> claims;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, account& x) {
+  return f(caf::meta::type_name("account"), x.found, x.username,
+           caf::meta::omittable(), x.password_hash, x.enabled, x.groups,
+           x.claims);
+}
+
 } // namespace keymesh

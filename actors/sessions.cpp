@@ -706,7 +706,7 @@ sessions_actor::behavior_type sessions_service(sessions_pointer self,
       self->state.revoke(std::move(order), rp);
       return rp;
     },
-    [self](atom::run, continuation& rest) {
+    [](atom::run, continuation& rest) {
       // An exception would end the service: log it, and go on.
       try {
         rest();

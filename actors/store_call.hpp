@@ -25,6 +25,8 @@ template <class T>
 struct store_outcome {
   std::optional<T> value;
   std::string error;
+  /// Why, when there is no value (a full queue: unavailable).
+  persistence::store_failure failure = persistence::store_failure::unavailable;
   bool ok() const {
     return value.has_value();
   }
@@ -75,6 +77,7 @@ void store_call(Self* self, store_pool& pool, Work work, Then then) {
   job.failed = [deliver](const persistence::store_error& e) {
     outcome out;
     out.error = e.what();
+    out.failure = e.failure;
     deliver(std::move(out));
   };
   if (!pool.submit(std::move(job))) {

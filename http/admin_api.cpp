@@ -1,44 +1,33 @@
-// The admin routes over the durable directory: users (with scrypt password
-// hashes), groups and their members, and claims that groups grant. Every
-// database call runs on the store pool and every hash on the hash pool; the
-// workers answer through the responder, which is thread-safe.
+// The admin routes over the user directory: users (with scrypt password
+// hashes), groups and their members, and claims that groups grant. Each
+// route checks its input, sends one request to a directory service
+// (actors/directory.hpp) and renders the answer.
+#include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "auth/password.hpp"
-#include "common/clock.hpp"
+#include "actors/directory.hpp"
+#include "actors/error.hpp"
 #include "http/api.hpp"
+#include "http/api_errors.hpp"
 #include "http/json_input.hpp"
 
 namespace keymesh::http {
 
 using nlohmann::json;
-using persistence::store;
-using persistence::store_error;
-using persistence::store_failure;
 
 namespace {
 
 constexpr size_t max_description_bytes = 1024;
-constexpr size_t max_page = 1000;
+constexpr uint64_t max_page = 1000;
 
-/// A name (user, group, claim name or value): 1..255 bytes, no control
-/// characters.
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > max_name_bytes)
-    return false;
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f)
-      return false;
-  return true;
-}
-
-/// A string member NAME of BODY that valid_name accepts, or nullopt after
-/// setting ERROR.
+/// A string member NAME of BODY that valid_directory_name accepts, or
+/// nullopt after setting ERROR.
 std::optional<std::string> name_member(const json& body, const char* name,
                                        response& error) {
   auto v = body.find(name);
-  if (v == body.end() || !v->is_string() || !valid_name(v->get<std::string>())) {
+  if (v == body.end() || !v->is_string()
+      || !valid_directory_name(v->get<std::string>())) {
     error = bad_request(std::string{"\""} + name
                         + "\" is required: a string of 1 to 255 bytes without "
                           "control characters");
@@ -57,108 +46,15 @@ std::optional<std::string> password_member(const json& body, bool required,
   return password;
 }
 
-/// A path parameter that valid_name accepts, or nullopt after answering.
+/// A path parameter that valid_directory_name accepts, or nullopt after
+/// answering.
 std::optional<std::string> name_param(const route_params& params,
                                       const char* key, responder& done) {
   auto value = params.at(key);
-  if (valid_name(value))
+  if (valid_directory_name(value))
     return value;
   done(bad_request(std::string{"malformed "} + key));
   return std::nullopt;
-}
-
-json user_json(const persistence::user_record& u) {
-  return {{"username", u.username},
-          {"enabled", u.enabled},
-          {"created_at", u.created_at / 1000},
-          {"updated_at", u.updated_at / 1000}};
-}
-
-json claim_json(const persistence::claim_record& c) {
-  return {{"id", c.id},
-          {"name", c.name},
-          {"value", c.value},
-          {"description", c.description}};
-}
-
-json claims_json(const std::vector<persistence::claim_record>& claims) {
-  auto out = json::array();
-  for (auto& c : claims)
-    out.push_back(claim_json(c));
-  return out;
-}
-
-response ok_json(bhttp::status status, const json& body) {
-  return json_response(status, body.dump(-1, ' ', false,
-                                         json::error_handler_t::replace));
-}
-
-response no_content() {
-  response res{bhttp::status::no_content, 11};
-  res.set(bhttp::field::cache_control, "no-store");
-  return res;
-}
-
-response not_found(const std::string& what) {
-  return error_response(bhttp::status::not_found, what + " does not exist");
-}
-
-response store_failed(const store_error& e, const std::string& what) {
-  switch (e.failure) {
-    case store_failure::conflict:
-      return error_response(bhttp::status::conflict, "conflict",
-                            what + " exists already");
-    case store_failure::unavailable:
-    case store_failure::schema:
-      return error_response(bhttp::status::service_unavailable,
-                            std::string{"the database is unavailable: "}
-                              + e.what());
-    case store_failure::rejected:
-      break;
-  }
-  spdlog::error("admin: the database refused a statement: {}", e.what());
-  return error_response(bhttp::status::internal_server_error,
-                        "the database refused the change");
-}
-
-/// Runs WORK(store&) -> response on a store worker and answers with it;
-/// WHAT names the object for a conflict.
-void run_on_store(const std::shared_ptr<store_pool>& pool, responder done, std::string what,
-                  std::function<response(store&)> work) {
-  if (pool == nullptr)
-    return done(error_response(bhttp::status::service_unavailable,
-                               "this node has no database"));
-  store_job job;
-  job.work = [done, work](store& db) { done(work(db)); };
-  job.failed = [done, what](const store_error& e) {
-    done(store_failed(e, what));
-  };
-  if (!pool->submit(std::move(job)))
-    done(error_response(bhttp::status::service_unavailable,
-                        "the database queue is full"));
-}
-
-/// Hashes PASSWORD on the hash pool, then THEN(hash) (on its thread).
-void hash_then(work_pool* pool, responder done, std::string password,
-               auth::scrypt_cost cost,
-               std::function<void(std::string)> then) {
-  if (pool == nullptr)
-    return done(error_response(bhttp::status::service_unavailable,
-                               "this node cannot hash passwords"));
-  auto submitted = pool->submit([=] {
-    std::string hash;
-    try {
-      hash = auth::hash_password(password, cost);
-    } catch (const std::exception& e) {
-      spdlog::error("admin: password hash failed: {}", e.what());
-      return done(error_response(bhttp::status::internal_server_error,
-                                 "the password could not be hashed"));
-    }
-    then(std::move(hash));
-  });
-  if (!submitted)
-    done(error_response(bhttp::status::service_unavailable,
-                        "too many password hashes waiting"));
 }
 
 /// The {id} of a claim route, or nullopt after answering.
@@ -174,35 +70,89 @@ std::optional<int64_t> claim_id(const route_params& params, responder& done) {
   return std::nullopt;
 }
 
-std::optional<std::string> username_param(const route_params& params,
-                                          responder& done) {
-  return name_param(params, "username", done);
+json user_json(const user_view& u) {
+  return {{"username", u.username},
+          {"enabled", u.enabled},
+          {"created_at", u.created_at / 1000},
+          {"updated_at", u.updated_at / 1000}};
 }
 
-/// A change to what a group links to (a member, a claim): the group's
-/// {name}, a second key READ from the route, then OP(db, group, key):
-/// 204, or 404 naming MISSING.
-template <class Read, class Op>
-void group_link(const std::shared_ptr<store_pool>& pool,
-                const route_params& params, responder& done, Read read, Op op,
-                const char* missing) {
-  auto group = name_param(params, "name", done);
-  if (!group)
-    return;
-  auto key = read(params, done);
-  if (!key)
-    return;
-  run_on_store(pool, done, "",
-               [g = *group, k = *key, op, missing](store& db) {
-                 return op(db, g, k) ? no_content() : not_found(missing);
-               });
+json claims_json(const std::vector<claim_view>& claims) {
+  auto out = json::array();
+  for (auto& c : claims)
+    out.push_back({{"id", c.id},
+                   {"name", c.name},
+                   {"value", c.value},
+                   {"description", c.description}});
+  return out;
+}
+
+json group_json(const group_view& g) {
+  return {{"name", g.name},
+          {"created_at", g.created_at / 1000},
+          {"members", g.members},
+          {"claims", claims_json(g.claims)}};
+}
+
+response ok_json(bhttp::status status, const json& body) {
+  return json_response(status, body.dump(-1, ' ', false,
+                                         json::error_handler_t::replace));
+}
+
+response no_content() {
+  response res{bhttp::status::no_content, 11};
+  res.set(bhttp::field::cache_control, "no-store");
+  return res;
+}
+
+response no_content_for(const atom::ok&) {
+  return no_content();
 }
 
 } // namespace
 
-auth::scrypt_cost api::password_cost() const {
-  return {ctx_.settings.auth.scrypt_log2_n, ctx_.settings.auth.scrypt_r,
-          ctx_.settings.auth.scrypt_p};
+// -- the directory service -------------------------------------------------------------
+
+const directory_actor& api::directory() const {
+  thread_local size_t next = 0;
+  return ctx_.directory[next++ % ctx_.directory.size()];
+}
+
+response api::directory_error(caf::actor_system& sys,
+                              const caf::error& err) const {
+  if (err.category() == error_category) {
+    auto text = context_text(err);
+    switch (static_cast<ec>(err.code())) {
+      case ec::not_found:
+        return error_response(bhttp::status::not_found,
+                              text + " does not exist");
+      case ec::conflict:
+        return error_response(bhttp::status::conflict, "conflict",
+                              text + " exists already");
+      case ec::invalid_argument:
+        return bad_request(text);
+      case ec::unavailable:
+      case ec::overloaded:
+        return error_response(bhttp::status::service_unavailable, text);
+      case ec::rejected:
+        return error_response(bhttp::status::internal_server_error, text);
+      default:
+        break;
+    }
+  }
+  return state_error(sys, err, "the directory");
+}
+
+template <class T, class Render, class... Ts>
+void api::ask_directory(responder done, Render render, Ts... xs) {
+  ctx_.bridge->submit([this, done, render, xs...](
+                        caf::event_based_actor* self) {
+    self->request(directory(), local_request, xs...)
+      .then([done, render](T& answer) { done(render(answer)); },
+            [done, self, this](caf::error& err) {
+              done(directory_error(self->system(), err));
+            });
+  });
 }
 
 // -- users ---------------------------------------------------------------------------
@@ -220,24 +170,22 @@ void api::post_admin_users(const request& req, const route_params&,
   auto enabled = body->find("enabled");
   if (enabled != body->end() && !enabled->is_boolean())
     return done(bad_request("\"enabled\" must be true or false"));
-  bool on = enabled == body->end() || enabled->get<bool>();
-  auto clock = ctx_.clock;
-  auto pool = ctx_.store;
-  hash_then(ctx_.hashing, done, *password, password_cost(),
-            [=, name = *username](std::string hash) {
-              run_on_store(pool, done, "the user " + name, [=](store& db) {
-                auto u = db.create_user(name, hash, on, to_unix_ms(clock()));
-                auto out = user_json(u);
-                out["groups"] = json::array();
-                return ok_json(bhttp::status::created, out);
-              });
-            });
+  user_spec spec{*username, *password,
+                 enabled == body->end() || enabled->get<bool>()};
+  ask_directory<user_view>(
+    done,
+    [](const user_view& u) {
+      auto out = user_json(u);
+      out["groups"] = json::array();
+      return ok_json(bhttp::status::created, out);
+    },
+    atom::create_v, std::move(spec));
 }
 
 void api::get_admin_users(const request& req, const route_params&,
                           responder& done) {
   auto after = query_param(req.target(), "after").value_or("");
-  size_t limit = 100;
+  uint64_t limit = 100;
   if (auto l = query_param(req.target(), "limit")) {
     try {
       auto n = std::stoul(*l);
@@ -248,15 +196,17 @@ void api::get_admin_users(const request& req, const route_params&,
       return done(bad_request("limit must be a number from 1 to 1000"));
     }
   }
-  run_on_store(ctx_.store, done, "", [=](store& db) {
-    auto users = db.list_users(after, limit);
-    json out{{"users", json::array()}};
-    for (auto& u : users)
-      out["users"].push_back(user_json(u));
-    if (users.size() == limit)
-      out["next"] = users.back().username;
-    return ok_json(bhttp::status::ok, out);
-  });
+  ask_directory<user_page>(
+    done,
+    [](const user_page& page) {
+      json out{{"users", json::array()}};
+      for (auto& u : page.users)
+        out["users"].push_back(user_json(u));
+      if (!page.next.empty())
+        out["next"] = page.next;
+      return ok_json(bhttp::status::ok, out);
+    },
+    atom::list_v, atom::user_v, after, limit);
 }
 
 void api::get_admin_user(const request&, const route_params& params,
@@ -264,15 +214,15 @@ void api::get_admin_user(const request&, const route_params& params,
   auto name = name_param(params, "username", done);
   if (!name)
     return;
-  run_on_store(ctx_.store, done, "", [name = *name](store& db) {
-    auto u = db.find_user(name);
-    if (!u)
-      return not_found("the user");
-    auto out = user_json(*u);
-    out["groups"] = db.user_groups(u->id);
-    out["claims"] = claims_json(db.user_claims(u->id));
-    return ok_json(bhttp::status::ok, out);
-  });
+  ask_directory<user_view>(
+    done,
+    [](const user_view& u) {
+      auto out = user_json(u);
+      out["groups"] = u.groups;
+      out["claims"] = claims_json(u.claims);
+      return ok_json(bhttp::status::ok, out);
+    },
+    atom::get_v, atom::user_v, *name);
 }
 
 void api::patch_admin_user(const request& req, const route_params& params,
@@ -287,42 +237,20 @@ void api::patch_admin_user(const request& req, const route_params& params,
   auto password = password_member(*body, false, error);
   if (!password)
     return done(std::move(error));
-  std::optional<bool> enabled;
+  user_change change;
+  change.username = *name;
+  change.password = *password;
   if (auto e = body->find("enabled"); e != body->end()) {
     if (!e->is_boolean())
       return done(bad_request("\"enabled\" must be true or false"));
-    enabled = e->get<bool>();
+    change.set_enabled = true;
+    change.enabled = e->get<bool>();
   }
-  auto clock = ctx_.clock;
-  auto pool = ctx_.store;
-  // Disabling an account ends every session of it.
-  auto answer = enabled == false
-                  ? ending_subject(*name, "account disabled", done)
-                  : done;
-  auto update = [=, name = *name](std::optional<std::string> hash) {
-    run_on_store(pool, answer, "", [=](store& db) {
-      if (!db.update_user(name, hash, enabled, to_unix_ms(clock())))
-        return not_found("the user");
-      return ok_json(bhttp::status::ok, user_json(*db.find_user(name)));
-    });
-  };
-  if (password->empty())
-    return update(std::nullopt);
-  hash_then(ctx_.hashing, done, *password, password_cost(),
-            [update](std::string hash) { update(std::move(hash)); });
-}
-
-responder api::ending_subject(std::string sub, std::string reason,
-                              responder done) {
-  return [this, sub, reason, done](response res) {
-    if (res.result() != bhttp::status::ok
-        && res.result() != bhttp::status::no_content)
-      return done(std::move(res));
-    revoke(state::deny_kind::sub, sub, reason,
-           [done, res](response revoked) {
-             done(revoked.result() == bhttp::status::ok ? res : revoked);
-           });
-  };
+  // Disabling an account ends every session of it (the directory does).
+  ask_directory<user_view>(
+    done,
+    [](const user_view& u) { return ok_json(bhttp::status::ok, user_json(u)); },
+    atom::update_v, std::move(change));
 }
 
 void api::delete_admin_user(const request&, const route_params& params,
@@ -330,10 +258,8 @@ void api::delete_admin_user(const request&, const route_params& params,
   auto name = name_param(params, "username", done);
   if (!name)
     return;
-  run_on_store(ctx_.store, ending_subject(*name, "account deleted", done), "",
-               [name = *name](store& db) {
-    return db.delete_user(name) ? no_content() : not_found("the user");
-  });
+  ask_directory<atom::ok>(done, no_content_for, atom::remove_v, atom::user_v,
+                          *name);
 }
 
 // -- groups --------------------------------------------------------------------------
@@ -347,27 +273,26 @@ void api::post_admin_groups(const request& req, const route_params&,
   auto name = name_member(*body, "name", error);
   if (!name)
     return done(std::move(error));
-  auto clock = ctx_.clock;
-  run_on_store(ctx_.store, done, "the group " + *name,
-               [=, name = *name](store& db) {
-                 auto g = db.create_group(name, to_unix_ms(clock()));
-                 return ok_json(bhttp::status::created,
-                                {{"name", g.name},
-                                 {"created_at", g.created_at / 1000},
-                                 {"members", json::array()},
-                                 {"claims", json::array()}});
-               });
+  ask_directory<group_view>(
+    done,
+    [](const group_view& g) {
+      return ok_json(bhttp::status::created, group_json(g));
+    },
+    atom::create_v, atom::group_v, *name);
 }
 
 void api::get_admin_groups(const request&, const route_params&,
                            responder& done) {
-  run_on_store(ctx_.store, done, "", [](store& db) {
-    json out{{"groups", json::array()}};
-    for (auto& g : db.list_groups())
-      out["groups"].push_back(
-        {{"name", g.name}, {"created_at", g.created_at / 1000}});
-    return ok_json(bhttp::status::ok, out);
-  });
+  ask_directory<std::vector<group_view>>(
+    done,
+    [](const std::vector<group_view>& groups) {
+      json out{{"groups", json::array()}};
+      for (auto& g : groups)
+        out["groups"].push_back(
+          {{"name", g.name}, {"created_at", g.created_at / 1000}});
+      return ok_json(bhttp::status::ok, out);
+    },
+    atom::list_v, atom::group_v);
 }
 
 void api::get_admin_group(const request&, const route_params& params,
@@ -375,16 +300,10 @@ void api::get_admin_group(const request&, const route_params& params,
   auto name = name_param(params, "name", done);
   if (!name)
     return;
-  run_on_store(ctx_.store, done, "", [name = *name](store& db) {
-    for (auto& g : db.list_groups())
-      if (g.name == name)
-        return ok_json(bhttp::status::ok,
-                       {{"name", g.name},
-                        {"created_at", g.created_at / 1000},
-                        {"members", db.group_members(name)},
-                        {"claims", claims_json(db.group_claims(name))}});
-    return not_found("the group");
-  });
+  ask_directory<group_view>(
+    done,
+    [](const group_view& g) { return ok_json(bhttp::status::ok, group_json(g)); },
+    atom::get_v, atom::group_v, *name);
 }
 
 void api::delete_admin_group(const request&, const route_params& params,
@@ -392,13 +311,11 @@ void api::delete_admin_group(const request&, const route_params& params,
   auto name = name_param(params, "name", done);
   if (!name)
     return;
-  run_on_store(ctx_.store, done, "", [name = *name](store& db) {
-    return db.delete_group(name) ? no_content() : not_found("the group");
-  });
+  ask_directory<atom::ok>(done, no_content_for, atom::remove_v, atom::group_v,
+                          *name);
 }
 
 // -- claims --------------------------------------------------------------------------
-
 
 void api::post_admin_claims(const request& req, const route_params&,
                             responder& done) {
@@ -410,27 +327,30 @@ void api::post_admin_claims(const request& req, const route_params&,
   auto value = name ? name_member(*body, "value", error) : std::nullopt;
   if (!name || !value)
     return done(std::move(error));
-  std::string description;
+  claim_spec spec{*name, *value, {}};
   if (auto d = body->find("description"); d != body->end()) {
     if (!d->is_string() || d->get_ref<const std::string&>().size()
                              > max_description_bytes)
       return done(bad_request("\"description\" must be a string of at most "
                               "1024 bytes"));
-    description = d->get<std::string>();
+    spec.description = d->get<std::string>();
   }
-  run_on_store(ctx_.store, done, "the claim " + *name + "=" + *value,
-               [n = *name, v = *value, description](store& db) {
-                 return ok_json(bhttp::status::created,
-                                claim_json(db.create_claim(n, v, description)));
-               });
+  ask_directory<claim_view>(
+    done,
+    [](const claim_view& c) {
+      return ok_json(bhttp::status::created, claims_json({c}).at(0));
+    },
+    atom::create_v, std::move(spec));
 }
 
 void api::get_admin_claims(const request&, const route_params&,
                            responder& done) {
-  run_on_store(ctx_.store, done, "", [](store& db) {
-    return ok_json(bhttp::status::ok,
-                   {{"claims", claims_json(db.list_claims())}});
-  });
+  ask_directory<std::vector<claim_view>>(
+    done,
+    [](const std::vector<claim_view>& claims) {
+      return ok_json(bhttp::status::ok, {{"claims", claims_json(claims)}});
+    },
+    atom::list_v, atom::claim_v);
 }
 
 void api::delete_admin_claim(const request&, const route_params& params,
@@ -438,45 +358,46 @@ void api::delete_admin_claim(const request&, const route_params& params,
   auto id = claim_id(params, done);
   if (!id)
     return;
-  run_on_store(ctx_.store, done, "", [id = *id](store& db) {
-    return db.delete_claim(id) ? no_content() : not_found("the claim");
-  });
+  ask_directory<atom::ok>(done, no_content_for, atom::remove_v, atom::claim_v,
+                          *id);
 }
+
+// -- members and grants ------------------------------------------------------------------
 
 void api::put_group_member(const request&, const route_params& params,
                            responder& done) {
-  group_link(ctx_.store, params, done, username_param,
-             [](store& db, const std::string& g, const std::string& u) {
-               return db.add_member(g, u);
-             },
-             "the group or the user");
+  auto group = name_param(params, "name", done);
+  auto user = group ? name_param(params, "username", done) : std::nullopt;
+  if (group && user)
+    ask_directory<atom::ok>(done, no_content_for, atom::add_v, atom::member_v,
+                            *group, *user);
 }
 
 void api::delete_group_member(const request&, const route_params& params,
                               responder& done) {
-  group_link(ctx_.store, params, done, username_param,
-             [](store& db, const std::string& g, const std::string& u) {
-               return db.remove_member(g, u);
-             },
-             "the membership");
+  auto group = name_param(params, "name", done);
+  auto user = group ? name_param(params, "username", done) : std::nullopt;
+  if (group && user)
+    ask_directory<atom::ok>(done, no_content_for, atom::remove_v,
+                            atom::member_v, *group, *user);
 }
 
 void api::put_group_claim(const request&, const route_params& params,
                           responder& done) {
-  group_link(ctx_.store, params, done, claim_id,
-             [](store& db, const std::string& g, int64_t id) {
-               return db.grant_claim(g, id);
-             },
-             "the group or the claim");
+  auto group = name_param(params, "name", done);
+  auto id = group ? claim_id(params, done) : std::nullopt;
+  if (group && id)
+    ask_directory<atom::ok>(done, no_content_for, atom::add_v, atom::grant_v,
+                            *group, *id);
 }
 
 void api::delete_group_claim(const request&, const route_params& params,
                              responder& done) {
-  group_link(ctx_.store, params, done, claim_id,
-             [](store& db, const std::string& g, int64_t id) {
-               return db.revoke_claim(g, id);
-             },
-             "the grant");
+  auto group = name_param(params, "name", done);
+  auto id = group ? claim_id(params, done) : std::nullopt;
+  if (group && id)
+    ask_directory<atom::ok>(done, no_content_for, atom::remove_v,
+                            atom::grant_v, *group, *id);
 }
 
 } // namespace keymesh::http

@@ -127,6 +127,18 @@ api::api(api_context ctx)
       ctx_.bridge->actors().front()->home_system(), *opts, deps,
       ctx_.bridge->actors().size());
   }
+  if (ctx_.directory.empty() && !ctx_.sessions.empty()) {
+    auto opts = directory_options::from_settings(ctx_.settings);
+    if (!opts)
+      throw std::invalid_argument(caf::to_string(opts.error()));
+    directory_deps deps;
+    deps.store = ctx_.store;
+    deps.hashing = ctx_.hashing;
+    deps.clock = ctx_.clock;
+    ctx_.directory = spawn_directory(ctx_.sessions.front()->home_system(),
+                                     *opts, deps, ctx_.sessions,
+                                     ctx_.sessions.size());
+  }
   if (ctx_.auth.empty() && !ctx_.sessions.empty()) {
     auto opts = auth_options::from_settings(ctx_.settings);
     if (!opts)
@@ -134,12 +146,11 @@ api::api(api_context ctx)
     auth_deps deps;
     deps.state = ctx_.state;
     deps.keystore = ctx_.keystore;
-    deps.store = ctx_.store;
     deps.hashing = ctx_.hashing;
     deps.deny = ctx_.deny;
     deps.clock = ctx_.clock;
     ctx_.auth = spawn_auth(ctx_.sessions.front()->home_system(), *opts, deps,
-                           ctx_.sessions);
+                           ctx_.sessions, ctx_.directory);
   }
   checks_.leeway = ctx_.settings.keys.leeway;
   checks_.issuer = ctx_.settings.keys.issuer;

@@ -16,6 +16,7 @@
 
 #include "actors/auth_service.hpp"
 #include "actors/cluster_transport.hpp"
+#include "actors/directory.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/node_status.hpp"
@@ -70,6 +71,9 @@ struct api_context {
   /// The auth service (equivalent instances, used in turn). Empty: the api
   /// spawns its own from the fields above.
   std::vector<auth_actor> auth;
+  /// The directory service (equivalent instances, used in turn). Empty: the
+  /// api spawns its own from the fields above.
+  std::vector<directory_actor> directory;
 };
 
 /// The timeout of the bridge's requests to this node's own actors on the hot
@@ -207,12 +211,15 @@ private:
   void delete_group_claim(const request& req, const route_params&,
                           responder& done);
 
-  /// DONE, once the sessions of SUB are revoked for REASON when the answer
-  /// is a success (an account disabled or deleted ends its sessions).
-  responder ending_subject(std::string sub, std::string reason,
-                           responder done);
-  /// The scrypt cost of new password hashes (auth.*).
-  auth::scrypt_cost password_cost() const;
+  /// A directory service instance (in turn).
+  const directory_actor& directory() const;
+  /// The answer for an error of the directory service.
+  response directory_error(caf::actor_system& sys,
+                           const caf::error& err) const;
+  /// Sends XS to a directory service; DONE gets RENDER(answer of type T)
+  /// or the error's answer.
+  template <class T, class Render, class... Ts>
+  void ask_directory(responder done, Render render, Ts... xs);
 
   // login, refresh, logout (http/login_api.cpp)
   void post_login(const request& req, const route_params&, responder& done);

@@ -281,14 +281,25 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   auto auth_opts = auth_options::from_settings(c);
   if (!auth_opts)
     throw std::runtime_error(sys.render(auth_opts.error()));
+  auto directory_opts = directory_options::from_settings(c);
+  if (!directory_opts)
+    throw std::runtime_error(sys.render(directory_opts.error()));
+  directory_deps directory_with;
+  directory_with.store = self->store_;
+  directory_with.hashing = self->hashing_.get();
+  directory_with.clock = clock;
+  self->directory_ = spawn_directory(sys, *directory_opts, directory_with,
+                                     self->sessions_, threads);
+  for (auto& d : self->directory_)
+    watch(actor_cast<strong_actor_ptr>(d), "directory", self->status_);
   auth_deps auth_with;
   auth_with.state = self->state_->client();
   auth_with.keystore = self->keystore_;
-  auth_with.store = self->store_;
   auth_with.hashing = self->hashing_.get();
   auth_with.deny = self->deny_;
   auth_with.clock = clock;
-  self->auth_ = spawn_auth(sys, *auth_opts, auth_with, self->sessions_);
+  self->auth_ = spawn_auth(sys, *auth_opts, auth_with, self->sessions_,
+                           self->directory_);
   for (auto& a : self->auth_)
     watch(actor_cast<strong_actor_ptr>(a), "auth", self->status_);
   // HTTP front.
@@ -312,6 +323,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   ctx.bus = self->bus_;
   ctx.sessions = self->sessions_;
   ctx.auth = self->auth_;
+  ctx.directory = self->directory_;
   self->api_ = std::make_unique<http::api>(std::move(ctx));
   http::server_limits limits;
   limits.max_body_bytes = c.http.max_body_bytes;
@@ -455,6 +467,8 @@ void node::stop() {
     bridge_->stop();
   for (auto& a : auth_)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& d : directory_)
+    caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
   for (auto& s : sessions_)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   if (membership_)

@@ -18,6 +18,7 @@
 #include "actors/membership.hpp"
 #include "actors/node_status.hpp"
 #include "actors/auth_service.hpp"
+#include "actors/directory.hpp"
 #include "actors/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
@@ -121,6 +122,12 @@ public:
     return auth_.front();
   }
 
+  /// The directory service: users, groups and claims without HTTP
+  /// (equivalent instances; any one will do).
+  const directory_actor& directory() const {
+    return directory_.front();
+  }
+
 private:
   node() = default;
 
@@ -150,6 +157,7 @@ private:
   membership_actor membership_;
   std::vector<sessions_actor> sessions_;
   std::vector<auth_actor> auth_;
+  std::vector<directory_actor> directory_;
   std::shared_ptr<identity_slot> identity_;
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;

@@ -1,8 +1,8 @@
-// The auth service under the test coordinator, with a real SQLite user
-// directory, real scrypt and a real keystore, every actor (the store and
-// hash workers too) scheduled by the coordinator, and a clock the test
-// moves: logins and what their tokens carry, wrong passwords, unknown and
-// disabled users, lockout and its end, hash upgrades, a full hash queue,
+// The auth service under the test coordinator, with the directory service
+// over a real SQLite database, real scrypt and a real keystore, every
+// actor (the store and hash workers too) scheduled by the coordinator, and
+// a clock the test moves: logins and what their tokens carry, wrong
+// passwords, unknown and disabled users, lockout and its end, hash upgrades, a full hash queue,
 // refresh rotation and reuse, a refresh after its session ended, and
 // logouts by refresh token and by sid.
 #define CAF_SUITE auth_service
@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/auth_service.hpp"
+#include "actors/directory.hpp"
 #include "actors/error.hpp"
 #include "actors/keystore.hpp"
 #include "actors/sessions.hpp"
@@ -21,6 +22,7 @@
 #include "state/refresh.hpp"
 #include "state/session.hpp"
 #include "support/actor_config.hpp"
+#include "support/directory_stack.hpp"
 #include "support/manual_clock.hpp"
 #include "support/owning_shard.hpp"
 #include "support/temp_dir.hpp"
@@ -53,8 +55,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
   std::shared_ptr<state::deny_set> deny = std::make_shared<state::deny_set>();
   keystore_actor keystore;
   sessions_actor sessions;
-  std::shared_ptr<store_pool> store;
-  std::unique_ptr<work_pool> hashing;
+  std::unique_ptr<test::directory_stack> stack;
   std::unique_ptr<persistence::store> db;
   auth_actor auth;
 
@@ -88,18 +89,11 @@ struct fixture : test_coordinator_fixture<actor_config> {
     sd.deny = deny;
     sd.clock = clock.fn();
     sessions = spawn_sessions(sys, *so2, sd, 1).front();
-    store_pool_options po;
-    po.open = [c = cfg] { return persistence::open_store(c); };
-    po.workers = 1;
-    po.clock = clock.fn();
-    po.deny = deny;
-    po.detached = false;
-    store = std::make_shared<store_pool>(sys, po,
-                                         std::make_shared<store_status>());
-    hashing = std::make_unique<work_pool>(sys, 1, 100, false);
+    stack = std::make_unique<test::directory_stack>(sys, cfg, clock,
+                                                    sessions, deny);
     sched.run(); // the keystore's first key, the schema
     db = persistence::open_store(cfg);
-    auth = spawn(make_auth(hashing.get()));
+    auth = spawn(make_auth(stack->hashing.get()));
   }
 
   auth_deps make_auth(work_pool* pool) {
@@ -108,7 +102,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
     deps.state.shards = {shard};
     deps.sessions = sessions;
     deps.keystore = keystore;
-    deps.store = store;
+    deps.directory = stack->directory;
     deps.hashing = pool;
     deps.deny = deny;
     deps.clock = clock.fn();
@@ -128,8 +122,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
            caf::actor_cast<caf::actor>(keystore),
            caf::actor_cast<caf::actor>(shard)})
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    store->stop();
-    hashing->stop();
+    stack->stop();
     sched.run();
   }
 
