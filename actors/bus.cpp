@@ -434,4 +434,13 @@ bus_actor spawn_bus(caf::actor_system& sys, bus_options opts) {
   return sys.spawn(bus, std::move(opts));
 }
 
+caf::expected<bus_options> bus_options::from_settings(const config::settings& c) {
+  if (c.state.peer_timeout.count() <= 0)
+    return make_error(ec::invalid_argument,
+                      "state.peer_timeout must be positive");
+  bus_options opts;
+  opts.peer_timeout = c.state.peer_timeout;
+  return opts;
+}
+
 } // namespace keymesh

@@ -17,11 +17,13 @@
 #include <string>
 #include <vector>
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
+#include "config/settings.hpp"
 #include "persistence/store.hpp"
 #include "state/deny_set.hpp"
 
@@ -54,6 +56,10 @@ struct bus_options {
   /// Called (on the bus actor: it must not block) with each revocation that
   /// came from another node, after it was applied to the deny set.
   std::function<void(const persistence::revocation_entry&)> on_revocation;
+
+  /// The timing of the state.* settings (the caller adds the identity,
+  /// the clock, the deny set and the hooks).
+  static caf::expected<bus_options> from_settings(const config::settings& c);
 };
 
 class bus_state {

@@ -447,4 +447,16 @@ federation_actor spawn_federation(caf::actor_system& sys,
   return spawn_federation(sys, std::move(opts));
 }
 
+caf::expected<federation_options>
+federation_options::from_settings(const config::settings& c) {
+  if (c.cluster.failure_timeout.count() <= 0)
+    return make_error(ec::invalid_argument,
+                      "cluster.failure_timeout must be positive");
+  federation_options opts;
+  opts.departed_retention = std::chrono::duration_cast<
+    std::chrono::milliseconds>(c.keys.max_token_ttl + c.keys.leeway);
+  opts.peer_ack_timeout = c.cluster.failure_timeout;
+  return opts;
+}
+
 } // namespace keymesh

@@ -12,11 +12,13 @@
 #include <set>
 #include <string>
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
 #include "common/clock.hpp"
+#include "config/settings.hpp"
 #include "jose/key.hpp"
 #include "jose/key_set.hpp"
 
@@ -81,6 +83,11 @@ struct federation_options {
   /// The admitted cluster members (null: no cluster; only this node's own
   /// actors may announce).
   std::shared_ptr<const admission> admitted;
+
+  /// The retention and the ack wait of the keys.* and cluster.* settings
+  /// (the caller adds the origin, the slot, the clock and the admission).
+  static caf::expected<federation_options>
+  from_settings(const config::settings& c);
 };
 
 class federation_state {

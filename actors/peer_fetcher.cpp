@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -299,7 +300,8 @@ std::chrono::milliseconds peer_fetcher_state::next_delay(double jitter) const {
 
 namespace {
 
-using peer_fetcher_pointer = caf::stateful_actor<peer_fetcher_state>*;
+using peer_fetcher_pointer
+  = peer_fetcher_actor::stateful_pointer<peer_fetcher_state>;
 
 void announce(peer_fetcher_pointer self, const federation_actor& federation,
               key_announcement ann) {
@@ -334,15 +336,16 @@ void schedule_poll(peer_fetcher_pointer self) {
                      ++st.timer_id);
 }
 
-caf::behavior peer_fetcher(peer_fetcher_pointer self, peer_fetcher_options opts,
-                           federation_actor federation) {
+peer_fetcher_actor::behavior_type
+peer_fetcher(peer_fetcher_pointer self, peer_fetcher_options opts,
+             federation_actor federation) {
   if (auto problem = validate(opts); !problem.empty()) {
     spdlog::error("peer_fetcher: {}; not polling it", problem);
     self->quit(make_error(ec::invalid_argument, problem));
-    return {};
+  } else {
+    self->state.configure(std::move(opts));
+    self->send(self, atom::tick_v, ++self->state.timer_id);
   }
-  self->state.configure(std::move(opts));
-  self->send(self, atom::tick_v, ++self->state.timer_id);
   return {
       [=](atom::tick, uint64_t id) {
         if (id != self->state.timer_id)
@@ -355,8 +358,9 @@ caf::behavior peer_fetcher(peer_fetcher_pointer self, peer_fetcher_options opts,
 
 } // namespace
 
-caf::actor spawn_peer_fetcher(caf::actor_system& sys, peer_fetcher_options opts,
-                              federation_actor federation) {
+peer_fetcher_actor spawn_peer_fetcher(caf::actor_system& sys,
+                                      peer_fetcher_options opts,
+                                      federation_actor federation) {
   return sys.spawn<caf::detached>(peer_fetcher, std::move(opts),
                                   std::move(federation));
 }

@@ -122,11 +122,19 @@ private:
   unsigned failures_ = 0;
 };
 
+/// Polls one static peer's JWKS and announces its keys to the federation.
+/// Local to its node.
+using peer_fetcher_actor = caf::typed_actor<
+  // Internal timer (the id guards against stray ticks): polls now, then
+  // schedules the next poll (refresh interval, back-off after failures).
+  caf::reacts_to<atom::tick, uint64_t>>;
+
 /// Spawns the fetcher for one peer, detached (it blocks in http_get), and
 /// polls at once. FEDERATION receives its announcements. With options that
 /// validate() refuses, the actor logs the problem and quits with
 /// ec::invalid_argument.
-caf::actor spawn_peer_fetcher(caf::actor_system& sys, peer_fetcher_options opts,
-                              federation_actor federation);
+peer_fetcher_actor spawn_peer_fetcher(caf::actor_system& sys,
+                                      peer_fetcher_options opts,
+                                      federation_actor federation);
 
 } // namespace keymesh

@@ -15,6 +15,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/atoms.hpp"
@@ -217,9 +218,10 @@ private:
   std::set<std::string> failing_;
 };
 
-using srv_resolver_pointer = caf::stateful_actor<srv_resolver_state>*;
+using srv_resolver_pointer
+  = srv_resolver_actor::stateful_pointer<srv_resolver_state>;
 
-caf::behavior
+srv_resolver_actor::behavior_type
 srv_resolver(srv_resolver_pointer self, std::vector<std::string> names,
              std::string nameserver, std::chrono::milliseconds poll_interval,
              std::function<void(std::vector<std::string>)> on_result) {
@@ -231,7 +233,7 @@ srv_resolver(srv_resolver_pointer self, std::vector<std::string> names,
   if (!problem.empty()) {
     spdlog::error("srv_resolver: {}; not resolving", problem);
     self->quit(make_error(ec::invalid_argument, problem));
-    return {};
+    return {[](atom::tick, uint64_t) {}};
   }
   auto& st = self->state;
   st.names = std::move(names);
@@ -257,7 +259,7 @@ srv_resolver(srv_resolver_pointer self, std::vector<std::string> names,
 
 } // namespace
 
-caf::actor
+srv_resolver_actor
 spawn_srv_resolver(caf::actor_system& sys, std::vector<std::string> names,
                    std::string nameserver,
                    std::chrono::milliseconds poll_interval,

@@ -12,6 +12,9 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
 
 namespace keymesh {
 
@@ -60,7 +63,12 @@ inline constexpr std::chrono::milliseconds srv_query_timeout{5000};
 /// logged and contribute nothing to that round. With no names or a
 /// POLL_INTERVAL that is not positive, the actor logs the problem and quits
 /// with ec::invalid_argument. Any exit message ends it.
-caf::actor
+using srv_resolver_actor = caf::typed_actor<
+  // Internal timer (the id guards against stray ticks): one round of
+  // lookups, then the next in poll_interval.
+  caf::reacts_to<atom::tick, uint64_t>>;
+
+srv_resolver_actor
 spawn_srv_resolver(caf::actor_system& sys, std::vector<std::string> names,
                    std::string nameserver,
                    std::chrono::milliseconds poll_interval,

@@ -1,13 +1,14 @@
 #include "actors/store_pool.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/atoms.hpp"
+#include "actors/error.hpp"
 
 namespace keymesh {
 
@@ -35,9 +36,10 @@ struct worker_state {
   uint64_t opened_after = 0;
 };
 
-caf::behavior store_worker(caf::stateful_actor<worker_state>* self,
-                           persistence::store_factory open,
-                           std::shared_ptr<store_status> status) {
+store_worker_actor::behavior_type
+store_worker(store_worker_actor::stateful_pointer<worker_state> self,
+             persistence::store_factory open,
+             std::shared_ptr<store_status> status) {
   return {
     [=](atom::run, store_job& job) {
       auto started = std::chrono::steady_clock::now();
@@ -101,7 +103,7 @@ struct monitor_state {
 };
 
 /// Migrates and loads the revocation log once; then pings and prunes.
-void check(caf::stateful_actor<monitor_state>* self,
+void check(store_monitor_actor::stateful_pointer<monitor_state> self,
            const store_pool_options& opts,
            const std::shared_ptr<store_status>& status) {
   auto& st = self->state;
@@ -153,9 +155,9 @@ void check(caf::stateful_actor<monitor_state>* self,
   }
 }
 
-caf::behavior store_monitor(caf::stateful_actor<monitor_state>* self,
-                            store_pool_options opts,
-                            std::shared_ptr<store_status> status) {
+store_monitor_actor::behavior_type
+store_monitor(store_monitor_actor::stateful_pointer<monitor_state> self,
+              store_pool_options opts, std::shared_ptr<store_status> status) {
   self->send(self, atom::tick_v);
   return {
     [=](atom::tick) {
@@ -254,6 +256,24 @@ void store_pool::write_session(persistence::session_row row,
     ++batcher_->running;
   }
   batcher::launch(batcher_);
+}
+
+caf::expected<store_pool_options>
+store_pool_options::from_settings(const config::settings& c) {
+  if (c.database.pool_size == 0 || c.database.max_queue == 0)
+    return make_error(ec::invalid_argument,
+                      "database.pool_size and database.max_queue must be at "
+                      "least 1");
+  if (c.database.health_interval.count() <= 0)
+    return make_error(ec::invalid_argument,
+                      "database.health_interval must be positive");
+  store_pool_options opts;
+  opts.open = [c] { return persistence::open_store(c); };
+  opts.workers = c.database.pool_size;
+  opts.max_queue = c.database.max_queue;
+  opts.health_interval = c.database.health_interval;
+  opts.shared = c.database.driver == "mysql";
+  return opts;
 }
 
 store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,

@@ -19,9 +19,14 @@
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
 
 #include "common/clock.hpp"
+#include "config/settings.hpp"
 #include "persistence/store.hpp"
 #include "state/deny_set.hpp"
 
@@ -71,6 +76,25 @@ struct store_job {
   std::function<void(const persistence::store_error&)> failed;
 };
 
+} // namespace keymesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::store_job)
+
+namespace keymesh {
+
+/// One worker of the store pool, with its own connection (local only: a
+/// job is a closure).
+using store_worker_actor = caf::typed_actor<
+  // Runs the job with the worker's connection (opened, or opened again
+  // after an outage, as needed).
+  caf::reacts_to<atom::run, store_job>,
+  // Quits after the jobs queued before.
+  caf::reacts_to<atom::leave>>;
+
+/// The store pool's monitor: migrates and loads the revocation log once,
+/// then checks the database and prunes, on its own timer.
+using store_monitor_actor = caf::typed_actor<caf::reacts_to<atom::tick>>;
+
 struct store_pool_options {
   persistence::store_factory open;
   size_t workers = 4;
@@ -87,6 +111,11 @@ struct store_pool_options {
   /// CAF's deterministic test coordinator, which then runs the database
   /// calls in its own order, on its own thread.
   bool detached = true;
+
+  /// The database.* settings (OPEN connects as they say; CLOCK and DENY are
+  /// the caller's); an error names a setting the pool cannot use.
+  static caf::expected<store_pool_options>
+  from_settings(const config::settings& c);
 };
 
 class store_pool {
@@ -132,12 +161,10 @@ private:
   std::shared_ptr<batcher> batcher_;
   size_t max_queue_;
   bool shared_;
-  std::vector<caf::actor> workers_;
-  caf::actor monitor_;
+  std::vector<store_worker_actor> workers_;
+  store_monitor_actor monitor_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> stopped_{false};
 };
 
 } // namespace keymesh
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::store_job)

@@ -1,8 +1,10 @@
 #include "actors/work_pool.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
+
+#include <thread>
 
 #include "actors/atoms.hpp"
 
@@ -10,8 +12,9 @@ namespace keymesh {
 
 namespace {
 
-caf::behavior pool_worker(caf::event_based_actor* self,
-                          std::shared_ptr<std::atomic<size_t>> queued) {
+pool_worker_actor::behavior_type
+pool_worker(pool_worker_actor::pointer self,
+            std::shared_ptr<std::atomic<size_t>> queued) {
   return {
     [=](atom::run, work_job& job) {
       job.run();
@@ -48,6 +51,16 @@ bool work_pool::submit(std::function<void()> job) {
     = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
   caf::anon_send(target, atom::run_v, work_job{std::move(job)});
   return true;
+}
+
+std::unique_ptr<work_pool>
+work_pool::for_password_hashes(caf::actor_system& sys,
+                               const config::settings& c) {
+  auto workers = c.auth.hash_workers > 0
+                   ? c.auth.hash_workers
+                   : std::max(1u, std::thread::hardware_concurrency());
+  return std::make_unique<work_pool>(sys, workers,
+                                     std::max<size_t>(c.auth.hash_queue, 1));
 }
 
 void work_pool::stop() {

@@ -9,17 +9,37 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
+
+#include "config/settings.hpp"
 
 namespace keymesh {
 
 struct work_job {
   std::function<void()> run;
 };
+
+} // namespace keymesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::work_job)
+
+namespace keymesh {
+
+/// One worker of a work pool (local only: a job is a closure).
+using pool_worker_actor = caf::typed_actor<
+  // Runs the job on the worker's thread.
+  caf::reacts_to<atom::run, work_job>,
+  // Quits after the jobs queued before (an exit message would overtake
+  // them).
+  caf::reacts_to<atom::leave>>;
 
 class work_pool {
 public:
@@ -39,14 +59,17 @@ public:
   /// Workers finish the jobs queued before, then quit. Idempotent.
   void stop();
 
+  /// The password hash pool of the auth.* settings (auth.hash_workers, 0:
+  /// one per CPU; auth.hash_queue).
+  static std::unique_ptr<work_pool>
+  for_password_hashes(caf::actor_system& sys, const config::settings& c);
+
 private:
   std::shared_ptr<std::atomic<size_t>> queued_;
   size_t max_queue_;
-  std::vector<caf::actor> workers_;
+  std::vector<pool_worker_actor> workers_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> stopped_{false};
 };
 
 } // namespace keymesh
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::work_job)

@@ -146,7 +146,7 @@ response api::directory_error(caf::actor_system& sys,
 template <class T, class Render, class... Ts>
 void api::ask_directory(responder done, Render render, Ts... xs) {
   ctx_.bridge->submit([this, done, render, xs...](
-                        caf::event_based_actor* self) {
+                        bridge_self self) {
     self->request(directory(), local_request, xs...)
       .then([done, render](T& answer) { done(render(answer)); },
             [done, self, this](caf::error& err) {

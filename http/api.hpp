@@ -243,7 +243,7 @@ private:
   /// Reads a session through the service; THEN gets nullopt for an absent
   /// or revoked one (and whether it was revoked), or the session and its
   /// record version.
-  void read_session(caf::event_based_actor* self, std::string sid,
+  void read_session(bridge_self self, std::string sid,
                     std::function<void(std::optional<state::session>, bool,
                                        state::version)>
                       then,

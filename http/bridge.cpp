@@ -1,7 +1,7 @@
 #include "http/bridge.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <spdlog/spdlog.h>
@@ -15,20 +15,19 @@ namespace {
 
 // The index argument is only there because CAF 0.17.6's spawn of a function
 // without arguments dereferences a null tuple pointer (UBSan reports it).
-caf::behavior bridge_actor(caf::event_based_actor* self, size_t /*index*/) {
+bridge_actor::behavior_type bridge(bridge_self self, size_t /*index*/) {
   // An exception ends an actor in CAF (the node would report itself
   // failed): a task that throws is logged and its request answered by the
   // server's response timeout, and the bridge goes on.
   return {
     [=](atom::run, bridge_task& task) {
       try {
-        task(self);
+        task.run(self);
       } catch (const std::exception& e) {
         spdlog::error("http: a request task failed: {}", e.what());
       }
     },
-    // The rest of a task, after work on another thread (actors/store_call).
-    [=](atom::run, continuation& rest) {
+    [](atom::run, continuation& rest) {
       try {
         rest();
       } catch (const std::exception& e) {
@@ -42,17 +41,17 @@ caf::behavior bridge_actor(caf::event_based_actor* self, size_t /*index*/) {
 
 bridge_pool::bridge_pool(caf::actor_system& sys, size_t size) {
   for (size_t i = 0; i < std::max<size_t>(size, 1); ++i)
-    actors_.push_back(sys.spawn(bridge_actor, i));
+    actors_.push_back(sys.spawn(bridge, i));
 }
 
 bridge_pool::~bridge_pool() {
   stop();
 }
 
-void bridge_pool::submit(bridge_task task) {
+void bridge_pool::submit(std::function<void(bridge_self)> task) {
   auto& target = actors_[next_.fetch_add(1, std::memory_order_relaxed)
                          % actors_.size()];
-  caf::anon_send(target, atom::run_v, std::move(task));
+  caf::anon_send(target, atom::run_v, bridge_task{std::move(task)});
 }
 
 void bridge_pool::stop() {

@@ -11,11 +11,29 @@
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/continuation.hpp"
 
 namespace keymesh::http {
 
+struct bridge_task;
+
+/// A bridge actor (local only: a task is a closure).
+using bridge_actor = caf::typed_actor<
+  // Runs a task submitted from an I/O thread.
+  caf::reacts_to<atom::run, bridge_task>,
+  // The rest of a task, after work on another thread (actors/store_call).
+  caf::reacts_to<atom::run, continuation>>;
+
+/// What a task runs with: the bridge actor, to send requests from.
+using bridge_self = bridge_actor::pointer;
+
 /// Work for a bridge actor; runs on a CAF worker thread.
-using bridge_task = std::function<void(caf::event_based_actor* self)>;
+struct bridge_task {
+  std::function<void(bridge_self)> run;
+};
 
 /// A fixed pool of bridge actors used round-robin.
 class bridge_pool {
@@ -26,18 +44,18 @@ public:
   bridge_pool(const bridge_pool&) = delete;
   bridge_pool& operator=(const bridge_pool&) = delete;
 
-  /// Thread-safe; the task runs exactly once unless the pool was stopped.
-  void submit(bridge_task task);
+  /// Thread-safe; TASK runs exactly once unless the pool was stopped.
+  void submit(std::function<void(bridge_self)> task);
 
   /// Terminates every bridge actor. Idempotent.
   void stop();
 
-  const std::vector<caf::actor>& actors() const {
+  const std::vector<bridge_actor>& actors() const {
     return actors_;
   }
 
 private:
-  std::vector<caf::actor> actors_;
+  std::vector<bridge_actor> actors_;
   std::atomic<size_t> next_{0};
 };
 

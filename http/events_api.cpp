@@ -7,7 +7,7 @@
 #include <deque>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
@@ -85,7 +85,16 @@ struct stream_state {
   bool flush_scheduled = false;
 };
 
-using stream_pointer = caf::stateful_actor<stream_state>*;
+/// One per stream (local only).
+using event_stream_actor = caf::typed_actor<
+  // A live event from the bus.
+  caf::reacts_to<atom::event, bus_event>,
+  // Flush what waits for a slow client (scheduled by flush itself).
+  caf::reacts_to<atom::run>,
+  // Heartbeat: a comment line keeps proxies from closing an idle stream.
+  caf::reacts_to<atom::tick>>;
+
+using stream_pointer = event_stream_actor::stateful_pointer<stream_state>;
 
 /// Hands waiting frames to the connection while it has room; false when the
 /// client is gone or too far behind (the actor then quits).
@@ -126,7 +135,7 @@ void enqueue(stream_pointer self, std::string text) {
   }
 }
 
-caf::behavior event_stream(stream_pointer self,
+event_stream_actor::behavior_type event_stream(stream_pointer self,
                            std::shared_ptr<event_channel> channel,
                            bus_actor bus, std::vector<std::string> topics,
                            std::string after, std::string node) {

@@ -125,7 +125,7 @@ void api::post_tokens(const request& req, const route_params&,
     return done(std::move(error));
   ctx_.bridge->submit([keystore = ctx_.keystore, tr = std::move(*tr),
                        stats = metrics_,
-                       done](caf::event_based_actor* self) mutable {
+                       done](bridge_self self) mutable {
     self->request(keystore, local_request, atom::sign_v, std::move(tr))
       .then(
         [=](signed_token& t) {
@@ -270,7 +270,7 @@ void api::get_cluster(const request&, const route_params&, responder& done) {
   }
   auto timeout = ctx_.settings.http.request_timeout;
   ctx_.bridge->submit([membership = ctx_.membership, timeout,
-                       done](caf::event_based_actor* self) mutable {
+                       done](bridge_self self) mutable {
     self->request(membership, timeout, atom::get_v, atom::members_v)
       .then(
         [=](cluster_status& st) {
@@ -308,7 +308,7 @@ void api::get_cluster(const request&, const route_params&, responder& done) {
 void api::post_rotate(const request&, const route_params&, responder& done) {
   auto timeout = ctx_.settings.http.request_timeout;
   ctx_.bridge->submit([keystore = ctx_.keystore, timeout,
-                       done](caf::event_based_actor* self) mutable {
+                       done](bridge_self self) mutable {
     self->request(keystore, timeout, atom::rotate_v)
       .then(
         [=](std::string& signing, std::string& next) {

@@ -116,7 +116,7 @@ void api::post_login(const request& req, const route_params&,
     who.client_id = c->get<std::string>();
   }
   ctx_.bridge->submit([this, who = std::move(who),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(auth(), local_request, atom::login_v, who)
       .then([=](token_grant& g) { done(granted(g)); },
             [=](caf::error& err) {
@@ -137,7 +137,7 @@ void api::post_refresh(const request& req, const route_params&,
   if (!text || !state::parse_refresh_token(*text))
     return done(invalid_grant("not a refresh token"));
   ctx_.bridge->submit([this, text = std::move(*text),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(auth(), local_request, atom::refresh_v, text)
       .then([=](token_grant& g) { done(granted(g)); },
             [=](caf::error& err) {
@@ -178,7 +178,7 @@ void api::post_logout(const request& req, const route_params&,
       return done(invalid_grant("not a valid access token of a session"));
   }
   ctx_.bridge->submit([this, out = std::move(out),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(auth(), local_request, atom::logout_v, out)
       .then(
         [=](revocation_outcome& r) {

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/error.hpp"
 #include "http/event_channel.hpp"
 
 namespace keymesh::http {
@@ -647,6 +648,30 @@ void server::stop() {
     ctx->restart();
     ctx->poll();
   }
+}
+
+caf::expected<server_limits>
+server_limits::from_settings(const config::settings& c) {
+  if (c.http.max_body_bytes == 0 || c.http.max_header_bytes == 0
+      || c.http.max_header_count == 0 || c.http.max_connections == 0)
+    return make_error(ec::invalid_argument,
+                      "http.max_body_bytes, http.max_header_bytes, "
+                      "http.max_header_count and http.max_connections must "
+                      "be at least 1");
+  if (c.http.read_timeout.count() <= 0 || c.http.idle_timeout.count() <= 0
+      || c.http.request_timeout.count() <= 0)
+    return make_error(ec::invalid_argument,
+                      "http.read_timeout, http.idle_timeout and "
+                      "http.request_timeout must be positive");
+  server_limits limits;
+  limits.max_body_bytes = c.http.max_body_bytes;
+  limits.max_header_bytes = c.http.max_header_bytes;
+  limits.max_header_count = c.http.max_header_count;
+  limits.max_connections = c.http.max_connections;
+  limits.read_timeout = c.http.read_timeout;
+  limits.idle_timeout = c.http.idle_timeout;
+  limits.response_timeout = c.http.request_timeout;
+  return limits;
 }
 
 } // namespace keymesh::http

@@ -28,6 +28,9 @@ struct server_limits {
   /// 504 (http.request_timeout); a later answer is dropped. The API's own
   /// requests to local actors need no timeouts of their own.
   std::chrono::milliseconds response_timeout{5'000};
+
+  /// The http.* limits; an error names a setting the server cannot use.
+  static caf::expected<server_limits> from_settings(const config::settings& c);
 };
 
 class server {

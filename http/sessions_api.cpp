@@ -166,7 +166,7 @@ response api::session_error(caf::actor_system& sys,
   return state_error(sys, err, "the session");
 }
 
-void api::read_session(caf::event_based_actor* self, std::string sid,
+void api::read_session(bridge_self self, std::string sid,
                        std::function<void(std::optional<session>, bool,
                                           state::version)>
                          then,
@@ -232,7 +232,7 @@ void api::post_sessions(const request& req, const route_params&,
                             + std::to_string(cfg.max_attribute_bytes)
                             + " bytes (sessions.max_attribute_bytes)"));
   ctx_.bridge->submit([this, spec = std::move(spec),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(sessions(), local_request, atom::create_v, spec)
       .then(
         [=](session& s) {
@@ -248,7 +248,7 @@ void api::get_session(const request&, const route_params& params,
   if (!sid)
     return;
   ctx_.bridge->submit([this, sid = std::move(*sid),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(sessions(), local_request, atom::get_v, sid)
       .then(
         [=](session_found& found) {
@@ -285,7 +285,7 @@ void api::patch_session(const request& req, const route_params& params,
     }
   }
   ctx_.bridge->submit([this, sid = std::move(*sid), patch = std::move(patch),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(sessions(), local_request, atom::update_v, sid, patch)
       .then(
         [=](session& s) {
@@ -312,7 +312,7 @@ void api::get_subject_sessions(const request&, const route_params& params,
   auto sub = params.at("sub");
   if (sub.empty() || sub.size() > max_subject_bytes)
     return done(bad_request("the subject must be 1 to 256 bytes"));
-  ctx_.bridge->submit([this, sub, done](caf::event_based_actor* self) {
+  ctx_.bridge->submit([this, sub, done](bridge_self self) {
     self->request(sessions(), local_request, atom::list_v, sub)
       .then(
         [=](std::vector<session>& found) {
@@ -347,7 +347,7 @@ void api::revoke(state::deny_kind kind, std::string value,
   revocation_order order{state::to_string(kind), std::move(value),
                          std::move(reason)};
   ctx_.bridge->submit([this, order = std::move(order),
-                       done](caf::event_based_actor* self) {
+                       done](bridge_self self) {
     self->request(sessions(), local_request, atom::revoke_v, order)
       .then(
         [=](revocation_outcome& out) {
@@ -428,7 +428,7 @@ void api::post_session_tokens(const request& req, const route_params& params,
       c != body.end() && c->is_object() && c->contains("sid"))
     return done(bad_request("the \"sid\" claim comes from the session"));
   ctx_.bridge->submit([this, sid, body = std::move(body),
-                       done](caf::event_based_actor* self) mutable {
+                       done](bridge_self self) mutable {
     read_session(
       self, sid,
       [=](std::optional<session> s, bool revoked, state::version) mutable {

@@ -69,6 +69,15 @@ void watch(const caf::strong_actor_ptr& actor, std::string name,
     });
 }
 
+/// The value of a component's options (from_settings) or spawn; throws
+/// naming the setting or the failure otherwise.
+template <class T>
+T required(caf::actor_system& sys, caf::expected<T> x) {
+  if (!x)
+    throw std::runtime_error(sys.render(x.error()));
+  return std::move(*x);
+}
+
 void warn_about_cluster_settings(const config::settings& c) {
   if (!c.cluster.enabled
       && (!c.cluster.seeds.empty() || !c.cluster.listen.empty()))
@@ -82,97 +91,124 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                                   config::settings cfg, wall_clock clock) {
   std::unique_ptr<node> self{new node};
   self->cfg_ = std::move(cfg);
-  auto& c = self->cfg_;
-  warn_about_cluster_settings(c);
-  // Data directory and identity.
+  self->clock_ = clock;
+  warn_about_cluster_settings(self->cfg_);
+  // In order: each step uses what the ones before it started, and a throw
+  // destroys the half-built node, which stops what was started.
+  self->open_data_dir();
+  auto identity = self->check_cluster_identity(sys);
+  self->start_store(sys);
+  self->start_bus(sys);
+  self->start_keys(sys);
+  self->start_state(sys);
+  if (self->cfg_.cluster.enabled)
+    self->start_cluster(sys, std::move(identity));
+  self->start_static_peers(sys);
+  auto threads = resolve_threads(self->cfg_.http.threads);
+  self->start_services(sys, threads);
+  auto listen = self->start_http(sys, threads);
+  // A single node owns every partition as soon as its router has told the
+  // shards: wait for that, so sessions work the moment start returns. (A
+  // cluster node's partitions follow the members it finds; readiness
+  // reports them.)
+  if (!self->cfg_.cluster.enabled)
+    await_start([&synced = *self->state_->synced()] { return synced.load(); },
+                *self->status_, std::chrono::seconds{60},
+                "the state actors stopped before they owned their "
+                "partitions: see the errors above",
+                "the shards did not own their partitions after 60 s");
+  spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
+               "threads)",
+               self->instance_id_, listen, self->http_port_,
+               jose::to_string(
+                 *jose::parse_algorithm(self->cfg_.keys.algorithm)),
+               threads);
+  return self;
+}
+
+void node::open_data_dir() {
+  auto& c = cfg_;
   persistence::ensure_data_dir(c.node.data_dir);
-  self->instance_id_ = c.cluster.instance_id.empty()
-                         ? persistence::load_or_create_instance_id(
-                           c.node.data_dir)
-                         : c.cluster.instance_id;
-  // Admin keys.
-  self->admin_keys_file_ = c.http.admin_keys_file;
-  if (self->admin_keys_file_.empty()) {
+  instance_id_ = c.cluster.instance_id.empty()
+                   ? persistence::load_or_create_instance_id(c.node.data_dir)
+                   : c.cluster.instance_id;
+  admin_keys_file_ = c.http.admin_keys_file;
+  if (admin_keys_file_.empty()) {
     bool created = false;
-    self->admin_keys_file_ = http::admin_auth::ensure_default_file(
-      c.node.data_dir, created);
+    admin_keys_file_ = http::admin_auth::ensure_default_file(c.node.data_dir,
+                                                             created);
     if (created)
       spdlog::info("wrote a new admin key to {} (use it as Authorization: "
                    "Bearer <key>; it is never logged)",
-                   self->admin_keys_file_);
+                   admin_keys_file_);
   }
-  auto admin = std::make_shared<http::admin_auth>(
-    http::admin_auth::load(self->admin_keys_file_));
-  self->status_ = std::make_shared<node_status>();
-  self->status_->instance_id = self->instance_id_;
-  self->status_->started_at = clock();
-  self->clock_ = clock;
-  // Actors: the federation first, so the keystore's first announcement has
-  // somewhere to go.
-  std::optional<cluster::tls_identity> identity;
-  if (c.cluster.enabled) {
-    identity = load_cluster_identity(c);
-    if (!sys.has_middleman())
-      throw std::runtime_error("cluster.enabled, but the actor system has no "
-                               "middleman: call "
-                               "keymesh::prepare_actor_system first");
-    if (identity && identity->common_name() != self->instance_id_)
-      throw std::runtime_error(
-        "the cluster certificate's CN \"" + identity->common_name()
-        + "\" is not this node's instance id \"" + self->instance_id_
-        + "\" (set cluster.instance_id, or use the certificate genclust "
-          "made for this node)");
-    self->status_->cluster_ready = false;
-  }
-  // The bus first: the keystore publishes its key sets on it.
-  self->deny_ = std::make_shared<state::deny_set>();
-  // The store: its monitor migrates the schema and loads the revocation log
-  // into the deny set; the node is not ready before it did.
-  auto db_status = std::make_shared<store_status>();
-  db_status->backend = c.database.driver;
-  store_pool_options sopts;
-  sopts.open = [c] { return persistence::open_store(c); };
-  sopts.workers = c.database.pool_size;
-  sopts.max_queue = c.database.max_queue;
-  sopts.health_interval = c.database.health_interval;
-  sopts.clock = clock;
-  sopts.deny = self->deny_;
-  sopts.shared = c.database.driver == "mysql";
-  self->store_ = std::make_shared<store_pool>(sys, std::move(sopts),
-                                              db_status);
-  self->status_->store = db_status;
-  // The first check runs now: wait for it (briefly), so that a node whose
-  // database answers is ready once it says so. One that does not answer
-  // starts anyway, not ready, and the monitor keeps trying.
-  {
-    auto deadline = std::chrono::steady_clock::now() + c.database.connect_timeout
-                    + std::chrono::seconds{1};
-    while (!db_status->loaded && db_status->error().empty()
-           && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds{2});
-  }
-  self->hashing_ = std::make_unique<work_pool>(
-    sys,
-    c.auth.hash_workers > 0 ? c.auth.hash_workers
-                            : std::max(1u, std::thread::hardware_concurrency()),
-    c.auth.hash_queue);
-  self->incarnation_ = [] {
+  admin_ = std::make_shared<http::admin_auth>(
+    http::admin_auth::load(admin_keys_file_));
+  status_ = std::make_shared<node_status>();
+  status_->instance_id = instance_id_;
+  status_->started_at = clock_();
+  incarnation_ = [] {
     uint64_t x = 0;
     auto bytes = keymesh::random_bytes(sizeof(x));
     std::memcpy(&x, bytes.data(), sizeof(x));
     return x;
   }();
-  bus_options bopts;
-  bopts.instance_id = self->instance_id_;
-  bopts.incarnation = self->incarnation_;
-  bopts.clock = clock;
-  bopts.peer_timeout = c.state.peer_timeout;
-  bopts.deny = self->deny_;
-  if (!self->store_->shared()) {
+  deny_ = std::make_shared<state::deny_set>();
+}
+
+std::optional<cluster::tls_identity>
+node::check_cluster_identity(caf::actor_system& sys) {
+  auto& c = cfg_;
+  if (!c.cluster.enabled)
+    return std::nullopt;
+  auto identity = load_cluster_identity(c);
+  if (!sys.has_middleman())
+    throw std::runtime_error("cluster.enabled, but the actor system has no "
+                             "middleman: call "
+                             "keymesh::prepare_actor_system first");
+  if (identity && identity->common_name() != instance_id_)
+    throw std::runtime_error(
+      "the cluster certificate's CN \"" + identity->common_name()
+      + "\" is not this node's instance id \"" + instance_id_
+      + "\" (set cluster.instance_id, or use the certificate genclust "
+        "made for this node)");
+  status_->cluster_ready = false;
+  return identity;
+}
+
+void node::start_store(caf::actor_system& sys) {
+  auto& c = cfg_;
+  // The store: its monitor migrates the schema and loads the revocation log
+  // into the deny set; the node is not ready before it did.
+  auto opts = required(sys, store_pool_options::from_settings(c));
+  opts.clock = clock_;
+  opts.deny = deny_;
+  auto db_status = std::make_shared<store_status>();
+  db_status->backend = c.database.driver;
+  store_ = std::make_shared<store_pool>(sys, std::move(opts), db_status);
+  status_->store = db_status;
+  // The first check runs now: wait for it (briefly), so that a node whose
+  // database answers is ready once it says so. One that does not answer
+  // starts anyway, not ready, and the monitor keeps trying.
+  auto deadline = std::chrono::steady_clock::now()
+                  + c.database.connect_timeout + std::chrono::seconds{1};
+  while (!db_status->loaded && db_status->error().empty()
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  hashing_ = work_pool::for_password_hashes(sys, c);
+}
+
+void node::start_bus(caf::actor_system& sys) {
+  auto opts = required(sys, bus_options::from_settings(cfg_));
+  opts.instance_id = instance_id_;
+  opts.incarnation = incarnation_;
+  opts.clock = clock_;
+  opts.deny = deny_;
+  if (!store_->shared()) {
     // Each node keeps its own log: it records what it learns from peers
     // too. (A shared database has the entry from the node that took it.)
-    bopts.on_revocation = [pool = self->store_](
-                            const persistence::revocation_entry& entry) {
+    opts.on_revocation = [pool = store_](
+                           const persistence::revocation_entry& entry) {
       pool->submit({[entry](persistence::store& db) {
                       db.put_revocation(entry);
                     },
@@ -183,26 +219,28 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                     }});
     };
   }
-  bopts.admitted = self->admitted_;
-  self->bus_ = spawn_bus(sys, std::move(bopts));
-  self->keys_ = std::make_shared<key_snapshot_slot>();
-  federation_options fed_opts;
-  fed_opts.local_origin = self->instance_id_;
-  fed_opts.slot = self->keys_;
-  fed_opts.clock = clock;
-  fed_opts.departed_retention = std::chrono::duration_cast<
-    std::chrono::milliseconds>(c.keys.max_token_ttl + c.keys.leeway);
-  fed_opts.peer_ack_timeout = c.cluster.failure_timeout;
-  fed_opts.admitted = self->admitted_;
-  self->federation_ = spawn_federation(sys, std::move(fed_opts));
-  auto opts = keystore_options::from_settings(c, self->instance_id_);
-  if (!opts)
-    throw std::runtime_error(sys.render(opts.error()));
-  opts->clock = clock;
+  opts.admitted = admitted_;
+  bus_ = spawn_bus(sys, std::move(opts));
+  watch(caf::actor_cast<caf::strong_actor_ptr>(bus_), "bus", status_);
+}
+
+void node::start_keys(caf::actor_system& sys) {
+  auto& c = cfg_;
+  // The federation first, so the keystore's first announcement has
+  // somewhere to go.
+  keys_ = std::make_shared<key_snapshot_slot>();
+  auto fed_opts = required(sys, federation_options::from_settings(c));
+  fed_opts.local_origin = instance_id_;
+  fed_opts.slot = keys_;
+  fed_opts.clock = clock_;
+  fed_opts.admitted = admitted_;
+  federation_ = spawn_federation(sys, std::move(fed_opts));
+  auto opts = required(sys, keystore_options::from_settings(c, instance_id_));
+  opts.clock = clock_;
   if (c.cluster.enabled) // a due key waits this long for peers' acks
-    opts->ack_wait = c.cluster.failure_timeout;
-  opts->first_sequence = persistence::read_key_sequence(c.node.data_dir);
-  opts->persist_sequence = [dir = c.node.data_dir](uint64_t n) {
+    opts.ack_wait = c.cluster.failure_timeout;
+  opts.first_sequence = persistence::read_key_sequence(c.node.data_dir);
+  opts.persist_sequence = [dir = c.node.data_dir](uint64_t n) {
     persistence::write_key_sequence(dir, n);
   };
   if (!c.keys.encryption_key_file.empty()) {
@@ -210,42 +248,40 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
     auto secret = persistence::read_encryption_key(c.keys.encryption_key_file);
     auto path = (std::filesystem::path{c.node.data_dir} / "signing_keys.sealed")
                   .string();
-    opts->restored_keys = load_signing_keys(path, secret, self->instance_id_);
-    opts->save_keys = [path, secret, id = self->instance_id_](
-                        const std::deque<managed_key>& keys) {
+    opts.restored_keys = load_signing_keys(path, secret, instance_id_);
+    opts.save_keys = [path, secret, id = instance_id_](
+                       const std::deque<managed_key>& keys) {
       save_signing_keys(path, secret, id, keys);
     };
   }
-  opts->on_announce = [bus = self->bus_](const key_announcement& a) {
+  opts.on_announce = [bus = bus_](const key_announcement& a) {
     caf::anon_send(bus, atom::publish_v, std::string{"keys"},
                    keys_payload(a));
   };
-  auto ks = spawn_keystore(sys, std::move(*opts), self->federation_);
-  if (!ks)
-    throw std::runtime_error(sys.render(ks.error()));
-  self->keystore_ = std::move(*ks);
-  using caf::actor_cast;
-  using caf::strong_actor_ptr;
-  watch(actor_cast<strong_actor_ptr>(self->federation_), "federation",
-        self->status_);
-  watch(actor_cast<strong_actor_ptr>(self->keystore_), "keystore",
-        self->status_);
-  watch(actor_cast<strong_actor_ptr>(self->bus_), "bus", self->status_);
+  keystore_ = required(sys, spawn_keystore(sys, std::move(opts), federation_));
+  watch(caf::actor_cast<caf::strong_actor_ptr>(federation_), "federation",
+        status_);
+  watch(caf::actor_cast<caf::strong_actor_ptr>(keystore_), "keystore",
+        status_);
   // The federation published its first snapshot.
-  await_start([&slot = *self->keys_] { return slot.load() != nullptr; },
-              *self->status_, std::chrono::seconds{60},
+  await_start([&slot = *keys_] { return slot.load() != nullptr; }, *status_,
+              std::chrono::seconds{60},
               "the key actors stopped before the first key was published: "
               "see the errors above",
               "no signing key after 60 s: see the keystore errors above");
-  self->state_ = state_service::start(sys, c, self->instance_id_, clock,
-                                      self->admitted_);
-  self->status_->state_synced = self->state_->synced();
-  watch(actor_cast<strong_actor_ptr>(self->state_->router()), "router",
-        self->status_);
-  for (auto& s : self->state_->client().shards)
-    watch(actor_cast<strong_actor_ptr>(s), "shard", self->status_);
-  if (c.cluster.enabled)
-    self->start_cluster(sys, std::move(identity));
+}
+
+void node::start_state(caf::actor_system& sys) {
+  state_ = state_service::start(sys, cfg_, instance_id_, clock_, admitted_);
+  status_->state_synced = state_->synced();
+  watch(caf::actor_cast<caf::strong_actor_ptr>(state_->router()), "router",
+        status_);
+  for (auto& s : state_->client().shards)
+    watch(caf::actor_cast<caf::strong_actor_ptr>(s), "shard", status_);
+}
+
+void node::start_static_peers(caf::actor_system& sys) {
+  auto& c = cfg_;
   // Stoke-style federation: poll every static peer's JWKS.
   for (auto& url : c.cluster.static_peers) {
     peer_fetcher_options fo;
@@ -254,8 +290,8 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
     fo.fetch.ca_file = c.cluster.static_peers_ca;
     if (auto why = validate(fo); !why.empty())
       throw std::runtime_error("cluster.static_peers: " + why);
-    self->peer_fetchers_.push_back(
-      spawn_peer_fetcher(sys, std::move(fo), self->federation_));
+    peer_fetchers_.push_back(spawn_peer_fetcher(sys, std::move(fo),
+                                                federation_));
   }
   if (!c.cluster.static_peers.empty())
     spdlog::info("polling {} static peer(s) every {} s",
@@ -266,96 +302,74 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                    "(cluster.static_peers_insecure_http): anyone on the path "
                    "can replace its keys",
                    url);
-  // The services.
-  auto threads = resolve_threads(c.http.threads);
-  auto sessions_opts = sessions_options::from_settings(c);
-  if (!sessions_opts)
-    throw std::runtime_error(sys.render(sessions_opts.error()));
-  sessions_deps sessions_with{self->state_->client(), self->deny_,
-                              self->bus_,             self->store_,
-                              self->status_,          clock};
-  self->sessions_ = spawn_sessions(sys, *sessions_opts, sessions_with,
-                                   threads);
-  for (auto& s : self->sessions_)
-    watch(actor_cast<strong_actor_ptr>(s), "sessions", self->status_);
-  auto auth_opts = auth_options::from_settings(c);
-  if (!auth_opts)
-    throw std::runtime_error(sys.render(auth_opts.error()));
-  auto directory_opts = directory_options::from_settings(c);
-  if (!directory_opts)
-    throw std::runtime_error(sys.render(directory_opts.error()));
+}
+
+void node::start_services(caf::actor_system& sys, unsigned threads) {
+  auto& c = cfg_;
+  using caf::actor_cast;
+  using caf::strong_actor_ptr;
+  sessions_deps sessions_with{state_->client(), deny_,   bus_,
+                              store_,           status_, clock_};
+  sessions_ = spawn_sessions(sys, required(sys,
+                                           sessions_options::from_settings(c)),
+                             sessions_with, threads);
+  for (auto& s : sessions_)
+    watch(actor_cast<strong_actor_ptr>(s), "sessions", status_);
   directory_deps directory_with;
-  directory_with.store = self->store_;
-  directory_with.hashing = self->hashing_.get();
-  directory_with.clock = clock;
-  self->directory_ = spawn_directory(sys, *directory_opts, directory_with,
-                                     self->sessions_, threads);
-  for (auto& d : self->directory_)
-    watch(actor_cast<strong_actor_ptr>(d), "directory", self->status_);
+  directory_with.store = store_;
+  directory_with.hashing = hashing_.get();
+  directory_with.clock = clock_;
+  directory_ = spawn_directory(sys,
+                               required(sys,
+                                        directory_options::from_settings(c)),
+                               directory_with, sessions_, threads);
+  for (auto& d : directory_)
+    watch(actor_cast<strong_actor_ptr>(d), "directory", status_);
   auth_deps auth_with;
-  auth_with.state = self->state_->client();
-  auth_with.keystore = self->keystore_;
-  auth_with.hashing = self->hashing_.get();
-  auth_with.deny = self->deny_;
-  auth_with.clock = clock;
-  self->auth_ = spawn_auth(sys, *auth_opts, auth_with, self->sessions_,
-                           self->directory_);
-  for (auto& a : self->auth_)
-    watch(actor_cast<strong_actor_ptr>(a), "auth", self->status_);
-  // HTTP front.
-  self->bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
-  for (auto& b : self->bridge_->actors())
-    watch(actor_cast<strong_actor_ptr>(b), "bridge", self->status_);
-  http::api_context ctx;
-  ctx.settings = c;
-  ctx.keystore = self->keystore_;
-  ctx.keys = self->keys_;
-  ctx.admin = admin;
-  ctx.status = self->status_;
-  ctx.bridge = self->bridge_.get();
-  ctx.clock = clock;
-  ctx.membership = self->membership_;
-  ctx.state = self->state_->client();
-  ctx.state_stats = self->state_->metrics();
-  ctx.deny = self->deny_;
-  ctx.store = self->store_;
-  ctx.hashing = self->hashing_.get();
-  ctx.bus = self->bus_;
-  ctx.sessions = self->sessions_;
-  ctx.auth = self->auth_;
-  ctx.directory = self->directory_;
-  self->api_ = std::make_unique<http::api>(std::move(ctx));
-  http::server_limits limits;
-  limits.max_body_bytes = c.http.max_body_bytes;
-  limits.max_header_bytes = c.http.max_header_bytes;
-  limits.max_header_count = c.http.max_header_count;
-  limits.max_connections = c.http.max_connections;
-  limits.read_timeout = c.http.read_timeout;
-  limits.idle_timeout = c.http.idle_timeout;
-  limits.response_timeout = c.http.request_timeout;
-  self->server_ = std::make_unique<http::server>(*self->api_, limits, threads);
+  auth_with.state = state_->client();
+  auth_with.keystore = keystore_;
+  auth_with.hashing = hashing_.get();
+  auth_with.deny = deny_;
+  auth_with.clock = clock_;
+  auth_ = spawn_auth(sys, required(sys, auth_options::from_settings(c)),
+                     auth_with, sessions_, directory_);
+  for (auto& a : auth_)
+    watch(actor_cast<strong_actor_ptr>(a), "auth", status_);
+}
+
+std::string node::start_http(caf::actor_system& sys, unsigned threads) {
+  auto& c = cfg_;
+  auto limits = required(sys, http::server_limits::from_settings(c));
   auto listen = config::parse_host_port(c.http.listen);
   if (!listen)
     throw std::runtime_error("http.listen: not a host:port: " + c.http.listen);
-  self->http_port_ = self->server_->listen(listen->host, listen->port);
-  self->server_->start();
-  self->status_->http_listening = true;
-  // A single node owns every partition as soon as its router has told the
-  // shards: wait for that, so sessions work the moment start returns. (A
-  // cluster node's partitions follow the members it finds; readiness
-  // reports them.)
-  if (!c.cluster.enabled)
-    await_start([&synced = *self->state_->synced()] { return synced.load(); },
-                *self->status_, std::chrono::seconds{60},
-                "the state actors stopped before they owned their "
-                "partitions: see the errors above",
-                "the shards did not own their partitions after 60 s");
-  spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
-               "threads)",
-               self->instance_id_, listen->host, self->http_port_,
-               jose::to_string(*jose::parse_algorithm(c.keys.algorithm)),
-               threads);
-  return self;
+  bridge_ = std::make_unique<http::bridge_pool>(sys, threads);
+  for (auto& b : bridge_->actors())
+    watch(caf::actor_cast<caf::strong_actor_ptr>(b), "bridge", status_);
+  http::api_context ctx;
+  ctx.settings = c;
+  ctx.keystore = keystore_;
+  ctx.keys = keys_;
+  ctx.admin = admin_;
+  ctx.status = status_;
+  ctx.bridge = bridge_.get();
+  ctx.clock = clock_;
+  ctx.membership = membership_;
+  ctx.state = state_->client();
+  ctx.state_stats = state_->metrics();
+  ctx.deny = deny_;
+  ctx.store = store_;
+  ctx.hashing = hashing_.get();
+  ctx.bus = bus_;
+  ctx.sessions = sessions_;
+  ctx.auth = auth_;
+  ctx.directory = directory_;
+  api_ = std::make_unique<http::api>(std::move(ctx));
+  server_ = std::make_unique<http::server>(*api_, limits, threads);
+  http_port_ = server_->listen(listen->host, listen->port);
+  server_->start();
+  status_->http_listening = true;
+  return listen->host;
 }
 
 void node::start_cluster(caf::actor_system& sys,

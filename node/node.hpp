@@ -17,6 +17,8 @@
 #include "actors/interfaces.hpp"
 #include "actors/membership.hpp"
 #include "actors/node_status.hpp"
+#include "actors/peer_fetcher.hpp"
+#include "actors/srv_resolver.hpp"
 #include "actors/auth_service.hpp"
 #include "actors/directory.hpp"
 #include "actors/sessions.hpp"
@@ -33,6 +35,7 @@ namespace keymesh {
 class cluster_transport;
 
 namespace http {
+class admin_auth;
 class api;
 class bridge_pool;
 class server;
@@ -131,13 +134,37 @@ public:
 private:
   node() = default;
 
+  // The steps of start, in their order; each throws std::runtime_error
+  // naming the problem.
+
+  /// The data directory, the instance id, the admin keys, the status.
+  void open_data_dir();
+  /// With cluster.enabled: the TLS identity, checked against the instance
+  /// id and the actor system.
+  std::optional<cluster::tls_identity>
+  check_cluster_identity(caf::actor_system& sys);
+  /// The store pool (waiting briefly for its first check) and the hash pool.
+  void start_store(caf::actor_system& sys);
+  void start_bus(caf::actor_system& sys);
+  /// The federation and the keystore; returns once the first key is
+  /// published.
+  void start_keys(caf::actor_system& sys);
+  /// The shards and the router.
+  void start_state(caf::actor_system& sys);
   void start_cluster(caf::actor_system& sys,
                      std::optional<cluster::tls_identity> identity);
+  void start_static_peers(caf::actor_system& sys);
+  /// The sessions, directory and auth services (THREADS instances each).
+  void start_services(caf::actor_system& sys, unsigned threads);
+  /// The bridge pool, the api and the HTTP server; returns the host it
+  /// listens on.
+  std::string start_http(caf::actor_system& sys, unsigned threads);
 
   config::settings cfg_;
   wall_clock clock_ = system_wall_clock();
   std::string instance_id_;
   std::string admin_keys_file_;
+  std::shared_ptr<http::admin_auth> admin_;
   uint16_t http_port_ = 0;
   uint16_t cluster_port_ = 0;
   bool cluster_tls_ = false;
@@ -162,8 +189,8 @@ private:
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;
   /// One per cluster.static_peers URL.
-  std::vector<caf::actor> peer_fetchers_;
-  caf::actor srv_resolver_;
+  std::vector<peer_fetcher_actor> peer_fetchers_;
+  srv_resolver_actor srv_resolver_;
   std::shared_ptr<node_status> status_;
   std::unique_ptr<http::bridge_pool> bridge_;
   std::unique_ptr<http::api> api_;

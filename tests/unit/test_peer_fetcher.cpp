@@ -314,7 +314,7 @@ struct actor_fixture {
   std::shared_ptr<key_snapshot_slot> slot =
       std::make_shared<key_snapshot_slot>();
   federation_actor fed;
-  std::vector<caf::actor> fetchers;
+  std::vector<peer_fetcher_actor> fetchers;
 
   actor_fixture() {
     add_message_types(cfg);
@@ -329,7 +329,7 @@ struct actor_fixture {
     caf::anon_send_exit(fed, caf::exit_reason::user_shutdown);
   }
 
-  caf::actor fetch_from(const std::string& base_url,
+  peer_fetcher_actor fetch_from(const std::string& base_url,
                         const std::string& ca = {}) {
     peer_fetcher_options opts;
     opts.base_url = base_url;
