@@ -220,7 +220,7 @@ void handle(bus_pointer self, const bus_event& e) {
     caf::anon_send(sub, atom::event_v, e);
 }
 
-void catch_up(bus_pointer self, const std::string& peer, caf::actor peer_bus) {
+void catch_up(bus_pointer self, const std::string& peer, bus_actor peer_bus) {
   auto& st = self->state;
   uint64_t incarnation = 0;
   uint64_t serial = 0;
@@ -229,8 +229,8 @@ void catch_up(bus_pointer self, const std::string& peer, caf::actor peer_bus) {
     serial = i->second.highest;
   }
   self
-    ->request(caf::actor_cast<bus_actor>(peer_bus), st.options().peer_timeout,
-              atom::replay_v, incarnation, serial)
+    ->request(peer_bus, st.options().peer_timeout, atom::replay_v,
+              incarnation, serial)
     .then(
       [=](bus_event_list& missed) {
         for (auto& e : missed)
@@ -270,8 +270,8 @@ void flush(bus_pointer self, const std::string& id) {
       }
     };
     self
-      ->request(caf::actor_cast<bus_actor>(link.handle), opts.peer_timeout,
-                atom::deliver_v, std::move(batch))
+      ->request(link.handle, opts.peer_timeout, atom::deliver_v,
+                std::move(batch))
       .then([settle](atom::ok) { settle(true); },
             [settle](caf::error&) { settle(false); });
   }
@@ -397,7 +397,9 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
       for (auto& [topic, subs] : self->state.subscribers)
         subs.erase(who);
     },
-    [=](atom::join, std::string& id, caf::actor& peer) {
+    [=](atom::join, peer_bus& joined) {
+      auto& id = joined.instance_id;
+      auto& peer = joined.handle;
       if (!peer || !here(self))
         return;
       auto& peers = self->state.peers;

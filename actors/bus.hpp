@@ -98,7 +98,7 @@ public:
   /// max_in_flight batches are unacknowledged, then go out together, so a
   /// busy node sends a few large messages instead of many small ones.
   struct peer_link {
-    caf::actor handle;
+    bus_actor handle;
     /// Tells links of the same peer apart across a leave and a rejoin.
     uint64_t generation = 0;
     size_t in_flight = 0;

@@ -324,15 +324,14 @@ caf::error refuse_sender(federation_pointer self, const char* what) {
 /// Sends a joining peer this node's keys and the keys it retains for
 /// departed origins.
 void push_keys(federation_pointer self, const std::string& peer_id,
-               const caf::actor& peer) {
+               const federation_actor& peer) {
   auto& st = self->state;
   std::vector<key_announcement> batch = st.departed_announcements();
   if (auto* ann = st.local_announcement())
     batch.push_back(*ann);
   for (auto& ann : batch)
     self
-      ->request(caf::actor_cast<federation_actor>(peer),
-                st.options().peer_ack_timeout, atom::announce_v,
+      ->request(peer, st.options().peer_ack_timeout, atom::announce_v,
                 std::move(ann))
       .then([](atom::ok) {},
             [peer_id](caf::error& err) {
@@ -391,8 +390,8 @@ federation_actor::behavior_type federation(federation_pointer self,
           rp.deliver(atom::ok_v);
       };
       for (auto& [peer_id, peer] : st.peers)
-        self->request(caf::actor_cast<federation_actor>(peer),
-                      st.options().peer_ack_timeout, atom::announce_v, ann)
+        self->request(peer, st.options().peer_ack_timeout, atom::announce_v,
+                      ann)
           .then([done](atom::ok) mutable { done(); },
                 [done, id = peer_id](caf::error& err) mutable {
                   spdlog::warn("federation: peer {} did not acknowledge a key "
@@ -406,11 +405,11 @@ federation_actor::behavior_type federation(federation_pointer self,
       auto snap = self->state.slot()->load();
       return snap ? snap->jwks : std::string{R"({"keys":[]})"};
     },
-    [=](atom::join, std::string& peer_id, caf::actor& peer) {
+    [=](atom::join, peer_federation& peer) {
       if (classify_sender(self, nullptr) != sender_kind::local)
         return;
-      self->state.peers[peer_id] = peer;
-      push_keys(self, peer_id, peer);
+      self->state.peers[peer.instance_id] = peer.handle;
+      push_keys(self, peer.instance_id, peer.handle);
     },
     [=](atom::leave, std::string& peer_id, int64_t at_ms) {
       if (classify_sender(self, nullptr) != sender_kind::local)

@@ -124,7 +124,7 @@ public:
 
   /// Cluster peers' federations, by instance id (from membership, once
   /// their handshake completed).
-  std::map<std::string, caf::actor> peers;
+  std::map<std::string, federation_actor> peers;
 
   /// Nodes refused as senders (each logged once).
   std::set<std::string> refused_nodes;

@@ -19,6 +19,8 @@
 namespace keymesh {
 
 struct node_services;
+struct peer_federation;
+struct peer_bus;
 
 /// Owns this node's private signing keys and their rotation schedule.
 using keystore_actor = caf::typed_actor<
@@ -49,9 +51,9 @@ using federation_actor = caf::typed_actor<
     atom::ok>,
   // The merged JWKS document as served at /api/pkeys.
   caf::replies_to<atom::get, atom::jwks>::with<std::string>,
-  // A cluster peer came up (instance id, its federation): it is sent this
-  // node's keys, and receives every later change.
-  caf::reacts_to<atom::join, std::string, caf::actor>,
+  // A cluster peer came up (from membership): it is sent this node's keys,
+  // and receives every later change.
+  caf::reacts_to<atom::join, peer_federation>,
   // A cluster peer went away at the given Unix ms: its keys stay published
   // until the tokens they could have signed have expired.
   caf::reacts_to<atom::leave, std::string, int64_t>,
@@ -150,7 +152,7 @@ using bus_actor = caf::typed_actor<
                   std::string>::with<bus_event_list, bool>,
   caf::reacts_to<atom::unsubscr, caf::actor>,
   // From membership: a peer's bus linked / the peer went down.
-  caf::reacts_to<atom::join, std::string, caf::actor>,
+  caf::reacts_to<atom::join, peer_bus>,
   caf::reacts_to<atom::leave, std::string>>;
 
 /// Sessions: create, read, update and touch, list by subject, and
@@ -268,6 +270,92 @@ typename Inspector::result_type inspect(Inspector& f, node_services& x) {
            x.bus);
 }
 
+// -- messages that carry typed handles ------------------------------------------
+
+/// What two nodes tell each other when a link opens. The dialling node sends
+/// one (with a nonce for the other side to sign); the answer carries the
+/// other side's facts, its signature over that nonce, and its own nonce.
+struct node_hello {
+  std::string instance_id;
+  std::string cluster_name;
+  uint32_t protocol_version = 0;
+  /// SHA-256 (hex) of `settings`.
+  std::string settings_fingerprint;
+  /// "key=value" for every setting that must agree across the cluster.
+  std::vector<std::string> settings;
+  /// The cluster address this node listens on (host:port).
+  std::string address;
+  uint64_t incarnation = 0;
+  /// The node's certificate (PEM); empty when the cluster runs in plaintext.
+  std::string certificate_pem;
+  /// A fresh random challenge for the other side.
+  std::string nonce;
+  /// In an answer: the signature over the dialling node's nonce.
+  std::string proof;
+  /// The sender's membership actor: the only handle a peer gets before its
+  /// proof succeeded (see node_services).
+  membership_actor membership;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
+  return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
+           x.protocol_version, x.settings_fingerprint, x.settings, x.address,
+           x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership);
+}
+
+/// Who owns one partition in the current view (from the router to a shard).
+struct ownership {
+  uint64_t epoch = 0;
+  /// Best first: the first is the primary.
+  std::vector<std::string> owners;
+  /// Every live member and its shard of this partition (this node's own
+  /// shard included).
+  std::vector<std::string> members;
+  std::vector<shard_actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ownership& x) {
+  return f(caf::meta::type_name("ownership"), x.epoch, x.owners, x.members,
+           x.shards);
+}
+
+/// A linked peer's actors (from membership to the router).
+struct peer_actors {
+  std::string instance_id;
+  uint64_t incarnation = 0;
+  std::vector<shard_actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_actors& x) {
+  return f(caf::meta::type_name("peer_actors"), x.instance_id, x.incarnation,
+           x.shards);
+}
+
+/// A linked peer's federation (from membership to this node's federation).
+struct peer_federation {
+  std::string instance_id;
+  federation_actor handle;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_federation& x) {
+  return f(caf::meta::type_name("peer_federation"), x.instance_id, x.handle);
+}
+
+/// A linked peer's bus (from membership to this node's bus).
+struct peer_bus {
+  std::string instance_id;
+  bus_actor handle;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_bus& x) {
+  return f(caf::meta::type_name("peer_bus"), x.instance_id, x.handle);
+}
+
 /// Registers every keymesh message type with an actor system config.
 void add_message_types(caf::actor_system_config& cfg);
 
@@ -332,4 +420,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::claim_spec))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::account))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::directory_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_federation))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_bus))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -374,7 +374,7 @@ void link_up(membership_pointer self, const node_hello& peer,
              const node_services& services,
              const std::string& dialled_address) {
   auto& st = self->state;
-  auto handle = caf::actor_cast<membership_actor>(peer.membership);
+  auto& handle = peer.membership;
   auto& m = st.members[peer.instance_id];
   if (m.handle && m.handle != handle) {
     self->demonitor(m.handle.address());
@@ -405,19 +405,15 @@ void link_up(membership_pointer self, const node_hello& peer,
   if (was_down)
     spdlog::info("membership: peer {} at {} is up (incarnation {})",
                  peer.instance_id, peer.address, peer.incarnation);
-  self->send(st.options().federation, atom::join_v, peer.instance_id,
-             caf::actor_cast<caf::actor>(services.federation));
-  if (st.options().router) {
-    std::vector<caf::actor> shards;
-    for (auto& s : services.shards)
-      shards.push_back(caf::actor_cast<caf::actor>(s));
+  self->send(st.options().federation, atom::join_v,
+             peer_federation{peer.instance_id, services.federation});
+  if (st.options().router)
     self->send(st.options().router, atom::join_v,
                peer_actors{peer.instance_id, peer.incarnation,
-                           std::move(shards)});
-  }
+                           services.shards});
   if (st.options().bus && services.bus)
-    self->send(st.options().bus, atom::join_v, peer.instance_id,
-               caf::actor_cast<caf::actor>(services.bus));
+    self->send(st.options().bus, atom::join_v,
+               peer_bus{peer.instance_id, services.bus});
   send_gossip(self);
   report_seeds_if_tried(self);
 }
@@ -458,7 +454,7 @@ void dial(membership_pointer self, const std::string& address) {
         auto peer = caf::actor_cast<membership_actor>(ptr);
         auto nonce = self->state.random_nonce();
         auto hello = self->state.make_hello(nonce, {});
-        hello.membership = caf::actor_cast<caf::actor>(self);
+        hello.membership = self;
         self->request(peer, timeout, atom::hello_v, std::move(hello))
           .then(
             [=](node_hello& reply) {
@@ -478,7 +474,7 @@ void dial(membership_pointer self, const std::string& address) {
                              reply.instance_id, address, *why);
                 return dial_failed(self, address, "refused: " + *why);
               }
-              reply.membership = caf::actor_cast<caf::actor>(peer);
+              reply.membership = peer;
               // The peer proved who it is: its first messages to this
               // node's actors may arrive before its answer below.
               admit(self, peer.node(), reply.instance_id);
@@ -605,7 +601,7 @@ membership_actor::behavior_type membership(membership_pointer self,
       auto nonce = st.random_nonce();
       auto proof = st.sign(peer.nonce, peer.instance_id);
       auto reply = st.make_hello(nonce, std::move(proof));
-      reply.membership = caf::actor_cast<caf::actor>(self);
+      reply.membership = self;
       st.pending[peer.instance_id]
         = membership_state::pending_handshake{peer, nonce, self->state.now()};
       return reply;

@@ -99,37 +99,6 @@ typename Inspector::result_type inspect(Inspector& f, key_announcement& x) {
            x.serial, x.keys, x.departed);
 }
 
-/// What two nodes tell each other when a link opens. The dialling node sends
-/// one (with a nonce for the other side to sign); the answer carries the
-/// other side's facts, its signature over that nonce, and its own nonce.
-struct node_hello {
-  std::string instance_id;
-  std::string cluster_name;
-  uint32_t protocol_version = 0;
-  /// SHA-256 (hex) of `settings`.
-  std::string settings_fingerprint;
-  /// "key=value" for every setting that must agree across the cluster.
-  std::vector<std::string> settings;
-  /// The cluster address this node listens on (host:port).
-  std::string address;
-  uint64_t incarnation = 0;
-  /// The node's certificate (PEM); empty when the cluster runs in plaintext.
-  std::string certificate_pem;
-  /// A fresh random challenge for the other side.
-  std::string nonce;
-  /// In an answer: the signature over the dialling node's nonce.
-  std::string proof;
-  /// The sender's membership actor: the only handle a peer gets before its
-  /// proof succeeded (see node_services).
-  caf::actor membership;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
-  return f(caf::meta::type_name("node_hello"), x.instance_id, x.cluster_name,
-           x.protocol_version, x.settings_fingerprint, x.settings, x.address,
-           x.incarnation, x.certificate_pem, x.nonce, x.proof, x.membership);
-}
 
 /// A node as one member knows it, for gossip and status.
 struct member_info {
@@ -299,35 +268,12 @@ typename Inspector::result_type inspect(Inspector& f, sync_reply& x) {
   return f(caf::meta::type_name("sync_reply"), x.snapshot, x.digests, x.more);
 }
 
-/// Who owns one partition in the current view (from the router to a shard).
-struct ownership {
-  uint64_t epoch = 0;
-  /// Best first: the first is the primary.
-  std::vector<std::string> owners;
-  /// Every live member and its shard of this partition (this node's own
-  /// shard included).
-  std::vector<std::string> members;
-  std::vector<caf::actor> shards;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ownership& x) {
-  return f(caf::meta::type_name("ownership"), x.epoch, x.owners, x.members,
-           x.shards);
-}
-
-/// A linked peer's actors (from membership to the router).
-struct peer_actors {
-  std::string instance_id;
-  uint64_t incarnation = 0;
-  std::vector<caf::actor> shards;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, peer_actors& x) {
-  return f(caf::meta::type_name("peer_actors"), x.instance_id, x.incarnation,
-           x.shards);
-}
+// node_hello, ownership and peer_actors carry typed actor handles whose
+// interfaces name them: they are defined in actors/interfaces.hpp, after
+// the handles.
+struct node_hello;
+struct ownership;
+struct peer_actors;
 
 // -- bus -----------------------------------------------------------------------
 

@@ -32,12 +32,12 @@ ownership router_state::make_ownership(uint32_t partition) const {
   o.owners = state::owners_of(partition, o.members, opts_.replicas);
   for (auto& id : o.members) {
     if (id == opts_.instance_id) {
-      o.shards.push_back(caf::actor_cast<caf::actor>(opts_.shards[partition]));
+      o.shards.push_back(opts_.shards[partition]);
       continue;
     }
     auto& shards = peers.at(id).shards;
     o.shards.push_back(partition < shards.size() ? shards[partition]
-                                                 : caf::actor{});
+                                                 : shard_actor{});
   }
   return o;
 }

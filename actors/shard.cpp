@@ -73,7 +73,7 @@ std::vector<std::string> shard_state::co_owners() const {
 shard_actor shard_state::shard_of(const std::string& id) const {
   for (size_t i = 0; i < view.members.size() && i < view.shards.size(); ++i)
     if (view.members[i] == id)
-      return caf::actor_cast<shard_actor>(view.shards[i]);
+      return view.shards[i];
   return shard_actor{};
 }
 

@@ -29,7 +29,7 @@ shard_actor spawn_owning_shard(caf::actor_system& sys, Sender& sender,
   o.epoch = 1;
   o.owners = {"node-1"};
   o.members = {"node-1"};
-  o.shards = {caf::actor_cast<caf::actor>(shard)};
+  o.shards = {shard};
   sender->send(shard, atom::owners_v, o);
   return shard;
 }

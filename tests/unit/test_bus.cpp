@@ -44,10 +44,8 @@ struct fixture : test_coordinator_fixture<actor_config> {
 
   /// Links A and B both ways, as membership does.
   void link(const std::string& a, const std::string& b) {
-    self->send(buses.at(a), atom::join_v, b,
-               caf::actor_cast<caf::actor>(buses.at(b)));
-    self->send(buses.at(b), atom::join_v, a,
-               caf::actor_cast<caf::actor>(buses.at(a)));
+    self->send(buses.at(a), atom::join_v, peer_bus{b, buses.at(b)});
+    self->send(buses.at(b), atom::join_v, peer_bus{a, buses.at(a)});
     sched.run();
   }
 

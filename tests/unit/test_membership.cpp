@@ -70,7 +70,7 @@ struct fixture {
 
   node_hello hello_from(const membership_state& st, std::string nonce) {
     auto h = st.make_hello(std::move(nonce), {});
-    h.membership = dummy;
+    h.membership = caf::actor_cast<membership_actor>(dummy);
     return h;
   }
 

@@ -46,7 +46,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
     o.owners = std::move(owners);
     o.members = live;
     for (auto& id : live)
-      o.shards.push_back(caf::actor_cast<caf::actor>(nodes.at(id)));
+      o.shards.push_back(nodes.at(id));
     for (auto& id : live)
       self->send(nodes.at(id), atom::owners_v, o);
     sched.run();
@@ -263,8 +263,7 @@ CAF_TEST(a new owner pulls the partition before it serves) {
   o.epoch = ++epoch;
   o.owners = {"c", "a"};
   o.members = {"a", "c"};
-  o.shards = {caf::actor_cast<caf::actor>(nodes.at("a")),
-              caf::actor_cast<caf::actor>(nodes.at("c"))};
+  o.shards = {nodes.at("a"), nodes.at("c")};
   self->send(nodes.at("c"), atom::owners_v, o);
   self->send(nodes.at("a"), atom::owners_v, o);
   // A read reaches c before its handoff completes: it is parked, then
