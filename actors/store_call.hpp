@@ -2,7 +2,8 @@
 // the work runs on a pool worker's thread, and its outcome comes back to
 // the same actor as a continuation, (atom::run, continuation), so the
 // continuation may touch the actor's state without locks. Every actor that
-// uses these handles that message (the sessions service, the HTTP bridge).
+// uses these handles that message (the sessions, auth and directory
+// services).
 #pragma once
 
 #include <optional>

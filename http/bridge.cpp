@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/atoms.hpp"
-#include "actors/store_call.hpp"
 
 namespace keymesh::http {
 
@@ -23,13 +22,6 @@ bridge_actor::behavior_type bridge(bridge_self self, size_t /*index*/) {
     [=](atom::run, bridge_task& task) {
       try {
         task.run(self);
-      } catch (const std::exception& e) {
-        spdlog::error("http: a request task failed: {}", e.what());
-      }
-    },
-    [](atom::run, continuation& rest) {
-      try {
-        rest();
       } catch (const std::exception& e) {
         spdlog::error("http: a request task failed: {}", e.what());
       }

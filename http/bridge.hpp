@@ -14,7 +14,6 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
-#include "actors/continuation.hpp"
 
 namespace keymesh::http {
 
@@ -23,9 +22,7 @@ struct bridge_task;
 /// A bridge actor (local only: a task is a closure).
 using bridge_actor = caf::typed_actor<
   // Runs a task submitted from an I/O thread.
-  caf::reacts_to<atom::run, bridge_task>,
-  // The rest of a task, after work on another thread (actors/store_call).
-  caf::reacts_to<atom::run, continuation>>;
+  caf::reacts_to<atom::run, bridge_task>>;
 
 /// What a task runs with: the bridge actor, to send requests from.
 using bridge_self = bridge_actor::pointer;
