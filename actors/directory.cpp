@@ -140,16 +140,26 @@ void directory_state::hash_then(std::string password, promise<T> rp,
   auto cost = opts.cost;
   work_call(
     self, *deps.hashing,
-    [password, cost] { return auth::hash_password(password, cost); },
-    [rp, then](std::optional<std::string> hash) mutable {
+    [password, cost]() -> std::optional<std::string> {
+      try {
+        return auth::hash_password(password, cost);
+      } catch (const std::exception& e) {
+        spdlog::error("directory: a password hash failed: {}", e.what());
+        return std::nullopt;
+      }
+    },
+    [rp, then](std::optional<std::optional<std::string>> hash) mutable {
       if (!hash) {
-        // A full queue, or the hash threw (logged by nobody else).
         rp.deliver(make_error(ec::overloaded,
-                              "too many password hashes waiting, or the "
-                              "password could not be hashed"));
+                              "too many password hashes waiting"));
         return;
       }
-      then(std::move(*hash));
+      if (!*hash) {
+        rp.deliver(make_error(ec::crypto_failure,
+                              "the password could not be hashed"));
+        return;
+      }
+      then(std::move(**hash));
     });
 }
 

@@ -135,6 +135,7 @@ response api::directory_error(caf::actor_system& sys,
       case ec::overloaded:
         return error_response(bhttp::status::service_unavailable, text);
       case ec::rejected:
+      case ec::crypto_failure:
         return error_response(bhttp::status::internal_server_error, text);
       default:
         break;

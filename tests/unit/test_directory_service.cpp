@@ -260,6 +260,21 @@ CAF_TEST(a hash is upgraded only if it did not change meanwhile) {
   CAF_CHECK_EQUAL(account_of("alice").password_hash, fresh);
 }
 
+CAF_TEST(a password that cannot be hashed is a crypto failure) {
+  // r * p = 2^30: scrypt refuses the parameters before it allocates.
+  directory_options opts;
+  opts.cost = auth::scrypt_cost{1, 1u << 15, 1u << 15};
+  directory_deps deps;
+  deps.store = stack->store;
+  deps.hashing = stack->hashing.get();
+  deps.clock = clock.fn();
+  auto odd = spawn_directory(sys, opts, deps, {}, 1).front();
+  auto made = ask_of<user_view>(odd, atom::create_v,
+                                user_spec{"alice", "pw", true});
+  CAF_CHECK(failed_with(made, ec::crypto_failure));
+  caf::anon_send_exit(odd, caf::exit_reason::user_shutdown);
+}
+
 CAF_TEST(without a database every request is unavailable) {
   auto opts = directory_options::from_settings(cfg);
   CAF_REQUIRE(opts);
