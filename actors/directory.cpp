@@ -166,12 +166,12 @@ void directory_state::hash_then(std::string password, promise<T> rp,
 template <class T>
 void directory_state::ending_subject(std::string sub, std::string reason,
                                      T value, promise<T> rp) {
-  if (!deps.sessions) {
+  if (!deps.revocations) {
     rp.deliver(std::move(value));
     return;
   }
   self
-    ->request(deps.sessions, local_request, atom::revoke_v,
+    ->request(deps.revocations, local_request, atom::revoke_v,
               revocation_order{"sub", std::move(sub), std::move(reason)})
     .then(
       [rp, value](revocation_outcome& out) mutable {
@@ -534,7 +534,7 @@ spawn_directory(caf::actor_system& sys, const directory_options& opts,
   for (size_t i = 0; i < std::max<size_t>(count, 1); ++i) {
     auto with = deps;
     if (!sessions.empty())
-      with.sessions = sessions[i % sessions.size()];
+      with.revocations = sessions[i % sessions.size()];
     out.push_back(sys.spawn(directory_service, opts, std::move(with)));
   }
   return out;

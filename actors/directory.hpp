@@ -40,7 +40,7 @@ struct directory_deps {
   work_pool* hashing = nullptr;
   /// Disabling or deleting a user revokes its sessions here (may be null:
   /// nothing is revoked).
-  sessions_actor sessions;
+  revocation_actor revocations;
   wall_clock clock = system_wall_clock();
 };
 
@@ -119,8 +119,8 @@ directory_actor::behavior_type directory_service(directory_pointer self,
                                                  directory_options opts,
                                                  directory_deps deps);
 
-/// COUNT equivalent instances (at least one), each revoking through its
-/// own entry of SESSIONS (in turn) when there are any.
+/// COUNT equivalent instances (at least one), each revoking through an
+/// entry of SESSIONS (in turn) when there are any, else deps.revocations.
 std::vector<directory_actor>
 spawn_directory(caf::actor_system& sys, const directory_options& opts,
                 const directory_deps& deps,

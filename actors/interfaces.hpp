@@ -186,6 +186,15 @@ using sessions_actor = caf::typed_actor<
   // The rest of a step after a database call (actors/store_call.hpp).
   caf::reacts_to<atom::run, continuation>>;
 
+/// Revocations alone: the part of the sessions service that an actor which
+/// only ends sessions needs (the directory, an application's admin actor).
+/// Every sessions_actor converts to it (node::revocations()).
+using revocation_actor = caf::typed_actor<
+  // As sessions_actor's revoke: this node's deny set at once, a broadcast
+  // to every node, the tombstones of the sessions it ends, the revocation
+  // log; answers once all of them did or failed.
+  caf::replies_to<atom::revoke, revocation_order>::with<revocation_outcome>>;
+
 /// Logins, refresh token rotation and logouts. A login is counted against
 /// auth.max_failures before its password is checked (on the hash pool), then
 /// makes a session (through a sessions service), a refresh token family and
@@ -422,4 +431,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::directory_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_federation))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_bus))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -119,6 +119,12 @@ public:
     return sessions_.front();
   }
 
+  /// The revocations of the sessions service alone (the same actor, a
+  /// narrower handle): revoke by sid, subject or token id.
+  revocation_actor revocations() const {
+    return sessions_.front();
+  }
+
   /// The auth service: log a user in, rotate a refresh token, log out,
   /// without HTTP (equivalent instances; any one will do).
   const auth_actor& auth() const {
