@@ -1,12 +1,12 @@
 // The admin routes over the user directory: users (with scrypt password
 // hashes), groups and their members, and claims that groups grant. Each
 // route checks its input, sends one request to a directory service
-// (actors/directory.hpp) and renders the answer.
+// (services/directory.hpp) and renders the answer.
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/directory.hpp"
+#include "services/directory.hpp"
 #include "actors/error.hpp"
 #include "http/api.hpp"
 #include "http/api_errors.hpp"

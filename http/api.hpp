@@ -14,14 +14,14 @@
 #include <caf/duration.hpp>
 #include <nlohmann/json_fwd.hpp>
 
-#include "actors/auth_service.hpp"
+#include "services/auth_service.hpp"
 #include "actors/cluster_transport.hpp"
-#include "actors/directory.hpp"
+#include "services/directory.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/node_status.hpp"
 #include "actors/router.hpp"
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/work_pool.hpp"

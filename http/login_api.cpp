@@ -1,5 +1,5 @@
 // Login, refresh and logout on any replica: each route checks its input,
-// sends one request to an auth service (actors/auth_service.hpp) and
+// sends one request to an auth service (services/auth_service.hpp) and
 // renders the answer. These routes are public: an answer never carries a
 // database's text.
 #include <caf/event_based_actor.hpp>

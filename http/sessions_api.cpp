@@ -1,7 +1,7 @@
 // The session routes of http::api: create, read, touch and update, revoke,
 // list and revoke by subject, tokens bound to a session, and revocations by
 // sid, subject or token id. Each checks its input and sends one request to
-// a sessions service (actors/sessions.hpp), then renders the answer.
+// a sessions service (services/sessions.hpp), then renders the answer.
 #include <algorithm>
 
 #include <caf/event_based_actor.hpp>
@@ -14,7 +14,7 @@
 #include "actors/error.hpp"
 #include "http/api.hpp"
 #include "http/api_errors.hpp"
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 #include "http/json_input.hpp"
 #include "state/placement.hpp"
 #include "state/session.hpp"

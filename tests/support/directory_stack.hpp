@@ -10,7 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
-#include "actors/directory.hpp"
+#include "services/directory.hpp"
 #include "persistence/store.hpp"
 #include "support/manual_clock.hpp"
 

@@ -11,11 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/auth_service.hpp"
-#include "actors/directory.hpp"
+#include "services/auth_service.hpp"
+#include "services/directory.hpp"
 #include "actors/error.hpp"
 #include "actors/keystore.hpp"
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 #include "actors/shard.hpp"
 #include "common/base64url.hpp"
 #include "persistence/store.hpp"

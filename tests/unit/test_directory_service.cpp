@@ -8,9 +8,9 @@
 #define FAIL(msg) CAF_FAIL(msg)
 #include "caf/test/dsl.hpp"
 
-#include "actors/directory.hpp"
+#include "services/directory.hpp"
 #include "actors/error.hpp"
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 #include "persistence/store.hpp"
 #include "support/actor_config.hpp"
 #include "support/directory_stack.hpp"

@@ -7,7 +7,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "actors/error.hpp"
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 #include "actors/shard.hpp"
 #include "state/session.hpp"
 #include "support/actor_config.hpp"

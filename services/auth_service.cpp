@@ -1,4 +1,4 @@
-#include "actors/auth_service.hpp"
+#include "services/auth_service.hpp"
 
 #include <algorithm>
 

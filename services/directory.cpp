@@ -1,4 +1,4 @@
-#include "actors/directory.hpp"
+#include "services/directory.hpp"
 
 #include <algorithm>
 

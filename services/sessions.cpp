@@ -1,4 +1,4 @@
-#include "actors/sessions.hpp"
+#include "services/sessions.hpp"
 
 #include <algorithm>
 
