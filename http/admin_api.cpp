@@ -18,8 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t max_description_bytes = 1024;
-constexpr uint64_t max_page = 1000;
 
 /// A string member NAME of BODY that valid_directory_name accepts, or
 /// nullopt after setting ERROR.
@@ -190,7 +188,7 @@ void api::get_admin_users(const request& req, const route_params&,
   if (auto l = query_param(req.target(), "limit")) {
     try {
       auto n = std::stoul(*l);
-      if (n < 1 || n > max_page || std::to_string(n) != *l)
+      if (n < 1 || n > max_user_page || std::to_string(n) != *l)
         throw std::invalid_argument{"range"};
       limit = n;
     } catch (const std::exception&) {

@@ -19,6 +19,7 @@
 #include "services/directory.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/local_request.hpp"
 #include "actors/node_status.hpp"
 #include "actors/router.hpp"
 #include "services/sessions.hpp"
@@ -75,15 +76,6 @@ struct api_context {
   /// api spawns its own from the fields above.
   std::vector<directory_actor> directory;
 };
-
-/// The timeout of the bridge's requests to this node's own actors on the hot
-/// paths (sessions, signing): none. A local actor answers or fails (a shard
-/// that forwards to a peer bounds that by state.peer_timeout itself), and
-/// the server's response deadline bounds the client's wait by
-/// http.request_timeout. In CAF 0.17 every request timeout costs a timer
-/// entry on the clock thread and a timeout message later, about a tenth of
-/// a node's CPU at 40k requests/s.
-inline constexpr auto local_request = caf::infinite;
 
 /// Path parameters of a matched route ("{sid}" → value).
 using route_params = std::map<std::string, std::string, std::less<>>;

@@ -10,15 +10,15 @@
 
 #include "actors/messages.hpp"
 #include "http/types.hpp"
+#include "services/directory.hpp"
 #include "state/session.hpp"
 
 namespace keymesh::http {
 
 using state::max_subject_bytes;
-/// Limits of the user directory's usernames (and group and claim names)
-/// and of passwords.
-inline constexpr size_t max_name_bytes = 255;
-inline constexpr size_t max_password_bytes = 1024;
+/// The user directory's limits of names and passwords.
+using keymesh::max_name_bytes;
+using keymesh::max_password_bytes;
 
 response bad_request(std::string_view why);
 

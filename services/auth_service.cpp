@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/error.hpp"
+#include "actors/local_request.hpp"
 #include "actors/store_call.hpp"
 #include "common/base64url.hpp"
 #include "common/random.hpp"
@@ -24,9 +25,6 @@ using state::refresh_token;
 
 constexpr const char* failures_keyspace = "login_failures";
 
-/// No timeout on requests to this node's own actors: a local shard answers
-/// or fails (one that forwards bounds that by state.peer_timeout itself).
-constexpr auto local_request = caf::infinite;
 
 /// What the answer says when the directory did not answer (the details go
 /// to the log only: the login routes are public).

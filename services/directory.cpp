@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/error.hpp"
+#include "actors/local_request.hpp"
 #include "actors/store_call.hpp"
 #include "state/session.hpp"
 
@@ -18,13 +19,6 @@ namespace {
 using persistence::store;
 using persistence::store_failure;
 
-/// No timeout on requests to this node's own services.
-constexpr auto local_request = caf::infinite;
-
-constexpr size_t max_name_bytes = 255;
-constexpr size_t max_description_bytes = 1024;
-constexpr size_t max_password_bytes = 1024;
-constexpr uint64_t max_page = 1000;
 
 claim_view view_of(const persistence::claim_record& c) {
   return {c.id, c.name, c.value, c.description};
@@ -224,7 +218,7 @@ void directory_state::get_user(std::string name, promise<user_view> rp) {
 
 void directory_state::list_users(std::string after, uint64_t limit,
                                  promise<user_page> rp) {
-  if (limit < 1 || limit > max_page) {
+  if (limit < 1 || limit > max_user_page) {
     rp.deliver(make_error(ec::invalid_argument,
                           "limit must be a number from 1 to 1000"));
     return;

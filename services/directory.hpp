@@ -44,8 +44,15 @@ struct directory_deps {
   wall_clock clock = system_wall_clock();
 };
 
-/// A name (user, group, claim name or value): 1 to 255 bytes without
-/// control characters.
+/// The directory's limits: names (users, groups, claim names and values),
+/// passwords, claim descriptions, a page of users.
+inline constexpr size_t max_name_bytes = 255;
+inline constexpr size_t max_password_bytes = 1024;
+inline constexpr size_t max_description_bytes = 1024;
+inline constexpr uint64_t max_user_page = 1000;
+
+/// A name (user, group, claim name or value): 1 to max_name_bytes bytes
+/// without control characters.
 bool valid_directory_name(const std::string& s);
 
 class directory_state {

@@ -11,6 +11,7 @@
 
 #include "actors/bus.hpp"
 #include "actors/error.hpp"
+#include "actors/local_request.hpp"
 #include "actors/store_call.hpp"
 #include "state/placement.hpp"
 #include "state/refresh.hpp"
@@ -24,10 +25,6 @@ using state::session;
 
 constexpr size_t max_listed_sessions = 1000;
 constexpr int max_update_attempts = 5;
-
-/// No timeout on requests to this node's own shards: a local shard answers
-/// or fails (one that forwards bounds that by state.peer_timeout itself).
-constexpr auto local_request = caf::infinite;
 
 /// The write of session S's record (its stored form, until its end).
 write_request session_record(const session& s, write_condition condition) {

@@ -78,5 +78,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<credentials>(*t.sys, buf);
   read_as<token_grant>(*t.sys, buf);
   read_as<logout_request>(*t.sys, buf);
+  read_as<user_view>(*t.sys, buf);
+  read_as<user_page>(*t.sys, buf);
+  read_as<group_view>(*t.sys, buf);
+  read_as<std::vector<claim_view>>(*t.sys, buf);
+  read_as<user_spec>(*t.sys, buf);
+  read_as<user_change>(*t.sys, buf);
+  read_as<claim_spec>(*t.sys, buf);
+  read_as<account>(*t.sys, buf);
+  read_as<ownership>(*t.sys, buf);
+  read_as<peer_federation>(*t.sys, buf);
+  read_as<peer_bus>(*t.sys, buf);
   return 0;
 }
