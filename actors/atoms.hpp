@@ -57,6 +57,9 @@ KEYMESH_ATOM(account, "account")
 KEYMESH_ATOM(remove, "remove")
 KEYMESH_ATOM(add, "add")
 KEYMESH_ATOM(rehash, "rehash")
+KEYMESH_ATOM(session, "session")
+KEYMESH_ATOM(hash, "hash")
+KEYMESH_ATOM(check, "check")
 
 #undef KEYMESH_ATOM
 

@@ -13,7 +13,6 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
-#include "actors/continuation.hpp"
 #include "actors/messages.hpp"
 
 namespace keymesh {
@@ -155,6 +154,94 @@ using bus_actor = caf::typed_actor<
   caf::reacts_to<atom::join, peer_bus>,
   caf::reacts_to<atom::leave, std::string>>;
 
+/// The directory's requests that a store worker answers as they come (the
+/// directory service checks the input first and hands them on; it also
+/// revokes the sessions of a user it deletes).
+using directory_records_actor = caf::typed_actor<
+  // Users: read one (with its groups and claims), list a page after a
+  // username, delete (with its memberships).
+  caf::replies_to<atom::get, atom::user, std::string>::with<user_view>,
+  caf::replies_to<atom::list, atom::user, std::string, uint64_t>::with<
+    user_page>,
+  caf::replies_to<atom::remove, atom::user, std::string>::with<atom::ok>,
+  // Groups: read one (members, claims), list, delete.
+  caf::replies_to<atom::get, atom::group, std::string>::with<group_view>,
+  caf::replies_to<atom::list, atom::group>::with<std::vector<group_view>>,
+  caf::replies_to<atom::remove, atom::group, std::string>::with<atom::ok>,
+  // Claims: create, list, delete (with their grants).
+  caf::replies_to<atom::create, claim_spec>::with<claim_view>,
+  caf::replies_to<atom::list, atom::claim>::with<std::vector<claim_view>>,
+  caf::replies_to<atom::remove, atom::claim, int64_t>::with<atom::ok>,
+  // Membership (group, username) and grants (group, claim id).
+  caf::replies_to<atom::add, atom::member, std::string, std::string>::with<
+    atom::ok>,
+  caf::replies_to<atom::remove, atom::member, std::string,
+                  std::string>::with<atom::ok>,
+  caf::replies_to<atom::add, atom::grant, std::string, int64_t>::with<
+    atom::ok>,
+  caf::replies_to<atom::remove, atom::grant, std::string, int64_t>::with<
+    atom::ok>,
+  // For the auth service: what a login needs of a username (found or not).
+  caf::replies_to<atom::get, atom::account, std::string>::with<account>>;
+
+/// One worker of the store pool, on a thread of its own with its own
+/// database connection (opened, or opened again after an outage, as
+/// needed). Every request is one named database operation. Lent by
+/// store_pool::worker(), which counts the request against
+/// database.max_queue. Errors: ec::unavailable (the database is down or did
+/// not answer: context says), ec::conflict (context: what exists already),
+/// ec::not_found (context: what), ec::rejected (the database refused the
+/// statement).
+using store_worker_actor = directory_records_actor::extend<
+  // The revocation log: records one entry (a repeated one keeps the later
+  // deadline).
+  caf::replies_to<atom::put, persistence::revocation_entry>::with<atom::ok>,
+  // Records an entry and marks the durable sessions it ends as revoked.
+  caf::replies_to<atom::revoke, persistence::revocation_entry>::with<
+    atom::ok>,
+  // Durable sessions: writes rows in one statement (a row replaces a
+  // stored one only when its version is newer).
+  caf::replies_to<atom::put, session_rows>::with<atom::ok>,
+  // The row of a sid (none or one).
+  caf::replies_to<atom::get, atom::session, std::string>::with<session_rows>,
+  // A subject's sessions neither revoked nor ended at NOW (Unix ms), at
+  // most LIMIT.
+  caf::replies_to<atom::list, atom::session, std::string, int64_t,
+                  uint64_t>::with<session_rows>,
+  // A new user, a change to one (both answer with the user as written),
+  // a new group (at Unix ms).
+  caf::replies_to<atom::create, new_user>::with<user_view>,
+  caf::replies_to<atom::update, user_write>::with<user_view>,
+  caf::replies_to<atom::create, atom::group, std::string, int64_t>::with<
+    group_view>,
+  // Replaces a password hash unless it changed meanwhile; answers whether
+  // it did.
+  caf::replies_to<atom::rehash, hash_upgrade>::with<bool>,
+  // Quits after the requests queued before (an exit message would overtake
+  // them).
+  caf::reacts_to<atom::leave>>;
+
+/// Batches durable session writes: rows that arrive while earlier batches
+/// are being written wait and go together in the next one (one statement,
+/// one commit); at most half the store workers write batches at once.
+/// Errors: ec::unavailable (context: why the row was not written).
+using session_writer_actor = caf::typed_actor<
+  caf::replies_to<atom::put, persistence::session_row>::with<atom::ok>>;
+
+/// One worker of the hash pool (password hashes: slow on purpose), on a
+/// thread of its own. Lent by hash_pool::worker(), which counts the request
+/// against its queue. Errors: ec::crypto_failure (a hash could not be made).
+using hash_worker_actor = caf::typed_actor<
+  // A new scrypt hash of a password at a cost.
+  caf::replies_to<atom::hash, password_text, auth::scrypt_cost>::with<
+    std::string>,
+  // Whether a password matches a stored hash; against an empty hash, the
+  // same work on a dummy hash of the cost (an unknown user), and false.
+  caf::replies_to<atom::check, password_text, std::string,
+                  auth::scrypt_cost>::with<bool>,
+  // Quits after the requests queued before.
+  caf::reacts_to<atom::leave>>;
+
 /// Sessions: create, read, update and touch, list by subject, and
 /// revocations (by sid, subject or token id). Reads and writes go to the
 /// shards of the sessions and subjects keyspaces; with sessions.posture
@@ -182,9 +269,7 @@ using sessions_actor = caf::typed_actor<
   // Revokes: this node's deny set at once, a broadcast to every node, the
   // tombstones of the sessions it ends, and the revocation log; answers
   // once all of them did or failed.
-  caf::replies_to<atom::revoke, revocation_order>::with<revocation_outcome>,
-  // The rest of a step after a database call (actors/store_call.hpp).
-  caf::reacts_to<atom::run, continuation>>;
+  caf::replies_to<atom::revoke, revocation_order>::with<revocation_outcome>>;
 
 /// Revocations alone: the part of the sessions service that an actor which
 /// only ends sessions needs (the directory, an application's admin actor).
@@ -212,9 +297,7 @@ using auth_actor = caf::typed_actor<
   caf::replies_to<atom::refresh, std::string>::with<token_grant>,
   // Ends the session of a refresh token or of a verified access token's
   // sid, with the revocation's outcome.
-  caf::replies_to<atom::logout, logout_request>::with<revocation_outcome>,
-  // The rest of a step after a database call or a password check.
-  caf::reacts_to<atom::run, continuation>>;
+  caf::replies_to<atom::logout, logout_request>::with<revocation_outcome>>;
 
 /// The user directory in the database: users (with scrypt password
 /// hashes, made on the hash pool), groups and their members, and the
@@ -225,43 +308,18 @@ using auth_actor = caf::typed_actor<
 /// database, or it did not answer: context says), ec::overloaded (a queue
 /// is full), ec::rejected (the database refused the statement),
 /// ec::crypto_failure (a password could not be hashed).
-using directory_actor = caf::typed_actor<
-  // Users: create (hashing the password), read one (with its groups and
-  // claims), list a page after a username, change (password, enabled),
-  // delete (with its memberships).
+using directory_actor = directory_records_actor::extend<
+  // Users: create (hashing the password), change (password, enabled;
+  // disabling revokes the user's sessions).
   caf::replies_to<atom::create, user_spec>::with<user_view>,
-  caf::replies_to<atom::get, atom::user, std::string>::with<user_view>,
-  caf::replies_to<atom::list, atom::user, std::string, uint64_t>::with<
-    user_page>,
   caf::replies_to<atom::update, user_change>::with<user_view>,
-  caf::replies_to<atom::remove, atom::user, std::string>::with<atom::ok>,
-  // Groups: create, read one (members, claims), list, delete.
+  // Groups: create.
   caf::replies_to<atom::create, atom::group, std::string>::with<group_view>,
-  caf::replies_to<atom::get, atom::group, std::string>::with<group_view>,
-  caf::replies_to<atom::list, atom::group>::with<std::vector<group_view>>,
-  caf::replies_to<atom::remove, atom::group, std::string>::with<atom::ok>,
-  // Claims: create, list, delete (with their grants).
-  caf::replies_to<atom::create, claim_spec>::with<claim_view>,
-  caf::replies_to<atom::list, atom::claim>::with<std::vector<claim_view>>,
-  caf::replies_to<atom::remove, atom::claim, int64_t>::with<atom::ok>,
-  // Membership (group, username) and grants (group, claim id).
-  caf::replies_to<atom::add, atom::member, std::string, std::string>::with<
-    atom::ok>,
-  caf::replies_to<atom::remove, atom::member, std::string,
-                  std::string>::with<atom::ok>,
-  caf::replies_to<atom::add, atom::grant, std::string, int64_t>::with<
-    atom::ok>,
-  caf::replies_to<atom::remove, atom::grant, std::string, int64_t>::with<
-    atom::ok>,
-  // For the auth service: what a login needs of a username (found or not).
-  caf::replies_to<atom::get, atom::account, std::string>::with<account>,
   // For the auth service: replaces USER's hash OLD with NEW (the same
   // password at the current cost) unless it changed meanwhile; answers
   // whether it did.
   caf::replies_to<atom::rehash, std::string, std::string,
-                  std::string>::with<bool>,
-  // The rest of a step after a database call or a hash.
-  caf::reacts_to<atom::run, continuation>>;
+                  std::string>::with<bool>>;
 
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
@@ -432,4 +490,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_federation))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::peer_bus))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::revocation_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::password_text))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::auth::scrypt_cost))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::new_user))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::user_write))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::hash_upgrade))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::revocation_entry))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::session_row))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_rows))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::store_worker_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_writer_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::hash_worker_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -12,6 +12,8 @@
 #include <caf/meta/omittable.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "auth/password.hpp"
+#include "persistence/records.hpp"
 #include "state/partition.hpp"
 #include "state/record.hpp"
 #include "state/session.hpp"
@@ -571,4 +573,97 @@ typename Inspector::result_type inspect(Inspector& f, account& x) {
            x.claims);
 }
 
+// -- the store pool's and the hash pool's requests (local to a node) ---------------
+
+/// A password on its way to the hash pool (never in a printed message).
+struct password_text {
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, password_text& x) {
+  return f(caf::meta::type_name("password_text"), caf::meta::omittable(),
+           x.value);
+}
+
+/// A new user as the database stores it: the hash the hash pool made.
+struct new_user {
+  std::string username;
+  std::string password_hash;
+  bool enabled = true;
+  /// Unix ms.
+  int64_t created_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, new_user& x) {
+  return f(caf::meta::type_name("new_user"), x.username,
+           caf::meta::omittable(), x.password_hash, x.enabled, x.created_at);
+}
+
+/// A change to a user as the database writes it.
+struct user_write {
+  std::string username;
+  /// Whether PASSWORD_HASH replaces the stored one.
+  bool set_hash = false;
+  std::string password_hash;
+  /// Whether ENABLED is part of the change.
+  bool set_enabled = false;
+  bool enabled = true;
+  /// Unix ms.
+  int64_t updated_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_write& x) {
+  return f(caf::meta::type_name("user_write"), x.username, x.set_hash,
+           caf::meta::omittable(), x.password_hash, x.set_enabled, x.enabled,
+           x.updated_at);
+}
+
+/// Replaces a user's password hash OLD_HASH with NEW_HASH (the same
+/// password at the current cost) unless it changed meanwhile.
+struct hash_upgrade {
+  std::string username;
+  std::string old_hash;
+  std::string new_hash;
+  /// Unix ms.
+  int64_t updated_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hash_upgrade& x) {
+  return f(caf::meta::type_name("hash_upgrade"), x.username,
+           caf::meta::omittable(), x.old_hash, caf::meta::omittable(),
+           x.new_hash, x.updated_at);
+}
+
+/// Durable session rows (a batch to write, or what a read found).
+using session_rows = std::vector<persistence::session_row>;
+
 } // namespace keymesh
+
+namespace keymesh::persistence {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revocation_entry& x) {
+  return f(caf::meta::type_name("revocation_entry"), x.kind, x.value,
+           x.revoked_at, x.until, x.reason, x.origin);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_row& x) {
+  return f(caf::meta::type_name("session_row"), x.sid, x.sub, x.value,
+           x.created_at, x.expires_at, x.version, x.revoked);
+}
+
+} // namespace keymesh::persistence
+
+namespace keymesh::auth {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scrypt_cost& x) {
+  return f(caf::meta::type_name("scrypt_cost"), x.log2_n, x.r, x.p);
+}
+
+} // namespace keymesh::auth

@@ -27,72 +27,6 @@ namespace {
 using persistence::store_error;
 using persistence::store_failure;
 
-// -- workers ---------------------------------------------------------------------
-
-struct worker_state {
-  static inline const char* name = "store_worker";
-  std::unique_ptr<persistence::store> conn;
-  /// status->outages when conn was opened.
-  uint64_t opened_after = 0;
-};
-
-store_worker_actor::behavior_type
-store_worker(store_worker_actor::stateful_pointer<worker_state> self,
-             persistence::store_factory open,
-             std::shared_ptr<store_status> status) {
-  return {
-    [=](atom::run, store_job& job) {
-      auto started = std::chrono::steady_clock::now();
-      auto finish = [&] {
-        status->queued.fetch_sub(1, std::memory_order_relaxed);
-        status->busy_ns.fetch_add(
-          static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(
-              std::chrono::steady_clock::now() - started)
-              .count()),
-          std::memory_order_relaxed);
-      };
-      status->jobs.fetch_add(1, std::memory_order_relaxed);
-      auto fail = [&](const store_error& e) {
-        status->failures.fetch_add(1, std::memory_order_relaxed);
-        if (e.failure == store_failure::unavailable) {
-          // The connection is suspect: a new one for the next job.
-          self->state.conn.reset();
-          status->healthy = false;
-          status->set_error(e.what());
-        }
-        finish();
-        if (job.failed)
-          job.failed(e);
-      };
-      try {
-        auto& st = self->state;
-        auto outages = status->outages.load();
-        if (st.conn && st.opened_after != outages)
-          st.conn.reset(); // opened before the database went away
-        if (!st.conn) {
-          // While the monitor finds the database gone, fail at once rather
-          // than wait out a connect timeout per job.
-          if (status->loaded && !status->healthy)
-            throw store_error{store_failure::unavailable,
-                              "the database is unreachable: "
-                                + status->error()};
-          st.conn = open();
-          st.opened_after = outages;
-        }
-        job.work(*st.conn);
-        finish();
-      } catch (const store_error& e) {
-        fail(e);
-      } catch (const std::exception& e) {
-        fail(store_error{store_failure::rejected, e.what()});
-      }
-    },
-    // After the jobs queued before it (an exit message would overtake them).
-    [=](atom::leave) { self->quit(); },
-  };
-}
-
 // -- the monitor -----------------------------------------------------------------
 
 struct monitor_state {
@@ -169,94 +103,110 @@ store_monitor(store_monitor_actor::stateful_pointer<monitor_state> self,
 
 } // namespace
 
-// -- batched session writes ----------------------------------------------------
+// -- lending workers ---------------------------------------------------------------
 
-/// Jobs hold it (not the pool), so a job that runs after the pool is gone
-/// finds it still there.
-struct store_pool::batcher {
-  struct pending {
-    persistence::session_row row;
-    std::function<void(std::string)> done;
-  };
-
-  store_pool* pool; // reset by stop(), under mutex
+struct store_pool::gate {
   std::shared_ptr<store_status> status;
-  size_t max_running;
-  std::mutex mutex;
-  std::vector<pending> waiting;
-  size_t running = 0;
+  size_t max_queue = 0;
+  std::vector<store_worker_actor> workers;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stopped{false};
 
-  std::vector<pending> take() {
-    std::lock_guard<std::mutex> guard{mutex};
-    auto n = std::min(waiting.size(), store_pool::max_batch);
-    std::vector<pending> out(std::make_move_iterator(waiting.begin()),
-                             std::make_move_iterator(waiting.begin() + n));
-    waiting.erase(waiting.begin(), waiting.begin() + n);
-    return out;
-  }
-
-  /// Starts a batch job; with the queue full, fails what waits.
-  static void launch(const std::shared_ptr<batcher>& self) {
-    auto taken = std::make_shared<std::vector<pending>>();
-    store_job job;
-    job.work = [self, taken](persistence::store& db) {
-      *taken = self->take();
-      std::vector<persistence::session_row> rows;
-      rows.reserve(taken->size());
-      for (auto& p : *taken)
-        rows.push_back(p.row);
-      db.put_sessions(rows);
-      self->status->session_rows.fetch_add(rows.size(),
-                                           std::memory_order_relaxed);
-      self->status->session_batches.fetch_add(1, std::memory_order_relaxed);
-      finish(self, *taken, {});
-    };
-    job.failed = [self, taken](const persistence::store_error& e) {
-      if (taken->empty())
-        *taken = self->take();
-      finish(self, *taken, e.what());
-    };
-    std::unique_lock<std::mutex> lock{self->mutex};
-    if (self->pool != nullptr && self->pool->submit(std::move(job)))
-      return;
-    std::string why = self->pool ? "the database queue is full"
-                                 : "the database pool is stopped";
-    auto failed = std::move(self->waiting);
-    self->waiting.clear();
-    --self->running;
-    lock.unlock();
-    for (auto& p : failed)
-      p.done(why);
-  }
-
-  /// Answers a batch; then runs the next one if rows wait.
-  static void finish(const std::shared_ptr<batcher>& self,
-                     std::vector<pending>& batch, const std::string& error) {
-    for (auto& p : batch)
-      p.done(error);
-    batch.clear();
-    {
-      std::lock_guard<std::mutex> guard{self->mutex};
-      if (self->waiting.empty()) {
-        --self->running;
-        return;
-      }
+  caf::expected<store_worker_actor> lend() {
+    if (stopped.load(std::memory_order_acquire))
+      return make_error(ec::unavailable, "the database pool is stopped");
+    auto queued = status->queued.fetch_add(1, std::memory_order_relaxed);
+    if (queued >= max_queue) {
+      status->queued.fetch_sub(1, std::memory_order_relaxed);
+      status->refused.fetch_add(1, std::memory_order_relaxed);
+      return make_error(ec::overloaded, "the database queue is full");
     }
-    launch(self);
+    return workers[next.fetch_add(1, std::memory_order_relaxed)
+                   % workers.size()];
   }
 };
 
-void store_pool::write_session(persistence::session_row row,
-                               std::function<void(std::string)> done) {
-  {
-    std::lock_guard<std::mutex> guard{batcher_->mutex};
-    batcher_->waiting.push_back({std::move(row), std::move(done)});
-    if (batcher_->running >= batcher_->max_running)
-      return; // a running batch takes it when it ends
-    ++batcher_->running;
+// -- batched session writes ----------------------------------------------------
+
+namespace {
+
+struct writer_state {
+  static inline const char* name = "session_writer";
+  struct pending {
+    persistence::session_row row;
+    caf::typed_response_promise<atom::ok> rp;
+  };
+  std::shared_ptr<store_pool::gate> gate;
+  size_t max_running = 1;
+  std::vector<pending> waiting;
+  size_t running = 0;
+};
+
+using writer_pointer = session_writer_actor::stateful_pointer<writer_state>;
+
+/// Writes the next batch of what waits (at most max_batch rows); when it
+/// is written, the next.
+void launch(writer_pointer self) {
+  auto& st = self->state;
+  if (st.waiting.empty() || st.running >= st.max_running)
+    return;
+  auto n = std::min(st.waiting.size(), store_pool::max_batch);
+  auto batch = std::make_shared<std::vector<writer_state::pending>>(
+    std::make_move_iterator(st.waiting.begin()),
+    std::make_move_iterator(st.waiting.begin() + n));
+  st.waiting.erase(st.waiting.begin(), st.waiting.begin() + n);
+  auto answer = [batch](const caf::error& err) {
+    for (auto& p : *batch)
+      if (err)
+        p.rp.deliver(err);
+      else
+        p.rp.deliver(atom::ok_v);
+  };
+  auto worker = st.gate->lend();
+  if (!worker) {
+    // A full queue: what waits now would meet it too.
+    answer(worker.error());
+    for (auto& p : st.waiting)
+      p.rp.deliver(worker.error());
+    st.waiting.clear();
+    return;
   }
-  batcher::launch(batcher_);
+  session_rows rows;
+  rows.reserve(batch->size());
+  for (auto& p : *batch)
+    rows.push_back(p.row);
+  ++st.running;
+  self->request(*worker, caf::infinite, atom::put_v, std::move(rows))
+    .then(
+      [self, answer](atom::ok) {
+        answer({});
+        --self->state.running;
+        launch(self);
+      },
+      [self, answer](caf::error& err) {
+        answer(err);
+        --self->state.running;
+        launch(self);
+      });
 }
+
+session_writer_actor::behavior_type
+session_writer_behavior(writer_pointer self,
+                        std::shared_ptr<store_pool::gate> gate,
+                        size_t max_running) {
+  self->state.gate = std::move(gate);
+  self->state.max_running = max_running;
+  return {
+    [self](atom::put, persistence::session_row& row) {
+      auto rp = self->make_response_promise<atom::ok>();
+      self->state.waiting.push_back({std::move(row), rp});
+      launch(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace
 
 caf::expected<store_pool_options>
 store_pool_options::from_settings(const config::settings& c) {
@@ -279,19 +229,18 @@ store_pool_options::from_settings(const config::settings& c) {
 store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
                        std::shared_ptr<store_status> status)
   : status_(std::move(status)),
-    max_queue_(opts.max_queue),
+    gate_(std::make_shared<gate>()),
     shared_(opts.shared) {
+  gate_->status = status_;
+  gate_->max_queue = opts.max_queue;
   for (size_t i = 0; i < std::max<size_t>(opts.workers, 1); ++i)
-    workers_.push_back(
-      opts.detached ? sys.spawn<caf::detached>(store_worker, opts.open, status_)
-                    : sys.spawn(store_worker, opts.open, status_));
-  batcher_ = std::make_shared<batcher>();
-  batcher_->pool = this;
-  batcher_->status = status_;
+    gate_->workers.push_back(
+      spawn_store_worker(sys, opts.open, status_, opts.detached));
   // Half the workers at most write session batches: the others stay free
   // for revocations, reads and logins. (Fewer, larger batches also cost
   // the database less than many small ones.)
-  batcher_->max_running = std::max<size_t>(1, workers_.size() / 2);
+  writer_ = sys.spawn(session_writer_behavior, gate_,
+                      std::max<size_t>(1, gate_->workers.size() / 2));
   monitor_ = opts.detached ? sys.spawn<caf::detached>(store_monitor, opts,
                                                       status_)
                            : sys.spawn(store_monitor, opts, status_);
@@ -301,32 +250,18 @@ store_pool::~store_pool() {
   stop();
 }
 
-bool store_pool::submit(store_job job) {
-  if (stopped_.load(std::memory_order_acquire))
-    return false;
-  auto queued = status_->queued.fetch_add(1, std::memory_order_relaxed);
-  if (queued >= max_queue_) {
-    status_->queued.fetch_sub(1, std::memory_order_relaxed);
-    status_->refused.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  auto& target
-    = workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
-  caf::anon_send(target, atom::run_v, std::move(job));
-  return true;
+caf::expected<store_worker_actor> store_pool::worker() {
+  return gate_->lend();
 }
 
 void store_pool::stop() {
-  if (stopped_.exchange(true))
+  if (gate_->stopped.exchange(true))
     return;
-  {
-    std::lock_guard<std::mutex> guard{batcher_->mutex};
-    batcher_->pool = nullptr;
-  }
-  // The workers stay in the list (submit reads it from any thread): a job
-  // sent after this is dropped by a finished actor.
-  for (auto& w : workers_)
+  // The workers stay in the list (worker() reads it from any thread): a
+  // request sent after this gets an error from a finished actor.
+  for (auto& w : gate_->workers)
     caf::anon_send(w, atom::leave_v);
+  caf::anon_send_exit(writer_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
 }
 

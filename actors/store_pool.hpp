@@ -1,7 +1,9 @@
 // The store pool: database calls never run on CAF's cooperative scheduler or
 // an HTTP I/O thread. A fixed number of detached worker actors (each on its
-// own thread, with its own connection) run jobs; a bounded queue refuses
-// work beyond database.max_queue at once. A monitor actor, also detached,
+// own thread, with its own connection) answer named requests
+// (store_worker_actor); the pool lends them in turn and refuses requests
+// beyond database.max_queue at once. A session writer batches durable
+// session rows. A monitor actor, also detached,
 // migrates the schema, loads the revocation log into the deny set, checks
 // the database every database.health_interval and prunes the log. A slow or
 // absent database shows in readiness and metrics; token verification and
@@ -11,19 +13,18 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/interfaces.hpp"
 
 #include "common/clock.hpp"
 #include "config/settings.hpp"
@@ -68,29 +69,6 @@ private:
   std::string error_;
 };
 
-/// One unit of work for a worker: WORK runs with the worker's connection
-/// and delivers its own result; FAILED runs instead when no connection
-/// could be made, or WORK threw. Both run on the worker's thread.
-struct store_job {
-  std::function<void(persistence::store&)> work;
-  std::function<void(const persistence::store_error&)> failed;
-};
-
-} // namespace keymesh
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keymesh::store_job)
-
-namespace keymesh {
-
-/// One worker of the store pool, with its own connection (local only: a
-/// job is a closure).
-using store_worker_actor = caf::typed_actor<
-  // Runs the job with the worker's connection (opened, or opened again
-  // after an outage, as needed).
-  caf::reacts_to<atom::run, store_job>,
-  // Quits after the jobs queued before.
-  caf::reacts_to<atom::leave>>;
-
 /// The store pool's monitor: migrates and loads the revocation log once,
 /// then checks the database and prunes, on its own timer.
 using store_monitor_actor = caf::typed_actor<caf::reacts_to<atom::tick>>;
@@ -118,6 +96,13 @@ struct store_pool_options {
   from_settings(const config::settings& c);
 };
 
+/// A store worker on its own thread (DETACHED) with connections from OPEN;
+/// it counts its requests in STATUS (actors/store_worker.cpp).
+store_worker_actor spawn_store_worker(caf::actor_system& sys,
+                                      persistence::store_factory open,
+                                      std::shared_ptr<store_status> status,
+                                      bool detached);
+
 class store_pool {
 public:
   store_pool(caf::actor_system& sys, store_pool_options opts,
@@ -127,17 +112,16 @@ public:
   store_pool(const store_pool&) = delete;
   store_pool& operator=(const store_pool&) = delete;
 
-  /// Thread-safe. False (and the job is dropped, neither callback runs)
-  /// when database.max_queue jobs are waiting already.
-  bool submit(store_job job);
+  /// A worker for one request (in turn), counted against
+  /// database.max_queue until the worker answers it: send exactly one
+  /// request to it. Thread-safe. ec::overloaded when database.max_queue
+  /// requests wait already, ec::unavailable once the pool is stopped.
+  caf::expected<store_worker_actor> worker();
 
-  /// Writes a durable session. Rows submitted while earlier batches are
-  /// being written wait and go together in the next batch (one statement,
-  /// one commit, at most max_batch rows); at most half the workers write
-  /// batches at once. DONE runs once, on a pool thread (or the caller's, when the
-  /// queue is full), with an empty text when the row is written.
-  void write_session(persistence::session_row row,
-                     std::function<void(std::string)> done);
+  /// Writes durable sessions in batches (at most max_batch rows each).
+  const session_writer_actor& session_writer() const {
+    return writer_;
+  }
 
   /// Whether every node of the cluster shares this database.
   bool shared() const {
@@ -148,23 +132,24 @@ public:
     return status_;
   }
 
-  /// Stops the workers and the monitor; queued jobs are dropped. Idempotent.
+  /// Stops the workers, the writer and the monitor; requests queued at the
+  /// workers are answered first, the writer's waiting rows fail.
+  /// Idempotent.
   void stop();
 
-  /// Rows in one batch of write_session at most.
+  /// Rows in one batch of the session writer at most.
   static constexpr size_t max_batch = 128;
 
-private:
-  struct batcher;
+  /// Hands out workers (shared with the session writer, which outlives no
+  /// pool but may finish a batch after stop()).
+  struct gate;
 
+private:
   std::shared_ptr<store_status> status_;
-  std::shared_ptr<batcher> batcher_;
-  size_t max_queue_;
+  std::shared_ptr<gate> gate_;
   bool shared_;
-  std::vector<store_worker_actor> workers_;
+  session_writer_actor writer_;
   store_monitor_actor monitor_;
-  std::atomic<size_t> next_{0};
-  std::atomic<bool> stopped_{false};
 };
 
 } // namespace keymesh

@@ -25,7 +25,7 @@
 #include "services/sessions.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
-#include "actors/work_pool.hpp"
+#include "actors/hash_pool.hpp"
 #include "auth/password.hpp"
 #include "state/deny_set.hpp"
 #include "state/refresh.hpp"
@@ -65,7 +65,7 @@ struct api_context {
   std::shared_ptr<store_pool> store;
   /// Where passwords are hashed and checked (null: nowhere; the user
   /// routes then answer 503).
-  work_pool* hashing = nullptr;
+  hash_pool* hashing = nullptr;
   /// The sessions service (equivalent instances, used in turn). Empty: the
   /// api spawns its own from the fields above.
   std::vector<sessions_actor> sessions;

@@ -195,7 +195,7 @@ void node::start_store(caf::actor_system& sys) {
   while (!db_status->loaded && db_status->error().empty()
          && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
-  hashing_ = work_pool::for_password_hashes(sys, c);
+  hashing_ = hash_pool::for_password_hashes(sys, c);
 }
 
 void node::start_bus(caf::actor_system& sys) {
@@ -207,16 +207,21 @@ void node::start_bus(caf::actor_system& sys) {
   if (!store_->shared()) {
     // Each node keeps its own log: it records what it learns from peers
     // too. (A shared database has the entry from the node that took it.)
-    opts.on_revocation = [pool = store_](
+    opts.on_revocation = [pool = store_, sys = &sys](
                            const persistence::revocation_entry& entry) {
-      pool->submit({[entry](persistence::store& db) {
-                      db.put_revocation(entry);
-                    },
-                    [](const persistence::store_error& err) {
-                      spdlog::error("store: a revocation from a peer was not "
-                                    "written to the log: {}",
-                                    err.what());
-                    }});
+      auto failed = [](const caf::error& err) {
+        spdlog::error("store: a revocation from a peer was not written to "
+                      "the log: {}",
+                      context_text(err));
+      };
+      auto worker = pool->worker();
+      if (!worker)
+        return failed(worker.error());
+      // The bus must not wait: a short-lived actor takes the answer.
+      sys->spawn([worker = *worker, entry, failed](caf::event_based_actor* self) {
+        self->request(worker, caf::infinite, atom::put_v, entry)
+          .then([](atom::ok) {}, [failed](caf::error& err) { failed(err); });
+      });
     };
   }
   opts.admitted = admitted_;

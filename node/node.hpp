@@ -24,7 +24,7 @@
 #include "services/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
-#include "actors/work_pool.hpp"
+#include "actors/hash_pool.hpp"
 #include "state/deny_set.hpp"
 #include "common/clock.hpp"
 #include "cluster/certs.hpp"
@@ -182,7 +182,7 @@ private:
   std::shared_ptr<state::deny_set> deny_;
   /// Shared: jobs still queued on other pools may hold it after the node.
   std::shared_ptr<store_pool> store_;
-  std::unique_ptr<work_pool> hashing_;
+  std::unique_ptr<hash_pool> hashing_;
   bus_actor bus_;
   uint64_t incarnation_ = 0;
   federation_actor federation_;

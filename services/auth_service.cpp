@@ -10,9 +10,6 @@
 
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
-#include "actors/store_call.hpp"
-#include "common/base64url.hpp"
-#include "common/random.hpp"
 #include "state/attempts.hpp"
 
 namespace keymesh {
@@ -29,14 +26,6 @@ constexpr const char* failures_keyspace = "login_failures";
 /// What the answer says when the directory did not answer (the details go
 /// to the log only: the login routes are public).
 constexpr const char* directory_down = "database unavailable";
-
-/// A hash with the current cost that no password matches, made once: an
-/// unknown username is checked against it, so that it costs the same.
-const std::string& dummy_hash(const auth::scrypt_cost& cost) {
-  static const std::string hash = auth::hash_password(
-    keymesh::base64url_encode(keymesh::random_bytes(16)), cost);
-  return hash;
-}
 
 /// The directory did not answer: its error may carry a database's text,
 /// which goes to the log only.
@@ -137,34 +126,33 @@ void auth_state::check_password(credentials who, grant_promise rp) {
       [=](account& found) mutable {
         auto entry = std::make_shared<account>(std::move(found));
         auto hash = entry->found ? entry->password_hash : std::string{};
-        work_call(
-          self, *deps.hashing,
-          [password = who.password, hash, cost] {
-            // The same work for an unknown user: a check against a dummy.
-            return hash.empty() ? (auth::verify_password(password,
-                                                         dummy_hash(cost)),
-                                   false)
-                                : auth::verify_password(password, hash);
-          },
-          [=](std::optional<bool> matched) mutable {
-            if (!matched) {
-              rp.deliver(make_error(ec::overloaded,
-                                    "too many logins waiting"));
-              return;
-            }
-            if (!*matched) { // counted already
-              rp.deliver(make_error(ec::invalid_credentials));
-              return;
-            }
-            if (!entry->enabled) {
-              rp.deliver(make_error(ec::disabled));
-              return;
-            }
-            if (auth::needs_rehash(hash, cost))
-              upgrade_hash(who.username, who.password, hash);
-            open_session(who.username, token_claims(*entry), who.client_id,
-                         std::move(rp));
-          });
+        auto checked = [=](bool matched) mutable {
+          if (!matched) { // counted already
+            rp.deliver(make_error(ec::invalid_credentials));
+            return;
+          }
+          if (!entry->enabled) {
+            rp.deliver(make_error(ec::disabled));
+            return;
+          }
+          if (auth::needs_rehash(hash, cost))
+            upgrade_hash(who.username, who.password, hash);
+          open_session(who.username, token_claims(*entry), who.client_id,
+                       std::move(rp));
+        };
+        auto worker = deps.hashing->worker();
+        if (!worker) {
+          rp.deliver(make_error(ec::overloaded, "too many logins waiting"));
+          return;
+        }
+        // An unknown user (no hash) costs a check against a dummy hash.
+        self
+          ->request(*worker, local_request, atom::check_v,
+                    password_text{who.password}, hash, cost)
+          .then([checked](bool matched) mutable { checked(matched); },
+                [rp](caf::error& err) mutable {
+                  rp.deliver(std::move(err));
+                });
       },
       [rp](caf::error& err) mutable {
         rp.deliver(directory_failed(err));
@@ -178,27 +166,32 @@ void auth_state::upgrade_hash(std::string user, std::string password,
   // failure leaves the old hash, which still verifies, and the next login
   // tries again.
   auto cost = opts.cost;
-  work_call(
-    self, *deps.hashing,
-    [password, cost] { return auth::hash_password(password, cost); },
-    [=](std::optional<std::string> fresh) {
-      if (!fresh)
-        return;
-      self
-        ->request(deps.directory, local_request, atom::rehash_v, user,
-                  old_hash, *fresh)
-        .then(
-          [cost](bool replaced) {
-            if (replaced)
-              spdlog::info("login: a password hash was upgraded to scrypt "
-                           "ln={} r={} p={}",
-                           cost.log2_n, cost.r, cost.p);
-          },
-          [](caf::error& err) {
-            spdlog::warn("login: a password hash was not upgraded: {}",
-                         context_text(err));
-          });
-    });
+  auto worker = deps.hashing->worker();
+  if (!worker)
+    return; // busy: the next login tries again
+  self
+    ->request(*worker, local_request, atom::hash_v, password_text{password},
+              cost)
+    .then(
+      [=](std::string& fresh) {
+        self
+          ->request(deps.directory, local_request, atom::rehash_v, user,
+                    old_hash, fresh)
+          .then(
+            [cost](bool replaced) {
+              if (replaced)
+                spdlog::info("login: a password hash was upgraded to "
+                             "scrypt ln={} r={} p={}",
+                             cost.log2_n, cost.r, cost.p);
+            },
+            [](caf::error& err) {
+              spdlog::warn("login: a password hash was not upgraded: {}",
+                           context_text(err));
+            });
+      },
+      [](caf::error&) {
+        // Logged by the hash pool; the old hash still verifies.
+      });
 }
 
 void auth_state::open_session(std::string user, json claims,
@@ -492,14 +485,6 @@ auth_actor::behavior_type auth_service(auth_pointer self, auth_options opts,
       auto rp = self->make_response_promise<revocation_outcome>();
       self->state.logout(std::move(req), rp);
       return rp;
-    },
-    [](atom::run, continuation& rest) {
-      // An exception would end the service: log it, and go on.
-      try {
-        rest();
-      } catch (const std::exception& e) {
-        spdlog::error("auth: a step failed: {}", e.what());
-      }
     },
   };
 }

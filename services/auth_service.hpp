@@ -32,7 +32,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/router.hpp"
-#include "actors/work_pool.hpp"
+#include "actors/hash_pool.hpp"
 #include "auth/password.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
@@ -66,7 +66,7 @@ struct auth_deps {
   /// The users, their password hashes, groups and claims.
   directory_actor directory;
   /// Where passwords are checked (owned by the node).
-  work_pool* hashing = nullptr;
+  hash_pool* hashing = nullptr;
   /// A logout of a sid this node has logged as revoked costs nothing.
   std::shared_ptr<state::deny_set> deny;
   wall_clock clock = system_wall_clock();

@@ -9,50 +9,11 @@
 
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
-#include "actors/store_call.hpp"
 #include "state/session.hpp"
 
 namespace keymesh {
 
 namespace {
-
-using persistence::store;
-using persistence::store_failure;
-
-
-claim_view view_of(const persistence::claim_record& c) {
-  return {c.id, c.name, c.value, c.description};
-}
-
-std::vector<claim_view> views_of(
-  const std::vector<persistence::claim_record>& claims) {
-  std::vector<claim_view> out;
-  out.reserve(claims.size());
-  for (auto& c : claims)
-    out.push_back(view_of(c));
-  return out;
-}
-
-user_view view_of(const persistence::user_record& u) {
-  return {u.username, u.enabled, u.created_at, u.updated_at, {}, {}};
-}
-
-/// What a failed store call means for the caller.
-caf::error store_error_of(store_failure failure, const std::string& text,
-                          const std::string& what) {
-  switch (failure) {
-    case store_failure::conflict:
-      return make_error(ec::conflict, what);
-    case store_failure::unavailable:
-    case store_failure::schema:
-      return make_error(ec::unavailable,
-                        "the database is unavailable: " + text);
-    case store_failure::rejected:
-      break;
-  }
-  spdlog::error("directory: the database refused a statement: {}", text);
-  return make_error(ec::rejected, "the database refused the change");
-}
 
 caf::error bad_name(const char* what) {
   return make_error(ec::invalid_argument,
@@ -91,36 +52,26 @@ int64_t directory_state::now_ms() const {
   return to_unix_ms(deps.clock());
 }
 
-template <class T>
-std::function<void(caf::expected<T>)>
-directory_state::to(promise<T> rp) {
-  return [rp](caf::expected<T> result) mutable {
-    if (result)
-      rp.deliver(std::move(*result));
-    else
-      rp.deliver(std::move(result.error()));
-  };
+std::optional<store_worker_actor> directory_state::worker_or(
+  const std::function<void(caf::error)>& fail) {
+  if (!deps.store) {
+    fail(make_error(ec::unavailable, "this node has no database"));
+    return std::nullopt;
+  }
+  auto worker = deps.store->worker();
+  if (!worker) {
+    fail(std::move(worker.error()));
+    return std::nullopt;
+  }
+  return std::move(*worker);
 }
 
-template <class Work, class Done>
-void directory_state::on_store(std::string what, Work work, Done done) {
-  using value_type = std::invoke_result_t<Work&, store&>;
-  if (!deps.store)
-    return done(value_type{make_error(ec::unavailable,
-                                      "this node has no database")});
-  store_call(self, *deps.store, std::move(work),
-             [done, what](store_outcome<value_type> out) mutable {
-               if (!out.ok())
-                 return done(value_type{
-                   store_error_of(out.failure, out.error, what)});
-               // WORK answers with the value or with the error to give.
-               done(std::move(*out.value));
-             });
-}
-
-template <class T, class Work>
-void directory_state::on_store(promise<T> rp, std::string what, Work work) {
-  on_store(std::move(what), std::move(work), to(std::move(rp)));
+template <class T, class... Ts>
+void directory_state::to_store(promise<T> rp, Ts&&... xs) {
+  if (auto worker = worker_or([rp](caf::error err) mutable {
+        rp.deliver(std::move(err));
+      }))
+    rp.delegate(*worker, std::forward<Ts>(xs)...);
 }
 
 template <class T>
@@ -131,30 +82,16 @@ void directory_state::hash_then(std::string password, promise<T> rp,
                           "this node cannot hash passwords"));
     return;
   }
-  auto cost = opts.cost;
-  work_call(
-    self, *deps.hashing,
-    [password, cost]() -> std::optional<std::string> {
-      try {
-        return auth::hash_password(password, cost);
-      } catch (const std::exception& e) {
-        spdlog::error("directory: a password hash failed: {}", e.what());
-        return std::nullopt;
-      }
-    },
-    [rp, then](std::optional<std::optional<std::string>> hash) mutable {
-      if (!hash) {
-        rp.deliver(make_error(ec::overloaded,
-                              "too many password hashes waiting"));
-        return;
-      }
-      if (!*hash) {
-        rp.deliver(make_error(ec::crypto_failure,
-                              "the password could not be hashed"));
-        return;
-      }
-      then(std::move(**hash));
-    });
+  auto worker = deps.hashing->worker();
+  if (!worker) {
+    rp.deliver(std::move(worker.error()));
+    return;
+  }
+  self
+    ->request(*worker, local_request, atom::hash_v,
+              password_text{std::move(password)}, opts.cost)
+    .then([then](std::string& hash) { then(std::move(hash)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
 template <class T>
@@ -183,6 +120,22 @@ void directory_state::ending_subject(std::string sub, std::string reason,
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
+template <class T, class... Ts>
+void directory_state::then_ending(promise<T> rp, std::string sub,
+                                  std::string reason, Ts&&... xs) {
+  auto worker = worker_or([rp](caf::error err) mutable {
+    rp.deliver(std::move(err));
+  });
+  if (!worker)
+    return;
+  self->request(*worker, local_request, std::forward<Ts>(xs)...)
+    .then(
+      [this, rp, sub, reason](T& done) mutable {
+        ending_subject(sub, reason, std::move(done), rp);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
 // -- users ---------------------------------------------------------------------------
 
 void directory_state::create_user(user_spec spec, promise<user_view> rp) {
@@ -194,26 +147,17 @@ void directory_state::create_user(user_spec spec, promise<user_view> rp) {
     rp.deliver(bad_password());
     return;
   }
-  hash_then(spec.password, rp, [=](std::string hash) mutable {
-    auto now = now_ms();
-    on_store(rp, "the user " + spec.username,
-             [name = spec.username, on = spec.enabled, hash,
-              now](store& db) -> caf::expected<user_view> {
-               return view_of(db.create_user(name, hash, on, now));
-             });
-  });
+  auto password = std::move(spec.password);
+  hash_then(std::move(password), rp,
+            [this, rp, spec = std::move(spec)](std::string hash) mutable {
+              to_store(rp, atom::create_v,
+                       new_user{spec.username, std::move(hash), spec.enabled,
+                                now_ms()});
+            });
 }
 
 void directory_state::get_user(std::string name, promise<user_view> rp) {
-  on_store(rp, "", [name](store& db) -> caf::expected<user_view> {
-    auto u = db.find_user(name);
-    if (!u)
-      return make_error(ec::not_found, "the user");
-    auto out = view_of(*u);
-    out.groups = db.user_groups(u->id);
-    out.claims = views_of(db.user_claims(u->id));
-    return out;
-  });
+  to_store(rp, atom::get_v, atom::user_v, std::move(name));
 }
 
 void directory_state::list_users(std::string after, uint64_t limit,
@@ -223,14 +167,7 @@ void directory_state::list_users(std::string after, uint64_t limit,
                           "limit must be a number from 1 to 1000"));
     return;
   }
-  on_store(rp, "", [after, limit](store& db) -> caf::expected<user_page> {
-    user_page page;
-    for (auto& u : db.list_users(after, limit))
-      page.users.push_back(view_of(u));
-    if (page.users.size() == limit)
-      page.next = page.users.back().username;
-    return page;
-  });
+  to_store(rp, atom::list_v, atom::user_v, std::move(after), limit);
 }
 
 void directory_state::update_user(user_change change,
@@ -239,48 +176,32 @@ void directory_state::update_user(user_change change,
     rp.deliver(bad_password());
     return;
   }
-  auto write = [this, change, rp](std::optional<std::string> hash) mutable {
-    auto now = now_ms();
-    std::optional<bool> enabled;
-    if (change.set_enabled)
-      enabled = change.enabled;
+  auto write = [this, rp, name = change.username,
+                set_enabled = change.set_enabled,
+                enabled = change.enabled](std::string hash) mutable {
+    user_write w;
+    w.username = name;
+    w.set_hash = !hash.empty();
+    w.password_hash = std::move(hash);
+    w.set_enabled = set_enabled;
+    w.enabled = enabled;
+    w.updated_at = now_ms();
     // Disabling an account ends every session of it, once it is written.
-    auto disables = change.set_enabled && !change.enabled;
-    on_store(
-      "",
-      [name = change.username, hash, enabled,
-       now](store& db) -> caf::expected<user_view> {
-        if (!db.update_user(name, hash, enabled, now))
-          return make_error(ec::not_found, "the user");
-        return view_of(*db.find_user(name));
-      },
-      [this, rp, disables,
-       name = change.username](caf::expected<user_view> done) mutable {
-        if (!done || !disables)
-          return to(rp)(std::move(done));
-        ending_subject(name, "account disabled", std::move(*done), rp);
-      });
+    if (set_enabled && !enabled)
+      then_ending(rp, name, "account disabled", atom::update_v, std::move(w));
+    else
+      to_store(rp, atom::update_v, std::move(w));
   };
   if (change.password.empty())
-    return write(std::nullopt);
-  hash_then(change.password, rp,
+    return write({});
+  hash_then(std::move(change.password), rp,
             [write](std::string hash) mutable { write(std::move(hash)); });
 }
 
 void directory_state::remove_user(std::string name, promise<atom::ok> rp) {
   // Deleting an account ends every session of it.
-  on_store(
-    "",
-    [name](store& db) -> caf::expected<atom::ok> {
-      if (!db.delete_user(name))
-        return make_error(ec::not_found, "the user");
-      return atom::ok_v;
-    },
-    [this, rp, name](caf::expected<atom::ok> done) mutable {
-      if (!done)
-        return to(rp)(std::move(done));
-      ending_subject(name, "account deleted", atom::ok_v, rp);
-    });
+  then_ending(rp, name, "account deleted", atom::remove_v, atom::user_v,
+              name);
 }
 
 // -- groups --------------------------------------------------------------------------
@@ -290,39 +211,19 @@ void directory_state::create_group(std::string name, promise<group_view> rp) {
     rp.deliver(bad_name("a group name"));
     return;
   }
-  auto now = now_ms();
-  on_store(rp, "the group " + name,
-           [name, now](store& db) -> caf::expected<group_view> {
-             auto g = db.create_group(name, now);
-             return group_view{g.name, g.created_at, {}, {}};
-           });
+  to_store(rp, atom::create_v, atom::group_v, std::move(name), now_ms());
 }
 
 void directory_state::get_group(std::string name, promise<group_view> rp) {
-  on_store(rp, "", [name](store& db) -> caf::expected<group_view> {
-    for (auto& g : db.list_groups())
-      if (g.name == name)
-        return group_view{g.name, g.created_at, db.group_members(name),
-                          views_of(db.group_claims(name))};
-    return make_error(ec::not_found, "the group");
-  });
+  to_store(rp, atom::get_v, atom::group_v, std::move(name));
 }
 
 void directory_state::list_groups(promise<std::vector<group_view>> rp) {
-  on_store(rp, "", [](store& db) -> caf::expected<std::vector<group_view>> {
-    std::vector<group_view> out;
-    for (auto& g : db.list_groups())
-      out.push_back(group_view{g.name, g.created_at, {}, {}});
-    return out;
-  });
+  to_store(rp, atom::list_v, atom::group_v);
 }
 
 void directory_state::remove_group(std::string name, promise<atom::ok> rp) {
-  on_store(rp, "", [name](store& db) -> caf::expected<atom::ok> {
-    if (!db.delete_group(name))
-      return make_error(ec::not_found, "the group");
-    return atom::ok_v;
-  });
+  to_store(rp, atom::remove_v, atom::group_v, std::move(name));
 }
 
 // -- claims --------------------------------------------------------------------------
@@ -337,71 +238,46 @@ void directory_state::create_claim(claim_spec spec, promise<claim_view> rp) {
                           "a description is at most 1024 bytes"));
     return;
   }
-  on_store(rp, "the claim " + spec.name + "=" + spec.value,
-           [spec](store& db) -> caf::expected<claim_view> {
-             return view_of(
-               db.create_claim(spec.name, spec.value, spec.description));
-           });
+  to_store(rp, atom::create_v, std::move(spec));
 }
 
 void directory_state::list_claims(promise<std::vector<claim_view>> rp) {
-  on_store(rp, "", [](store& db) -> caf::expected<std::vector<claim_view>> {
-    return views_of(db.list_claims());
-  });
+  to_store(rp, atom::list_v, atom::claim_v);
 }
 
 void directory_state::remove_claim(int64_t id, promise<atom::ok> rp) {
-  on_store(rp, "", [id](store& db) -> caf::expected<atom::ok> {
-    if (!db.delete_claim(id))
-      return make_error(ec::not_found, "the claim");
-    return atom::ok_v;
-  });
+  to_store(rp, atom::remove_v, atom::claim_v, id);
 }
 
 void directory_state::member(bool add, std::string group, std::string user,
                              promise<atom::ok> rp) {
-  on_store(rp, "", [=](store& db) -> caf::expected<atom::ok> {
-    if (add ? db.add_member(group, user) : db.remove_member(group, user))
-      return atom::ok_v;
-    return make_error(ec::not_found,
-                      add ? "the group or the user" : "the membership");
-  });
+  if (add)
+    to_store(rp, atom::add_v, atom::member_v, std::move(group),
+             std::move(user));
+  else
+    to_store(rp, atom::remove_v, atom::member_v, std::move(group),
+             std::move(user));
 }
 
 void directory_state::grant(bool add, std::string group, int64_t id,
                             promise<atom::ok> rp) {
-  on_store(rp, "", [=](store& db) -> caf::expected<atom::ok> {
-    if (add ? db.grant_claim(group, id) : db.revoke_claim(group, id))
-      return atom::ok_v;
-    return make_error(ec::not_found,
-                      add ? "the group or the claim" : "the grant");
-  });
+  if (add)
+    to_store(rp, atom::add_v, atom::grant_v, std::move(group), id);
+  else
+    to_store(rp, atom::remove_v, atom::grant_v, std::move(group), id);
 }
 
 // -- for the auth service -----------------------------------------------------------
 
 void directory_state::get_account(std::string name, promise<account> rp) {
-  on_store(rp, "", [name](store& db) -> caf::expected<account> {
-    account a;
-    a.username = name;
-    auto u = db.find_user(name);
-    if (!u)
-      return a;
-    a.found = true;
-    a.password_hash = u->password_hash;
-    a.enabled = u->enabled;
-    a.groups = db.user_groups(u->id);
-    a.claims = views_of(db.user_claims(u->id));
-    return a;
-  });
+  to_store(rp, atom::get_v, atom::account_v, std::move(name));
 }
 
 void directory_state::rehash(std::string name, std::string old_hash,
                              std::string new_hash, promise<bool> rp) {
-  auto now = now_ms();
-  on_store(rp, "", [=](store& db) -> caf::expected<bool> {
-    return db.replace_password_hash(name, old_hash, new_hash, now);
-  });
+  to_store(rp, atom::rehash_v,
+           hash_upgrade{std::move(name), std::move(old_hash),
+                        std::move(new_hash), now_ms()});
 }
 
 // -- the actor ----------------------------------------------------------------------
@@ -508,14 +384,6 @@ directory_actor::behavior_type directory_service(directory_pointer self,
       auto rp = self->make_response_promise<bool>();
       s.rehash(std::move(name), std::move(old_hash), std::move(new_hash), rp);
       return rp;
-    },
-    [](atom::run, continuation& rest) {
-      // An exception would end the service: log it, and go on.
-      try {
-        rest();
-      } catch (const std::exception& e) {
-        spdlog::error("directory: a step failed: {}", e.what());
-      }
     },
   };
 }

@@ -1,14 +1,16 @@
 // The directory service (directory_actor in actors/interfaces.hpp): users,
 // groups and claims in the database as named requests, so the admin routes,
 // the auth service and an embedding application manage and read the
-// directory the same way. Every database call runs on the store pool and
-// every hash on the hash pool; their outcomes come back to the service as
-// continuations. The work is in directory_state's methods.
+// directory the same way. The service checks the input, has new passwords
+// hashed by the hash pool, hands each database operation to a store worker
+// (which answers the caller) and revokes the sessions of a user it disables
+// or deletes. The work is in directory_state's methods.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/store_pool.hpp"
-#include "actors/work_pool.hpp"
+#include "actors/hash_pool.hpp"
 #include "auth/password.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
@@ -37,7 +39,7 @@ struct directory_options {
 /// ec::unavailable; without HASHING, those that hash a password.
 struct directory_deps {
   std::shared_ptr<store_pool> store;
-  work_pool* hashing = nullptr;
+  hash_pool* hashing = nullptr;
   /// Disabling or deleting a user revokes its sessions here (may be null:
   /// nothing is revoked).
   revocation_actor revocations;
@@ -91,19 +93,19 @@ public:
   void rehash(std::string name, std::string old_hash, std::string new_hash,
               promise<bool> rp);
 
-  /// Runs WORK(store&) -> caf::expected<T> on the store pool, then
-  /// DONE(caf::expected<T>) here: WORK's answer, or the error the store's
-  /// failure maps to (WHAT names the object for a conflict).
-  template <class Work, class Done>
-  void on_store(std::string what, Work work, Done done);
+  /// A store worker for one request, or FAIL gets why there is none.
+  std::optional<store_worker_actor>
+  worker_or(const std::function<void(caf::error)>& fail);
 
-  /// The same, delivering to RP.
-  template <class T, class Work>
-  void on_store(promise<T> rp, std::string what, Work work);
+  /// Hands the request XS to a store worker, which answers RP.
+  template <class T, class... Ts>
+  void to_store(promise<T> rp, Ts&&... xs);
 
-  /// A function that delivers a result to RP.
-  template <class T>
-  static std::function<void(caf::expected<T>)> to(promise<T> rp);
+  /// Sends the request XS to a store worker; once it succeeded, revokes
+  /// SUB's sessions for REASON and then answers RP with its answer.
+  template <class T, class... Ts>
+  void then_ending(promise<T> rp, std::string sub, std::string reason,
+                   Ts&&... xs);
 
   /// Hashes PASSWORD on the hash pool, then THEN(hash); RP gets the error
   /// when that cannot be done.

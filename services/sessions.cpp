@@ -12,7 +12,6 @@
 #include "actors/bus.hpp"
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
-#include "actors/store_call.hpp"
 #include "state/placement.hpp"
 #include "state/refresh.hpp"
 
@@ -193,15 +192,19 @@ void sessions_state::write_through(const session& s, std::string value,
   row.created_at = s.created_at;
   row.expires_at = s.record_expiry();
   row.version = static_cast<int64_t>(ver.stamp);
-  deps.store->write_session(
-    std::move(row), back_to<std::string>(self, [done](std::string error) {
-      if (error.empty())
-        return done({});
-      spdlog::error("store: a durable session was not written: {}", error);
-      done(make_error(ec::unavailable,
-                      "the session could not be written to the database: "
-                        + error));
-    }));
+  self
+    ->request(deps.store->session_writer(), local_request, atom::put_v,
+              std::move(row))
+    .then([done](atom::ok) { done({}); },
+          [done](caf::error& err) {
+            auto why = context_text(err);
+            spdlog::error("store: a durable session was not written: {}",
+                          why);
+            done(make_error(ec::unavailable,
+                            "the session could not be written to the "
+                            "database: "
+                              + why));
+          });
 }
 
 // -- read -------------------------------------------------------------------------
@@ -255,17 +258,18 @@ void sessions_state::recover(std::string sid, found_fn then, fail_fn fail) {
   // Memory lost the session (the whole cluster restarted): the database
   // has it if it was acknowledged. It goes back into memory, so the next
   // read finds it there.
-  store_call(
-    self, *deps.store,
-    [sid](persistence::store& db) { return db.find_session(sid); },
-    [=, status = deps.store->status()](
-      store_outcome<std::optional<persistence::session_row>> got) {
-      if (!got.ok())
-        return fail(make_error(ec::unavailable,
-                               "the session is not in memory and the "
-                               "database did not answer: "
-                                 + got.error));
-      auto& row = *got.value;
+  auto lost = [=](const caf::error& err) {
+    fail(make_error(ec::unavailable, "the session is not in memory and the "
+                                     "database did not answer: "
+                                       + context_text(err)));
+  };
+  auto worker = deps.store->worker();
+  if (!worker)
+    return lost(worker.error());
+  self->request(*worker, local_request, atom::get_v, atom::session_v, sid)
+    .then(
+    [=, status = deps.store->status()](session_rows& rows) {
+      auto row = rows.empty() ? nullptr : &rows.front();
       auto now = now_ms();
       if (!row || row->expires_at <= now)
         return then(std::nullopt, false, {});
@@ -298,7 +302,8 @@ void sessions_state::recover(std::string sid, found_fn then, fail_fn fail) {
               return read(sid, then, fail, false);
             fail(std::move(err));
           });
-    });
+    },
+    [lost](caf::error& err) { lost(err); });
 }
 
 // -- update and touch ---------------------------------------------------------------
@@ -445,24 +450,27 @@ void sessions_state::subject_sids(
         // Durable: sessions memory lost are in the database (while the
         // database is down, memory has every session made since start).
         auto now = now_ms();
-        store_call(
-          self, *deps.store,
-          [sub, now](persistence::store& db) {
-            return db.subject_sessions(sub, now, max_listed_sessions);
-          },
-          [=](store_outcome<std::vector<persistence::session_row>> rows) {
-            auto all = sids;
-            if (!rows.ok())
-              spdlog::warn("store: durable sessions of a subject not "
-                           "listed: {}",
-                           rows.error);
-            else
-              for (auto& r : *rows.value)
-                if (std::find(all.begin(), all.end(), r.sid) == all.end()
-                    && all.size() < max_listed_sessions)
-                  all.push_back(r.sid);
-            then(std::move(all));
-          });
+        auto merge = [=](const session_rows& rows) {
+          auto all = sids;
+          for (auto& r : rows)
+            if (std::find(all.begin(), all.end(), r.sid) == all.end()
+                && all.size() < max_listed_sessions)
+              all.push_back(r.sid);
+          then(std::move(all));
+        };
+        auto unlisted = [=](const caf::error& err) {
+          spdlog::warn("store: durable sessions of a subject not listed: {}",
+                       context_text(err));
+          then(sids);
+        };
+        auto worker = deps.store->worker();
+        if (!worker)
+          return unlisted(worker.error());
+        self
+          ->request(*worker, local_request, atom::list_v, atom::session_v,
+                    sub, now, uint64_t{max_listed_sessions})
+          .then([merge](session_rows& rows) { merge(rows); },
+                [unlisted](caf::error& err) { unlisted(err); });
       },
       [=](caf::error& err) { fail(std::move(err)); });
 }
@@ -568,21 +576,26 @@ void sessions_state::revoke(revocation_order order,
                                         order.reason,
                                         deps.status ? deps.status->instance_id
                                                     : std::string{}};
-    store_call(
-      self, *deps.store,
-      [entry, sessions = durable()](persistence::store& db) {
-        db.put_revocation(entry);
-        if (sessions)
-          db.revoke_sessions(entry);
-        return true;
-      },
-      [=](store_outcome<bool> written) mutable {
-        if (!written.ok())
-          spdlog::error("store: revocation of {} {} not logged: {}",
-                        order.kind, order.value, written.error);
-        out->log_error = written.ok() ? std::string{} : written.error;
-        settle();
-      });
+    auto logged = [=](const caf::error& err) mutable {
+      if (err)
+        spdlog::error("store: revocation of {} {} not logged: {}",
+                      order.kind, order.value, context_text(err));
+      out->log_error = err ? context_text(err) : std::string{};
+      settle();
+    };
+    auto worker = deps.store->worker();
+    if (!worker) {
+      logged(worker.error());
+    } else {
+      // Durable: the entry also marks the sessions it ends in the
+      // database.
+      auto request = durable() ? self->request(*worker, local_request,
+                                               atom::revoke_v, entry)
+                               : self->request(*worker, local_request,
+                                               atom::put_v, entry);
+      request.then([logged](atom::ok) mutable { logged({}); },
+                   [logged](caf::error& err) mutable { logged(err); });
+    }
   }
   if (!deps.bus) {
     out->unreached.emplace();
@@ -702,14 +715,6 @@ sessions_actor::behavior_type sessions_service(sessions_pointer self,
       auto rp = self->make_response_promise<revocation_outcome>();
       self->state.revoke(std::move(order), rp);
       return rp;
-    },
-    [](atom::run, continuation& rest) {
-      // An exception would end the service: log it, and go on.
-      try {
-        rest();
-      } catch (const std::exception& e) {
-        spdlog::error("sessions: a step failed: {}", e.what());
-      }
     },
   };
 }

@@ -89,5 +89,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<ownership>(*t.sys, buf);
   read_as<peer_federation>(*t.sys, buf);
   read_as<peer_bus>(*t.sys, buf);
+  read_as<password_text>(*t.sys, buf);
+  read_as<auth::scrypt_cost>(*t.sys, buf);
+  read_as<new_user>(*t.sys, buf);
+  read_as<user_write>(*t.sys, buf);
+  read_as<hash_upgrade>(*t.sys, buf);
+  read_as<persistence::revocation_entry>(*t.sys, buf);
+  read_as<session_rows>(*t.sys, buf);
   return 0;
 }

@@ -18,7 +18,7 @@ namespace keymesh::test {
 
 struct directory_stack {
   std::shared_ptr<store_pool> store;
-  std::unique_ptr<work_pool> hashing;
+  std::unique_ptr<hash_pool> hashing;
   directory_actor directory;
 
   directory_stack(caf::actor_system& sys, const config::settings& cfg,
@@ -32,7 +32,7 @@ struct directory_stack {
     po.detached = false;
     store = std::make_shared<store_pool>(sys, po,
                                          std::make_shared<store_status>());
-    hashing = std::make_unique<work_pool>(sys, 1, 100, false);
+    hashing = std::make_unique<hash_pool>(sys, 1, 100, false);
     auto opts = directory_options::from_settings(cfg);
     if (!opts)
       throw std::runtime_error(caf::to_string(opts.error()));

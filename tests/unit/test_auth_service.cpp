@@ -96,7 +96,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
     auth = spawn(make_auth(stack->hashing.get()));
   }
 
-  auth_deps make_auth(work_pool* pool) {
+  auth_deps make_auth(hash_pool* pool) {
     auth_deps deps;
     deps.state.partitions = 1;
     deps.state.shards = {shard};
@@ -238,7 +238,7 @@ CAF_TEST(a hash of another cost is upgraded at the next login) {
 
 CAF_TEST(a full hash queue answers overloaded) {
   add_user("alice", "correct horse");
-  work_pool full{sys, 1, 0, false};
+  hash_pool full{sys, 1, 0, false};
   auto busy = spawn(make_auth(&full));
   CAF_CHECK(failed_with(login("alice", "correct horse", &busy),
                         ec::overloaded));

@@ -13,8 +13,11 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <sqlite3.h>
 
+#include "actors/error.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/store_pool.hpp"
 #include "config/settings.hpp"
@@ -29,6 +32,7 @@ using persistence::store;
 using persistence::store_error;
 using persistence::store_failure;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 namespace {
 
@@ -381,19 +385,22 @@ CAF_TEST(the pool batches session writes) {
   store_pool pool{sys, opts, status};
   CAF_REQUIRE(test::eventually([&] { return status->loaded.load(); },
                                milliseconds{10000}));
-  // 1000 rows at once: every callback runs once, without an error, and
-  // the rows share far fewer statements than there are rows.
+  // 1000 rows at once: each request is answered once, without an error,
+  // and the rows share far fewer statements than there are rows.
   constexpr int rows = 1000;
   std::atomic<int> ok{0}, failed{0};
-  for (int i = 0; i < rows; ++i)
-    pool.write_session(session_row("s" + std::to_string(i), "batch", "v", i,
-                                   4'000'000'000'000, 0),
-                       [&](std::string error) {
-                         if (error.empty())
-                           ++ok;
-                         else
-                           ++failed;
-                       });
+  auto write_rows = [&](const std::string& prefix, int n) {
+    sys.spawn([&, prefix, n, writer = pool.session_writer()](
+                caf::event_based_actor* self) {
+      for (int i = 0; i < n; ++i)
+        self
+          ->request(writer, caf::infinite, atom::put_v,
+                    session_row(prefix + std::to_string(i), "batch", "v", i,
+                                4'000'000'000'000, 0))
+          .then([&](atom::ok) { ++ok; }, [&](caf::error&) { ++failed; });
+    });
+  };
+  write_rows("s", rows);
   CAF_REQUIRE(test::eventually([&] { return ok + failed == rows; },
                                milliseconds{20000}));
   CAF_CHECK_EQUAL(ok.load(), rows);
@@ -407,15 +414,7 @@ CAF_TEST(the pool batches session writes) {
   CAF_CHECK(test::eventually([&] { return !status->healthy.load(); },
                              milliseconds{10000}));
   ok = 0;
-  for (int i = 0; i < 50; ++i)
-    pool.write_session(session_row("down" + std::to_string(i), "batch", "v",
-                                   i, 4'000'000'000'000, 0),
-                       [&](std::string error) {
-                         if (error.empty())
-                           ++ok;
-                         else
-                           ++failed;
-                       });
+  write_rows("down", 50);
   CAF_CHECK(test::eventually([&] { return failed.load() == 50; },
                              milliseconds{15000}));
   CAF_CHECK_EQUAL(ok.load(), 0);
@@ -496,7 +495,7 @@ CAF_TEST(mariadb rejects oversized values and bad logins clearly) {
                            store_failure::unavailable));
 }
 
-CAF_TEST(the pool runs jobs off the scheduler and reports an absent database) {
+CAF_TEST(the pool lends workers off the scheduler and reports an absent database) {
   reset_mysql();
   {
     // A revocation in the log before the node starts.
@@ -511,7 +510,12 @@ CAF_TEST(the pool runs jobs off the scheduler and reports an absent database) {
   auto status = std::make_shared<store_status>();
   status->backend = "mysql";
   store_pool_options opts;
-  opts.open = [cfg] { return persistence::open_store(cfg); };
+  auto caller = std::this_thread::get_id();
+  std::atomic<int> opened_here{0}, opened_elsewhere{0};
+  opts.open = [cfg, caller, &opened_here, &opened_elsewhere] {
+    ++(std::this_thread::get_id() == caller ? opened_here : opened_elsewhere);
+    return persistence::open_store(cfg);
+  };
   opts.workers = 2;
   opts.max_queue = 4;
   opts.health_interval = milliseconds{100};
@@ -524,55 +528,66 @@ CAF_TEST(the pool runs jobs off the scheduler and reports an absent database) {
   CAF_CHECK(status->healthy.load());
   CAF_CHECK(opts.deny->denied("", "logged-before", "", 0, 1000));
   CAF_CHECK_EQUAL(status->revocations_loaded.load(), 1u);
-  // Jobs run on the workers' own threads, exactly one callback each.
-  auto caller = std::this_thread::get_id();
-  std::atomic<int> done{0}, failed{0}, elsewhere{0};
-  auto job = [&](std::string value) {
-    return store_job{[&, value](persistence::store& db) {
-                       if (std::this_thread::get_id() != caller)
-                         ++elsewhere;
-                       db.put_revocation(entry("jti", value, 1, 4'000'000'000'000));
-                       ++done;
-                     },
-                     [&](const store_error&) { ++failed; }};
+  // Requests to workers are answered on the workers' own threads (the
+  // connections are opened there), exactly once each.
+  caf::scoped_actor self{sys};
+  auto ask = [&](caf::expected<store_worker_actor> worker,
+                 const std::string& value) -> caf::error {
+    CAF_REQUIRE(worker);
+    caf::error out;
+    self
+      ->request(*worker, seconds{20}, atom::put_v,
+                entry("jti", value, 1, 4'000'000'000'000))
+      .receive([](atom::ok) {}, [&](caf::error& err) { out = err; });
+    return out;
   };
   for (int i = 0; i < 4; ++i)
-    CAF_CHECK(pool.submit(job("j" + std::to_string(i))));
-  CAF_REQUIRE(test::eventually([&] { return done.load() == 4; },
-                               milliseconds{10000}));
-  CAF_CHECK_EQUAL(elsewhere.load(), 4);
-  CAF_CHECK_EQUAL(failed.load(), 0);
-  // A full queue refuses at once: block both workers, then fill it.
-  std::atomic<bool> release{false};
-  auto blocker = store_job{[&](persistence::store&) {
-                             while (!release)
-                               std::this_thread::sleep_for(milliseconds{5});
-                           },
-                           {}};
-  CAF_CHECK(pool.submit(blocker));
-  CAF_CHECK(pool.submit(blocker));
-  CAF_CHECK(pool.submit(job("q1")));
-  CAF_CHECK(pool.submit(job("q2")));
-  CAF_CHECK(!pool.submit(job("refused")));
+    CAF_CHECK(!ask(pool.worker(), "j" + std::to_string(i)));
+  CAF_CHECK_EQUAL(opened_here.load(), 0);
+  CAF_CHECK_GREATER(opened_elsewhere.load(), 0);
+  CAF_CHECK_EQUAL(std::stoi(mariadb().sql(
+                    "SELECT COUNT(*) FROM keymesh.revocations")),
+                  5);
+  // A full queue refuses at once: four requests are lent a worker and not
+  // answered yet; a fifth is refused (ec::overloaded) until one is.
+  std::vector<store_worker_actor> lent;
+  for (int i = 0; i < 4; ++i) {
+    auto w = pool.worker();
+    CAF_REQUIRE(w);
+    lent.push_back(*w);
+  }
+  auto refused = pool.worker();
+  CAF_REQUIRE(!refused);
+  CAF_CHECK(has_code(refused.error(), ec::overloaded));
   CAF_CHECK_EQUAL(status->refused.load(), 1u);
-  release = true;
-  CAF_REQUIRE(test::eventually([&] { return done.load() == 6; },
-                               milliseconds{10000}));
-  // The database goes away: the monitor reports it, jobs fail (not hang),
-  // and everything recovers when it is back.
+  for (size_t i = 0; i < lent.size(); ++i)
+    CAF_CHECK(!ask(lent[i], "q" + std::to_string(i)));
+  CAF_CHECK(!ask(pool.worker(), "after-full"));
+  CAF_CHECK_EQUAL(status->queued.load(), 0u);
+  // The database goes away: the monitor reports it, requests fail with
+  // ec::unavailable (not hang), and everything recovers when it is back.
   mariadb().stop();
   CAF_CHECK(test::eventually([&] { return !status->healthy.load(); },
                              milliseconds{10000}));
   CAF_CHECK(!status->error().empty());
-  CAF_CHECK(pool.submit(job("while-down")));
-  CAF_CHECK(test::eventually([&] { return failed.load() == 1; },
-                             milliseconds{15000}));
+  auto down = ask(pool.worker(), "while-down");
+  CAF_CHECK(has_code(down, ec::unavailable));
   mariadb().start();
   CAF_CHECK(test::eventually([&] { return status->healthy.load(); },
                              milliseconds{15000}));
-  CAF_CHECK(pool.submit(job("after")));
-  CAF_CHECK(test::eventually([&] { return done.load() == 7; },
-                             milliseconds{15000}));
+  CAF_CHECK(!ask(pool.worker(), "after"));
+  // A name that exists already is a conflict, named.
+  caf::error conflict;
+  self
+    ->request(*pool.worker(), seconds{20}, atom::create_v, atom::group_v,
+              std::string{"admins"}, int64_t{1})
+    .receive([](group_view&) {}, [&](caf::error&) {});
+  self
+    ->request(*pool.worker(), seconds{20}, atom::create_v, atom::group_v,
+              std::string{"admins"}, int64_t{2})
+    .receive([](group_view&) {}, [&](caf::error& err) { conflict = err; });
+  CAF_CHECK(has_code(conflict, ec::conflict));
+  CAF_CHECK_EQUAL(context_text(conflict), "the group admins");
   pool.stop();
 }
 

@@ -1,0 +1,63 @@
+// The rows the durable store reads and writes: plain data, without the
+// store's interface, so messages (actors/messages.hpp) can carry them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace keymesh::persistence {
+
+/// One entry of the revocation log: the deny set entry it restores.
+struct revocation_entry {
+  /// "sid", "jti" or "sub".
+  std::string kind;
+  std::string value;
+  /// Unix ms; for a subject, tokens issued (iat) until then are revoked.
+  int64_t revoked_at = 0;
+  /// Unix ms after which the entry no longer matters (pruned).
+  int64_t until = 0;
+  std::string reason;
+  /// The node that took the revocation.
+  std::string origin;
+};
+
+struct user_record {
+  int64_t id = 0;
+  std::string username;
+  /// The encoded hash (persistence never sees a password).
+  std::string password_hash;
+  bool enabled = true;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct group_record {
+  int64_t id = 0;
+  std::string name;
+  int64_t created_at = 0;
+};
+
+/// A claim (name and value) that groups grant to their members.
+struct claim_record {
+  int64_t id = 0;
+  std::string name;
+  std::string value;
+  std::string description;
+};
+
+/// A durable session (sessions.posture: durable): the stored form of the
+/// record in the `sessions` keyspace, or a marker that the sid is revoked.
+struct session_row {
+  std::string sid;
+  std::string sub;
+  /// The keyspace value (state::encode_session); empty in a marker.
+  std::string value;
+  int64_t created_at = 0;
+  /// Unix ms: when the record ends (its idle deadline or absolute expiry).
+  int64_t expires_at = 0;
+  /// The record's version stamp: a write never replaces a newer one.
+  int64_t version = 0;
+  bool revoked = false;
+};
+
+} // namespace keymesh::persistence
