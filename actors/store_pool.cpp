@@ -56,6 +56,10 @@ void check(store_monitor_actor::stateful_pointer<monitor_state> self,
         ++n;
       }
       status->revocations_loaded = n;
+      // Healthy before loaded: a worker refuses at once while the database
+      // is loaded but not healthy (gone), so no one may see that in
+      // between.
+      status->healthy = true;
       status->loaded = true;
       spdlog::info("store: {} schema version {}, {} live revocation{} loaded",
                    st.conn->backend(), persistence::latest_schema_version(), n,
@@ -239,8 +243,14 @@ store_pool::store_pool(caf::actor_system& sys, store_pool_options opts,
   // Half the workers at most write session batches: the others stay free
   // for revocations, reads and logins. (Fewer, larger batches also cost
   // the database less than many small ones.)
-  writer_ = sys.spawn(session_writer_behavior, gate_,
-                      std::max<size_t>(1, gate_->workers.size() / 2));
+  // The writer on a thread of its own too: a finished batch starts the
+  // next one at once, without waiting for a turn on CAF's scheduler behind
+  // the HTTP front's work.
+  auto max_running = std::max<size_t>(1, gate_->workers.size() / 2);
+  writer_ = opts.detached ? sys.spawn<caf::detached>(session_writer_behavior,
+                                                     gate_, max_running)
+                          : sys.spawn(session_writer_behavior, gate_,
+                                      max_running);
   monitor_ = opts.detached ? sys.spawn<caf::detached>(store_monitor, opts,
                                                       status_)
                            : sys.spawn(store_monitor, opts, status_);

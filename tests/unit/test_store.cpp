@@ -414,6 +414,7 @@ CAF_TEST(the pool batches session writes) {
   CAF_CHECK(test::eventually([&] { return !status->healthy.load(); },
                              milliseconds{10000}));
   ok = 0;
+  failed = 0;
   write_rows("down", 50);
   CAF_CHECK(test::eventually([&] { return failed.load() == 50; },
                              milliseconds{15000}));
