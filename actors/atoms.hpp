@@ -60,6 +60,7 @@ KEYMESH_ATOM(rehash, "rehash")
 KEYMESH_ATOM(session, "session")
 KEYMESH_ATOM(hash, "hash")
 KEYMESH_ATOM(check, "check")
+KEYMESH_ATOM(consume, "consume")
 
 #undef KEYMESH_ATOM
 

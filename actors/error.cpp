@@ -34,6 +34,10 @@ const char* to_string(ec x) {
       return "overloaded";
     case ec::rejected:
       return "rejected";
+    case ec::already_consumed:
+      return "already_consumed";
+    case ec::version_mismatch:
+      return "version_mismatch";
   }
   return "unknown";
 }

@@ -41,6 +41,11 @@ enum class ec : uint8_t {
   overloaded,
   /// The database refused a statement (a constraint, a bad value).
   rejected,
+  /// A single-use object was consumed already (by another caller, or by
+  /// this one with another idempotency key); the context says when.
+  already_consumed,
+  /// A compare-and-set lost: the object is not at the expected version.
+  version_mismatch,
 };
 
 const char* to_string(ec x);

@@ -321,6 +321,33 @@ using directory_actor = directory_records_actor::extend<
   caf::replies_to<atom::rehash, std::string, std::string,
                   std::string>::with<bool>>;
 
+/// Short-lived objects of an OpenID Provider's models, shared by every
+/// node: put (with a TTL, only if absent, or compare-and-set), get,
+/// consume exactly once, destroy, look up by an index field (uid,
+/// grant_id, user_code ...) and destroy everything of an index value (a
+/// grant). Decisions are made by the partition's primary owner; an
+/// object's state only moves forward (live, consumed, destroyed). Local to
+/// its node; several may run, all equivalent. Errors: ec::invalid_argument
+/// (context: which limit), ec::not_found (absent or expired),
+/// ec::already_consumed (context: when, Unix ms), ec::version_mismatch,
+/// ec::conflict (absent was asked and it exists), ec::unavailable.
+using objects_actor = caf::typed_actor<
+  // Writes an object (and its index entries); answers with it as stored.
+  caf::replies_to<atom::put, object_put>::with<object_found>,
+  // An object by kind and id, consumed ones too (consumed_at set).
+  caf::replies_to<atom::get, std::string, std::string>::with<object_found>,
+  // Consumes (kind, id) once: the first caller gets the consumed object;
+  // a retry with the winner's idempotency key (non-empty) gets the same
+  // answer again; everyone else ec::already_consumed.
+  caf::replies_to<atom::consume, std::string, std::string,
+                  std::string>::with<object_found>,
+  // Destroys (kind, id) and its index entries; ec::not_found if absent.
+  caf::replies_to<atom::remove, std::string, std::string>::with<atom::ok>,
+  // The live or consumed objects of an index value (at most 1,000).
+  caf::replies_to<atom::list, object_lookup>::with<std::vector<object_found>>,
+  // Destroys every object of an index value; answers how many.
+  caf::replies_to<atom::remove, object_lookup>::with<uint64_t>>;
+
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
 /// reachable by a peer before that.
@@ -501,4 +528,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::store_worker_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::session_writer_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::hash_worker_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::state::object))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::object_put))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::object_found))
+  CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::object_found>))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::object_lookup))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::objects_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

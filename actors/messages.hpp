@@ -14,6 +14,7 @@
 
 #include "auth/password.hpp"
 #include "persistence/records.hpp"
+#include "state/object.hpp"
 #include "state/partition.hpp"
 #include "state/record.hpp"
 #include "state/session.hpp"
@@ -320,6 +321,12 @@ typename Inspector::result_type inspect(Inspector& f, session& x) {
            x.attributes);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, object& x) {
+  return f(caf::meta::type_name("object"), x.kind, x.id, x.value, x.indexes,
+           x.created_at, x.expires_at, x.consumed_at, x.consume_key);
+}
+
 } // namespace keymesh::state
 
 namespace keymesh {
@@ -571,6 +578,59 @@ typename Inspector::result_type inspect(Inspector& f, account& x) {
   return f(caf::meta::type_name("account"), x.found, x.username,
            caf::meta::omittable(), x.password_hash, x.enabled, x.groups,
            x.claims);
+}
+
+// -- objects (services/objects) ---------------------------------------------------
+
+/// When a put applies (checked by the partition's primary owner).
+enum class object_condition : uint8_t {
+  /// Creates or replaces a live object (never a consumed one).
+  always = 0,
+  /// Only when no live or consumed object has the id.
+  absent = 1,
+  /// Only when the object is at version EXPECTED (compare-and-set).
+  version_is = 2,
+};
+
+/// Creates or replaces an object: the caller's payload, its index fields
+/// and how long it lives (ms; 0: the kind's longest).
+struct object_put {
+  std::string kind;
+  std::string id;
+  std::string value;
+  std::map<std::string, std::string> indexes;
+  int64_t ttl_ms = 0;
+  object_condition condition = object_condition::always;
+  state::version expected;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, object_put& x) {
+  return f(caf::meta::type_name("object_put"), x.kind, x.id, x.value,
+           x.indexes, x.ttl_ms, x.condition, x.expected);
+}
+
+/// An object and the version of its record (for compare-and-set).
+struct object_found {
+  state::object obj;
+  state::version ver;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, object_found& x) {
+  return f(caf::meta::type_name("object_found"), x.obj, x.ver);
+}
+
+/// The objects of a kind whose index FIELD has VALUE.
+struct object_lookup {
+  std::string kind;
+  std::string field;
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, object_lookup& x) {
+  return f(caf::meta::type_name("object_lookup"), x.kind, x.field, x.value);
 }
 
 // -- the store pool's and the hash pool's requests (local to a node) ---------------

@@ -148,6 +148,7 @@ public:
     require("cluster.failure_timeout", relation::longer_than,
             "cluster.heartbeat");
     require("sessions.default_ttl", relation::at_most, "sessions.max_ttl");
+    require("objects.default_ttl", relation::at_most, "objects.max_ttl");
     auto& v = result_.value;
     if (v.sessions.posture == "durable" && v.database.driver == "sqlite"
         && v.cluster.enabled)

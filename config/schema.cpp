@@ -279,6 +279,18 @@ std::vector<key_spec> make_table() {
             "lost (a whole-cluster restart) is read back from there. A "
             "cluster needs database.driver mysql for durable.")
           .one_of({"volatile", "durable"}),
+      entry("objects.default_ttl", t::duration,
+            KEYMESH_FIELD(objects.default_ttl),
+            "Lifetime of an object (an OpenID Provider's model) put without "
+            "a ttl.")
+          .range(1 * second, 365 * day),
+      entry("objects.max_ttl", t::duration, KEYMESH_FIELD(objects.max_ttl),
+            "Longest lifetime an object may ask for.")
+          .range(1 * second, 365 * day),
+      entry("objects.max_value_bytes", t::size,
+            KEYMESH_FIELD(objects.max_value_bytes),
+            "Largest payload of one object.")
+          .range(64, 1024 * kib),
       entry("auth.scrypt_log2_n", t::integer, KEYMESH_FIELD(auth.scrypt_log2_n),
             "scrypt cost of new password hashes: N = 2^this (15: 32 MiB "
             "with r = 8; stored hashes keep the cost they were made with).")

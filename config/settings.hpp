@@ -121,6 +121,15 @@ struct settings {
     std::string posture = "volatile";
   } sessions;
 
+  struct objects_section {
+    /// Lifetime of an object put without a ttl.
+    std::chrono::seconds default_ttl = std::chrono::minutes{10};
+    /// Longest lifetime an object may ask for.
+    std::chrono::seconds max_ttl = std::chrono::hours{24 * 14};
+    /// Largest payload of one object.
+    size_t max_value_bytes = 64 * 1024;
+  } objects;
+
   struct auth_section {
     /// scrypt cost of new password hashes: N = 2^scrypt_log2_n.
     unsigned scrypt_log2_n = 15;

@@ -22,6 +22,13 @@ inline std::string_view partition_key(std::string_view key) {
   return key.substr(0, key.find(partition_key_separator));
 }
 
+/// The part of KEY after its partition key (empty without a separator).
+inline std::string_view key_after_partition(std::string_view key) {
+  auto sep = key.find(partition_key_separator);
+  return sep == std::string_view::npos ? std::string_view{}
+                                       : key.substr(sep + 1);
+}
+
 /// The partition (0 .. partitions-1) of a partition key.
 uint32_t partition_of(std::string_view key, uint32_t partitions);
 

@@ -103,9 +103,7 @@ std::string subject_index_key(std::string_view sub, std::string_view sid) {
 }
 
 std::string_view sid_of_index_key(std::string_view key) {
-  auto sep = key.find(partition_key_separator);
-  return sep == std::string_view::npos ? std::string_view{}
-                                       : key.substr(sep + 1);
+  return key_after_partition(key);
 }
 
 } // namespace keymesh::state

@@ -96,5 +96,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<hash_upgrade>(*t.sys, buf);
   read_as<persistence::revocation_entry>(*t.sys, buf);
   read_as<session_rows>(*t.sys, buf);
+  read_as<object_put>(*t.sys, buf);
+  read_as<object_found>(*t.sys, buf);
+  read_as<std::vector<object_found>>(*t.sys, buf);
+  read_as<object_lookup>(*t.sys, buf);
   return 0;
 }

@@ -1,12 +1,13 @@
 // Fuzz target: the stored forms of replicated state, as they arrive from
 // peers and from the warm-start file: partition snapshots (merged into a
 // partition as a sync does), sessions, refresh families and tokens, and
-// attempt counters.
+// attempt counters, objects (state/object.hpp) and their index keys.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "state/attempts.hpp"
+#include "state/object.hpp"
 #include "state/partition.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
@@ -40,5 +41,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto c = state::decode_attempts(input);
   state::reserve_attempt(c, {5, 60'000, 300'000}, 1'700'000'000'000);
   state::valid_session_id(input);
+  if (auto o = state::decode_object(input)) {
+    // What is decoded encodes and decodes to the same object.
+    auto again = state::decode_object(state::encode_object(*o));
+    if (!again || again->value != o->value || again->indexes != o->indexes
+        || again->consumed_at != o->consumed_at)
+      __builtin_trap();
+  }
+  state::valid_object_kind(input);
+  state::valid_object_id(input);
+  state::id_of_object_index_key(input);
   return 0;
 }

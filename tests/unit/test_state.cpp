@@ -11,6 +11,7 @@
 #include <set>
 
 #include "state/hlc.hpp"
+#include "state/object.hpp"
 #include "state/partition.hpp"
 #include "state/placement.hpp"
 #include "state/attempts.hpp"
@@ -429,4 +430,40 @@ CAF_TEST(stored records with numbers out of range are refused) {
   CAF_CHECK(!decode_family(R"({"sid":"x","sub":"y","g":-1,"k":"","x":1})")
                .has_value());
   CAF_CHECK_EQUAL(decode_attempts(R"({"n":1e300,"w":-4,"l":"x"})").count, 0);
+}
+
+CAF_TEST(objects encode decode and key their index entries) {
+  object o;
+  o.value = R"({"a":1})";
+  o.indexes = {{"grant_id", "g1"}, {"uid", "u/1:x"}};
+  o.created_at = 1'700'000'000'000;
+  auto back = decode_object(encode_object(o));
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->value, o.value);
+  CAF_CHECK(back->indexes == o.indexes);
+  CAF_CHECK(!back->consumed());
+  o.consumed_at = 1'700'000'000'500;
+  o.consume_key = "k1";
+  back = decode_object(encode_object(o));
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->consumed_at, o.consumed_at);
+  CAF_CHECK_EQUAL(back->consume_key, "k1");
+  CAF_CHECK(!decode_object("[]"));
+  CAF_CHECK(!decode_object(R"({"v":1,"c":2})"));
+  CAF_CHECK(!decode_object(R"({"v":"x","c":2,"i":{"a":3}})"));
+  CAF_CHECK(!decode_object(R"({"v":"x","c":2,"x":5})"));
+  // Index entries of one value share a partition, whatever the id.
+  auto a = object_index_key("Grant", "uid", "u:1", "id-a");
+  auto b = object_index_key("Grant", "uid", "u:1", "id-b");
+  CAF_CHECK_EQUAL(partition_key(a), partition_key(b));
+  CAF_CHECK_EQUAL(id_of_object_index_key(a), "id-a");
+  CAF_CHECK_EQUAL(a.rfind(object_index_prefix("Grant", "uid", "u:1"), 0), 0u);
+  // A value that looks like a longer prefix is another prefix.
+  CAF_CHECK_NOT_EQUAL(b.rfind(object_index_prefix("Grant", "uid", "u"), 0),
+                      0u);
+  CAF_CHECK(valid_object_kind("AuthorizationCode"));
+  CAF_CHECK(!valid_object_kind("a:b"));
+  CAF_CHECK(!valid_object_kind(""));
+  CAF_CHECK(valid_object_id("urn:ietf:params:oauth:request_uri:abc"));
+  CAF_CHECK(!valid_object_id(std::string{"a\x1f" "b"}));
 }

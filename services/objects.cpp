@@ -1,0 +1,543 @@
+#include "services/objects.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/error.hpp"
+#include "actors/local_request.hpp"
+
+namespace keymesh {
+
+namespace {
+
+caf::error invalid(std::string why) {
+  return make_error(ec::invalid_argument, std::move(why));
+}
+
+caf::error contended() {
+  return make_error(ec::unavailable,
+                    "the object changed too often to decide: try again");
+}
+
+} // namespace
+
+caf::expected<objects_options>
+objects_options::from_settings(const config::settings& c) {
+  objects_options opts;
+  opts.limits = c.objects;
+  if (opts.limits.default_ttl > opts.limits.max_ttl)
+    return make_error(ec::invalid_argument,
+                      "objects.default_ttl must be at most objects.max_ttl");
+  return opts;
+}
+
+int64_t objects_state::now_ms() const {
+  return to_unix_ms(deps.clock());
+}
+
+caf::error objects_state::check(const object_put& req) const {
+  if (!state::valid_object_kind(req.kind))
+    return invalid("a kind is 1 to 64 of A-Z a-z 0-9 _ - .");
+  if (!state::valid_object_id(req.id))
+    return invalid("an id is 1 to 512 bytes without control characters");
+  if (req.value.size() > opts.limits.max_value_bytes)
+    return invalid("the value is larger than objects.max_value_bytes ("
+                   + std::to_string(opts.limits.max_value_bytes) + ")");
+  auto max_ttl
+    = std::chrono::duration_cast<std::chrono::milliseconds>(opts.limits.max_ttl)
+        .count();
+  if (req.ttl_ms < 0 || req.ttl_ms > max_ttl)
+    return invalid("ttl must be from 1 ms to objects.max_ttl ("
+                   + std::to_string(max_ttl / 1000) + " s)");
+  switch (req.condition) {
+    case object_condition::always:
+    case object_condition::absent:
+    case object_condition::version_is:
+      break;
+    default: // from a peer or an application that knows more
+      return invalid("unknown condition");
+  }
+  if (req.indexes.size() > state::max_object_indexes)
+    return invalid("at most 8 index fields");
+  for (auto& [field, value] : req.indexes)
+    if (!state::valid_object_kind(field) || !state::valid_object_id(value))
+      return invalid("an index field is 1 to 64 of A-Z a-z 0-9 _ - ., its "
+                     "value 1 to 512 bytes without control characters");
+  return {};
+}
+
+// -- reading ------------------------------------------------------------------
+
+void objects_state::read(const std::string& kind, const std::string& id,
+                         found_fn then, fail_fn fail) {
+  auto key = state::object_key(kind, id);
+  self
+    ->request(deps.state.shard_for(key), local_request, atom::get_v,
+              read_request{state::objects_keyspace, key, 0})
+    .then(
+      [=](read_result& r) {
+        if (!r.found || r.rec.tombstone)
+          return then(std::nullopt);
+        auto o = state::decode_object(r.rec.value);
+        if (!o)
+          return then(std::nullopt);
+        o->kind = kind;
+        o->id = id;
+        o->expires_at = r.rec.expires_at;
+        then(object_found{std::move(*o), r.rec.ver});
+      },
+      [=](caf::error& err) { fail(std::move(err)); });
+}
+
+void objects_state::get(std::string kind, std::string id,
+                        promise<object_found> rp) {
+  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+    rp.deliver(make_error(ec::not_found));
+    return;
+  }
+  read(
+    kind, id,
+    [rp](std::optional<object_found> found) mutable {
+      if (!found)
+        rp.deliver(make_error(ec::not_found));
+      else
+        rp.deliver(std::move(*found));
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+void objects_state::find(object_lookup q,
+                         promise<std::vector<object_found>> rp) {
+  lookup(
+    std::move(q),
+    [rp](std::vector<object_found> out) mutable { rp.deliver(std::move(out)); },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+void objects_state::lookup(
+  object_lookup q, std::function<void(std::vector<object_found>)> then,
+  fail_fn fail) {
+  if (!state::valid_object_kind(q.kind) || !state::valid_object_kind(q.field)
+      || !state::valid_object_id(q.value))
+    return then({});
+  scan_request scan;
+  scan.keyspace = state::object_index_keyspace;
+  scan.prefix = state::object_index_prefix(q.kind, q.field, q.value);
+  scan.limit = max_listed_objects;
+  self
+    ->request(deps.state.shard_for(scan.prefix), local_request, atom::scan_v,
+              scan)
+    .then(
+      [this, q, then, fail](record_list& hits) mutable {
+        std::vector<std::string> ids;
+        for (auto& h : hits)
+          if (!h.rec.tombstone)
+            ids.emplace_back(state::id_of_object_index_key(h.key));
+        if (ids.empty())
+          return then({});
+        // Each object read back: an index entry outlives a change of the
+        // object's index value until it is replaced, so it is checked.
+        struct fan_in {
+          std::vector<object_found> out;
+          size_t pending = 0;
+          caf::error failed;
+        };
+        auto st = std::make_shared<fan_in>();
+        st->pending = ids.size();
+        auto settle = [st, then, fail]() mutable {
+          if (--st->pending > 0)
+            return;
+          if (st->failed)
+            return fail(st->failed);
+          std::sort(st->out.begin(), st->out.end(),
+                    [](const object_found& a, const object_found& b) {
+                      return a.obj.id < b.obj.id;
+                    });
+          then(std::move(st->out));
+        };
+        for (auto& id : ids)
+          read(
+            q.kind, id,
+            [st, q, settle](std::optional<object_found> found) mutable {
+              if (found) {
+                auto i = found->obj.indexes.find(q.field);
+                if (i != found->obj.indexes.end() && i->second == q.value)
+                  st->out.push_back(std::move(*found));
+              }
+              settle();
+            },
+            [st, settle](caf::error err) mutable {
+              st->failed = std::move(err);
+              settle();
+            });
+      },
+      [fail](caf::error& err) { fail(std::move(err)); });
+}
+
+// -- writing ------------------------------------------------------------------
+
+void objects_state::write(
+  const state::object& o, write_condition c, state::version expected,
+  std::function<void(caf::expected<state::version>)> done) {
+  write_request w;
+  w.keyspace = state::objects_keyspace;
+  w.key = state::object_key(o.kind, o.id);
+  w.value = state::encode_object(o);
+  w.expires_at = o.expires_at;
+  w.condition = c;
+  w.expected = expected;
+  auto indexes = o.indexes;
+  auto kind = o.kind;
+  auto id = o.id;
+  auto expires_at = o.expires_at;
+  self->request(deps.state.shard_for(w.key), local_request, atom::put_v, w)
+    .then(
+      [=](write_result& written) {
+        if (indexes.empty())
+          return done(written.ver);
+        // The index entries once the object is written: a lookup never
+        // finds an entry whose object does not exist yet.
+        auto pending = std::make_shared<size_t>(indexes.size());
+        auto failed = std::make_shared<caf::error>();
+        auto ver = written.ver;
+        for (auto& [field, value] : indexes) {
+          write_request e;
+          e.keyspace = state::object_index_keyspace;
+          e.key = state::object_index_key(kind, field, value, id);
+          e.expires_at = expires_at;
+          self
+            ->request(deps.state.shard_for(e.key), local_request, atom::put_v,
+                      e)
+            .then(
+              [=](write_result&) {
+                if (--*pending == 0)
+                  *failed ? done(*failed) : done(ver);
+              },
+              [=](caf::error& err) {
+                *failed = make_error(ec::unavailable,
+                                     "the object is written, but not all of "
+                                     "its index entries: "
+                                       + context_text(err));
+                if (--*pending == 0)
+                  done(*failed);
+              });
+        }
+      },
+      [done](caf::error& err) { done(std::move(err)); });
+}
+
+void objects_state::put(object_put req, promise<object_found> rp) {
+  if (auto err = check(req)) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  put_attempt(std::move(req), 0, std::move(rp));
+}
+
+void objects_state::put_attempt(object_put req, int attempt,
+                                promise<object_found> rp) {
+  auto now = now_ms();
+  state::object o;
+  o.kind = req.kind;
+  o.id = req.id;
+  o.value = req.value;
+  o.indexes = req.indexes;
+  o.created_at = now;
+  auto ttl = req.ttl_ms > 0 ? req.ttl_ms
+                            : std::chrono::duration_cast<
+                                std::chrono::milliseconds>(
+                                opts.limits.default_ttl)
+                                .count();
+  o.expires_at = now + ttl;
+  auto answer = [rp, o](caf::expected<state::version> ver) mutable {
+    if (!ver)
+      rp.deliver(std::move(ver.error()));
+    else
+      rp.deliver(object_found{o, *ver});
+  };
+  if (req.condition == object_condition::absent) {
+    write(o, write_condition::absent, {},
+          [answer](caf::expected<state::version> ver) mutable {
+            if (!ver && has_code(ver.error(), ec::conflict))
+              return answer(make_error(ec::conflict, "the object exists"));
+            answer(std::move(ver));
+          });
+    return;
+  }
+  // Replacing reads first: a consumed object is never replaced (its state
+  // only moves forward), and the write is conditional on what was read.
+  read(
+    req.kind, req.id,
+    [this, req, attempt, rp, o](std::optional<object_found> current) mutable {
+      auto cas = req.condition == object_condition::version_is;
+      if (cas && (!current || current->ver != req.expected)) {
+        rp.deliver(current ? make_error(ec::version_mismatch)
+                           : make_error(ec::not_found));
+        return;
+      }
+      if (current && current->obj.consumed()) {
+        rp.deliver(make_error(ec::already_consumed,
+                              std::to_string(current->obj.consumed_at)));
+        return;
+      }
+      if (current)
+        o.created_at = current->obj.created_at;
+      auto old_indexes = current ? current->obj.indexes
+                                 : std::map<std::string, std::string>{};
+      write(
+        o, current ? write_condition::version_is : write_condition::absent,
+        current ? current->ver : state::version{},
+        [this, req, attempt, rp, o, old_indexes,
+         cas](caf::expected<state::version> ver) mutable {
+          if (!ver && (has_code(ver.error(), ec::conflict)
+                       || has_code(ver.error(), ec::not_found))) {
+            // Another write came between the read and this one.
+            if (cas) {
+              rp.deliver(make_error(ec::version_mismatch));
+              return;
+            }
+            if (attempt + 1 >= max_object_attempts) {
+              rp.deliver(contended());
+              return;
+            }
+            return put_attempt(std::move(req), attempt + 1, std::move(rp));
+          }
+          if (ver)
+            for (auto& [field, value] : old_indexes) {
+              auto i = o.indexes.find(field);
+              if (i != o.indexes.end() && i->second == value)
+                continue;
+              // An entry the object no longer has.
+              write_request gone;
+              gone.keyspace = state::object_index_keyspace;
+              gone.key = state::object_index_key(o.kind, field, value, o.id);
+              gone.tombstone = true;
+              gone.expires_at = o.expires_at;
+              self
+                ->request(deps.state.shard_for(gone.key), local_request,
+                          atom::put_v, gone)
+                .then([](write_result&) {}, [](caf::error&) {});
+            }
+          if (!ver)
+            rp.deliver(std::move(ver.error()));
+          else
+            rp.deliver(object_found{o, *ver});
+        });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+// -- consuming ----------------------------------------------------------------
+
+void objects_state::consume(std::string kind, std::string id, std::string key,
+                            promise<object_found> rp) {
+  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+    rp.deliver(make_error(ec::not_found));
+    return;
+  }
+  if (!key.empty() && !state::valid_object_id(key)) {
+    rp.deliver(invalid("an idempotency key is 1 to 512 bytes without "
+                       "control characters"));
+    return;
+  }
+  consume_attempt(std::move(kind), std::move(id), std::move(key), 0,
+                  std::move(rp));
+}
+
+void objects_state::consume_attempt(std::string kind, std::string id,
+                                    std::string key, int attempt,
+                                    promise<object_found> rp) {
+  read(
+    kind, id,
+    [this, kind, id, key, attempt,
+     rp](std::optional<object_found> found) mutable {
+      if (!found) {
+        rp.deliver(make_error(ec::not_found));
+        return;
+      }
+      auto& o = found->obj;
+      if (o.consumed()) {
+        // The winner asking again (its answer was lost) gets it again.
+        if (!key.empty() && key == o.consume_key)
+          rp.deliver(std::move(*found));
+        else
+          rp.deliver(make_error(ec::already_consumed,
+                                std::to_string(o.consumed_at)));
+        return;
+      }
+      o.consumed_at = std::max<int64_t>(now_ms(), 1);
+      o.consume_key = key;
+      // Decided by the partition's primary owner: of racing consumes of
+      // the same version exactly one is written; the others re-read and
+      // find it consumed.
+      write(o, write_condition::version_is, found->ver,
+            [this, kind, id, key, attempt, rp,
+             o](caf::expected<state::version> ver) mutable {
+              if (ver) {
+                rp.deliver(object_found{o, *ver});
+                return;
+              }
+              if (!has_code(ver.error(), ec::conflict)
+                  && !has_code(ver.error(), ec::not_found)) {
+                rp.deliver(std::move(ver.error()));
+                return;
+              }
+              if (attempt + 1 >= max_object_attempts) {
+                rp.deliver(contended());
+                return;
+              }
+              consume_attempt(std::move(kind), std::move(id),
+                              std::move(key), attempt + 1, std::move(rp));
+            });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+// -- destroying ---------------------------------------------------------------
+
+void objects_state::end(const state::object& o, fail_fn done) {
+  // The tombstone lives as long as the object would have: a replica that
+  // missed it cannot bring the object back meanwhile.
+  auto until = std::max(o.expires_at, now_ms() + 1000);
+  std::vector<write_request> writes;
+  write_request w;
+  w.keyspace = state::objects_keyspace;
+  w.key = state::object_key(o.kind, o.id);
+  w.tombstone = true;
+  w.expires_at = until;
+  writes.push_back(w);
+  for (auto& [field, value] : o.indexes) {
+    write_request e;
+    e.keyspace = state::object_index_keyspace;
+    e.key = state::object_index_key(o.kind, field, value, o.id);
+    e.tombstone = true;
+    e.expires_at = until;
+    writes.push_back(std::move(e));
+  }
+  auto pending = std::make_shared<size_t>(writes.size());
+  auto failed = std::make_shared<caf::error>();
+  for (auto& x : writes)
+    self->request(deps.state.shard_for(x.key), local_request, atom::put_v, x)
+      .then(
+        [=](write_result&) {
+          if (--*pending == 0)
+            done(*failed);
+        },
+        [=](caf::error& err) {
+          if (!*failed)
+            *failed = std::move(err);
+          if (--*pending == 0)
+            done(*failed);
+        });
+}
+
+void objects_state::destroy(std::string kind, std::string id,
+                            promise<atom::ok> rp) {
+  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+    rp.deliver(make_error(ec::not_found));
+    return;
+  }
+  read(
+    kind, id,
+    [this, rp](std::optional<object_found> found) mutable {
+      if (!found) {
+        rp.deliver(make_error(ec::not_found));
+        return;
+      }
+      end(found->obj, [rp](caf::error err) mutable {
+        if (err)
+          rp.deliver(std::move(err));
+        else
+          rp.deliver(atom::ok_v);
+      });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+void objects_state::destroy_all(object_lookup q, promise<uint64_t> rp) {
+  // Find, then end each: an object written after the lookup stays (as
+  // with any destroy that runs before a write).
+  lookup(
+    std::move(q),
+    [this, rp](std::vector<object_found> objects) mutable {
+      if (objects.empty()) {
+        rp.deliver(uint64_t{0});
+        return;
+      }
+      auto pending = std::make_shared<size_t>(objects.size());
+      auto failed = std::make_shared<caf::error>();
+      auto count = static_cast<uint64_t>(objects.size());
+      for (auto& f : objects)
+        end(f.obj, [=](caf::error err) mutable {
+          if (err && !*failed)
+            *failed = std::move(err);
+          if (--*pending > 0)
+            return;
+          if (*failed)
+            rp.deliver(*failed);
+          else
+            rp.deliver(count);
+        });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+// -- the actor ----------------------------------------------------------------
+
+objects_actor::behavior_type objects_service(objects_pointer self,
+                                             objects_options opts,
+                                             objects_deps deps) {
+  auto& s = self->state;
+  s.self = self;
+  s.opts = std::move(opts);
+  s.deps = std::move(deps);
+  return {
+    [self, &s](atom::put, object_put& req) {
+      auto rp = self->make_response_promise<object_found>();
+      s.put(std::move(req), rp);
+      return rp;
+    },
+    [self, &s](atom::get, std::string& kind, std::string& id) {
+      auto rp = self->make_response_promise<object_found>();
+      s.get(std::move(kind), std::move(id), rp);
+      return rp;
+    },
+    [self, &s](atom::consume, std::string& kind, std::string& id,
+               std::string& key) {
+      auto rp = self->make_response_promise<object_found>();
+      s.consume(std::move(kind), std::move(id), std::move(key), rp);
+      return rp;
+    },
+    [self, &s](atom::remove, std::string& kind, std::string& id) {
+      auto rp = self->make_response_promise<atom::ok>();
+      s.destroy(std::move(kind), std::move(id), rp);
+      return rp;
+    },
+    [self, &s](atom::list, object_lookup& q) {
+      auto rp = self->make_response_promise<std::vector<object_found>>();
+      s.find(std::move(q), rp);
+      return rp;
+    },
+    [self, &s](atom::remove, object_lookup& q) {
+      auto rp = self->make_response_promise<uint64_t>();
+      s.destroy_all(std::move(q), rp);
+      return rp;
+    },
+  };
+}
+
+std::vector<objects_actor> spawn_objects(caf::actor_system& sys,
+                                         const objects_options& opts,
+                                         const objects_deps& deps,
+                                         size_t count) {
+  std::vector<objects_actor> out;
+  for (size_t i = 0; i < std::max<size_t>(count, 1); ++i)
+    out.push_back(sys.spawn(objects_service, opts, deps));
+  return out;
+}
+
+}  // namespace keymesh
