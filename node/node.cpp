@@ -217,11 +217,17 @@ void node::start_bus(caf::actor_system& sys) {
       auto worker = pool->worker();
       if (!worker)
         return failed(worker.error());
-      // The bus must not wait: a short-lived actor takes the answer.
-      sys->spawn([worker = *worker, entry, failed](caf::event_based_actor* self) {
-        self->request(worker, caf::infinite, atom::put_v, entry)
-          .then([](atom::ok) {}, [failed](caf::error& err) { failed(err); });
-      });
+      // The bus must not wait: a short-lived actor takes the answer. (It
+      // takes its inputs as arguments: CAF 0.17 dereferences a null
+      // argument tuple for a function-based actor without any.)
+      sys->spawn(
+        [failed](caf::event_based_actor* self, store_worker_actor worker,
+                 persistence::revocation_entry entry) {
+          self->request(worker, caf::infinite, atom::put_v, std::move(entry))
+            .then([](atom::ok) {},
+                  [failed](caf::error& err) { failed(err); });
+        },
+        *worker, entry);
     };
   }
   opts.admitted = admitted_;
@@ -340,6 +346,14 @@ void node::start_services(caf::actor_system& sys, unsigned threads) {
                      auth_with, sessions_, directory_);
   for (auto& a : auth_)
     watch(actor_cast<strong_actor_ptr>(a), "auth", status_);
+  objects_deps objects_with;
+  objects_with.state = state_->client();
+  objects_with.clock = clock_;
+  objects_ = spawn_objects(sys,
+                           required(sys, objects_options::from_settings(c)),
+                           objects_with, threads);
+  for (auto& o : objects_)
+    watch(actor_cast<strong_actor_ptr>(o), "objects", status_);
 }
 
 std::string node::start_http(caf::actor_system& sys, unsigned threads) {
@@ -369,6 +383,7 @@ std::string node::start_http(caf::actor_system& sys, unsigned threads) {
   ctx.sessions = sessions_;
   ctx.auth = auth_;
   ctx.directory = directory_;
+  ctx.objects = objects_;
   api_ = std::make_unique<http::api>(std::move(ctx));
   server_ = std::make_unique<http::server>(*api_, limits, threads);
   http_port_ = server_->listen(listen->host, listen->port);
