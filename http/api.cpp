@@ -152,6 +152,16 @@ api::api(api_context ctx)
     ctx_.auth = spawn_auth(ctx_.sessions.front()->home_system(), *opts, deps,
                            ctx_.sessions, ctx_.directory);
   }
+  if (ctx_.objects.empty() && !ctx_.sessions.empty()) {
+    auto opts = objects_options::from_settings(ctx_.settings);
+    if (!opts)
+      throw std::invalid_argument(caf::to_string(opts.error()));
+    objects_deps deps;
+    deps.state = ctx_.state;
+    deps.clock = ctx_.clock;
+    ctx_.objects = spawn_objects(ctx_.sessions.front()->home_system(), *opts,
+                                 deps, ctx_.sessions.size());
+  }
   checks_.leeway = ctx_.settings.keys.leeway;
   checks_.issuer = ctx_.settings.keys.issuer;
   checks_.audience = ctx_.settings.keys.audience;
@@ -184,6 +194,20 @@ api::api(api_context ctx)
   add(verb::post, "/api/revocations", true, &api::post_revocations,
       small_json_body);
   add(verb::get, "/api/events", true, &api::get_events, get_body);
+  // An object's value may be up to objects.max_value_bytes, in JSON.
+  auto object_body = std::max<size_t>(
+    small_json_body, ctx_.settings.objects.max_value_bytes * 2 + 16 * 1024);
+  add(verb::put, "/api/objects/{kind}/{id}", true, &api::put_object,
+      object_body);
+  add(verb::get, "/api/objects/{kind}/{id}", true, &api::get_object,
+      get_body);
+  add(verb::delete_, "/api/objects/{kind}/{id}", true, &api::delete_object,
+      get_body);
+  add(verb::post, "/api/objects/{kind}/{id}/consume", true,
+      &api::consume_object, small_json_body);
+  add(verb::get, "/api/objects/{kind}", true, &api::find_objects, get_body);
+  add(verb::delete_, "/api/objects/{kind}", true, &api::delete_objects,
+      get_body);
   add(verb::post, "/api/login", false, &api::post_login, small_json_body);
   add(verb::post, "/api/refresh", false, &api::post_refresh, small_json_body);
   add(verb::post, "/api/logout", false, &api::post_logout, small_json_body);

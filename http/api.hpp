@@ -17,6 +17,7 @@
 #include "services/auth_service.hpp"
 #include "actors/cluster_transport.hpp"
 #include "services/directory.hpp"
+#include "services/objects.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/local_request.hpp"
@@ -75,6 +76,9 @@ struct api_context {
   /// The directory service (equivalent instances, used in turn). Empty: the
   /// api spawns its own from the fields above.
   std::vector<directory_actor> directory;
+  /// The objects service (equivalent instances, used in turn). Empty: the
+  /// api spawns its own from the fields above.
+  std::vector<objects_actor> objects;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).
@@ -155,6 +159,18 @@ private:
   void post_rotate(const request& req, const route_params&, responder& done);
   // the event stream (http/events_api.cpp)
   void get_events(const request& req, const route_params&, responder& done);
+  // objects (http/objects_api.cpp)
+  void put_object(const request& req, const route_params&, responder& done);
+  void get_object(const request& req, const route_params&, responder& done);
+  void delete_object(const request& req, const route_params&,
+                     responder& done);
+  void consume_object(const request& req, const route_params&,
+                      responder& done);
+  void find_objects(const request& req, const route_params&,
+                    responder& done);
+  void delete_objects(const request& req, const route_params&,
+                      responder& done);
+
   // sessions (http/sessions_api.cpp)
   void post_sessions(const request& req, const route_params&, responder& done);
   void get_session(const request& req, const route_params&, responder& done);
@@ -229,6 +245,10 @@ private:
 
   /// A sessions service instance (in turn).
   const sessions_actor& sessions() const;
+  /// An objects service instance (in turn).
+  const objects_actor& objects() const;
+  /// The answer for an error of the objects service.
+  response object_error(caf::actor_system& sys, const caf::error& err) const;
   /// The answer for an error of the sessions service.
   response session_error(caf::actor_system& sys, const caf::error& err) const;
 

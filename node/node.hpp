@@ -21,6 +21,7 @@
 #include "actors/srv_resolver.hpp"
 #include "services/auth_service.hpp"
 #include "services/directory.hpp"
+#include "services/objects.hpp"
 #include "services/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
@@ -137,6 +138,13 @@ public:
     return directory_.front();
   }
 
+  /// The objects service: an OpenID Provider's short-lived models (put,
+  /// get, consume once, destroy, index lookups) without HTTP (equivalent
+  /// instances; any one will do).
+  const objects_actor& objects() const {
+    return objects_.front();
+  }
+
 private:
   node() = default;
 
@@ -191,6 +199,7 @@ private:
   std::vector<sessions_actor> sessions_;
   std::vector<auth_actor> auth_;
   std::vector<directory_actor> directory_;
+  std::vector<objects_actor> objects_;
   std::shared_ptr<identity_slot> identity_;
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;

@@ -1,0 +1,307 @@
+// The object routes of http::api (an OpenID Provider's short-lived models):
+// put, get, destroy, consume once, and lookups and destroys by an index
+// value. Each checks its input and sends one request to an objects service
+// (services/objects.hpp), then renders the answer.
+#include <cinttypes>
+#include <cstdio>
+
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/error.hpp"
+#include "http/api.hpp"
+#include "http/api_errors.hpp"
+#include "http/json_input.hpp"
+#include "services/objects.hpp"
+#include "state/object.hpp"
+
+namespace keymesh::http {
+
+namespace {
+
+using nlohmann::json;
+
+/// A record version as clients see it: "<stamp>-<node>", both hex.
+std::string version_text(const state::version& v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%" PRIx64 "-%" PRIx32, v.stamp, v.node);
+  return buf;
+}
+
+std::optional<state::version> parse_version(const std::string& text) {
+  auto dash = text.find('-');
+  if (dash == std::string::npos || dash == 0 || dash > 16
+      || text.size() - dash - 1 == 0 || text.size() - dash - 1 > 8)
+    return std::nullopt;
+  for (size_t i = 0; i < text.size(); ++i)
+    if (i != dash && !std::isxdigit(static_cast<unsigned char>(text[i])))
+      return std::nullopt;
+  state::version v;
+  v.stamp = std::stoull(text.substr(0, dash), nullptr, 16);
+  v.node = static_cast<uint32_t>(std::stoul(text.substr(dash + 1), nullptr,
+                                            16));
+  return v;
+}
+
+json object_json(const object_found& f) {
+  auto& o = f.obj;
+  json j{{"kind", o.kind},
+         {"id", o.id},
+         {"value", json::parse(o.value, nullptr, false)},
+         {"indexes", o.indexes},
+         {"created_at", o.created_at / 1000},
+         {"expires_at", o.expires_at / 1000},
+         {"version", version_text(f.ver)}};
+  if (j["value"].is_discarded())
+    j["value"] = o.value; // written by an embedding application
+  if (o.consumed())
+    j["consumed_at"] = o.consumed_at / 1000;
+  return j;
+}
+
+/// The {kind} and {id} of a route, or nullopt after answering 400.
+bool object_address(const route_params& params, bool with_id,
+                    responder& done, std::string& kind, std::string& id) {
+  kind = params.at("kind");
+  if (!state::valid_object_kind(kind)) {
+    done(bad_request("a kind is 1 to 64 of A-Z a-z 0-9 _ - ."));
+    return false;
+  }
+  if (!with_id)
+    return true;
+  id = params.at("id");
+  if (!state::valid_object_id(id)) {
+    done(bad_request("an id is 1 to 512 bytes without control characters"));
+    return false;
+  }
+  return true;
+}
+
+/// The ?index=FIELD&value=VALUE of a lookup, or nullopt after a 400.
+std::optional<object_lookup> lookup_of(const request& req, std::string kind,
+                                       responder& done) {
+  auto field = query_param(req.target(), "index");
+  auto value = query_param(req.target(), "value");
+  if (!field || !value || !state::valid_object_kind(*field)
+      || !state::valid_object_id(*value)) {
+    done(bad_request("a lookup needs ?index=FIELD&value=VALUE (a field "
+                     "name, and 1 to 512 bytes)"));
+    return std::nullopt;
+  }
+  return object_lookup{std::move(kind), std::move(*field), std::move(*value)};
+}
+
+} // namespace
+
+const objects_actor& api::objects() const {
+  thread_local size_t next = 0;
+  return ctx_.objects[next++ % ctx_.objects.size()];
+}
+
+response api::object_error(caf::actor_system& sys,
+                           const caf::error& err) const {
+  if (err.category() == error_category) {
+    auto text = context_text(err);
+    switch (static_cast<ec>(err.code())) {
+      case ec::invalid_argument:
+        return bad_request(text.empty() ? "invalid object request" : text);
+      case ec::not_found:
+        return error_response(bhttp::status::not_found, "not_found",
+                              "no such object (or it expired)");
+      case ec::already_consumed: {
+        json body{{"error", "already_consumed"},
+                  {"error_description", "the object was consumed already"}};
+        if (!text.empty())
+          body["consumed_at"] = std::stoll(text) / 1000;
+        return json_response(bhttp::status::conflict, body.dump());
+      }
+      case ec::version_mismatch:
+        return error_response(bhttp::status::precondition_failed,
+                              "version_mismatch",
+                              "the object is not at the expected version");
+      case ec::conflict:
+        return error_response(bhttp::status::conflict, "conflict",
+                              "the object exists");
+      default:
+        break;
+    }
+  }
+  return state_error(sys, err, "the object");
+}
+
+void api::put_object(const request& req, const route_params& params,
+                     responder& done) {
+  object_put put;
+  if (!object_address(params, true, done, put.kind, put.id))
+    return;
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"value", "ttl", "indexes", "if_absent",
+                                     "if_version"},
+                             error))
+    return done(std::move(error));
+  auto value = body->find("value");
+  if (value == body->end())
+    return done(bad_request("\"value\" is required (any JSON value)"));
+  put.value = value->dump();
+  auto& limits = ctx_.settings.objects;
+  if (put.value.size() > limits.max_value_bytes)
+    return done(bad_request("\"value\" is larger than "
+                            + std::to_string(limits.max_value_bytes)
+                            + " bytes (objects.max_value_bytes)"));
+  if (auto ttl = body->find("ttl"); ttl != body->end()) {
+    auto max = limits.max_ttl.count();
+    if (!ttl->is_number_integer() || ttl->get<int64_t>() < 1
+        || ttl->get<int64_t>() > max)
+      return done(bad_request("\"ttl\" must be whole seconds from 1 to "
+                              + std::to_string(max) + " (objects.max_ttl)"));
+    put.ttl_ms = ttl->get<int64_t>() * 1000;
+  }
+  if (auto ix = body->find("indexes"); ix != body->end()) {
+    if (!ix->is_object() || ix->size() > state::max_object_indexes)
+      return done(bad_request("\"indexes\" must be an object of at most 8 "
+                              "strings"));
+    for (auto& [field, v] : ix->items()) {
+      if (!state::valid_object_kind(field) || !v.is_string()
+          || !state::valid_object_id(v.get_ref<const std::string&>()))
+        return done(bad_request("an index field is 1 to 64 of A-Z a-z 0-9 _ "
+                                "- ., its value a string of 1 to 512 bytes"));
+      put.indexes[field] = v.get<std::string>();
+    }
+  }
+  auto absent = body->find("if_absent");
+  auto version = body->find("if_version");
+  if (absent != body->end() && version != body->end())
+    return done(bad_request("\"if_absent\" and \"if_version\" exclude each "
+                            "other"));
+  if (absent != body->end()) {
+    if (!absent->is_boolean())
+      return done(bad_request("\"if_absent\" must be true or false"));
+    if (absent->get<bool>())
+      put.condition = object_condition::absent;
+  }
+  if (version != body->end()) {
+    auto v = version->is_string()
+               ? parse_version(version->get<std::string>())
+               : std::nullopt;
+    if (!v)
+      return done(bad_request("\"if_version\" must be a version this API "
+                              "answered with"));
+    put.condition = object_condition::version_is;
+    put.expected = *v;
+  }
+  ctx_.bridge->submit([this, put = std::move(put), done](bridge_self self) {
+    self->request(objects(), local_request, atom::put_v, put)
+      .then(
+        [=](object_found& f) {
+          done(json_response(bhttp::status::ok, object_json(f).dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+void api::get_object(const request&, const route_params& params,
+                     responder& done) {
+  std::string kind, id;
+  if (!object_address(params, true, done, kind, id))
+    return;
+  ctx_.bridge->submit([this, kind, id, done](bridge_self self) {
+    self->request(objects(), local_request, atom::get_v, kind, id)
+      .then(
+        [=](object_found& f) {
+          done(json_response(bhttp::status::ok, object_json(f).dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+void api::delete_object(const request&, const route_params& params,
+                        responder& done) {
+  std::string kind, id;
+  if (!object_address(params, true, done, kind, id))
+    return;
+  ctx_.bridge->submit([this, kind, id, done](bridge_self self) {
+    self->request(objects(), local_request, atom::remove_v, kind, id)
+      .then(
+        [=](atom::ok) {
+          done(json_response(bhttp::status::ok, R"({"destroyed":1})"));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+void api::consume_object(const request& req, const route_params& params,
+                         responder& done) {
+  std::string kind, id;
+  if (!object_address(params, true, done, kind, id))
+    return;
+  // The idempotency key: a body member, or the Idempotency-Key header.
+  std::string key;
+  if (auto h = req.find("Idempotency-Key"); h != req.end())
+    key = std::string{h->value()};
+  if (!req.body().empty()) {
+    response error;
+    auto body = parse_object(req, error);
+    if (!body || !only_members(*body, {"idempotency_key"}, error))
+      return done(std::move(error));
+    if (auto k = body->find("idempotency_key"); k != body->end()) {
+      if (!k->is_string())
+        return done(bad_request("\"idempotency_key\" must be a string"));
+      key = k->get<std::string>();
+    }
+  }
+  if (!key.empty() && !state::valid_object_id(key))
+    return done(bad_request("an idempotency key is 1 to 512 bytes without "
+                            "control characters"));
+  ctx_.bridge->submit([this, kind, id, key, done](bridge_self self) {
+    self->request(objects(), local_request, atom::consume_v, kind, id, key)
+      .then(
+        [=](object_found& f) {
+          done(json_response(bhttp::status::ok, object_json(f).dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+void api::find_objects(const request& req, const route_params& params,
+                       responder& done) {
+  std::string kind, id;
+  if (!object_address(params, false, done, kind, id))
+    return;
+  auto q = lookup_of(req, std::move(kind), done);
+  if (!q)
+    return;
+  ctx_.bridge->submit([this, q = std::move(*q), done](bridge_self self) {
+    self->request(objects(), local_request, atom::list_v, q)
+      .then(
+        [=](std::vector<object_found>& found) {
+          json list = json::array();
+          for (auto& f : found)
+            list.push_back(object_json(f));
+          done(json_response(bhttp::status::ok,
+                             json{{"objects", std::move(list)}}.dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+void api::delete_objects(const request& req, const route_params& params,
+                         responder& done) {
+  std::string kind, id;
+  if (!object_address(params, false, done, kind, id))
+    return;
+  auto q = lookup_of(req, std::move(kind), done);
+  if (!q)
+    return;
+  ctx_.bridge->submit([this, q = std::move(*q), done](bridge_self self) {
+    self->request(objects(), local_request, atom::remove_v, q)
+      .then(
+        [=](uint64_t n) {
+          done(json_response(bhttp::status::ok,
+                             json{{"destroyed", n}}.dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
+} // namespace keymesh::http
