@@ -118,7 +118,9 @@ CAF_TEST(conditions decide once) {
   auto second = put(p);
   CAF_REQUIRE(second);
   CAF_CHECK(has_code(put(p).error(), ec::version_mismatch));
-  CAF_CHECK_EQUAL(get("AuthorizationCode", "c2")->obj.value, "v2");
+  auto now = get("AuthorizationCode", "c2");
+  CAF_REQUIRE(now);
+  CAF_CHECK_EQUAL(now->obj.value, "v2");
   // A replace keeps when it was created.
   clock.advance(1000ms);
   p.condition = object_condition::always;
