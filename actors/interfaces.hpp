@@ -346,7 +346,11 @@ using objects_actor = caf::typed_actor<
   // The live or consumed objects of an index value (at most 1,000).
   caf::replies_to<atom::list, object_lookup>::with<std::vector<object_found>>,
   // Destroys every object of an index value; answers how many.
-  caf::replies_to<atom::remove, object_lookup>::with<uint64_t>>;
+  caf::replies_to<atom::remove, object_lookup>::with<uint64_t>,
+  // The replay registry: registers (scope, iss, jti) until exp; a second
+  // registration anywhere in the cluster is a replay (with when the value
+  // was first seen).
+  caf::replies_to<atom::check, replay_check>::with<replay_verdict>>;
 
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
@@ -534,4 +538,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (std::vector<keymesh::object_found>))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::object_lookup))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::objects_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::replay_check))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::replay_verdict))
 CAF_END_TYPE_ID_BLOCK(keymesh)

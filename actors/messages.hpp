@@ -633,6 +633,38 @@ typename Inspector::result_type inspect(Inspector& f, object_lookup& x) {
   return f(caf::meta::type_name("object_lookup"), x.kind, x.field, x.value);
 }
 
+/// A one-time value to register (a client assertion's, a request
+/// object's, a DPoP proof's or a logout token's jti): first use or replay.
+struct replay_check {
+  /// What kind of value ("client_assertion", "dpop", ...): 1 to 64 of
+  /// A-Z a-z 0-9 _ - .
+  std::string scope;
+  std::string iss;
+  std::string jti;
+  /// When the value expires (Unix seconds): it is remembered until then
+  /// (at most objects.max_ttl).
+  int64_t exp = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_check& x) {
+  return f(caf::meta::type_name("replay_check"), x.scope, x.iss, x.jti,
+           x.exp);
+}
+
+/// The answer to a replay_check: the first use is not a replay.
+struct replay_verdict {
+  bool replayed = false;
+  /// Unix ms when the value was first registered.
+  int64_t first_seen = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_verdict& x) {
+  return f(caf::meta::type_name("replay_verdict"), x.replayed,
+           x.first_seen);
+}
+
 // -- the store pool's and the hash pool's requests (local to a node) ---------------
 
 /// A password on its way to the hash pool (never in a printed message).

@@ -170,6 +170,7 @@ private:
                     responder& done);
   void delete_objects(const request& req, const route_params&,
                       responder& done);
+  void post_replay(const request& req, const route_params&, responder& done);
 
   // sessions (http/sessions_api.cpp)
   void post_sessions(const request& req, const route_params&, responder& done);

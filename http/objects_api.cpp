@@ -304,4 +304,47 @@ void api::delete_objects(const request& req, const route_params& params,
   });
 }
 
+void api::post_replay(const request& req, const route_params&,
+                      responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"scope", "iss", "jti", "exp"}, error))
+    return done(std::move(error));
+  replay_check c;
+  auto text = [&](const char* name, std::string& out) {
+    auto v = body->find(name);
+    if (v == body->end() || !v->is_string())
+      return false;
+    out = v->get<std::string>();
+    return true;
+  };
+  if (!text("scope", c.scope) || !text("iss", c.iss) || !text("jti", c.jti))
+    return done(bad_request("\"scope\", \"iss\" and \"jti\" are required "
+                            "strings"));
+  auto exp = body->find("exp");
+  if (exp == body->end() || !exp->is_number_integer())
+    return done(bad_request("\"exp\" is required: Unix seconds"));
+  c.exp = exp->get<int64_t>();
+  ctx_.bridge->submit([this, c = std::move(c), done](bridge_self self) {
+    self->request(objects(), local_request, atom::check_v, c)
+      .then(
+        [=](replay_verdict& v) {
+          if (!v.replayed) {
+            done(json_response(
+              bhttp::status::ok,
+              json{{"replayed", false}, {"first_seen", v.first_seen / 1000}}
+                .dump()));
+            return;
+          }
+          done(json_response(
+            bhttp::status::conflict,
+            json{{"error", "replayed"},
+                 {"error_description", "the value was used before"},
+                 {"first_seen", v.first_seen / 1000}}
+              .dump()));
+        },
+        [=](caf::error& err) { done(object_error(self->system(), err)); });
+  });
+}
+
 } // namespace keymesh::http

@@ -9,6 +9,8 @@
 
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
+#include "common/base64url.hpp"
+#include "common/digest.hpp"
 
 namespace keymesh {
 
@@ -16,6 +18,12 @@ namespace {
 
 caf::error invalid(std::string why) {
   return make_error(ec::invalid_argument, std::move(why));
+}
+
+/// A kind a caller may use: keymesh's own ("keymesh.*", the replay
+/// registry's) are reserved.
+bool caller_kind(std::string_view kind) {
+  return state::valid_object_kind(kind) && kind.rfind("keymesh.", 0) != 0;
 }
 
 caf::error contended() {
@@ -40,8 +48,9 @@ int64_t objects_state::now_ms() const {
 }
 
 caf::error objects_state::check(const object_put& req) const {
-  if (!state::valid_object_kind(req.kind))
-    return invalid("a kind is 1 to 64 of A-Z a-z 0-9 _ - .");
+  if (!caller_kind(req.kind))
+    return invalid("a kind is 1 to 64 of A-Z a-z 0-9 _ - . (kinds starting "
+                   "with \"keymesh.\" are reserved)");
   if (!state::valid_object_id(req.id))
     return invalid("an id is 1 to 512 bytes without control characters");
   if (req.value.size() > opts.limits.max_value_bytes)
@@ -95,7 +104,7 @@ void objects_state::read(const std::string& kind, const std::string& id,
 
 void objects_state::get(std::string kind, std::string id,
                         promise<object_found> rp) {
-  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+  if (!caller_kind(kind) || !state::valid_object_id(id)) {
     rp.deliver(make_error(ec::not_found));
     return;
   }
@@ -121,7 +130,7 @@ void objects_state::find(object_lookup q,
 void objects_state::lookup(
   object_lookup q, std::function<void(std::vector<object_found>)> then,
   fail_fn fail) {
-  if (!state::valid_object_kind(q.kind) || !state::valid_object_kind(q.field)
+  if (!caller_kind(q.kind) || !state::valid_object_kind(q.field)
       || !state::valid_object_id(q.value))
     return then({});
   scan_request scan;
@@ -335,7 +344,7 @@ void objects_state::put_attempt(object_put req, int attempt,
 
 void objects_state::consume(std::string kind, std::string id, std::string key,
                             promise<object_found> rp) {
-  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+  if (!caller_kind(kind) || !state::valid_object_id(id)) {
     rp.deliver(make_error(ec::not_found));
     return;
   }
@@ -437,7 +446,7 @@ void objects_state::end(const state::object& o, fail_fn done) {
 
 void objects_state::destroy(std::string kind, std::string id,
                             promise<atom::ok> rp) {
-  if (!state::valid_object_kind(kind) || !state::valid_object_id(id)) {
+  if (!caller_kind(kind) || !state::valid_object_id(id)) {
     rp.deliver(make_error(ec::not_found));
     return;
   }
@@ -486,6 +495,62 @@ void objects_state::destroy_all(object_lookup q, promise<uint64_t> rp) {
     [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }
 
+// -- the replay registry ------------------------------------------------------
+
+void objects_state::check_replay(replay_check c,
+                                 promise<replay_verdict> rp) {
+  if (!state::valid_object_kind(c.scope))
+    return void(rp.deliver(invalid("a scope is 1 to 64 of A-Z a-z 0-9 _ - .")));
+  if (!state::valid_object_id(c.iss) || !state::valid_object_id(c.jti))
+    return void(rp.deliver(
+      invalid("iss and jti are 1 to 512 bytes without control characters")));
+  auto now = now_ms();
+  auto max_ttl
+    = std::chrono::duration_cast<std::chrono::milliseconds>(opts.limits.max_ttl)
+        .count();
+  constexpr int64_t max_exp = int64_t{1} << 40; // s, far beyond any token
+  if (c.exp <= 0 || c.exp > max_exp || c.exp * 1000 <= now)
+    return void(rp.deliver(invalid("exp must be a time in the future")));
+  // One id per (scope, iss, jti), of bounded size whatever their lengths;
+  // the newline cannot occur in either, so no two pairs share a digest
+  // input.
+  auto digest = sha256(c.iss + "\n" + c.jti);
+  object_put put;
+  put.kind = replay_kind;
+  put.id = c.scope + ":"
+           + base64url_encode({reinterpret_cast<const char*>(digest.data()),
+                               digest.size()});
+  put.value = "{}";
+  put.ttl_ms = std::min(c.exp * 1000 - now, max_ttl);
+  put.condition = object_condition::absent;
+  state::object o;
+  o.kind = put.kind;
+  o.id = put.id;
+  o.value = put.value;
+  o.created_at = now;
+  o.expires_at = now + put.ttl_ms;
+  // Registered if absent, decided by the partition's primary owner: of two
+  // nodes that see the same value at once, exactly one gets "first use".
+  write(o, write_condition::absent, {},
+        [this, rp, o](caf::expected<state::version> ver) mutable {
+          if (ver) {
+            rp.deliver(replay_verdict{false, o.created_at});
+            return;
+          }
+          if (!has_code(ver.error(), ec::conflict)) {
+            rp.deliver(std::move(ver.error()));
+            return;
+          }
+          read(
+            o.kind, o.id,
+            [rp](std::optional<object_found> seen) mutable {
+              rp.deliver(
+                replay_verdict{true, seen ? seen->obj.created_at : 0});
+            },
+            [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+        });
+}
+
 // -- the actor ----------------------------------------------------------------
 
 objects_actor::behavior_type objects_service(objects_pointer self,
@@ -525,6 +590,11 @@ objects_actor::behavior_type objects_service(objects_pointer self,
     [self, &s](atom::remove, object_lookup& q) {
       auto rp = self->make_response_promise<uint64_t>();
       s.destroy_all(std::move(q), rp);
+      return rp;
+    },
+    [self, &s](atom::check, replay_check& c) {
+      auto rp = self->make_response_promise<replay_verdict>();
+      s.check_replay(std::move(c), rp);
       return rp;
     },
   };

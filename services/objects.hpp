@@ -40,6 +40,10 @@ struct objects_deps {
   wall_clock clock = system_wall_clock();
 };
 
+/// The kind the replay registry keeps its values under (ids:
+/// "<scope>:<base64url SHA-256 of iss and jti>").
+inline constexpr const char* replay_kind = "keymesh.jti";
+
 /// Objects an index lookup answers with at most.
 inline constexpr size_t max_listed_objects = 1000;
 
@@ -69,6 +73,7 @@ public:
   void destroy(std::string kind, std::string id, promise<atom::ok> rp);
   void find(object_lookup q, promise<std::vector<object_found>> rp);
   void destroy_all(object_lookup q, promise<uint64_t> rp);
+  void check_replay(replay_check c, promise<replay_verdict> rp);
 
   /// Why REQ is refused (limits of the settings and of state/object.hpp),
   /// or none.

@@ -100,5 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<object_found>(*t.sys, buf);
   read_as<std::vector<object_found>>(*t.sys, buf);
   read_as<object_lookup>(*t.sys, buf);
+  read_as<replay_check>(*t.sys, buf);
+  read_as<replay_verdict>(*t.sys, buf);
   return 0;
 }

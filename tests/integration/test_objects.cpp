@@ -7,6 +7,7 @@
 #define CAF_SUITE objects
 #include "caf/test/unit_test.hpp"
 
+#include <ctime>
 #include <thread>
 
 #include "support/session_cluster.hpp"
@@ -167,6 +168,44 @@ CAF_TEST(conditions and limits) {
   // No admin key, no objects.
   CAF_CHECK_EQUAL(request(http_port(1), "GET", "/api/objects/K/x").result_int(),
                   401u);
+}
+
+CAF_TEST(a_value_registered_on_one_node_is_a_replay_on_every_other) {
+  auto exp = static_cast<int64_t>(std::time(nullptr)) + 120;
+  json check{{"scope", "client_assertion"},
+             {"iss", "https://client.example"},
+             {"jti", "assertion-1"},
+             {"exp", exp}};
+  auto first = call(1, "POST", "/api/replay", check.dump());
+  CAF_REQUIRE_EQUAL(first.result_int(), 200u);
+  CAF_CHECK_EQUAL(at(json::parse(first.body()), "replayed"), false);
+  for (int i = 2; i <= 3; ++i) {
+    auto again = call(i, "POST", "/api/replay", check.dump());
+    CAF_CHECK_EQUAL(again.result_int(), 409u);
+    CAF_CHECK_EQUAL(at(json::parse(again.body()), "error"), "replayed");
+    CAF_CHECK_EQUAL(at(json::parse(again.body()), "first_seen"),
+                    at(json::parse(first.body()), "first_seen"));
+  }
+  // 60 registrations of one value at once over three nodes: one first use.
+  check["jti"] = "assertion-race";
+  std::vector<unsigned> status(60);
+  std::vector<std::thread> threads;
+  for (size_t c = 0; c < status.size(); ++c)
+    threads.emplace_back([&, c] {
+      status[c] = call(1 + static_cast<int>(c % 3), "POST", "/api/replay",
+                       check.dump())
+                    .result_int();
+    });
+  for (auto& t : threads)
+    t.join();
+  CAF_CHECK_EQUAL(std::count(status.begin(), status.end(), 200u), 1);
+  CAF_CHECK_EQUAL(std::count(status.begin(), status.end(), 409u), 59);
+  check["exp"] = exp - 600;
+  CAF_CHECK_EQUAL(call(2, "POST", "/api/replay", check.dump()).result_int(),
+                  400u);
+  CAF_CHECK_EQUAL(
+    call(2, "POST", "/api/replay", R"({"scope":"s","iss":"i"})").result_int(),
+    400u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -249,4 +249,52 @@ CAF_TEST(input past the limits is an invalid argument) {
                      ec::invalid_argument));
 }
 
+CAF_TEST(the replay registry answers first use once) {
+  replay_check c{"client_assertion", "https://client.example", "jti-1",
+                 clock.ms() / 1000 + 60};
+  auto first = ask<replay_verdict>(atom::check_v, c);
+  CAF_REQUIRE(first);
+  CAF_CHECK(!first->replayed);
+  clock.advance(2000ms);
+  auto second = ask<replay_verdict>(atom::check_v, c);
+  CAF_REQUIRE(second);
+  CAF_CHECK(second->replayed);
+  CAF_CHECK_EQUAL(second->first_seen, first->first_seen);
+  // Another scope, issuer or jti is another value.
+  auto other = c;
+  other.scope = "dpop";
+  CAF_CHECK(!ask<replay_verdict>(atom::check_v, other)->replayed);
+  other = c;
+  other.iss = "https://other.example";
+  CAF_CHECK(!ask<replay_verdict>(atom::check_v, other)->replayed);
+  // Racing registrations through three instances: one first use.
+  c.jti = "jti-race";
+  for (int i = 0; i < 30; ++i)
+    self->send(services[static_cast<size_t>(i) % services.size()],
+               atom::check_v, c);
+  sched.run();
+  int fresh = 0, replayed = 0;
+  for (int i = 0; i < 30; ++i)
+    self->receive(
+      [&](replay_verdict& v) { ++(v.replayed ? replayed : fresh); },
+      [&](caf::error&) {});
+  CAF_CHECK_EQUAL(fresh, 1);
+  CAF_CHECK_EQUAL(replayed, 29);
+  // Remembered until exp, then forgotten (the value is expired anyway).
+  clock.advance(59'000ms);
+  c.jti = "jti-1";
+  auto late = ask<replay_verdict>(atom::check_v, c);
+  CAF_CHECK(!late); // exp has passed: refused as input
+  // Input past the limits; the registry's kind is not the callers'.
+  c = {"client_assertion", "iss", "jti-2", clock.ms() / 1000 - 1};
+  CAF_CHECK(has_code(ask<replay_verdict>(atom::check_v, c).error(),
+                     ec::invalid_argument));
+  c = {"bad scope", "iss", "jti-2", clock.ms() / 1000 + 60};
+  CAF_CHECK(has_code(ask<replay_verdict>(atom::check_v, c).error(),
+                     ec::invalid_argument));
+  auto reserved = code("x");
+  reserved.kind = "keymesh.jti";
+  CAF_CHECK(has_code(put(reserved).error(), ec::invalid_argument));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
