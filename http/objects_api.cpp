@@ -121,7 +121,7 @@ response api::object_error(caf::actor_system& sys,
                               "the object is not at the expected version");
       case ec::conflict:
         return error_response(bhttp::status::conflict, "conflict",
-                              "the object exists");
+                              text.empty() ? "the object exists" : text);
       default:
         break;
     }

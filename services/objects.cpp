@@ -248,7 +248,7 @@ void objects_state::put(object_put req, promise<object_found> rp) {
 }
 
 void objects_state::put_attempt(object_put req, int attempt,
-                                promise<object_found> rp) {
+                                promise<object_found> rp, bool absent_lost) {
   auto now = now_ms();
   state::object o;
   o.kind = req.kind;
@@ -281,7 +281,8 @@ void objects_state::put_attempt(object_put req, int attempt,
   // only moves forward), and the write is conditional on what was read.
   read(
     req.kind, req.id,
-    [this, req, attempt, rp, o](std::optional<object_found> current) mutable {
+    [this, req, attempt, rp, o,
+     absent_lost](std::optional<object_found> current) mutable {
       auto cas = req.condition == object_condition::version_is;
       if (cas && (!current || current->ver != req.expected)) {
         rp.deliver(current ? make_error(ec::version_mismatch)
@@ -300,8 +301,8 @@ void objects_state::put_attempt(object_put req, int attempt,
       write(
         o, current ? write_condition::version_is : write_condition::absent,
         current ? current->ver : state::version{},
-        [this, req, attempt, rp, o, old_indexes,
-         cas](caf::expected<state::version> ver) mutable {
+        [this, req, attempt, rp, o, old_indexes, cas, absent_lost,
+         had = current.has_value()](caf::expected<state::version> ver) mutable {
           if (!ver && (has_code(ver.error(), ec::conflict)
                        || has_code(ver.error(), ec::not_found))) {
             // Another write came between the read and this one.
@@ -309,11 +310,22 @@ void objects_state::put_attempt(object_put req, int attempt,
               rp.deliver(make_error(ec::version_mismatch));
               return;
             }
+            // Twice nothing to read and yet a record: the id was destroyed
+            // and its tombstone lives (a racing create would have been
+            // found the second time).
+            if (!had && absent_lost) {
+              rp.deliver(make_error(ec::conflict,
+                                    "the object was destroyed; its id cannot "
+                                    "be used again before it would have "
+                                    "expired"));
+              return;
+            }
             if (attempt + 1 >= max_object_attempts) {
               rp.deliver(contended());
               return;
             }
-            return put_attempt(std::move(req), attempt + 1, std::move(rp));
+            return put_attempt(std::move(req), attempt + 1, std::move(rp),
+                               !had);
           }
           if (ver)
             for (auto& [field, value] : old_indexes) {

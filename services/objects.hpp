@@ -89,7 +89,9 @@ public:
             fail_fn fail);
 
   /// One try of a put: reads, then writes conditionally on what it read.
-  void put_attempt(object_put req, int attempt, promise<object_found> rp);
+  /// ABSENT_LOST: the try before read nothing, and its create lost.
+  void put_attempt(object_put req, int attempt, promise<object_found> rp,
+                   bool absent_lost = false);
 
   /// One try of a consume.
   void consume_attempt(std::string kind, std::string id, std::string key,

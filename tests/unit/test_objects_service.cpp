@@ -207,6 +207,13 @@ CAF_TEST(index lookups and destroying a grant) {
   auto again = code("a", "g7");
   again.condition = object_condition::absent;
   CAF_CHECK(has_code(put(again).error(), ec::conflict));
+  again.condition = object_condition::always;
+  auto replaced = put(again);
+  CAF_REQUIRE(!replaced);
+  CAF_CHECK(has_code(replaced.error(), ec::conflict));
+  CAF_CHECK_EQUAL(context_text(replaced.error()),
+                  "the object was destroyed; its id cannot be used again "
+                  "before it would have expired");
   CAF_CHECK(has_code(ask<atom::ok>(atom::remove_v,
                                    std::string{"AuthorizationCode"},
                                    std::string{"a"})
