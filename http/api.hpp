@@ -250,6 +250,10 @@ private:
   const objects_actor& objects() const;
   /// The answer for an error of the objects service.
   response object_error(caf::actor_system& sys, const caf::error& err) const;
+  /// Sends XS to an objects service; DONE gets RENDER(answer of type T) or
+  /// the error's answer.
+  template <class T, class Render, class... Ts>
+  void ask_objects(responder done, Render render, Ts... xs);
   /// The answer for an error of the sessions service.
   response session_error(caf::actor_system& sys, const caf::error& err) const;
 

@@ -129,6 +129,17 @@ response api::object_error(caf::actor_system& sys,
   return state_error(sys, err, "the object");
 }
 
+template <class T, class Render, class... Ts>
+void api::ask_objects(responder done, Render render, Ts... xs) {
+  ctx_.bridge->submit([this, done, render, xs...](bridge_self self) {
+    self->request(objects(), local_request, xs...)
+      .then([done, render](T& answer) { done(render(answer)); },
+            [done, self, this](caf::error& err) {
+              done(object_error(self->system(), err));
+            });
+  });
+}
+
 void api::put_object(const request& req, const route_params& params,
                      responder& done) {
   object_put put;
@@ -190,14 +201,10 @@ void api::put_object(const request& req, const route_params& params,
     put.condition = object_condition::version_is;
     put.expected = *v;
   }
-  ctx_.bridge->submit([this, put = std::move(put), done](bridge_self self) {
-    self->request(objects(), local_request, atom::put_v, put)
-      .then(
-        [=](object_found& f) {
-          done(json_response(bhttp::status::ok, object_json(f).dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<object_found>(done, [](const object_found& f) {
+      return json_response(bhttp::status::ok, object_json(f).dump());
+    }, atom::put_v,
+                            std::move(put));
 }
 
 void api::get_object(const request&, const route_params& params,
@@ -205,14 +212,10 @@ void api::get_object(const request&, const route_params& params,
   std::string kind, id;
   if (!object_address(params, true, done, kind, id))
     return;
-  ctx_.bridge->submit([this, kind, id, done](bridge_self self) {
-    self->request(objects(), local_request, atom::get_v, kind, id)
-      .then(
-        [=](object_found& f) {
-          done(json_response(bhttp::status::ok, object_json(f).dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<object_found>(done, [](const object_found& f) {
+      return json_response(bhttp::status::ok, object_json(f).dump());
+    }, atom::get_v, kind,
+                            id);
 }
 
 void api::delete_object(const request&, const route_params& params,
@@ -220,14 +223,12 @@ void api::delete_object(const request&, const route_params& params,
   std::string kind, id;
   if (!object_address(params, true, done, kind, id))
     return;
-  ctx_.bridge->submit([this, kind, id, done](bridge_self self) {
-    self->request(objects(), local_request, atom::remove_v, kind, id)
-      .then(
-        [=](atom::ok) {
-          done(json_response(bhttp::status::ok, R"({"destroyed":1})"));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<atom::ok>(
+    done,
+    [](atom::ok) {
+      return json_response(bhttp::status::ok, R"({"destroyed":1})");
+    },
+    atom::remove_v, kind, id);
 }
 
 void api::consume_object(const request& req, const route_params& params,
@@ -253,14 +254,10 @@ void api::consume_object(const request& req, const route_params& params,
   if (!key.empty() && !state::valid_object_id(key))
     return done(bad_request("an idempotency key is 1 to 512 bytes without "
                             "control characters"));
-  ctx_.bridge->submit([this, kind, id, key, done](bridge_self self) {
-    self->request(objects(), local_request, atom::consume_v, kind, id, key)
-      .then(
-        [=](object_found& f) {
-          done(json_response(bhttp::status::ok, object_json(f).dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<object_found>(done, [](const object_found& f) {
+      return json_response(bhttp::status::ok, object_json(f).dump());
+    }, atom::consume_v,
+                            kind, id, key);
 }
 
 void api::find_objects(const request& req, const route_params& params,
@@ -271,18 +268,16 @@ void api::find_objects(const request& req, const route_params& params,
   auto q = lookup_of(req, std::move(kind), done);
   if (!q)
     return;
-  ctx_.bridge->submit([this, q = std::move(*q), done](bridge_self self) {
-    self->request(objects(), local_request, atom::list_v, q)
-      .then(
-        [=](std::vector<object_found>& found) {
-          json list = json::array();
-          for (auto& f : found)
-            list.push_back(object_json(f));
-          done(json_response(bhttp::status::ok,
-                             json{{"objects", std::move(list)}}.dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<std::vector<object_found>>(
+    done,
+    [](const std::vector<object_found>& found) {
+      json list = json::array();
+      for (auto& f : found)
+        list.push_back(object_json(f));
+      return json_response(bhttp::status::ok,
+                           json{{"objects", std::move(list)}}.dump());
+    },
+    atom::list_v, std::move(*q));
 }
 
 void api::delete_objects(const request& req, const route_params& params,
@@ -293,15 +288,12 @@ void api::delete_objects(const request& req, const route_params& params,
   auto q = lookup_of(req, std::move(kind), done);
   if (!q)
     return;
-  ctx_.bridge->submit([this, q = std::move(*q), done](bridge_self self) {
-    self->request(objects(), local_request, atom::remove_v, q)
-      .then(
-        [=](uint64_t n) {
-          done(json_response(bhttp::status::ok,
-                             json{{"destroyed", n}}.dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<uint64_t>(
+    done,
+    [](uint64_t n) {
+      return json_response(bhttp::status::ok, json{{"destroyed", n}}.dump());
+    },
+    atom::remove_v, std::move(*q));
 }
 
 void api::post_replay(const request& req, const route_params&,
@@ -325,26 +317,22 @@ void api::post_replay(const request& req, const route_params&,
   if (exp == body->end() || !exp->is_number_integer())
     return done(bad_request("\"exp\" is required: Unix seconds"));
   c.exp = exp->get<int64_t>();
-  ctx_.bridge->submit([this, c = std::move(c), done](bridge_self self) {
-    self->request(objects(), local_request, atom::check_v, c)
-      .then(
-        [=](replay_verdict& v) {
-          if (!v.replayed) {
-            done(json_response(
-              bhttp::status::ok,
-              json{{"replayed", false}, {"first_seen", v.first_seen / 1000}}
-                .dump()));
-            return;
-          }
-          done(json_response(
-            bhttp::status::conflict,
-            json{{"error", "replayed"},
-                 {"error_description", "the value was used before"},
-                 {"first_seen", v.first_seen / 1000}}
-              .dump()));
-        },
-        [=](caf::error& err) { done(object_error(self->system(), err)); });
-  });
+  ask_objects<replay_verdict>(
+    done,
+    [](const replay_verdict& v) {
+      if (!v.replayed)
+        return json_response(
+          bhttp::status::ok,
+          json{{"replayed", false}, {"first_seen", v.first_seen / 1000}}
+            .dump());
+      return json_response(bhttp::status::conflict,
+                           json{{"error", "replayed"},
+                                {"error_description",
+                                 "the value was used before"},
+                                {"first_seen", v.first_seen / 1000}}
+                             .dump());
+    },
+    atom::check_v, std::move(c));
 }
 
 } // namespace keymesh::http
