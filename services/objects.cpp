@@ -26,6 +26,24 @@ bool caller_kind(std::string_view kind) {
   return state::valid_object_kind(kind) && kind.rfind("keymesh.", 0) != 0;
 }
 
+/// A callback to call N times (N > 0); the last call runs DONE with the
+/// first error any call passed (none when all succeeded).
+std::function<void(caf::error)>
+countdown(size_t n, std::function<void(caf::error)> done) {
+  struct state {
+    size_t pending;
+    caf::error failed;
+    std::function<void(caf::error)> done;
+  };
+  auto st = std::make_shared<state>(state{n, {}, std::move(done)});
+  return [st](caf::error err) {
+    if (err && !st->failed)
+      st->failed = std::move(err);
+    if (--st->pending == 0)
+      st->done(std::move(st->failed));
+  };
+}
+
 caf::error contended() {
   return make_error(ec::unavailable,
                     "the object changed too often to decide: try again");
@@ -210,33 +228,34 @@ void objects_state::write(
           return done(written.ver);
         // The index entries once the object is written: a lookup never
         // finds an entry whose object does not exist yet.
-        auto pending = std::make_shared<size_t>(indexes.size());
-        auto failed = std::make_shared<caf::error>();
-        auto ver = written.ver;
+        std::vector<write_request> entries;
         for (auto& [field, value] : indexes) {
           write_request e;
           e.keyspace = state::object_index_keyspace;
           e.key = state::object_index_key(kind, field, value, id);
           e.expires_at = expires_at;
-          self
-            ->request(deps.state.shard_for(e.key), local_request, atom::put_v,
-                      e)
-            .then(
-              [=](write_result&) {
-                if (--*pending == 0)
-                  *failed ? done(*failed) : done(ver);
-              },
-              [=](caf::error& err) {
-                *failed = make_error(ec::unavailable,
-                                     "the object is written, but not all of "
-                                     "its index entries: "
-                                       + context_text(err));
-                if (--*pending == 0)
-                  done(*failed);
-              });
+          entries.push_back(std::move(e));
         }
+        put_all(std::move(entries),
+                [done, ver = written.ver](caf::error err) {
+                  if (!err)
+                    return done(ver);
+                  done(make_error(ec::unavailable,
+                                  "the object is written, but not all of "
+                                  "its index entries: "
+                                    + context_text(err)));
+                });
       },
       [done](caf::error& err) { done(std::move(err)); });
+}
+
+void objects_state::put_all(std::vector<write_request> writes,
+                            fail_fn done) {
+  auto each = countdown(writes.size(), std::move(done));
+  for (auto& w : writes)
+    self->request(deps.state.shard_for(w.key), local_request, atom::put_v, w)
+      .then([each](write_result&) { each({}); },
+            [each](caf::error& err) { each(std::move(err)); });
 }
 
 void objects_state::put(object_put req, promise<object_found> rp) {
@@ -439,21 +458,7 @@ void objects_state::end(const state::object& o, fail_fn done) {
     e.expires_at = until;
     writes.push_back(std::move(e));
   }
-  auto pending = std::make_shared<size_t>(writes.size());
-  auto failed = std::make_shared<caf::error>();
-  for (auto& x : writes)
-    self->request(deps.state.shard_for(x.key), local_request, atom::put_v, x)
-      .then(
-        [=](write_result&) {
-          if (--*pending == 0)
-            done(*failed);
-        },
-        [=](caf::error& err) {
-          if (!*failed)
-            *failed = std::move(err);
-          if (--*pending == 0)
-            done(*failed);
-        });
+  put_all(std::move(writes), std::move(done));
 }
 
 void objects_state::destroy(std::string kind, std::string id,
@@ -489,20 +494,15 @@ void objects_state::destroy_all(object_lookup q, promise<uint64_t> rp) {
         rp.deliver(uint64_t{0});
         return;
       }
-      auto pending = std::make_shared<size_t>(objects.size());
-      auto failed = std::make_shared<caf::error>();
       auto count = static_cast<uint64_t>(objects.size());
+      auto each = countdown(objects.size(), [rp, count](caf::error err) mutable {
+        if (err)
+          rp.deliver(std::move(err));
+        else
+          rp.deliver(count);
+      });
       for (auto& f : objects)
-        end(f.obj, [=](caf::error err) mutable {
-          if (err && !*failed)
-            *failed = std::move(err);
-          if (--*pending > 0)
-            return;
-          if (*failed)
-            rp.deliver(*failed);
-          else
-            rp.deliver(count);
-        });
+        end(f.obj, each);
     },
     [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }

@@ -103,6 +103,10 @@ public:
              state::version expected,
              std::function<void(caf::expected<state::version>)> done);
 
+  /// Sends every write of WRITES to its shard; DONE gets the first error
+  /// (none when all were written) once all answered.
+  void put_all(std::vector<write_request> writes, fail_fn done);
+
   /// Tombstones (KIND, ID) and the index entries of O (read before).
   void end(const state::object& o, fail_fn done);
 
