@@ -20,6 +20,7 @@
 #include "jose/jws.hpp"
 #include "jose/key.hpp"
 #include "state/attempts.hpp"
+#include "state/object.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
 #include "state/snapshot.hpp"
@@ -180,6 +181,13 @@ database:
   write("state", "session", state::encode_session(s));
   auto family = state::new_family(s.sid, s.sub, s.expires_at);
   write("state", "family", state::encode_family(family));
+  state::object obj;
+  obj.value = R"({"accountId":"alice"})";
+  obj.indexes = {{"grant_id", "g1"}, {"uid", "u1"}};
+  obj.created_at = 1'700'000'000'000;
+  obj.consumed_at = 1'700'000'000'500;
+  obj.consume_key = "k1";
+  write("state", "object", state::encode_object(obj));
   write("state", "refresh-token", state::make_refresh_token(s.sid, family));
   write("state", "attempts", state::encode_attempts({3, s.created_at, 0}));
   state::partition_snapshot snap;
@@ -232,6 +240,21 @@ database:
                      R"({"reason":"fuzz"})", admin));
   write("http", "revocations",
         http_request("POST", "/api/revocations", R"({"jti":"j-1"})", admin));
+  write("http", "object-put",
+        http_request("PUT", "/api/objects/Grant/g%3A1",
+                     R"({"value":{"a":1},"ttl":60,"indexes":{"uid":"u1"},)"
+                     R"("if_version":"18c0000000000-1a2b3c4d"})",
+                     admin));
+  write("http", "object-consume",
+        http_request("POST", "/api/objects/Grant/g%3A1/consume",
+                     R"({"idempotency_key":"k1"})", admin));
+  write("http", "object-find",
+        http_request("GET", "/api/objects/Grant?index=uid&value=u1", {},
+                     admin));
+  write("http", "replay",
+        http_request("POST", "/api/replay",
+                     R"({"scope":"dpop","iss":"i","jti":"j","exp":4000000000})",
+                     admin));
   write("http", "chunked",
         "POST /api/verify HTTP/1.1\r\nHost: f\r\nContent-Type: "
         "application/json\r\n"
