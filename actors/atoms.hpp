@@ -61,6 +61,7 @@ KEYMESH_ATOM(session, "session")
 KEYMESH_ATOM(hash, "hash")
 KEYMESH_ATOM(check, "check")
 KEYMESH_ATOM(consume, "consume")
+KEYMESH_ATOM(decide, "decide")
 
 #undef KEYMESH_ATOM
 

@@ -104,6 +104,9 @@ using shard_actor = caf::typed_actor<
   caf::replies_to<atom::reserve, attempt_request>::with<attempt_result>,
   // From the coordinating owner: records to merge.
   caf::replies_to<atom::replicate, record_list>::with<atom::ok>,
+  // From the primary owner deciding a conditional write: check it against
+  // this copy and apply it, or refuse.
+  caf::replies_to<atom::decide, decide_request>::with<decide_reply>,
   // Handoff and anti-entropy: the sender's bucket digests; answers with the
   // records of the buckets that differ and this replica's digests.
   caf::replies_to<atom::sync, state::digest_vector>::with<sync_reply>,
@@ -411,12 +414,18 @@ struct ownership {
   /// shard included).
   std::vector<std::string> members;
   std::vector<shard_actor> shards;
+  /// The replication factor (0: every member owns every partition).
+  uint32_t replicas = 0;
+  /// How many members this node has known in its life, itself included
+  /// (the fence of decisions: a view with at most half of them decides
+  /// nothing).
+  uint32_t known = 1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ownership& x) {
   return f(caf::meta::type_name("ownership"), x.epoch, x.owners, x.members,
-           x.shards);
+           x.shards, x.replicas, x.known);
 }
 
 /// A linked peer's actors (from membership to the router).
@@ -540,4 +549,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::objects_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::replay_check))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::replay_verdict))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::decide_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::decide_reply))
 CAF_END_TYPE_ID_BLOCK(keymesh)

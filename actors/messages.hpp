@@ -184,13 +184,18 @@ struct write_request {
   bool tombstone = false;
   write_condition condition = write_condition::always;
   state::version expected;
+  /// A decision (a consume, a create-if-absent that must happen once):
+  /// fenced, and applied only once every owner of the partition has
+  /// checked the condition against its own copy (see decide_request).
+  bool decide = false;
   uint32_t hops = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_request& x) {
   return f(caf::meta::type_name("write_request"), x.keyspace, x.key, x.value,
-           x.expires_at, x.tombstone, x.condition, x.expected, x.hops);
+           x.expires_at, x.tombstone, x.condition, x.expected, x.decide,
+           x.hops);
 }
 
 struct write_result {
@@ -269,6 +274,38 @@ struct sync_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_reply& x) {
   return f(caf::meta::type_name("sync_reply"), x.snapshot, x.digests, x.more);
+}
+
+/// From the primary owner deciding a conditional write to each other
+/// owner: apply REC if the condition holds against your copy too. A copy
+/// older than EXPECTED (a replica that missed writes) does not stop it; a
+/// newer one, or a decision of the owner's own on the key, does.
+struct decide_request {
+  std::string keyspace;
+  std::string key;
+  write_condition condition = write_condition::always;
+  state::version expected;
+  state::record rec;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decide_request& x) {
+  return f(caf::meta::type_name("decide_request"), x.keyspace, x.key,
+           x.condition, x.expected, x.rec);
+}
+
+/// An owner's answer to a decide_request: applied, or refused with the
+/// copy that refused it (FOUND unset: busy with a decision of its own).
+struct decide_reply {
+  bool accepted = false;
+  bool found = false;
+  state::record current;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decide_reply& x) {
+  return f(caf::meta::type_name("decide_reply"), x.accepted, x.found,
+           x.current);
 }
 
 // node_hello, ownership and peer_actors carry typed actor handles whose

@@ -30,6 +30,8 @@ ownership router_state::make_ownership(uint32_t partition) const {
   o.epoch = epoch;
   o.members = members();
   o.owners = state::owners_of(partition, o.members, opts_.replicas);
+  o.replicas = static_cast<uint32_t>(opts_.replicas);
+  o.known = static_cast<uint32_t>(known.size() + 1);
   for (auto& id : o.members) {
     if (id == opts_.instance_id) {
       o.shards.push_back(opts_.shards[partition]);
@@ -87,6 +89,8 @@ router_actor::behavior_type router(router_pointer self, router_options opts) {
         return;
       }
       auto id = peer.instance_id;
+      if (id != st.options().instance_id)
+        st.known.insert(id);
       st.peers[id] = std::move(peer);
       distribute(self);
     },

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ public:
   bool all_synced() const;
 
   std::map<std::string, peer_actors> peers;
+  /// Every peer that joined in this node's life (down ones too): the
+  /// members decisions count a majority of.
+  std::set<std::string> known;
   uint64_t epoch = 0;
   /// Per partition: the epoch its shard last reported as served, and
   /// whether this node owns it in the current epoch (every shard is told

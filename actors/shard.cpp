@@ -96,6 +96,48 @@ ec shard_state::check(const write_request& write) const {
   return ec::invalid_argument;
 }
 
+caf::error shard_state::decision_fence() const {
+  if (opts_.joined && !opts_.joined->load())
+    return make_error(ec::unavailable,
+                      "this node has not tried to reach its cluster yet; it "
+                      "decides nothing before");
+  auto live = view.members.size();
+  if (live * 2 <= view.known)
+    return make_error(ec::unavailable,
+                      "this node sees " + std::to_string(live) + " of the "
+                        + std::to_string(view.known)
+                        + " members it knows: a minority decides nothing");
+  size_t needed = view.replicas == 0
+                    ? live
+                    : std::min<size_t>(view.replicas, view.known);
+  if (view.owners.size() < needed)
+    return make_error(ec::unavailable,
+                      "partition " + std::to_string(opts_.partition) + " has "
+                        + std::to_string(view.owners.size())
+                        + " live owner(s); a decision needs "
+                        + std::to_string(needed));
+  return {};
+}
+
+bool shard_state::admits(const decide_request& d) const {
+  auto current = data.find(d.keyspace, d.key, now_ms());
+  if (!current)
+    return true;
+  if (current->ver == d.rec.ver)
+    return true; // applied before (a retried request)
+  switch (d.condition) {
+    case write_condition::always:
+      return true;
+    case write_condition::exists:
+      return !current->tombstone || current->ver < d.expected;
+    case write_condition::absent:
+      return false;
+    case write_condition::version_is:
+      return current->ver <= d.expected;
+  }
+  return false;
+}
+
 size_t shard_state::merge_all(std::vector<state::keyed_record> records) {
   size_t changed = 0;
   auto now = now_ms();
@@ -325,6 +367,137 @@ route to_primary(shard_pointer self, Atom op, Request& req,
   return st.ready ? route::here : route::not_ready;
 }
 
+std::string decision_lock(const std::string& keyspace, const std::string& key) {
+  std::string out;
+  out.reserve(keyspace.size() + key.size() + 1);
+  out += keyspace;
+  out.push_back('\0');
+  out += key;
+  return out;
+}
+
+void do_put(shard_pointer self, write_request req,
+            caf::typed_response_promise<write_result> rp);
+
+/// Ends this node's decision on LOCK and runs the requests that waited.
+void settle_decision(shard_pointer self, const std::string& lock) {
+  auto& st = self->state;
+  auto i = st.deciding.find(lock);
+  if (i == st.deciding.end())
+    return;
+  auto waiting = std::move(i->second);
+  st.deciding.erase(i);
+  for (auto& op : waiting)
+    op();
+}
+
+/// Decides REQ (conditional, this node is its primary and ready): the
+/// condition is checked here and by every other owner against its own
+/// copy, and the record is applied here only once all of them applied it.
+/// So no decision is acknowledged that an owner with a newer copy would
+/// contradict, and of two nodes deciding the same key with different views
+/// (a stale primary and a new one) the owner they share settles which one
+/// wins. A node in a minority, or with fewer live owners than the
+/// replication factor, decides nothing (ec::unavailable).
+void decide(shard_pointer self, write_request req,
+            caf::typed_response_promise<write_result> rp) {
+  auto& st = self->state;
+  auto& m = *st.options().metrics;
+  if (auto err = st.decision_fence()) {
+    m.decisions_fenced.fetch_add(1, std::memory_order_relaxed);
+    rp.deliver(std::move(err));
+    return;
+  }
+  auto lock = decision_lock(req.keyspace, req.key);
+  if (auto i = st.deciding.find(lock); i != st.deciding.end()) {
+    // One decision per key at a time: this one runs once the first
+    // settled, against what it left.
+    i->second.push_back([=] { do_put(self, req, rp); });
+    return;
+  }
+  if (auto why = st.check(req); why != ec::none) {
+    rp.deliver(make_error(why));
+    return;
+  }
+  st.deciding[lock];
+  auto d = std::make_shared<decide_request>();
+  d->keyspace = std::move(req.keyspace);
+  d->key = std::move(req.key);
+  d->condition = req.condition;
+  d->expected = req.expected;
+  d->rec.value = std::move(req.value);
+  d->rec.expires_at = req.expires_at;
+  d->rec.tombstone = req.tombstone;
+  d->rec.ver = st.options().clock->now();
+  auto others = st.co_owners();
+  struct tally {
+    size_t pending = 0;
+    size_t accepted = 0;
+    bool busy = false;
+    bool failed = false;
+    std::optional<state::record> newest;
+  };
+  auto t = std::make_shared<tally>();
+  t->pending = others.size();
+  auto owners = static_cast<uint32_t>(others.size() + 1);
+  auto settle = [self, d, t, rp, lock, owners]() mutable {
+    auto& st = self->state;
+    auto& m = *st.options().metrics;
+    auto partition = std::to_string(st.options().partition);
+    if (t->newest) {
+      // An owner holds a newer copy: catch up with it, and when another
+      // owner applied this decision already, outrank it with that copy.
+      m.decisions_outdated.fetch_add(1, std::memory_order_relaxed);
+      auto newest = *t->newest;
+      st.options().clock->observe(newest.ver.stamp);
+      st.data.merge(d->keyspace, d->key, newest, st.now_ms());
+      if (t->accepted > 0)
+        coordinate_write(self, d->keyspace, d->key, std::move(newest),
+                         [](caf::expected<write_result>) {});
+      rp.deliver(make_error(ec::conflict));
+    } else if (t->busy) {
+      rp.deliver(make_error(ec::conflict,
+                            "another owner is deciding on the same key"));
+    } else if (t->failed) {
+      rp.deliver(make_error(ec::unavailable,
+                            "not every owner of partition " + partition
+                              + " confirmed the decision"));
+    } else {
+      st.data.merge(d->keyspace, d->key, d->rec, st.now_ms());
+      rp.deliver(write_result{d->rec.ver, owners, owners});
+    }
+    settle_decision(self, lock);
+  };
+  if (others.empty())
+    return settle();
+  for (auto& peer : others) {
+    auto target = st.shard_of(peer);
+    if (!target) {
+      t->failed = true;
+      if (--t->pending == 0)
+        settle();
+      continue;
+    }
+    self->request(target, st.options().peer_timeout, atom::decide_v, *d)
+      .then(
+        [t, settle](decide_reply& r) mutable {
+          if (r.accepted)
+            ++t->accepted;
+          else if (!r.found)
+            t->busy = true;
+          else if (!t->newest || t->newest->ver < r.current.ver)
+            t->newest = std::move(r.current);
+          if (--t->pending == 0)
+            settle();
+        },
+        [t, settle](caf::error&) mutable {
+          t->failed = true;
+          if (--t->pending == 0)
+            settle();
+        });
+  }
+}
+
 void do_put(shard_pointer self, write_request req,
             caf::typed_response_promise<write_result> rp) {
   switch (to_primary(self, atom::put_v, req, rp)) {
@@ -335,6 +508,8 @@ void do_put(shard_pointer self, write_request req,
     case route::here:
       break;
   }
+  if (req.decide && req.condition != write_condition::always)
+    return decide(self, std::move(req), std::move(rp));
   if (auto why = self->state.check(req); why != ec::none) {
     rp.deliver(make_error(why));
     return;
@@ -649,6 +824,28 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
         return refused();
       self->state.merge_all(std::move(records));
       return atom::ok_v;
+    },
+    [=](atom::decide, decide_request& d) -> caf::result<decide_reply> {
+      if (!member_or_here(self))
+        return refused();
+      auto& st = self->state;
+      if (!st.is_owner() || !st.ready)
+        return make_error(ec::unavailable,
+                          "this node does not serve partition "
+                            + std::to_string(st.options().partition)
+                            + " (yet)");
+      decide_reply out;
+      if (st.deciding.count(decision_lock(d.keyspace, d.key)) > 0)
+        return out; // busy with a decision of its own on the key
+      if (!st.admits(d)) {
+        out.found = true;
+        out.current = *st.data.find(d.keyspace, d.key, st.now_ms());
+        return out;
+      }
+      st.options().clock->observe(d.rec.ver.stamp);
+      st.data.merge(d.keyspace, d.key, std::move(d.rec), st.now_ms());
+      out.accepted = true;
+      return out;
     },
     [=](atom::sync, state::digest_vector& theirs) -> caf::result<sync_reply> {
       if (!member_or_here(self))

@@ -58,6 +58,10 @@ public:
   std::atomic<uint64_t> replication_failures{0};
   std::atomic<uint64_t> forwarded{0};
   std::atomic<uint64_t> purged{0};
+  /// Decisions refused by the fence (minority view, too few owners, not
+  /// yet joined) and lost to a newer copy at another owner.
+  std::atomic<uint64_t> decisions_fenced{0};
+  std::atomic<uint64_t> decisions_outdated{0};
 
 private:
   mutable std::mutex mutex_;
@@ -99,6 +103,10 @@ struct shard_options {
   std::shared_ptr<const admission> admitted;
   /// Records to start with (warm start from the snapshot file).
   std::vector<state::keyed_record> initial;
+  /// Set once a clustered node has tried every seed (null: not
+  /// clustered): before, it decides nothing, since it may be alone only
+  /// because it has not reached its cluster yet.
+  std::shared_ptr<const std::atomic<bool>> joined;
 };
 
 class shard_state {
@@ -136,6 +144,17 @@ public:
   /// Why WRITE may not apply to the current record, or ec::none.
   ec check(const write_request& write) const;
 
+  /// Why this node may not decide a conditional write of this partition
+  /// now (none: it may): it has not tried its seeds yet, its view holds
+  /// at most half of the members it knows, or fewer owners are live than
+  /// the replication factor asks for.
+  caf::error decision_fence() const;
+
+  /// Whether this owner's copy lets DECISION apply: it holds the same
+  /// record, or the condition holds, a copy older than the expected
+  /// version counting as one that missed writes.
+  bool admits(const decide_request& decision) const;
+
   /// Merges REMOTE records; returns how many changed something.
   size_t merge_all(std::vector<state::keyed_record> records);
 
@@ -152,6 +171,9 @@ public:
   std::set<std::string> syncing;
   std::map<std::string, size_t> inflight;
   std::map<uint64_t, pending_write> writes;
+  /// Keys (keyspace NUL key) with a decision of this node in flight, and
+  /// the requests waiting for it to settle.
+  std::map<std::string, std::vector<std::function<void()>>> deciding;
   uint64_t next_write = 0;
   uint64_t timer_id = 0;
   /// Whoever sent the last ownership (the router): told when this shard

@@ -76,7 +76,8 @@ std::string state_service::snapshot_path(const std::string& data_dir) {
 std::unique_ptr<state_service>
 state_service::start(caf::actor_system& sys, const config::settings& cfg,
                      const std::string& instance_id, wall_clock clock,
-                     std::shared_ptr<const admission> admitted) {
+                     std::shared_ptr<const admission> admitted,
+                     std::shared_ptr<const std::atomic<bool>> joined) {
   std::unique_ptr<state_service> self{new state_service};
   self->sys_ = &sys;
   self->partitions_ = cfg.state.partitions;
@@ -102,6 +103,7 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
     opts.anti_entropy_interval = cfg.state.anti_entropy_interval;
     opts.metrics = self->metrics_;
     opts.admitted = admitted;
+    opts.joined = joined;
     opts.initial = std::move(initial[p]);
     self->client_.shards.push_back(spawn_shard(sys, std::move(opts)));
   }

@@ -29,7 +29,8 @@ public:
   static std::unique_ptr<state_service>
   start(caf::actor_system& sys, const config::settings& cfg,
         const std::string& instance_id, wall_clock clock,
-        std::shared_ptr<const admission> admitted = nullptr);
+        std::shared_ptr<const admission> admitted = nullptr,
+        std::shared_ptr<const std::atomic<bool>> joined = nullptr);
 
   ~state_service();
 

@@ -298,6 +298,13 @@ std::string render_state_metrics(const state_metrics& m, size_t denied) {
           m.forwarded);
   counter("keymesh_state_purged_total", "Expired records removed.",
           m.purged);
+  counter("keymesh_state_decisions_fenced_total",
+          "Decisions (consumes, creates if absent, compare-and-sets) this "
+          "node refused to make: minority view, too few owners, not joined.",
+          m.decisions_fenced);
+  counter("keymesh_state_decisions_outdated_total",
+          "Decisions another owner refused with a newer copy.",
+          m.decisions_outdated);
   header(out, "keymesh_deny_set_entries", "gauge",
          "Revoked sids, subjects and token ids this node enforces.");
   out += "keymesh_deny_set_entries " + std::to_string(denied) + '\n';

@@ -126,6 +126,14 @@ response api::object_error(caf::actor_system& sys,
         break;
     }
   }
+  // An owner that did not answer in time (a frozen or cut-off primary):
+  // nothing may have been decided, or the answer was lost. Either way the
+  // caller retries, with the same idempotency key for a consume.
+  if (err == caf::sec::request_timeout)
+    return error_response(bhttp::status::service_unavailable, "unavailable",
+                          "the owners of the object's partition did not "
+                          "answer within state.peer_timeout; retry (a "
+                          "consume with the same idempotency_key)");
   return state_error(sys, err, "the object");
 }
 

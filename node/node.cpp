@@ -283,7 +283,12 @@ void node::start_keys(caf::actor_system& sys) {
 }
 
 void node::start_state(caf::actor_system& sys) {
-  state_ = state_service::start(sys, cfg_, instance_id_, clock_, admitted_);
+  // Decisions wait until a clustered node has tried its seeds (aliasing
+  // the status board's flag, which membership sets).
+  std::shared_ptr<const std::atomic<bool>> joined{status_,
+                                                  &status_->cluster_ready};
+  state_ = state_service::start(sys, cfg_, instance_id_, clock_, admitted_,
+                                std::move(joined));
   status_->state_synced = state_->synced();
   watch(caf::actor_cast<caf::strong_actor_ptr>(state_->router()), "router",
         status_);

@@ -217,6 +217,10 @@ void objects_state::write(
   w.expires_at = o.expires_at;
   w.condition = c;
   w.expected = expected;
+  // Every conditional write of an object is a decision (fenced, checked
+  // by every owner): a create that must happen once, a compare-and-set, a
+  // consume.
+  w.decide = c != write_condition::always;
   auto indexes = o.indexes;
   auto kind = o.kind;
   auto id = o.id;

@@ -4,8 +4,9 @@
 // keyspace, so any replica of the OP finds what another one wrote. Every
 // decision that must be made once (a consume, a compare-and-set, a create
 // only if absent) is a conditional write that the partition's primary
-// owner decides, acknowledged once the owners hold it (state.
-// write_consistency). The work is in objects_state's methods.
+// owner decides together with every other owner (write_request::decide,
+// see actors/shard.hpp); a node in a minority decides nothing. The work is
+// in objects_state's methods.
 #pragma once
 
 #include <chrono>

@@ -39,15 +39,21 @@ struct fixture : test_coordinator_fixture<actor_config> {
     return s;
   }
 
-  /// Tells every listed live node that OWNERS own the partition.
-  void set_view(std::vector<std::string> live, std::vector<std::string> owners) {
+  /// Tells the nodes of TOLD (empty: every live one) that OWNERS own the
+  /// partition in a view of LIVE, of KNOWN members known, with REPLICAS
+  /// copies (0: every member).
+  void set_view(std::vector<std::string> live, std::vector<std::string> owners,
+                uint32_t known = 1, uint32_t replicas = 0,
+                std::vector<std::string> told = {}) {
     ownership o;
     o.epoch = ++epoch;
     o.owners = std::move(owners);
     o.members = live;
+    o.known = known;
+    o.replicas = replicas;
     for (auto& id : live)
       o.shards.push_back(nodes.at(id));
-    for (auto& id : live)
+    for (auto& id : told.empty() ? live : told)
       self->send(nodes.at(id), atom::owners_v, o);
     sched.run();
   }
@@ -86,6 +92,31 @@ struct fixture : test_coordinator_fixture<actor_config> {
     w.condition = cond;
     w.expected = expected;
     return ask<write_result>(node, atom::put_v, w);
+  }
+
+  /// A decision: fenced, and checked by every owner.
+  caf::expected<write_result> decide(const std::string& node, std::string key,
+                                     std::string value, write_condition cond,
+                                     state::version expected = {}) {
+    auto w = make_write(std::move(key), std::move(value));
+    w.condition = cond;
+    w.expected = expected;
+    w.decide = true;
+    return ask<write_result>(node, atom::put_v, w);
+  }
+
+  /// Three nodes, a and b owning the partition; "code" written live. Then
+  /// b and c lose a (a partition): their view makes b the primary and c,
+  /// which pulls the record from b, the other owner; a keeps its old view.
+  /// Returns the live record's write.
+  write_result split_from_a() {
+    for (auto id : {"a", "b", "c"})
+      add_node(id);
+    set_view({"a", "b", "c"}, {"a", "b"}, 3, 2);
+    auto live = put("a", "code", "live");
+    CAF_REQUIRE(live);
+    set_view({"b", "c"}, {"b", "c"}, 3, 2);
+    return *live;
   }
 
   caf::expected<write_result> remove(const std::string& node, std::string key) {
@@ -310,6 +341,110 @@ CAF_TEST(anti entropy repairs a replica that missed writes) {
   CAF_CHECK_EQUAL(get("a", "only-b"), "y");
   CAF_CHECK(metrics->anti_entropy_rounds.load() >= 1u);
   CAF_CHECK(metrics->anti_entropy_repairs.load() >= 2u);
+}
+
+CAF_TEST(a node in a minority or short of owners decides nothing) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  // a sees itself only, of the three members it knows: it goes on taking
+  // plain writes, but decides nothing.
+  set_view({"a"}, {"a"}, 3, 2, {"a"});
+  auto lone = decide("a", "code", "x", write_condition::absent);
+  CAF_REQUIRE(!lone);
+  CAF_CHECK(is(lone.error(), ec::unavailable));
+  CAF_CHECK(put("a", "plain", "x"));
+  CAF_CHECK_EQUAL(metrics->decisions_fenced.load(), 1u);
+  // Two of three with both owners live: a majority that decides.
+  set_view({"a", "b"}, {"a", "b"}, 3, 2);
+  auto won = decide("a", "code", "x", write_condition::absent);
+  CAF_REQUIRE(won);
+  CAF_CHECK_EQUAL(won->copies, 2u);
+  CAF_CHECK_EQUAL(get("b", "code"), "x");
+  // A majority with fewer owners than the replication factor asks for.
+  set_view({"a", "b", "c"}, {"a"}, 3, 2);
+  auto short_of = decide("a", "code2", "x", write_condition::absent);
+  CAF_REQUIRE(!short_of);
+  CAF_CHECK(is(short_of.error(), ec::unavailable));
+}
+
+CAF_TEST(an owner with a newer copy refuses a stale primary) {
+  auto live = split_from_a();
+  CAF_CHECK_EQUAL(get("c", "code"), "live");
+  auto first = decide("c", "code", "consumed by 1", write_condition::version_is,
+                      live.ver);
+  CAF_REQUIRE(first);
+  // a still believes it is the primary, and its copy is the old one: b,
+  // an owner in both views, refuses, and a learns b's copy.
+  auto second = decide("a", "code", "consumed by 2",
+                       write_condition::version_is, live.ver);
+  CAF_REQUIRE(!second);
+  CAF_CHECK(is(second.error(), ec::conflict));
+  CAF_CHECK_EQUAL(get("a", "code"), "consumed by 1");
+  CAF_CHECK_EQUAL(metrics->decisions_outdated.load(), 1u);
+  // Anti-entropy cannot bring the loser back anywhere.
+  set_view({"a", "b", "c"}, {"a", "b"}, 3, 2);
+  tick();
+  for (auto id : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(get(id, "code"), "consumed by 1");
+}
+
+CAF_TEST(a stale primary that decides first wins and the new one loses) {
+  auto live = split_from_a();
+  auto first = decide("a", "code", "consumed by 1", write_condition::version_is,
+                      live.ver);
+  CAF_REQUIRE(first);
+  auto second = decide("c", "code", "consumed by 2",
+                       write_condition::version_is, live.ver);
+  CAF_REQUIRE(!second);
+  CAF_CHECK(is(second.error(), ec::conflict));
+  // c forwarded to its primary b, which refused; c learns of it from b in
+  // the next anti-entropy round.
+  tick();
+  for (auto id : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(get(id, "code"), "consumed by 1");
+}
+
+CAF_TEST(an owner that missed writes takes a decision on a newer version) {
+  for (auto id : {"a", "b"})
+    add_node(id);
+  set_view({"a", "b"}, {"a", "b"}, 2, 2);
+  CAF_REQUIRE(put("a", "code", "v1"));
+  // A newer version reaches a only (b's replication was cut off).
+  state::record newer;
+  newer.value = "v2";
+  newer.ver = state::version{state::make_stamp(clock.ms() + 1000, 0), 1};
+  newer.expires_at = clock.ms() + 60'000;
+  CAF_REQUIRE(ask<atom::ok>("a", atom::replicate_v,
+                            record_list{{"sessions", "code", newer}}));
+  CAF_CHECK_EQUAL(get("b", "code"), "v1");
+  auto w = decide("a", "code", "v3", write_condition::version_is, newer.ver);
+  CAF_REQUIRE(w);
+  CAF_CHECK_EQUAL(get("b", "code"), "v3");
+}
+
+CAF_TEST(decisions on one key at one primary run one after the other) {
+  for (auto id : {"a", "b"})
+    add_node(id);
+  set_view({"a", "b"}, {"a", "b"}, 2, 2);
+  // Two creates of the same key, sent before either is decided.
+  auto w = make_write("code", "first");
+  w.condition = write_condition::absent;
+  w.decide = true;
+  self->send(nodes.at("a"), atom::put_v, w);
+  w.value = "second";
+  self->send(nodes.at("a"), atom::put_v, w);
+  sched.run();
+  int won = 0;
+  int lost = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](write_result&) { ++won; },
+                  [&](caf::error& err) {
+                    CAF_CHECK(is(err, ec::conflict));
+                    ++lost;
+                  });
+  CAF_CHECK_EQUAL(won, 1);
+  CAF_CHECK_EQUAL(lost, 1);
+  CAF_CHECK_EQUAL(get("a", "code"), get("b", "code"));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

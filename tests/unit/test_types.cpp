@@ -168,9 +168,10 @@ CAF_TEST(replicated_state_messages_round_trip) {
   rec.expires_at = 1'700'000'060'000;
   rec.tombstone = true;
   write_request w{"sessions", "sid-1", "{}", 5, false,
-                  write_condition::version_is, rec.ver, 1};
+                  write_condition::version_is, rec.ver, true, 1};
   auto wy = round_trip(w);
   CAF_CHECK(wy.condition == write_condition::version_is);
+  CAF_CHECK(wy.decide);
   CAF_CHECK(wy.expected == rec.ver);
   CAF_CHECK_EQUAL(wy.hops, 1u);
   auto ry = round_trip(read_result{true, rec});
@@ -192,10 +193,21 @@ CAF_TEST(replicated_state_messages_round_trip) {
   auto sync = round_trip(sync_reply{"snap", {7, 8}, true});
   CAF_CHECK(sync.more);
   CAF_CHECK_EQUAL(sync.digests.size(), 2u);
-  ownership o{4, {"a", "b"}, {"a", "b", "c"}, {}};
+  ownership o{4, {"a", "b"}, {"a", "b", "c"}, {}, 2, 5};
   auto oy = round_trip(o);
   CAF_CHECK_EQUAL(oy.epoch, 4u);
   CAF_CHECK_EQUAL(oy.members.size(), 3u);
+  CAF_CHECK_EQUAL(oy.replicas, 2u);
+  CAF_CHECK_EQUAL(oy.known, 5u);
+  auto dy = round_trip(decide_request{"objects", "code:1",
+                                      write_condition::version_is, rec.ver,
+                                      rec});
+  CAF_CHECK(dy.condition == write_condition::version_is);
+  CAF_CHECK(dy.expected == rec.ver);
+  CAF_CHECK_EQUAL(dy.rec.value, std::string("v\0w", 3));
+  auto refused = round_trip(decide_reply{false, true, rec});
+  CAF_CHECK(!refused.accepted && refused.found);
+  CAF_CHECK(refused.current.ver == rec.ver);
   auto peer = round_trip(peer_actors{"node-2", 11, {}});
   CAF_CHECK_EQUAL(peer.incarnation, 11u);
 }
