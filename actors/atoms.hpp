@@ -62,6 +62,8 @@ KEYMESH_ATOM(hash, "hash")
 KEYMESH_ATOM(check, "check")
 KEYMESH_ATOM(consume, "consume")
 KEYMESH_ATOM(decide, "decide")
+KEYMESH_ATOM(push, "push")
+KEYMESH_ATOM(redeem, "redeem")
 
 #undef KEYMESH_ATOM
 

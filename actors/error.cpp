@@ -38,6 +38,10 @@ const char* to_string(ec x) {
       return "already_consumed";
     case ec::version_mismatch:
       return "version_mismatch";
+    case ec::expired:
+      return "expired";
+    case ec::client_mismatch:
+      return "client_mismatch";
   }
   return "unknown";
 }

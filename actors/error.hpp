@@ -46,6 +46,11 @@ enum class ec : uint8_t {
   already_consumed,
   /// A compare-and-set lost: the object is not at the expected version.
   version_mismatch,
+  /// A one-time request (a pushed authorization request) outlived its
+  /// lifetime; the context says when it expired (Unix ms).
+  expired,
+  /// A request bound to one client was presented by another.
+  client_mismatch,
 };
 
 const char* to_string(ec x);

@@ -353,7 +353,13 @@ using objects_actor = caf::typed_actor<
   // The replay registry: registers (scope, iss, jti) until exp; a second
   // registration anywhere in the cluster is a replay (with when the value
   // was first seen).
-  caf::replies_to<atom::check, replay_check>::with<replay_verdict>>;
+  caf::replies_to<atom::check, replay_check>::with<replay_verdict>,
+  // Pushed authorization requests (RFC 9126): keeps one for its client
+  // and answers where to find it; redeems one once, by that client only
+  // (ec::client_mismatch for another, ec::expired, ec::already_consumed,
+  // ec::not_found, ec::invalid_argument for a malformed request_uri).
+  caf::replies_to<atom::push, par_push>::with<par_pushed>,
+  caf::replies_to<atom::redeem, par_redeem>::with<par_request>>;
 
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
@@ -551,4 +557,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::replay_verdict))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::decide_request))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::decide_reply))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::par_push))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::par_pushed))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::par_redeem))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::par_request))
 CAF_END_TYPE_ID_BLOCK(keymesh)

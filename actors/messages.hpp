@@ -702,6 +702,62 @@ typename Inspector::result_type inspect(Inspector& f, replay_verdict& x) {
            x.first_seen);
 }
 
+/// A pushed authorization request (RFC 9126) to keep for its client.
+struct par_push {
+  /// 1 to 512 bytes without control characters.
+  std::string client_id;
+  /// The authorization request's parameters: JSON text of an object, at
+  /// most objects.max_value_bytes.
+  std::string params;
+  /// Lifetime (0: 60 s); at most 600 s.
+  int64_t ttl_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, par_push& x) {
+  return f(caf::meta::type_name("par_push"), x.client_id, x.params,
+           x.ttl_ms);
+}
+
+/// Where the client finds its pushed request.
+struct par_pushed {
+  /// "urn:ietf:params:oauth:request_uri:<random>" (only its hash is kept).
+  std::string request_uri;
+  /// Unix ms.
+  int64_t expires_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, par_pushed& x) {
+  return f(caf::meta::type_name("par_pushed"), x.request_uri, x.expires_at);
+}
+
+/// A client presenting a request_uri at the authorization endpoint.
+struct par_redeem {
+  std::string client_id;
+  std::string request_uri;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, par_redeem& x) {
+  return f(caf::meta::type_name("par_redeem"), x.client_id, x.request_uri);
+}
+
+/// A redeemed pushed request.
+struct par_request {
+  std::string client_id;
+  /// JSON text of the parameters pushed.
+  std::string params;
+  /// Unix ms.
+  int64_t expires_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, par_request& x) {
+  return f(caf::meta::type_name("par_request"), x.client_id, x.params,
+           x.expires_at);
+}
+
 // -- the store pool's and the hash pool's requests (local to a node) ---------------
 
 /// A password on its way to the hash pool (never in a printed message).

@@ -209,6 +209,9 @@ api::api(api_context ctx)
   add(verb::delete_, "/api/objects/{kind}", true, &api::delete_objects,
       get_body);
   add(verb::post, "/api/replay", true, &api::post_replay, small_json_body);
+  add(verb::post, "/api/par", true, &api::post_par, object_body);
+  add(verb::post, "/api/par/redeem", true, &api::post_par_redeem,
+      small_json_body);
   add(verb::post, "/api/login", false, &api::post_login, small_json_body);
   add(verb::post, "/api/refresh", false, &api::post_refresh, small_json_body);
   add(verb::post, "/api/logout", false, &api::post_logout, small_json_body);

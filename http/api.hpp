@@ -171,6 +171,9 @@ private:
   void delete_objects(const request& req, const route_params&,
                       responder& done);
   void post_replay(const request& req, const route_params&, responder& done);
+  void post_par(const request& req, const route_params&, responder& done);
+  void post_par_redeem(const request& req, const route_params&,
+                       responder& done);
 
   // sessions (http/sessions_api.cpp)
   void post_sessions(const request& req, const route_params&, responder& done);

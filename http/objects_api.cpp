@@ -14,6 +14,7 @@
 #include "http/json_input.hpp"
 #include "services/objects.hpp"
 #include "state/object.hpp"
+#include "state/par.hpp"
 
 namespace keymesh::http {
 
@@ -107,7 +108,8 @@ response api::object_error(caf::actor_system& sys,
         return bad_request(text.empty() ? "invalid object request" : text);
       case ec::not_found:
         return error_response(bhttp::status::not_found, "not_found",
-                              "no such object (or it expired)");
+                              text.empty() ? "no such object (or it expired)"
+                                           : text);
       case ec::already_consumed: {
         json body{{"error", "already_consumed"},
                   {"error_description", "the object was consumed already"}};
@@ -122,6 +124,16 @@ response api::object_error(caf::actor_system& sys,
       case ec::conflict:
         return error_response(bhttp::status::conflict, "conflict",
                               text.empty() ? "the object exists" : text);
+      case ec::expired: {
+        json body{{"error", "expired"},
+                  {"error_description", "the request expired"}};
+        if (!text.empty())
+          body["expired_at"] = std::stoll(text) / 1000;
+        return json_response(bhttp::status::gone, body.dump());
+      }
+      case ec::client_mismatch:
+        return error_response(bhttp::status::forbidden, "client_mismatch",
+                              "the request was pushed by another client");
       default:
         break;
     }
@@ -341,6 +353,69 @@ void api::post_replay(const request& req, const route_params&,
                              .dump());
     },
     atom::check_v, std::move(c));
+}
+
+void api::post_par(const request& req, const route_params&,
+                   responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"client_id", "params", "ttl"}, error))
+    return done(std::move(error));
+  par_push push;
+  auto client = body->find("client_id");
+  auto params = body->find("params");
+  if (client == body->end() || !client->is_string())
+    return done(bad_request("\"client_id\" is a required string"));
+  if (params == body->end() || !params->is_object())
+    return done(bad_request("\"params\" is a required object: the "
+                            "authorization request's parameters"));
+  push.client_id = client->get<std::string>();
+  push.params = params->dump();
+  if (auto ttl = body->find("ttl"); ttl != body->end()) {
+    if (!ttl->is_number_integer() || ttl->get<int64_t>() < 1
+        || ttl->get<int64_t>() > 600)
+      return done(bad_request("\"ttl\" is 1 to 600 seconds"));
+    push.ttl_ms = ttl->get<int64_t>() * 1000;
+  }
+  auto expires_in = push.ttl_ms > 0 ? push.ttl_ms / 1000
+                                    : state::par_default_ttl_ms / 1000;
+  ask_objects<par_pushed>(
+    done,
+    [expires_in](const par_pushed& p) {
+      // The shape of RFC 9126's answer, for the OP to pass on.
+      return json_response(bhttp::status::created,
+                           json{{"request_uri", p.request_uri},
+                                {"expires_in", expires_in},
+                                {"expires_at", p.expires_at / 1000}}
+                             .dump());
+    },
+    atom::push_v, std::move(push));
+}
+
+void api::post_par_redeem(const request& req, const route_params&,
+                          responder& done) {
+  response error;
+  auto body = parse_object(req, error);
+  if (!body || !only_members(*body, {"client_id", "request_uri"}, error))
+    return done(std::move(error));
+  auto client = body->find("client_id");
+  auto uri = body->find("request_uri");
+  if (client == body->end() || !client->is_string() || uri == body->end()
+      || !uri->is_string())
+    return done(bad_request("\"client_id\" and \"request_uri\" are "
+                            "required strings"));
+  ask_objects<par_request>(
+    done,
+    [](const par_request& r) {
+      return json_response(
+        bhttp::status::ok,
+        json{{"client_id", r.client_id},
+             {"params", json::parse(r.params, nullptr, false)},
+             {"expires_at", r.expires_at / 1000}}
+          .dump());
+    },
+    atom::redeem_v,
+    par_redeem{client->get<std::string>(), uri->get<std::string>()});
 }
 
 } // namespace keymesh::http

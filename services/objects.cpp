@@ -11,6 +11,7 @@
 #include "actors/local_request.hpp"
 #include "common/base64url.hpp"
 #include "common/digest.hpp"
+#include "state/par.hpp"
 
 namespace keymesh {
 
@@ -389,56 +390,50 @@ void objects_state::consume(std::string kind, std::string id, std::string key,
     return;
   }
   consume_attempt(std::move(kind), std::move(id), std::move(key), 0,
-                  std::move(rp));
+                  [rp](caf::expected<object_found> r) mutable {
+                    if (r)
+                      rp.deliver(std::move(*r));
+                    else
+                      rp.deliver(std::move(r.error()));
+                  });
 }
 
 void objects_state::consume_attempt(std::string kind, std::string id,
                                     std::string key, int attempt,
-                                    promise<object_found> rp) {
+                                    consumed_fn done) {
   read(
     kind, id,
     [this, kind, id, key, attempt,
-     rp](std::optional<object_found> found) mutable {
-      if (!found) {
-        rp.deliver(make_error(ec::not_found));
-        return;
-      }
+     done](std::optional<object_found> found) mutable {
+      if (!found)
+        return done(make_error(ec::not_found));
       auto& o = found->obj;
       if (o.consumed()) {
         // The winner asking again (its answer was lost) gets it again.
         if (!key.empty() && key == o.consume_key)
-          rp.deliver(std::move(*found));
-        else
-          rp.deliver(make_error(ec::already_consumed,
-                                std::to_string(o.consumed_at)));
-        return;
+          return done(std::move(*found));
+        return done(make_error(ec::already_consumed,
+                               std::to_string(o.consumed_at)));
       }
       o.consumed_at = std::max<int64_t>(now_ms(), 1);
       o.consume_key = key;
-      // Decided by the partition's primary owner: of racing consumes of
-      // the same version exactly one is written; the others re-read and
-      // find it consumed.
+      // A decision: of racing consumes of the same version exactly one is
+      // written; the others re-read and find it consumed.
       write(o, write_condition::version_is, found->ver,
-            [this, kind, id, key, attempt, rp,
+            [this, kind, id, key, attempt, done,
              o](caf::expected<state::version> ver) mutable {
-              if (ver) {
-                rp.deliver(object_found{o, *ver});
-                return;
-              }
+              if (ver)
+                return done(object_found{o, *ver});
               if (!has_code(ver.error(), ec::conflict)
-                  && !has_code(ver.error(), ec::not_found)) {
-                rp.deliver(std::move(ver.error()));
-                return;
-              }
-              if (attempt + 1 >= max_object_attempts) {
-                rp.deliver(contended());
-                return;
-              }
-              consume_attempt(std::move(kind), std::move(id),
-                              std::move(key), attempt + 1, std::move(rp));
+                  && !has_code(ver.error(), ec::not_found))
+                return done(std::move(ver.error()));
+              if (attempt + 1 >= max_object_attempts)
+                return done(contended());
+              consume_attempt(std::move(kind), std::move(id), std::move(key),
+                              attempt + 1, std::move(done));
             });
     },
-    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+    [done](caf::error err) mutable { done(std::move(err)); });
 }
 
 // -- destroying ---------------------------------------------------------------
@@ -567,6 +562,82 @@ void objects_state::check_replay(replay_check c,
         });
 }
 
+// -- pushed authorization requests --------------------------------------------
+
+void objects_state::push_par(par_push req, promise<par_pushed> rp) {
+  if (!state::valid_object_id(req.client_id))
+    return void(rp.deliver(invalid(
+      "client_id is 1 to 512 bytes without control characters")));
+  if (req.params.size() > opts.limits.max_value_bytes)
+    return void(rp.deliver(
+      invalid("the parameters are larger than objects.max_value_bytes ("
+              + std::to_string(opts.limits.max_value_bytes) + ")")));
+  if (req.ttl_ms < 0 || req.ttl_ms > state::par_max_ttl_ms)
+    return void(rp.deliver(invalid("ttl must be from 1 to 600 s")));
+  auto now = now_ms();
+  auto ttl = req.ttl_ms > 0 ? req.ttl_ms : state::par_default_ttl_ms;
+  state::par_record r{req.client_id, req.params, now + ttl};
+  auto uri = state::new_request_uri();
+  state::object o;
+  o.kind = state::par_kind;
+  o.id = *state::par_id(uri);
+  o.value = state::encode_par(r);
+  o.created_at = now;
+  // Kept past its expiry for a while, so that a late redemption is told
+  // "expired" rather than "not found".
+  o.expires_at = r.expires_at + state::par_expired_grace_ms;
+  write(o, write_condition::absent, {},
+        [rp, uri, expires_at = r.expires_at](
+          caf::expected<state::version> ver) mutable {
+          if (!ver)
+            rp.deliver(std::move(ver.error()));
+          else
+            rp.deliver(par_pushed{uri, expires_at});
+        });
+}
+
+void objects_state::redeem_par(par_redeem req, promise<par_request> rp) {
+  auto id = state::par_id(req.request_uri);
+  if (!id)
+    return void(rp.deliver(
+      invalid("request_uri is not one this service handed out")));
+  if (!state::valid_object_id(req.client_id))
+    return void(rp.deliver(invalid(
+      "client_id is 1 to 512 bytes without control characters")));
+  // Checked before it is consumed: another client presenting it (a
+  // request_uri that leaked) does not use it up.
+  read(
+    state::par_kind, *id,
+    [this, req, id = *id, rp](std::optional<object_found> found) mutable {
+      std::optional<state::par_record> r;
+      if (found)
+        r = state::decode_par(found->obj.value);
+      caf::error refused;
+      if (!r)
+        refused = make_error(ec::not_found);
+      else if (r->client_id != req.client_id)
+        refused = make_error(ec::client_mismatch);
+      else if (now_ms() >= r->expires_at)
+        refused = make_error(ec::expired, std::to_string(r->expires_at));
+      else if (found->obj.consumed())
+        refused = make_error(ec::already_consumed,
+                             std::to_string(found->obj.consumed_at));
+      if (refused) {
+        rp.deliver(std::move(refused));
+        return;
+      }
+      consume_attempt(state::par_kind, id, {}, 0,
+                      [rp, r = *r](caf::expected<object_found> c) mutable {
+                        if (c)
+                          rp.deliver(
+                            par_request{r.client_id, r.params, r.expires_at});
+                        else
+                          rp.deliver(std::move(c.error()));
+                      });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
 // -- the actor ----------------------------------------------------------------
 
 objects_actor::behavior_type objects_service(objects_pointer self,
@@ -611,6 +682,16 @@ objects_actor::behavior_type objects_service(objects_pointer self,
     [self, &s](atom::check, replay_check& c) {
       auto rp = self->make_response_promise<replay_verdict>();
       s.check_replay(std::move(c), rp);
+      return rp;
+    },
+    [self, &s](atom::push, par_push& req) {
+      auto rp = self->make_response_promise<par_pushed>();
+      s.push_par(std::move(req), rp);
+      return rp;
+    },
+    [self, &s](atom::redeem, par_redeem& req) {
+      auto rp = self->make_response_promise<par_request>();
+      s.redeem_par(std::move(req), rp);
       return rp;
     },
   };

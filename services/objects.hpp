@@ -75,6 +75,8 @@ public:
   void find(object_lookup q, promise<std::vector<object_found>> rp);
   void destroy_all(object_lookup q, promise<uint64_t> rp);
   void check_replay(replay_check c, promise<replay_verdict> rp);
+  void push_par(par_push req, promise<par_pushed> rp);
+  void redeem_par(par_redeem req, promise<par_request> rp);
 
   /// Why REQ is refused (limits of the settings and of state/object.hpp),
   /// or none.
@@ -94,9 +96,10 @@ public:
   void put_attempt(object_put req, int attempt, promise<object_found> rp,
                    bool absent_lost = false);
 
-  /// One try of a consume.
+  /// One try of a consume; DONE gets the consumed object or why not.
+  using consumed_fn = std::function<void(caf::expected<object_found>)>;
   void consume_attempt(std::string kind, std::string id, std::string key,
-                       int attempt, promise<object_found> rp);
+                       int attempt, consumed_fn done);
 
   /// Writes O's record at the condition C (EXPECTED for version_is) and,
   /// once it is written, its index entries; DONE gets its version.

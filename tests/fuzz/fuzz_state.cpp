@@ -1,13 +1,15 @@
 // Fuzz target: the stored forms of replicated state, as they arrive from
 // peers and from the warm-start file: partition snapshots (merged into a
 // partition as a sync does), sessions, refresh families and tokens, and
-// attempt counters, objects (state/object.hpp) and their index keys.
+// attempt counters, objects (state/object.hpp) and their index keys,
+// pushed authorization requests (state/par.hpp).
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "state/attempts.hpp"
 #include "state/object.hpp"
+#include "state/par.hpp"
 #include "state/partition.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
@@ -51,5 +53,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   state::valid_object_kind(input);
   state::valid_object_id(input);
   state::id_of_object_index_key(input);
+  state::par_id(input);
+  if (auto r = state::decode_par(input)) {
+    auto again = state::decode_par(state::encode_par(*r));
+    if (!again || again->client_id != r->client_id
+        || again->params != r->params || again->expires_at != r->expires_at)
+      __builtin_trap();
+  }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "jose/key.hpp"
 #include "state/attempts.hpp"
 #include "state/object.hpp"
+#include "state/par.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
 #include "state/snapshot.hpp"
@@ -188,6 +189,8 @@ database:
   obj.consumed_at = 1'700'000'000'500;
   obj.consume_key = "k1";
   write("state", "object", state::encode_object(obj));
+  write("state", "par",
+        state::encode_par({"rp", R"({"scope":"openid"})", 1700000060000}));
   write("state", "refresh-token", state::make_refresh_token(s.sid, family));
   write("state", "attempts", state::encode_attempts({3, s.created_at, 0}));
   state::partition_snapshot snap;
@@ -254,6 +257,17 @@ database:
   write("http", "replay",
         http_request("POST", "/api/replay",
                      R"({"scope":"dpop","iss":"i","jti":"j","exp":4000000000})",
+                     admin));
+  write("http", "par-push",
+        http_request("POST", "/api/par",
+                     R"({"client_id":"rp","params":{"scope":"openid"},)"
+                     R"("ttl":60})",
+                     admin));
+  write("http", "par-redeem",
+        http_request("POST", "/api/par/redeem",
+                     R"({"client_id":"rp","request_uri":"urn:ietf:params:)"
+                     R"(oauth:request_uri:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA)"
+                     R"(AAAAAAAAAAAA"})",
                      admin));
   write("http", "chunked",
         "POST /api/verify HTTP/1.1\r\nHost: f\r\nContent-Type: "

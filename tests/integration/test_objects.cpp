@@ -208,4 +208,74 @@ CAF_TEST(a_value_registered_on_one_node_is_a_replay_on_every_other) {
     400u);
 }
 
+CAF_TEST(a_request_pushed_on_one_node_is_redeemed_once_on_another) {
+  json params{{"response_type", "code"},
+              {"scope", "openid"},
+              {"redirect_uri", "https://rp.example/cb"}};
+  auto pushed = call(1, "POST", "/api/par",
+                     json{{"client_id", "rp-1"}, {"params", params}}.dump());
+  CAF_REQUIRE_EQUAL(pushed.result_int(), 201u);
+  auto uri = at(json::parse(pushed.body()), "request_uri").get<std::string>();
+  CAF_CHECK_EQUAL(uri.rfind("urn:ietf:params:oauth:request_uri:", 0), 0u);
+  CAF_CHECK_EQUAL(at(json::parse(pushed.body()), "expires_in"), 60);
+  auto redeem = [&](int i, const std::string& client, const std::string& u) {
+    return call(i, "POST", "/api/par/redeem",
+                json{{"client_id", client}, {"request_uri", u}}.dump());
+  };
+  // Another client presenting it (on node 3) is refused, and does not use
+  // it up.
+  auto stolen = redeem(3, "rp-2", uri);
+  CAF_CHECK_EQUAL(stolen.result_int(), 403u);
+  CAF_CHECK_EQUAL(at(json::parse(stolen.body()), "error"), "client_mismatch");
+  auto redeemed = redeem(2, "rp-1", uri);
+  CAF_REQUIRE_EQUAL(redeemed.result_int(), 200u);
+  CAF_CHECK_EQUAL(at(json::parse(redeemed.body()), "params"), params);
+  CAF_CHECK_EQUAL(at(json::parse(redeemed.body()), "client_id"), "rp-1");
+  auto again = redeem(3, "rp-1", uri);
+  CAF_CHECK_EQUAL(again.result_int(), 409u);
+  CAF_CHECK_EQUAL(at(json::parse(again.body()), "error"), "already_consumed");
+  // Expired (a one-second request, redeemed after it).
+  auto brief = call(2, "POST", "/api/par",
+                    json{{"client_id", "rp-1"}, {"params", params},
+                         {"ttl", 1}}
+                      .dump());
+  CAF_REQUIRE_EQUAL(brief.result_int(), 201u);
+  std::this_thread::sleep_for(1100ms);
+  auto late = redeem(3, "rp-1",
+                     at(json::parse(brief.body()), "request_uri")
+                       .get<std::string>());
+  CAF_CHECK_EQUAL(late.result_int(), 410u);
+  CAF_CHECK_EQUAL(at(json::parse(late.body()), "error"), "expired");
+  // Bad input.
+  CAF_CHECK_EQUAL(redeem(1, "rp-1", "urn:ietf:params:oauth:request_uri:x")
+                    .result_int(),
+                  400u);
+  CAF_CHECK_EQUAL(redeem(1, "rp-1", uri + "A").result_int(), 400u);
+  CAF_CHECK_EQUAL(redeem(1, "rp-1",
+                         "urn:ietf:params:oauth:request_uri:"
+                           + std::string(43, 'A'))
+                    .result_int(),
+                  404u);
+  auto push = [&](const json& body) {
+    return call(1, "POST", "/api/par", body.dump()).result_int();
+  };
+  CAF_CHECK_EQUAL(push({{"client_id", "rp-1"}, {"params", params},
+                        {"ttl", 601}}),
+                  400u);
+  CAF_CHECK_EQUAL(push({{"client_id", "rp-1"}, {"params", "scope=openid"}}),
+                  400u);
+  CAF_CHECK_EQUAL(push({{"client_id", ""}, {"params", params}}), 400u);
+  CAF_CHECK_EQUAL(push({{"client_id", "rp-1"},
+                        {"params", {{"x", std::string(65 * 1024, 'v')}}}}),
+                  400u);
+  CAF_CHECK_EQUAL(push({{"client_id", "rp-1"}, {"params", params},
+                        {"extra", 1}}),
+                  400u);
+  // Every field at its limit is taken.
+  CAF_CHECK_EQUAL(push({{"client_id", std::string(512, 'c')},
+                        {"params", {{"x", std::string(64 * 1024 - 16, 'v')}}},
+                        {"ttl", 600}}),
+                  201u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

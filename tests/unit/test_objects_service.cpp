@@ -10,6 +10,7 @@
 #include "actors/error.hpp"
 #include "actors/shard.hpp"
 #include "services/objects.hpp"
+#include "state/par.hpp"
 #include "support/actor_config.hpp"
 #include "support/manual_clock.hpp"
 #include "support/owning_shard.hpp"
@@ -302,6 +303,71 @@ CAF_TEST(the replay registry answers first use once) {
   auto reserved = code("x");
   reserved.kind = "keymesh.jti";
   CAF_CHECK(has_code(put(reserved).error(), ec::invalid_argument));
+}
+
+CAF_TEST(a pushed request is redeemed once by its client) {
+  auto pushed = ask<par_pushed>(
+    atom::push_v, par_push{"client-a", R"({"scope":"openid"})", 0});
+  CAF_REQUIRE(pushed);
+  CAF_CHECK_EQUAL(pushed->request_uri.rfind(state::request_uri_prefix, 0),
+                  0u);
+  CAF_CHECK_EQUAL(pushed->expires_at, clock.ms() + 60'000);
+  // Only a hash of the request_uri is kept.
+  auto id = state::par_id(pushed->request_uri);
+  CAF_REQUIRE(id);
+  CAF_CHECK(*id != pushed->request_uri);
+  // Another client presenting it is refused and does not use it up.
+  auto stolen = ask<par_request>(atom::redeem_v,
+                                 par_redeem{"client-b", pushed->request_uri});
+  CAF_CHECK(has_code(stolen.error(), ec::client_mismatch));
+  auto redeemed = ask<par_request>(
+    atom::redeem_v, par_redeem{"client-a", pushed->request_uri});
+  CAF_REQUIRE(redeemed);
+  CAF_CHECK_EQUAL(redeemed->params, R"({"scope":"openid"})");
+  auto again = ask<par_request>(atom::redeem_v,
+                                par_redeem{"client-a", pushed->request_uri});
+  CAF_CHECK(has_code(again.error(), ec::already_consumed));
+  // Expired: told so for a while, then forgotten.
+  auto short_lived = ask<par_pushed>(
+    atom::push_v, par_push{"client-a", "{}", 1'000});
+  CAF_REQUIRE(short_lived);
+  clock.advance(1'000ms);
+  auto late = ask<par_request>(
+    atom::redeem_v, par_redeem{"client-a", short_lived->request_uri});
+  CAF_CHECK(has_code(late.error(), ec::expired));
+  clock.advance(std::chrono::milliseconds{state::par_expired_grace_ms});
+  late = ask<par_request>(atom::redeem_v,
+                          par_redeem{"client-a", short_lived->request_uri});
+  CAF_CHECK(has_code(late.error(), ec::not_found));
+  // A request_uri of the right shape never handed out; malformed ones.
+  auto unknown = std::string{state::request_uri_prefix} + std::string(43, 'A');
+  CAF_CHECK(has_code(ask<par_request>(atom::redeem_v,
+                                      par_redeem{"client-a", unknown})
+                       .error(),
+                     ec::not_found));
+  for (auto bad : {std::string{"urn:ietf:params:oauth:request_uri:short"},
+                   unknown + "A", "https://example/" + std::string(43, 'A'),
+                   std::string{state::request_uri_prefix}
+                     + std::string(42, 'A') + "="})
+    CAF_CHECK(has_code(
+      ask<par_request>(atom::redeem_v, par_redeem{"client-a", bad}).error(),
+      ec::invalid_argument));
+  // Input past the limits.
+  CAF_CHECK(has_code(ask<par_pushed>(atom::push_v,
+                                     par_push{"client-a", "{}", 600'001})
+                       .error(),
+                     ec::invalid_argument));
+  CAF_CHECK(has_code(ask<par_pushed>(atom::push_v,
+                                     par_push{"", "{}", 0})
+                       .error(),
+                     ec::invalid_argument));
+  CAF_CHECK(has_code(ask<par_pushed>(atom::push_v,
+                                     par_push{"client-a",
+                                              std::string(129, 'x'), 0})
+                       .error(),
+                     ec::invalid_argument));
+  // The PAR kind is not the object routes'.
+  CAF_CHECK(has_code(get(state::par_kind, *id).error(), ec::not_found));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
