@@ -1,5 +1,7 @@
 #include "common/digest.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 namespace keymesh {
@@ -8,6 +10,15 @@ sha256_digest sha256(std::string_view data) {
   sha256_digest out;
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
          out.data());
+  return out;
+}
+
+sha256_digest hmac_sha256(std::string_view key, std::string_view data) {
+  sha256_digest out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+       out.data(), &len);
   return out;
 }
 

@@ -20,6 +20,9 @@ inline std::string to_hex(const sha256_digest& d) {
 /// Parses exactly 64 hex digits into a digest.
 bool parse_sha256_hex(std::string_view hex, sha256_digest& out);
 
+/// HMAC-SHA256 of DATA under KEY.
+sha256_digest hmac_sha256(std::string_view key, std::string_view data);
+
 /// A strong HTTP entity tag for BODY: a quoted 128-bit hex digest.
 std::string make_etag(std::string_view body);
 

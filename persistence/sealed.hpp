@@ -1,7 +1,7 @@
-// Secrets at rest: AES-256-GCM sealing (OpenSSL EVP) and the key file it
-// uses. A sealed blob is "KMS1" | 12-byte random nonce | ciphertext | 16-byte
-// tag; the associated data names what the blob is, so a blob sealed for one
-// purpose does not open as another.
+// Secrets at rest: AES-256-GCM sealing (common/aead.hpp, with storage
+// errors) and the key file it uses. A sealed blob is "KMS1" | 12-byte random
+// nonce | ciphertext | 16-byte tag; the associated data names what the blob
+// is, so a blob sealed for one purpose does not open as another.
 #pragma once
 
 #include <optional>

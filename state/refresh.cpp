@@ -2,11 +2,10 @@
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include "common/json_number.hpp"
 #include "common/base64url.hpp"
+#include "common/digest.hpp"
+#include "common/json_number.hpp"
 #include "state/session.hpp"
 #include "common/random.hpp"
 
@@ -20,13 +19,9 @@ std::string family_mac(const std::string& key_b64, std::string_view id,
                        int64_t generation) {
   auto key = keymesh::base64url_decode(key_b64).value_or("");
   auto data = std::string{id} + "." + std::to_string(generation);
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-       &len);
+  auto mac = keymesh::hmac_sha256(key, data);
   return keymesh::base64url_encode(
-      std::string_view{reinterpret_cast<const char*>(out), len});
+      std::string_view{reinterpret_cast<const char*>(mac.data()), mac.size()});
 }
 
 } // namespace
