@@ -17,8 +17,8 @@ namespace keymesh::state {
 inline constexpr const char* par_kind = "keymesh.par";
 
 /// What every request_uri starts with (RFC 9126 §2.2).
-inline constexpr std::string_view request_uri_prefix
-  = "urn:ietf:params:oauth:request_uri:";
+inline constexpr std::string_view request_uri_prefix =
+    "urn:ietf:params:oauth:request_uri:";
 
 /// Lifetime of a request pushed without one, and the longest (ms).
 inline constexpr int64_t par_default_ttl_ms = 60'000;
