@@ -64,6 +64,7 @@ KEYMESH_ATOM(consume, "consume")
 KEYMESH_ATOM(decide, "decide")
 KEYMESH_ATOM(push, "push")
 KEYMESH_ATOM(redeem, "redeem")
+KEYMESH_ATOM(ring, "ring")
 
 #undef KEYMESH_ATOM
 

@@ -220,6 +220,10 @@ using store_worker_actor = directory_records_actor::extend<
   // Replaces a password hash unless it changed meanwhile; answers whether
   // it did.
   caf::replies_to<atom::rehash, hash_upgrade>::with<bool>,
+  // Cluster secret rings, sealed: writes one unless a newer generation is
+  // stored; reads the one of a purpose (none or one).
+  caf::replies_to<atom::put, persistence::secret_row>::with<atom::ok>,
+  caf::replies_to<atom::get, atom::ring, std::string>::with<secret_rows>,
   // Quits after the requests queued before (an exit message would overtake
   // them).
   caf::reacts_to<atom::leave>>;
@@ -360,6 +364,22 @@ using objects_actor = caf::typed_actor<
   // ec::not_found, ec::invalid_argument for a malformed request_uri).
   caf::replies_to<atom::push, par_push>::with<par_pushed>,
   caf::replies_to<atom::redeem, par_redeem>::with<par_request>>;
+
+/// Keeps this node's copy of the cluster's secret rings (DPoP nonce keys,
+/// cookie keys) current, creates and rotates them (services/secrets.hpp).
+/// Local to its node. Errors: ec::invalid_argument (unknown purpose),
+/// ec::unavailable (the state or the database did not answer).
+using secrets_actor = caf::typed_actor<
+  // Re-reads the ring of a purpose now; answers with the generation this
+  // node holds afterwards.
+  caf::replies_to<atom::update, std::string>::with<uint64_t>,
+  // Rotates the ring of a purpose now (admin); answers with the new
+  // generation.
+  caf::replies_to<atom::rotate, std::string>::with<uint64_t>,
+  // From the bus: a ring changed on some node.
+  caf::reacts_to<atom::event, bus_event>,
+  // Internal timer (id-guarded): re-read every ring, rotate when due.
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 /// A node's actors that its peers talk to, handed over only once the other
 /// side's handshake proof verified: nothing but the membership actor is
@@ -561,4 +581,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::par_pushed))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::par_redeem))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::par_request))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::secret_row))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::secret_rows))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::secrets_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

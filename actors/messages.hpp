@@ -826,6 +826,9 @@ typename Inspector::result_type inspect(Inspector& f, hash_upgrade& x) {
 /// Durable session rows (a batch to write, or what a read found).
 using session_rows = std::vector<persistence::session_row>;
 
+/// A sealed secret ring as stored (none or one).
+using secret_rows = std::vector<persistence::secret_row>;
+
 } // namespace keymesh
 
 namespace keymesh::persistence {
@@ -840,6 +843,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_row& x) {
   return f(caf::meta::type_name("session_row"), x.sid, x.sub, x.value,
            x.created_at, x.expires_at, x.version, x.revoked);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, secret_row& x) {
+  return f(caf::meta::type_name("secret_row"), x.purpose, x.generation,
+           caf::meta::omittable(), x.sealed, x.updated_at);
 }
 
 } // namespace keymesh::persistence

@@ -2,8 +2,8 @@
 // the node as a whole. The composition root (node/) creates it and flips its
 // flags as the node starts and stops; the actors that watch a part of the
 // node write their part (membership: cluster_ready; router: state_synced;
-// the store pool: store; the cluster transport: transport); the HTTP front
-// only reads it.
+// the secrets service: secrets_ready; the store pool: store; the cluster
+// transport: transport); the HTTP front only reads it.
 #pragma once
 
 #include <atomic>
@@ -26,6 +26,8 @@ struct node_status {
   std::atomic<bool> actors_alive{true};
   /// False until a clustered node has tried every seed once.
   std::atomic<bool> cluster_ready{true};
+  /// False until the secrets service holds every secret ring.
+  std::atomic<bool> secrets_ready{true};
   /// Whether every partition this node owns is served (null: no state).
   std::shared_ptr<std::atomic<bool>> state_synced;
   /// The database (null: none, as in tests without a store).

@@ -10,6 +10,7 @@
 
 #include "actors/error.hpp"
 #include "state/attempts.hpp"
+#include "state/secret_ring.hpp"
 
 namespace keymesh {
 
@@ -864,6 +865,14 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
       state::partition_snapshot snap;
       snap.partition = self->state.options().partition;
       snap.records = self->state.data.export_records();
+      // The secret rings never reach the snapshot file in the clear (the
+      // database keeps them sealed).
+      snap.records.erase(
+        std::remove_if(snap.records.begin(), snap.records.end(),
+                       [](const state::keyed_record& r) {
+                         return r.keyspace == state::secrets_keyspace;
+                       }),
+        snap.records.end());
       return state::encode_snapshot(snap);
     },
     [=](atom::tick, uint64_t id) {

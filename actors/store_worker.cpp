@@ -176,6 +176,21 @@ store_worker(worker_pointer self, persistence::store_factory open,
         return atom::ok_v;
       });
     },
+    [&st](atom::put, persistence::secret_row& row) -> caf::result<atom::ok> {
+      return st.run("", [&](store& db) {
+        db.put_secret_ring(row);
+        return atom::ok_v;
+      });
+    },
+    [&st](atom::get, atom::ring,
+          std::string& purpose) -> caf::result<secret_rows> {
+      return st.run("", [&](store& db) {
+        secret_rows out;
+        if (auto row = db.find_secret_ring(purpose))
+          out.push_back(std::move(*row));
+        return out;
+      });
+    },
     [&st](atom::get, atom::session,
           std::string& sid) -> caf::result<session_rows> {
       return st.run("", [&](store& db) {

@@ -1,6 +1,8 @@
 #include "cluster/genclust.hpp"
 
 #include "cluster/certs.hpp"
+#include "common/digest.hpp"
+#include "common/random.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -145,6 +147,11 @@ std::string node_config(const genclust_options& opts, const std::string& host,
           "\n"
           "    key: " +
           yaml_quoted((dir / "key.pem").string()) + "\n";
+  // One key for every node: it seals the cluster's secret rings in the
+  // database.
+  yaml += "secrets:\n"
+          "  encryption_key_file: " +
+          yaml_quoted((root / "secrets.key").string()) + "\n";
   return yaml;
 }
 
@@ -210,9 +217,15 @@ std::vector<std::string> genclust(const genclust_options& opts) {
     root = root.parent_path();
 
   auto ca = make_ca(opts.cluster_name + " cluster CA", opts.days);
+  auto secrets_key = random_bytes(32);
   std::vector<output_file> files{
       {root / "ca.pem", ca.cert_pem, public_file},
       {root / "ca.key", ca.key_pem, private_file},
+      {root / "secrets.key",
+       to_hex(reinterpret_cast<const unsigned char*>(secrets_key.data()),
+              secrets_key.size())
+         + "\n",
+       private_file},
   };
   for (size_t i = 1; i <= opts.nodes; ++i) {
     auto name = "node-" + std::to_string(i);

@@ -291,6 +291,42 @@ std::vector<key_spec> make_table() {
             KEYMESH_FIELD(objects.max_value_bytes),
             "Largest payload of one object.")
           .range(64, 1024 * kib),
+      entry("secrets.encryption_key_file", t::path,
+            KEYMESH_FIELD(secrets.encryption_key_file),
+            "File holding a 256-bit key (64 hex digits; `keymesh keygen`, "
+            "or the one `keymesh genclust` writes for every node) that "
+            "seals the cluster's secret rings (DPoP nonce keys, cookie "
+            "keys) in the database, so that they survive a restart of "
+            "every node. Every node of a cluster needs the same. Empty: "
+            "keys.encryption_key_file; failing that a single node makes "
+            "one in node.data_dir/secrets.key, and a cluster keeps its "
+            "rings in memory only."),
+      entry("secrets.install_lead", t::duration,
+            KEYMESH_FIELD(secrets.install_lead),
+            "How long a new ring key is installed on every node (it opens "
+            "and verifies) before any node seals or signs with it.")
+          .range(100, 1 * hour),
+      entry("secrets.refresh_interval", t::duration,
+            KEYMESH_FIELD(secrets.refresh_interval),
+            "How often a node re-reads the secret rings and rotates them "
+            "when due (changes also arrive at once over the bus).")
+          .range(100, 10 * minute),
+      entry("dpop.nonce_window", t::duration,
+            KEYMESH_FIELD(dpop.nonce_window),
+            "Time window of a DPoP server nonce: a nonce holds for the "
+            "window it was made in and the next one.")
+          .range(1 * second, 1 * hour),
+      entry("dpop.rotate_every", t::duration, KEYMESH_FIELD(dpop.rotate_every),
+            "Age at which the DPoP nonce key is replaced.")
+          .range(1 * minute, 365 * day),
+      entry("cookies.rotate_every", t::duration,
+            KEYMESH_FIELD(cookies.rotate_every),
+            "Age at which a new cookie key takes over sealing.")
+          .range(1 * minute, 365 * day),
+      entry("cookies.overlap", t::duration, KEYMESH_FIELD(cookies.overlap),
+            "How long a replaced cookie key still opens cookies: the "
+            "lifetime of the longest cookie sealed with it.")
+          .range(1 * minute, 365 * day),
       entry("auth.scrypt_log2_n", t::integer, KEYMESH_FIELD(auth.scrypt_log2_n),
             "scrypt cost of new password hashes: N = 2^this (15: 32 MiB "
             "with r = 8; stored hashes keep the cost they were made with).")

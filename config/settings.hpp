@@ -130,6 +130,35 @@ struct settings {
     size_t max_value_bytes = 64 * 1024;
   } objects;
 
+  struct secrets_section {
+    /// 256-bit key (keymesh keygen) that seals the cluster's secret rings
+    /// in the database; empty: keys.encryption_key_file, else a key
+    /// generated once into data_dir on a single node (a cluster without
+    /// one keeps its rings in memory only).
+    std::string encryption_key_file;
+    /// How long a new ring key is installed on every node before any node
+    /// signs or seals with it.
+    std::chrono::milliseconds install_lead = std::chrono::seconds{30};
+    /// How often a node re-reads the rings (changes also arrive at once
+    /// over the bus).
+    std::chrono::milliseconds refresh_interval = std::chrono::seconds{5};
+  } secrets;
+
+  struct dpop_section {
+    /// A server nonce holds for its window and the next.
+    std::chrono::milliseconds nonce_window = std::chrono::minutes{5};
+    /// Age at which the nonce key is replaced.
+    std::chrono::seconds rotate_every = std::chrono::hours{24};
+  } dpop;
+
+  struct cookies_section {
+    /// Age at which a new cookie key takes over sealing.
+    std::chrono::seconds rotate_every = std::chrono::hours{24 * 7};
+    /// How long a replaced key still opens cookies (the longest cookie's
+    /// lifetime).
+    std::chrono::seconds overlap = std::chrono::hours{24 * 30};
+  } cookies;
+
   struct auth_section {
     /// scrypt cost of new password hashes: N = 2^scrypt_log2_n.
     unsigned scrypt_log2_n = 15;

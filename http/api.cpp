@@ -212,6 +212,17 @@ api::api(api_context ctx)
   add(verb::post, "/api/par", true, &api::post_par, object_body);
   add(verb::post, "/api/par/redeem", true, &api::post_par_redeem,
       small_json_body);
+  add(verb::get, "/api/dpop/nonce", true, &api::get_dpop_nonce, get_body);
+  add(verb::post, "/api/dpop/nonce/check", true, &api::post_dpop_nonce_check,
+      small_json_body);
+  add(verb::post, "/api/cookies/seal", true, &api::post_cookie_seal,
+      small_json_body);
+  add(verb::post, "/api/cookies/open", true, &api::post_cookie_open,
+      small_json_body);
+  add(verb::get, "/api/admin/secrets/{purpose}", true, &api::get_secret_ring,
+      get_body);
+  add(verb::post, "/api/admin/secrets/{purpose}/rotate", true,
+      &api::post_secret_rotate, get_body);
   add(verb::post, "/api/login", false, &api::post_login, small_json_body);
   add(verb::post, "/api/refresh", false, &api::post_refresh, small_json_body);
   add(verb::post, "/api/logout", false, &api::post_logout, small_json_body);

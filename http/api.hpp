@@ -18,6 +18,7 @@
 #include "actors/cluster_transport.hpp"
 #include "services/directory.hpp"
 #include "services/objects.hpp"
+#include "services/secrets.hpp"
 #include "actors/federation.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/local_request.hpp"
@@ -79,6 +80,12 @@ struct api_context {
   /// The objects service (equivalent instances, used in turn). Empty: the
   /// api spawns its own from the fields above.
   std::vector<objects_actor> objects;
+  /// The secrets service and the in-process users of its rings (null: the
+  /// DPoP and cookie routes answer 503).
+  secrets_actor secrets;
+  const dpop_nonces* dpop = nullptr;
+  const cookie_sealer* cookies = nullptr;
+  std::shared_ptr<const keymesh::secret_board> rings;
 };
 
 /// Path parameters of a matched route ("{sid}" → value).
@@ -172,6 +179,20 @@ private:
                       responder& done);
   void post_replay(const request& req, const route_params&, responder& done);
   void post_par(const request& req, const route_params&, responder& done);
+
+  // secret rings (http/secrets_api.cpp)
+  void get_dpop_nonce(const request& req, const route_params&,
+                      responder& done);
+  void post_dpop_nonce_check(const request& req, const route_params&,
+                             responder& done);
+  void post_cookie_seal(const request& req, const route_params&,
+                        responder& done);
+  void post_cookie_open(const request& req, const route_params&,
+                        responder& done);
+  void get_secret_ring(const request& req, const route_params& params,
+                       responder& done);
+  void post_secret_rotate(const request& req, const route_params& params,
+                          responder& done);
   void post_par_redeem(const request& req, const route_params&,
                        responder& done);
 

@@ -230,8 +230,9 @@ void api::get_ready(const request& req, const route_params&,
   // Migrated, the revocation log loaded, and reachable at the last check.
   auto& store = ctx_.status->store;
   bool database = !store || (store->loaded.load() && store->healthy.load());
+  bool secrets = ctx_.status->secrets_ready.load();
   bool ready = keys && listening && actors && cluster && synced && database
-               && !stopping;
+               && secrets && !stopping;
   auto state = ready      ? "ready"
                : stopping ? "stopping"
                : !actors  ? "failed"
@@ -244,6 +245,7 @@ void api::get_ready(const request& req, const route_params&,
              {"actors", actors},
              {"cluster", cluster},
              {"state", synced},
+             {"secrets", secrets},
              {"database", database}}}};
   if (store && !database) {
     // The driver's text can name the server, its port and the user: only

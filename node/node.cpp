@@ -106,6 +106,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->start_static_peers(sys);
   auto threads = resolve_threads(self->cfg_.http.threads);
   self->start_services(sys, threads);
+  self->start_secrets(sys);
   auto listen = self->start_http(sys, threads);
   // A single node owns every partition as soon as its router has told the
   // shards: wait for that, so sessions work the moment start returns. (A
@@ -361,6 +362,40 @@ void node::start_services(caf::actor_system& sys, unsigned threads) {
     watch(actor_cast<strong_actor_ptr>(o), "objects", status_);
 }
 
+void node::start_secrets(caf::actor_system& sys) {
+  auto& c = cfg_;
+  auto opts = required(sys, secrets_options::from_settings(c));
+  // The key that seals the rings in the database: the configured one
+  // (every node of a cluster has the same: genclust writes it), else a
+  // single node's own.
+  if (!c.secrets.encryption_key_file.empty())
+    opts.encryption_key
+      = persistence::read_encryption_key(c.secrets.encryption_key_file);
+  else if (!c.keys.encryption_key_file.empty())
+    opts.encryption_key
+      = persistence::read_encryption_key(c.keys.encryption_key_file);
+  else if (!c.cluster.enabled)
+    opts.encryption_key = persistence::load_or_create_secrets_key(
+      c.node.data_dir);
+  else
+    spdlog::warn("secrets.encryption_key_file is not set: the cluster's DPoP "
+                 "nonce and cookie keys live in memory only, and a restart "
+                 "of every node replaces them");
+  secrets_deps with;
+  with.state = state_->client();
+  with.board = secret_board_;
+  with.bus = bus_;
+  with.store = store_;
+  with.status = status_;
+  with.clock = clock_;
+  secrets_ = spawn_secrets(sys, opts, with);
+  watch(caf::actor_cast<caf::strong_actor_ptr>(secrets_), "secrets",
+        status_);
+  dpop_ = std::make_unique<dpop_nonces>(secret_board_, clock_,
+                                        c.dpop.nonce_window);
+  cookies_ = std::make_unique<cookie_sealer>(secret_board_, clock_);
+}
+
 std::string node::start_http(caf::actor_system& sys, unsigned threads) {
   auto& c = cfg_;
   auto limits = required(sys, http::server_limits::from_settings(c));
@@ -389,6 +424,10 @@ std::string node::start_http(caf::actor_system& sys, unsigned threads) {
   ctx.auth = auth_;
   ctx.directory = directory_;
   ctx.objects = objects_;
+  ctx.secrets = secrets_;
+  ctx.dpop = dpop_.get();
+  ctx.cookies = cookies_.get();
+  ctx.rings = secret_board_;
   api_ = std::make_unique<http::api>(std::move(ctx));
   server_ = std::make_unique<http::server>(*api_, limits, threads);
   http_port_ = server_->listen(listen->host, listen->port);

@@ -22,6 +22,7 @@
 #include "services/auth_service.hpp"
 #include "services/directory.hpp"
 #include "services/objects.hpp"
+#include "services/secrets.hpp"
 #include "services/sessions.hpp"
 #include "actors/state_service.hpp"
 #include "actors/store_pool.hpp"
@@ -145,6 +146,22 @@ public:
     return objects_.front();
   }
 
+  /// The secrets service: re-read or rotate the cluster's secret rings.
+  const secrets_actor& secrets() const {
+    return secrets_;
+  }
+
+  /// DPoP server nonces: issue and check in-process, on any thread, with
+  /// no message and no network hop (the cluster's dpop ring).
+  const dpop_nonces& dpop() const {
+    return *dpop_;
+  }
+
+  /// Cookie payloads sealed with the cluster's cookie ring, in-process.
+  const cookie_sealer& cookies() const {
+    return *cookies_;
+  }
+
 private:
   node() = default;
 
@@ -170,6 +187,8 @@ private:
   void start_static_peers(caf::actor_system& sys);
   /// The sessions, directory and auth services (THREADS instances each).
   void start_services(caf::actor_system& sys, unsigned threads);
+  /// The secrets service and the in-process users of its rings.
+  void start_secrets(caf::actor_system& sys);
   /// The bridge pool, the api and the HTTP server; returns the host it
   /// listens on.
   std::string start_http(caf::actor_system& sys, unsigned threads);
@@ -200,6 +219,11 @@ private:
   std::vector<auth_actor> auth_;
   std::vector<directory_actor> directory_;
   std::vector<objects_actor> objects_;
+  std::shared_ptr<secret_board> secret_board_
+    = std::make_shared<secret_board>();
+  secrets_actor secrets_;
+  std::unique_ptr<dpop_nonces> dpop_;
+  std::unique_ptr<cookie_sealer> cookies_;
   std::shared_ptr<identity_slot> identity_;
   /// The links to peers (null without clustering).
   std::unique_ptr<cluster_transport> transport_;

@@ -1,6 +1,7 @@
 #include "persistence/data_dir.hpp"
 
 #include "common/random.hpp"
+#include "persistence/sealed.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -113,6 +114,14 @@ std::string load_or_create_instance_id(const std::string& dir) {
     id += alphabet[c % 32];
   write_file_atomically(path, id + "\n", 0644);
   return id;
+}
+
+std::string load_or_create_secrets_key(const std::string& dir) {
+  auto path = (fs::path{dir} / "secrets.key").string();
+  std::error_code err;
+  if (!fs::exists(path, err))
+    write_file_atomically(path, new_encryption_key_hex() + "\n", 0600);
+  return read_encryption_key(path);
 }
 
 uint64_t read_key_sequence(const std::string& dir) {

@@ -20,6 +20,10 @@ void ensure_data_dir(const std::string& dir);
 /// ("km-" + 10 lowercase base32 characters) on first use.
 std::string load_or_create_instance_id(const std::string& dir);
 
+/// The 32-byte key in DIR/secrets.key (64 hex digits), made on first use:
+/// a single node's key for sealing its secret rings.
+std::string load_or_create_secrets_key(const std::string& dir);
+
 /// The next free key sequence number stored in DIR/key_sequence (0 if none).
 uint64_t read_key_sequence(const std::string& dir);
 

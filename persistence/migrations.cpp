@@ -134,6 +134,19 @@ const std::vector<migration>& migrations() {
       " KEY sessions_sub (sub),"
       " KEY sessions_expiry (expires_at_ms)"
       ") ENGINE=InnoDB"}},
+    {4,
+     "cluster secret rings",
+     {"CREATE TABLE secret_rings ("
+      " purpose BLOB NOT NULL PRIMARY KEY,"
+      " generation INTEGER NOT NULL,"
+      " sealed BLOB NOT NULL,"
+      " updated_at_ms INTEGER NOT NULL)"},
+     {"CREATE TABLE IF NOT EXISTS secret_rings ("
+      " purpose VARBINARY(64) NOT NULL PRIMARY KEY,"
+      " generation BIGINT NOT NULL,"
+      " sealed BLOB NOT NULL,"
+      " updated_at_ms BIGINT NOT NULL"
+      ") ENGINE=InnoDB"}},
   };
   return all;
 }

@@ -270,6 +270,16 @@ protected:
     return "INSERT IGNORE";
   }
 
+  const char* secret_ring_upsert() const override {
+    // Assignments run left to right: the generation changes last.
+    return " ON DUPLICATE KEY UPDATE"
+           " sealed = IF(VALUES(generation) > generation, VALUES(sealed),"
+           " sealed),"
+           " updated_at_ms = IF(VALUES(generation) > generation,"
+           " VALUES(updated_at_ms), updated_at_ms),"
+           " generation = GREATEST(generation, VALUES(generation))";
+  }
+
   const char* session_upsert() const override {
     // Assignments run left to right: version changes last.
     return " ON DUPLICATE KEY UPDATE"

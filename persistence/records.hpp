@@ -60,4 +60,18 @@ struct session_row {
   bool revoked = false;
 };
 
+/// A cluster secret ring (state/secret_ring.hpp), sealed with the
+/// secrets' encryption key: the database copy that outlives a whole-cluster
+/// restart.
+struct secret_row {
+  std::string purpose;
+  /// The ring's generation: a write never replaces a newer one.
+  int64_t generation = 0;
+  /// persistence::seal(key, encode_ring(ring), "keymesh secret ring " +
+  /// purpose).
+  std::string sealed;
+  /// Unix ms.
+  int64_t updated_at = 0;
+};
+
 } // namespace keymesh::persistence

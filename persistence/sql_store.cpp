@@ -48,6 +48,26 @@ session_row to_session(const sql_row& r) {
 
 } // namespace
 
+// -- cluster secret rings ------------------------------------------------------------
+
+void sql_store::put_secret_ring(const secret_row& row) {
+  execute(std::string{"INSERT INTO secret_rings (purpose, generation, sealed,"
+                      " updated_at_ms) VALUES (?, ?, ?, ?)"}
+            + secret_ring_upsert(),
+          {row.purpose, row.generation, row.sealed, row.updated_at});
+}
+
+std::optional<secret_row>
+sql_store::find_secret_ring(const std::string& purpose) {
+  auto rows = query("SELECT purpose, generation, sealed, updated_at_ms FROM"
+                    " secret_rings WHERE purpose = ?",
+                    {purpose});
+  if (rows.empty())
+    return std::nullopt;
+  auto& r = rows.front();
+  return secret_row{text(r[0]), integer(r[1]), text(r[2]), integer(r[3])};
+}
+
 // -- durable sessions ----------------------------------------------------------------
 
 void sql_store::put_sessions(const std::vector<session_row>& rows) {

@@ -29,6 +29,10 @@ public:
   void revoke_sessions(const revocation_entry& entry) override;
   size_t prune_sessions(int64_t now_ms) override;
 
+  void put_secret_ring(const secret_row& row) override;
+  std::optional<secret_row>
+  find_secret_ring(const std::string& purpose) override;
+
   user_record create_user(const std::string& username,
                           const std::string& password_hash, bool enabled,
                           int64_t now_ms) override;
@@ -84,6 +88,10 @@ protected:
   /// stored already, takes the new value, expiry and version only when the
   /// version is newer (and leaves revoked alone).
   virtual const char* session_upsert() const = 0;
+
+  /// The same for a secret ring: " ON CONFLICT ..." / " ON DUPLICATE KEY
+  /// ...", taking the new sealed ring only when its generation is newer.
+  virtual const char* secret_ring_upsert() const = 0;
 
 private:
   std::optional<int64_t> group_id(const std::string& name);

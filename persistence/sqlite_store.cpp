@@ -270,6 +270,13 @@ protected:
     return "INSERT OR IGNORE";
   }
 
+  const char* secret_ring_upsert() const override {
+    return " ON CONFLICT (purpose) DO UPDATE SET sealed = excluded.sealed,"
+           " generation = excluded.generation,"
+           " updated_at_ms = excluded.updated_at_ms"
+           " WHERE excluded.generation > secret_rings.generation";
+  }
+
   const char* session_upsert() const override {
     return " ON CONFLICT (sid) DO UPDATE SET value = excluded.value,"
            " expires_at_ms = excluded.expires_at_ms,"

@@ -95,6 +95,14 @@ public:
   /// Deletes rows that ended before NOW_MS; returns how many.
   virtual size_t prune_sessions(int64_t now_ms) = 0;
 
+  // -- cluster secret rings ---------------------------------------------------
+
+  /// Writes ROW unless the stored ring of its purpose is as new or newer.
+  virtual void put_secret_ring(const secret_row& row) = 0;
+
+  virtual std::optional<secret_row>
+  find_secret_ring(const std::string& purpose) = 0;
+
   // -- users, groups, claims ---------------------------------------------------
   // Names compare exactly (binary). A name that exists already is a
   // store_error (conflict); the bool answers are false for an unknown name.

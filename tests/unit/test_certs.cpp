@@ -146,7 +146,7 @@ struct fixture {
 CAF_TEST_FIXTURE_SCOPE(certs_tests, fixture)
 
 CAF_TEST(genclust writes a loadable identity per node) {
-  CAF_CHECK_EQUAL(written.size(), 2u + 3u * 3u);
+  CAF_CHECK_EQUAL(written.size(), 3u + 3u * 3u);
   for (const auto& path : written)
     CAF_CHECK(std::filesystem::is_regular_file(path));
   for (int node = 1; node <= 3; ++node) {
@@ -162,6 +162,10 @@ CAF_TEST(genclust writes a loadable identity per node) {
                     identity.common_name());
   }
   CAF_CHECK_EQUAL(permissions_of(dir.file("cluster/ca.key")), 0600u);
+  // One secrets key for all: 64 hex digits, private.
+  CAF_CHECK_EQUAL(permissions_of(dir.file("cluster/secrets.key")), 0600u);
+  auto secrets = read(dir.file("cluster/secrets.key"));
+  CAF_CHECK_EQUAL(secrets.size(), 65u);
 }
 
 CAF_TEST(generated configs load with the config loader) {
@@ -191,6 +195,10 @@ CAF_TEST(generated configs load with the config loader) {
   CAF_CHECK_NOT_EQUAL(first.http.listen, second.http.listen);
   CAF_CHECK_NOT_EQUAL(first.cluster.listen, second.cluster.listen);
   CAF_CHECK(first.cluster.seeds == second.cluster.seeds);
+  // Every node seals secret rings with the same key.
+  CAF_CHECK(!first.secrets.encryption_key_file.empty());
+  CAF_CHECK_EQUAL(first.secrets.encryption_key_file,
+                  second.secrets.encryption_key_file);
 }
 
 CAF_TEST(a peer certificate from the same CA verifies and yields its CN) {

@@ -361,6 +361,42 @@ CAF_TEST(mariadb keeps the store contract) {
   check_contract(mysql_settings());
 }
 
+/// Secret rings: the newer generation wins, whatever order they come in;
+/// binary blobs come back unchanged.
+void check_secret_rings(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  db->migrate();
+  CAF_CHECK(!db->find_secret_ring("dpop"));
+  std::string blob{"KMS1\0\x01\xff sealed", 15};
+  db->put_secret_ring({"dpop", 2, blob, 100});
+  db->put_secret_ring({"dpop", 1, "older", 200});
+  db->put_secret_ring({"cookies", 7, "c", 300});
+  auto dpop = db->find_secret_ring("dpop");
+  CAF_REQUIRE(dpop);
+  CAF_CHECK_EQUAL(dpop->generation, 2);
+  CAF_CHECK(dpop->sealed == blob);
+  CAF_CHECK_EQUAL(dpop->updated_at, 100);
+  db->put_secret_ring({"dpop", 3, "newer", 400});
+  dpop = db->find_secret_ring("dpop");
+  CAF_REQUIRE(dpop);
+  CAF_CHECK_EQUAL(dpop->generation, 3);
+  CAF_CHECK_EQUAL(dpop->sealed, "newer");
+  auto cookies = db->find_secret_ring("cookies");
+  CAF_REQUIRE(cookies);
+  CAF_CHECK_EQUAL(cookies->generation, 7);
+  CAF_CHECK(!db->find_secret_ring("DPOP")); // exact
+}
+
+CAF_TEST(sqlite keeps secret rings) {
+  test::temp_dir dir;
+  check_secret_rings(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps secret rings) {
+  reset_mysql();
+  check_secret_rings(mysql_settings());
+}
+
 CAF_TEST(sqlite keeps durable sessions) {
   test::temp_dir dir;
   check_sessions(sqlite_settings(dir));

@@ -1,0 +1,365 @@
+#include "services/secrets.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/error.hpp"
+#include "actors/local_request.hpp"
+#include "persistence/sealed.hpp"
+
+namespace keymesh {
+
+using nlohmann::json;
+
+// -- the board and its in-process users -------------------------------------------
+
+std::shared_ptr<const state::secret_ring>
+secret_board::get(std::string_view purpose) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto i = rings_.find(purpose);
+  return i == rings_.end() ? nullptr : i->second;
+}
+
+bool secret_board::offer(std::shared_ptr<const state::secret_ring> ring) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto& slot = rings_[ring->purpose];
+  if (slot && slot->generation >= ring->generation)
+    return false;
+  slot = std::move(ring);
+  return true;
+}
+
+dpop_nonces::dpop_nonces(std::shared_ptr<const secret_board> board,
+                         wall_clock clock, std::chrono::milliseconds window)
+  : board_(std::move(board)),
+    clock_(std::move(clock)),
+    window_ms_(window.count()) {
+}
+
+std::string dpop_nonces::issue() const {
+  auto ring = board_->get(dpop_purpose);
+  return ring ? state::make_dpop_nonce(*ring, to_unix_ms(clock_()), window_ms_)
+              : std::string{};
+}
+
+bool dpop_nonces::check(std::string_view nonce) const {
+  auto ring = board_->get(dpop_purpose);
+  return ring
+         && state::dpop_nonce_valid(*ring, nonce, to_unix_ms(clock_()),
+                                    window_ms_);
+}
+
+cookie_sealer::cookie_sealer(std::shared_ptr<const secret_board> board,
+                             wall_clock clock)
+  : board_(std::move(board)), clock_(std::move(clock)) {
+}
+
+std::optional<std::string> cookie_sealer::seal(std::string_view plaintext,
+                                               std::string_view aad) const {
+  auto ring = board_->get(cookies_purpose);
+  if (!ring)
+    return std::nullopt;
+  auto sealed = state::seal_cookie(*ring, plaintext, aad,
+                                   to_unix_ms(clock_()));
+  if (sealed.empty())
+    return std::nullopt;
+  return sealed;
+}
+
+std::optional<std::string> cookie_sealer::open(std::string_view sealed,
+                                               std::string_view aad) const {
+  auto ring = board_->get(cookies_purpose);
+  if (!ring)
+    return std::nullopt;
+  return state::open_cookie(*ring, sealed, aad, to_unix_ms(clock_()));
+}
+
+bool cookie_sealer::knows_key_of(std::string_view sealed) const {
+  auto ring = board_->get(cookies_purpose);
+  auto kid = state::sealed_cookie_kid(sealed);
+  if (!ring || !kid)
+    return false;
+  for (auto& k : ring->keys)
+    if (k.kid == *kid)
+      return true;
+  return false;
+}
+
+// -- options ------------------------------------------------------------------------
+
+caf::expected<secrets_options>
+secrets_options::from_settings(const config::settings& c) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  secrets_options opts;
+  auto lead = c.secrets.install_lead.count();
+  auto window = c.dpop.nonce_window.count();
+  opts.dpop.rotate_every_ms
+    = duration_cast<milliseconds>(c.dpop.rotate_every).count();
+  opts.dpop.install_lead_ms = lead;
+  // A nonce holds for its window and the next: the key that made it stays
+  // that long after its successor took over.
+  opts.dpop.overlap_ms = 2 * window;
+  opts.cookies.rotate_every_ms
+    = duration_cast<milliseconds>(c.cookies.rotate_every).count();
+  opts.cookies.install_lead_ms = lead;
+  opts.cookies.overlap_ms
+    = duration_cast<milliseconds>(c.cookies.overlap).count();
+  opts.refresh_interval = c.secrets.refresh_interval;
+  if (opts.dpop.rotate_every_ms <= lead + 2 * window)
+    return make_error(ec::invalid_argument,
+                      "dpop.rotate_every must be longer than "
+                      "secrets.install_lead plus two dpop.nonce_window");
+  if (opts.cookies.rotate_every_ms <= lead)
+    return make_error(ec::invalid_argument,
+                      "cookies.rotate_every must be longer than "
+                      "secrets.install_lead");
+  return opts;
+}
+
+const state::ring_policy&
+secrets_options::policy(std::string_view purpose) const {
+  return purpose == dpop_purpose ? dpop : cookies;
+}
+
+// -- the service ----------------------------------------------------------------------
+
+namespace {
+
+bool known_purpose(std::string_view purpose) {
+  return purpose == dpop_purpose || purpose == cookies_purpose;
+}
+
+std::string ring_aad(const std::string& purpose) {
+  return "keymesh secret ring " + purpose;
+}
+
+} // namespace
+
+int64_t secrets_state::now_ms() const {
+  return to_unix_ms(deps.clock());
+}
+
+void secrets_state::settle(const std::string& purpose, caf::error err) {
+  busy[purpose] = false;
+  auto ring = deps.board->get(purpose);
+  auto promises = std::move(waiting[purpose]);
+  waiting[purpose].clear();
+  for (auto& rp : promises) {
+    if (err)
+      rp.deliver(err);
+    else if (!ring)
+      rp.deliver(make_error(ec::unavailable, "no " + purpose + " ring yet"));
+    else
+      rp.deliver(ring->generation);
+  }
+  if (deps.status && deps.board->get(dpop_purpose)
+      && deps.board->get(cookies_purpose))
+    deps.status->secrets_ready = true;
+}
+
+void secrets_state::adopt(const std::string& purpose, ring_ptr ring,
+                          state::version ver, bool announce) {
+  auto generation = ring->generation;
+  if (deps.board->offer(ring)) {
+    versions[purpose] = ver;
+    spdlog::info("secrets: {} ring generation {} ({} key(s))", purpose,
+                 generation, ring->keys.size());
+  } else if (auto held = deps.board->get(purpose);
+             held && held->generation == generation) {
+    versions[purpose] = ver;
+  }
+  if (announce && deps.bus)
+    caf::anon_send(deps.bus, atom::publish_v, std::string{secrets_topic},
+                   json{{"purpose", purpose}, {"generation", generation}}
+                     .dump());
+  // Every node that adopts a newer ring writes it (sealed): the last one
+  // written before a restart of the whole cluster is the newest, since the
+  // store keeps the higher generation.
+  if (opts.encryption_key.empty() || !deps.store
+      || persisted[purpose] >= generation)
+    return;
+  auto worker = deps.store->worker();
+  if (!worker)
+    return;
+  persistence::secret_row row;
+  row.purpose = purpose;
+  row.generation = static_cast<int64_t>(generation);
+  row.sealed = persistence::seal(opts.encryption_key, state::encode_ring(*ring),
+                                 ring_aad(purpose));
+  row.updated_at = now_ms();
+  self->request(*worker, local_request, atom::put_v, std::move(row))
+    .then(
+      [this, purpose, generation](atom::ok) {
+        persisted[purpose] = std::max(persisted[purpose], generation);
+      },
+      [this, purpose](caf::error& err) {
+        spdlog::warn("secrets: could not write the {} ring to the "
+                     "database: {}",
+                     purpose, self->system().render(err));
+      });
+}
+
+void secrets_state::load(const std::string& purpose,
+                         std::function<void(ring_ptr)> done) {
+  if (opts.encryption_key.empty() || !deps.store)
+    return done(nullptr);
+  auto worker = deps.store->worker();
+  if (!worker)
+    return done(nullptr);
+  self->request(*worker, local_request, atom::get_v, atom::ring_v, purpose)
+    .then(
+      [this, purpose, done](secret_rows& rows) {
+        if (rows.empty())
+          return done(nullptr);
+        auto plain = persistence::unseal(opts.encryption_key,
+                                         rows.front().sealed,
+                                         ring_aad(purpose));
+        auto ring = plain ? state::decode_ring(*plain) : std::nullopt;
+        if (!ring || ring->purpose != purpose) {
+          spdlog::error("secrets: the database's {} ring does not open with "
+                        "this node's secrets key (another cluster's, or "
+                        "damaged): making a new one",
+                        purpose);
+          return done(nullptr);
+        }
+        persisted[purpose] = ring->generation;
+        done(std::make_shared<const state::secret_ring>(std::move(*ring)));
+      },
+      [this, purpose, done](caf::error& err) {
+        spdlog::warn("secrets: could not read the {} ring from the "
+                     "database: {}",
+                     purpose, self->system().render(err));
+        done(nullptr);
+      });
+}
+
+void secrets_state::write(const std::string& purpose, ring_ptr ring,
+                          write_condition c, state::version expected) {
+  write_request w;
+  w.keyspace = state::secrets_keyspace;
+  w.key = purpose;
+  w.value = state::encode_ring(*ring);
+  w.condition = c;
+  w.expected = expected;
+  // A decision: of two nodes creating or rotating a ring at once, one
+  // writes it and the other adopts that one.
+  w.decide = true;
+  self->request(deps.state.shard_for(purpose), local_request, atom::put_v, w)
+    .then(
+      [this, purpose, ring](write_result& r) {
+        adopt(purpose, ring, r.ver, true);
+        settle(purpose);
+      },
+      [this, purpose](caf::error& err) {
+        if (has_code(err, ec::conflict) || has_code(err, ec::not_found)) {
+          // Another node wrote first: take its ring.
+          busy[purpose] = false;
+          return refresh(purpose);
+        }
+        settle(purpose, std::move(err));
+      });
+}
+
+void secrets_state::refresh(const std::string& purpose, bool force) {
+  busy[purpose] = true;
+  read_request r{state::secrets_keyspace, purpose, 0};
+  self->request(deps.state.shard_for(purpose), local_request, atom::get_v, r)
+    .then(
+      [this, purpose, force](read_result& found) {
+        std::optional<state::secret_ring> ring;
+        if (found.found && !found.rec.tombstone)
+          ring = state::decode_ring(found.rec.value);
+        if (!ring) {
+          // The first node of a cluster (or of a cluster restarted
+          // whole): the database's ring, else a new one.
+          return load(purpose, [this, purpose](ring_ptr stored) {
+            write(purpose,
+                  stored ? stored
+                         : std::make_shared<const state::secret_ring>(
+                           state::new_ring(purpose, now_ms())),
+                  write_condition::absent, {});
+          });
+        }
+        auto now = now_ms();
+        auto current = std::make_shared<const state::secret_ring>(*ring);
+        adopt(purpose, current, found.rec.ver, false);
+        if (force || state::rotation_due(*ring, now, opts.policy(purpose)))
+          return write(purpose,
+                       std::make_shared<const state::secret_ring>(
+                         state::rotated(*ring, now, opts.policy(purpose))),
+                       write_condition::version_is, found.rec.ver);
+        settle(purpose);
+      },
+      [this, purpose](caf::error& err) { settle(purpose, std::move(err)); });
+}
+
+secrets_actor::behavior_type secrets_service(secrets_pointer self,
+                                             secrets_options opts,
+                                             secrets_deps deps) {
+  auto& s = self->state;
+  s.self = self;
+  s.opts = std::move(opts);
+  s.deps = std::move(deps);
+  if (s.deps.status)
+    s.deps.status->secrets_ready = false;
+  if (s.deps.bus)
+    self->send(s.deps.bus, atom::subscribe_v,
+               std::vector<std::string>{secrets_topic},
+               caf::actor_cast<caf::actor>(self));
+  for (auto purpose : {dpop_purpose, cookies_purpose})
+    s.refresh(purpose);
+  self->delayed_send(self, s.opts.refresh_interval, atom::tick_v, ++s.timer);
+  auto ask = [self, &s](std::string& purpose, bool force)
+    -> caf::result<uint64_t> {
+    if (!known_purpose(purpose))
+      return make_error(ec::invalid_argument,
+                        "a purpose is \"dpop\" or \"cookies\"");
+    auto rp = self->make_response_promise<uint64_t>();
+    s.waiting[purpose].push_back(rp);
+    if (!s.busy[purpose])
+      s.refresh(purpose, force);
+    return rp;
+  };
+  return {
+    [ask](atom::update, std::string& purpose) mutable {
+      return ask(purpose, false);
+    },
+    [ask](atom::rotate, std::string& purpose) mutable {
+      return ask(purpose, true);
+    },
+    [self, &s](atom::event, const bus_event& e) {
+      auto j = json::parse(e.payload, nullptr, false);
+      if (!j.is_object() || !j.contains("purpose")
+          || !j["purpose"].is_string())
+        return;
+      auto purpose = j["purpose"].get<std::string>();
+      if (!known_purpose(purpose) || s.busy[purpose])
+        return;
+      auto held = s.deps.board->get(purpose);
+      auto generation = j.value("generation", uint64_t{0});
+      if (!held || held->generation < generation)
+        s.refresh(purpose);
+    },
+    [self, &s](atom::tick, uint64_t id) {
+      if (id != s.timer)
+        return;
+      for (auto purpose : {dpop_purpose, cookies_purpose})
+        if (!s.busy[purpose])
+          s.refresh(purpose);
+      self->delayed_send(self, s.opts.refresh_interval, atom::tick_v,
+                         ++s.timer);
+    },
+  };
+}
+
+secrets_actor spawn_secrets(caf::actor_system& sys,
+                            const secrets_options& opts,
+                            const secrets_deps& deps) {
+  return sys.spawn(secrets_service, opts, deps);
+}
+
+} // namespace keymesh
