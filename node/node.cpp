@@ -549,6 +549,11 @@ void node::stop() {
     caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
   for (auto& s : sessions_)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  for (auto& o : objects_)
+    caf::anon_send_exit(o, caf::exit_reason::user_shutdown);
+  // Its timer would keep it (and the actor system) alive.
+  if (secrets_)
+    caf::anon_send_exit(secrets_, caf::exit_reason::user_shutdown);
   if (membership_)
     caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
   // Close the cluster port; links already up end with the actor system.

@@ -43,6 +43,9 @@ struct target {
   std::unique_ptr<http::bridge_pool> bridge;
   std::unique_ptr<state_service> state;
   std::unique_ptr<http::api> api;
+  std::shared_ptr<secret_board> board;
+  std::unique_ptr<dpop_nonces> dpop;
+  std::unique_ptr<cookie_sealer> cookies;
 
   target() {
     // Every created or revoked session is an audit line: millions of them
@@ -60,6 +63,7 @@ struct target {
     auto ks = *spawn_keystore(*sys, *opts, fed);
     for (int i = 0; i < 5000 && !slot->load(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    board = std::make_shared<secret_board>();
     state = state_service::start(*sys, settings, "node-f", system_wall_clock());
     bridge = std::make_unique<http::bridge_pool>(*sys, 1);
     std::string keys_file = "/tmp/keymesh-fuzz-http.keys";
@@ -77,6 +81,18 @@ struct target {
     ctx.bridge = bridge.get();
     ctx.state = state->client();
     ctx.deny = std::make_shared<state::deny_set>();
+    // The secret rings (in memory: no database, no bus).
+    secrets_deps with;
+    with.state = state->client();
+    with.board = board;
+    auto sopts = secrets_options::from_settings(settings);
+    ctx.secrets = spawn_secrets(*sys, *sopts, with);
+    dpop = std::make_unique<dpop_nonces>(board, system_wall_clock(),
+                                         settings.dpop.nonce_window);
+    cookies = std::make_unique<cookie_sealer>(board, system_wall_clock());
+    ctx.dpop = dpop.get();
+    ctx.cookies = cookies.get();
+    ctx.rings = board;
     api = std::make_unique<http::api>(std::move(ctx));
   }
 };

@@ -2,7 +2,8 @@
 // peers and from the warm-start file: partition snapshots (merged into a
 // partition as a sync does), sessions, refresh families and tokens, and
 // attempt counters, objects (state/object.hpp) and their index keys,
-// pushed authorization requests (state/par.hpp).
+// pushed authorization requests (state/par.hpp), secret rings with their
+// nonces and sealed cookies (state/secret_ring.hpp).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include "state/attempts.hpp"
 #include "state/object.hpp"
 #include "state/par.hpp"
+#include "state/secret_ring.hpp"
 #include "state/partition.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
@@ -59,6 +61,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!again || again->client_id != r->client_id
         || again->params != r->params || again->expires_at != r->expires_at)
       __builtin_trap();
+  }
+  if (auto ring = state::decode_ring(input)) {
+    auto again = state::decode_ring(state::encode_ring(*ring));
+    if (!again || again->generation != ring->generation
+        || again->keys.size() != ring->keys.size())
+      __builtin_trap();
+    // Whatever a ring holds, nonces and cookies are checked without harm.
+    state::dpop_nonce_valid(*ring, input, 1'700'000'000'000, 60'000);
+    state::open_cookie(*ring, input, "", 1'700'000'000'000);
   }
   return 0;
 }

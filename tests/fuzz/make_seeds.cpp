@@ -22,6 +22,7 @@
 #include "state/attempts.hpp"
 #include "state/object.hpp"
 #include "state/par.hpp"
+#include "state/secret_ring.hpp"
 #include "state/refresh.hpp"
 #include "state/session.hpp"
 #include "state/snapshot.hpp"
@@ -189,6 +190,7 @@ database:
   obj.consumed_at = 1'700'000'000'500;
   obj.consume_key = "k1";
   write("state", "object", state::encode_object(obj));
+  write("state", "ring", state::encode_ring(state::new_ring("dpop", 1)));
   write("state", "par",
         state::encode_par({"rp", R"({"scope":"openid"})", 1700000060000}));
   write("state", "refresh-token", state::make_refresh_token(s.sid, family));
@@ -269,6 +271,18 @@ database:
                      R"(oauth:request_uri:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA)"
                      R"(AAAAAAAAAAAA"})",
                      admin));
+  write("http", "dpop-check",
+        http_request("POST", "/api/dpop/nonce/check",
+                     R"({"nonce":"rVUUCwAAAAAAW19k-1EZ7AXoETd7PD1a2yR_Aw"})",
+                     admin));
+  write("http", "cookie-open",
+        http_request("POST", "/api/cookies/open",
+                     R"({"sealed":"v1.IAc1-UtNUzENRWcTmAEfPogrZq8fMLRNCSpaN)"
+                     R"(-8uVVxO6bPMNK-pa3Q","aad":"_s"})",
+                     admin));
+  write("http", "cookie-seal",
+        http_request("POST", "/api/cookies/seal",
+                     R"({"plaintext":"x","aad":"_s"})", admin));
   write("http", "chunked",
         "POST /api/verify HTTP/1.1\r\nHost: f\r\nContent-Type: "
         "application/json\r\n"
