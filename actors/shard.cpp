@@ -420,6 +420,17 @@ void decide(shard_pointer self, write_request req,
     rp.deliver(make_error(why));
     return;
   }
+  if (st.view.owners.size() == 1) {
+    // The only owner (a single node): decided here, at once.
+    state::record rec;
+    rec.value = std::move(req.value);
+    rec.expires_at = req.expires_at;
+    rec.tombstone = req.tombstone;
+    rec.ver = st.options().clock->now();
+    st.data.merge(req.keyspace, req.key, rec, st.now_ms());
+    rp.deliver(write_result{rec.ver, 1, 1});
+    return;
+  }
   st.deciding[lock];
   auto d = std::make_shared<decide_request>();
   d->keyspace = std::move(req.keyspace);
