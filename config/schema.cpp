@@ -327,6 +327,10 @@ std::vector<key_spec> make_table() {
             "How long a replaced cookie key still opens cookies: the "
             "lifetime of the longest cookie sealed with it.")
           .range(1 * minute, 365 * day),
+      entry("objects.kinds", t::kind_limit_list, KEYMESH_FIELD(objects.kinds),
+            "Caps of particular object kinds, tighter than objects.max_ttl "
+            "and objects.max_value_bytes (an authorization code lives "
+            "minutes and is small, a session-bound grant lives longer)."),
       entry("auth.scrypt_log2_n", t::integer, KEYMESH_FIELD(auth.scrypt_log2_n),
             "scrypt cost of new password hashes: N = 2^this (15: 32 MiB "
             "with r = 8; stored hashes keep the cost they were made with).")
@@ -500,6 +504,11 @@ std::optional<std::string> check_item(value_type type, std::string_view item) {
       return "not a host:port with a port from 1 to 65535";
     break;
   }
+  case value_type::kind_limit_list:
+    if (!parse_kind_limit(item))
+      return "not KIND:MAX_TTL:MAX_VALUE_SIZE (a kind of A-Z a-z 0-9 _ - ., "
+             "a duration from 1s, a size from 64B)";
+    break;
   default:
     if (!is_dns_name(item))
       return "not a DNS name";
@@ -511,7 +520,26 @@ std::optional<std::string> check_item(value_type type, std::string_view item) {
 
 bool key_spec::is_list() const {
   return type == value_type::url_list || type == value_type::address_list ||
-         type == value_type::name_list;
+         type == value_type::name_list || type == value_type::kind_limit_list;
+}
+
+std::optional<kind_limit> parse_kind_limit(std::string_view item) {
+  auto first = item.find(':');
+  auto second = first == std::string_view::npos
+                  ? std::string_view::npos
+                  : item.find(':', first + 1);
+  if (second == std::string_view::npos)
+    return std::nullopt;
+  auto kind = item.substr(0, first);
+  if (kind.empty() || !is_identifier(kind))
+    return std::nullopt;
+  auto ttl = parse_duration(item.substr(first + 1, second - first - 1));
+  auto size = parse_size(item.substr(second + 1));
+  if (!ttl || *ttl < std::chrono::seconds{1} || !size || *size < 64)
+    return std::nullopt;
+  return kind_limit{std::string{kind},
+                    std::chrono::duration_cast<std::chrono::seconds>(*ttl),
+                    *size};
 }
 
 bool key_spec::whole_seconds() const {
@@ -596,6 +624,8 @@ std::string type_name(const key_spec& spec) {
     return "list of host:port";
   case value_type::name_list:
     return "list of DNS names";
+  case value_type::kind_limit_list:
+    return "list of KIND:TTL:SIZE";
   }
   return "string";
 }
@@ -635,6 +665,11 @@ std::string allowed_text(const key_spec& spec) {
            std::string{list_note};
   case value_type::name_list:
     return "a list of DNS names" + std::string{list_note};
+  case value_type::kind_limit_list:
+    return "a list of KIND:MAX_TTL:MAX_VALUE_SIZE such as "
+           "AuthorizationCode:10m:4KiB, each cap at most objects.max_ttl and "
+           "objects.max_value_bytes" +
+           std::string{list_note};
   }
   return "";
 }
@@ -723,6 +758,7 @@ std::optional<value_error> assign(const key_spec& spec, settings& target,
   case value_type::url_list:
   case value_type::address_list:
   case value_type::name_list:
+  case value_type::kind_limit_list:
     return fail("a list was expected");
   }
   *std::get<std::string*>(field) = std::string{text};

@@ -35,6 +35,8 @@ enum class value_type {
   address_list,
   /// DNS names.
   name_list,
+  /// "KIND:MAX_TTL:MAX_VALUE_SIZE" entries (objects.kinds).
+  kind_limit_list,
 };
 
 /// Where a key's value lives inside a `settings`.
@@ -109,6 +111,17 @@ struct value_error {
 /// For list keys, pass assign_list instead.
 std::optional<value_error> assign(const key_spec& spec, settings& target,
                                   std::string_view text);
+
+/// One entry of objects.kinds: the caps of one object kind.
+struct kind_limit {
+  std::string kind;
+  std::chrono::seconds max_ttl{0};
+  size_t max_value_bytes = 0;
+};
+
+/// "KIND:MAX_TTL:MAX_VALUE_SIZE" ("AuthorizationCode:10m:4KiB"), or
+/// nothing when ITEM is not one.
+std::optional<kind_limit> parse_kind_limit(std::string_view item);
 
 /// Checks every item and stores the list; nothing is stored on error.
 std::optional<value_error> assign_list(const key_spec& spec, settings& target,

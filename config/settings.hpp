@@ -128,6 +128,8 @@ struct settings {
     std::chrono::seconds max_ttl = std::chrono::hours{24 * 14};
     /// Largest payload of one object.
     size_t max_value_bytes = 64 * 1024;
+    /// Tighter caps of particular kinds: "KIND:MAX_TTL:MAX_VALUE_SIZE".
+    std::vector<std::string> kinds;
   } objects;
 
   struct secrets_section {

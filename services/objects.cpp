@@ -11,6 +11,7 @@
 #include "actors/local_request.hpp"
 #include "common/base64url.hpp"
 #include "common/digest.hpp"
+#include "config/schema.hpp"
 #include "state/par.hpp"
 
 namespace keymesh {
@@ -59,7 +60,37 @@ objects_options::from_settings(const config::settings& c) {
   if (opts.limits.default_ttl > opts.limits.max_ttl)
     return make_error(ec::invalid_argument,
                       "objects.default_ttl must be at most objects.max_ttl");
+  for (auto& item : c.objects.kinds) {
+    auto limit = config::parse_kind_limit(item);
+    if (!limit)
+      return make_error(ec::invalid_argument,
+                        "objects.kinds: not KIND:MAX_TTL:MAX_VALUE_SIZE: "
+                          + item);
+    if (limit->max_ttl > opts.limits.max_ttl
+        || limit->max_value_bytes > opts.limits.max_value_bytes)
+      return make_error(ec::invalid_argument,
+                        "objects.kinds: " + item
+                          + " is not within objects.max_ttl and "
+                            "objects.max_value_bytes");
+    if (!caller_kind(limit->kind))
+      return make_error(ec::invalid_argument,
+                        "objects.kinds: " + limit->kind
+                          + " is not a kind callers may use");
+    opts.kinds[limit->kind] = kind_caps{
+      std::chrono::duration_cast<std::chrono::milliseconds>(limit->max_ttl)
+        .count(),
+      limit->max_value_bytes};
+  }
   return opts;
+}
+
+objects_options::kind_caps
+objects_options::caps(std::string_view kind) const {
+  if (auto i = kinds.find(kind); i != kinds.end())
+    return i->second;
+  return {std::chrono::duration_cast<std::chrono::milliseconds>(limits.max_ttl)
+            .count(),
+          limits.max_value_bytes};
 }
 
 int64_t objects_state::now_ms() const {
@@ -72,15 +103,18 @@ caf::error objects_state::check(const object_put& req) const {
                    "with \"keymesh.\" are reserved)");
   if (!state::valid_object_id(req.id))
     return invalid("an id is 1 to 512 bytes without control characters");
-  if (req.value.size() > opts.limits.max_value_bytes)
-    return invalid("the value is larger than objects.max_value_bytes ("
-                   + std::to_string(opts.limits.max_value_bytes) + ")");
-  auto max_ttl
-    = std::chrono::duration_cast<std::chrono::milliseconds>(opts.limits.max_ttl)
-        .count();
-  if (req.ttl_ms < 0 || req.ttl_ms > max_ttl)
-    return invalid("ttl must be from 1 ms to objects.max_ttl ("
-                   + std::to_string(max_ttl / 1000) + " s)");
+  auto caps = opts.caps(req.kind);
+  auto own = opts.kinds.count(req.kind) > 0;
+  if (req.value.size() > caps.max_value_bytes)
+    return invalid("the value is larger than "
+                   + std::string{own ? "objects.kinds' cap of " + req.kind
+                                     : "objects.max_value_bytes"}
+                   + " (" + std::to_string(caps.max_value_bytes) + ")");
+  if (req.ttl_ms < 0 || req.ttl_ms > caps.max_ttl_ms)
+    return invalid("ttl must be from 1 ms to "
+                   + std::string{own ? "objects.kinds' cap of " + req.kind
+                                     : "objects.max_ttl"}
+                   + " (" + std::to_string(caps.max_ttl_ms / 1000) + " s)");
   switch (req.condition) {
     case object_condition::always:
     case object_condition::absent:
@@ -280,11 +314,13 @@ void objects_state::put_attempt(object_put req, int attempt,
   o.value = req.value;
   o.indexes = req.indexes;
   o.created_at = now;
-  auto ttl = req.ttl_ms > 0 ? req.ttl_ms
-                            : std::chrono::duration_cast<
-                                std::chrono::milliseconds>(
-                                opts.limits.default_ttl)
-                                .count();
+  auto ttl = req.ttl_ms > 0
+               ? req.ttl_ms
+               : std::min<int64_t>(std::chrono::duration_cast<
+                                     std::chrono::milliseconds>(
+                                     opts.limits.default_ttl)
+                                     .count(),
+                                   opts.caps(req.kind).max_ttl_ms);
   o.expires_at = now + ttl;
   auto answer = [rp, o](caf::expected<state::version> ver) mutable {
     if (!ver)

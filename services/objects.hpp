@@ -12,8 +12,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -30,6 +32,15 @@ namespace keymesh {
 /// What the service takes from the settings.
 struct objects_options {
   config::settings::objects_section limits;
+  /// Caps of particular kinds (objects.kinds), within the limits above.
+  struct kind_caps {
+    int64_t max_ttl_ms = 0;
+    size_t max_value_bytes = 0;
+  };
+  std::map<std::string, kind_caps, std::less<>> kinds;
+
+  /// The caps of KIND: its own, else the general ones.
+  kind_caps caps(std::string_view kind) const;
 
   static caf::expected<objects_options>
   from_settings(const config::settings& c);

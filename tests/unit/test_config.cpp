@@ -184,7 +184,7 @@ CAF_TEST(schema derives env names and matches the struct defaults) {
                   "KEYMESH_CLUSTER_STATIC_PEERS");
   CAF_CHECK_EQUAL(find_env("KEYMESH_HTTP_LISTEN")->name, "http.listen");
   CAF_CHECK(find_key("cluster.tls.passphrase")->secret);
-  CAF_CHECK_EQUAL(schema().size(), 90u);
+  CAF_CHECK_EQUAL(schema().size(), 91u);
   std::set<std::string> env_names;
   for (const auto& spec : schema()) {
     CAF_CHECK(env_names.insert(spec.env_name).second);
@@ -421,6 +421,28 @@ CAF_TEST(bad list items name the item) {
   CAF_CHECK(has_error(result, {"env KEYMESH_CLUSTER_SEEDS", "cluster.seeds",
                                "\"node2\"", "host:port with a port from 1"}));
   CAF_CHECK(result.value.cluster.static_peers.empty());
+}
+
+CAF_TEST(object kind caps parse and bad ones name the item) {
+  auto ok = from_yaml("objects:\n"
+                      "  kinds:\n"
+                      "    - AuthorizationCode:10m:4KiB\n"
+                      "    - Grant:14d:65536\n",
+                      {});
+  CAF_REQUIRE(ok.ok());
+  CAF_REQUIRE_EQUAL(ok.value.objects.kinds.size(), 2u);
+  auto code = keymesh::config::parse_kind_limit(ok.value.objects.kinds[0]);
+  CAF_REQUIRE(code);
+  CAF_CHECK_EQUAL(code->kind, "AuthorizationCode");
+  CAF_CHECK_EQUAL(code->max_ttl.count(), 600);
+  CAF_CHECK_EQUAL(code->max_value_bytes, 4096u);
+  auto bad = from_yaml("objects:\n  kinds: [\"Code:10m\"]\n",
+                       {{"KEYMESH_OBJECTS_KINDS", "bad kind:1m:1KiB"}});
+  CAF_CHECK(has_error(bad, {"objects.kinds", "\"bad kind:1m:1KiB\"",
+                            "KIND:MAX_TTL:MAX_VALUE_SIZE"}));
+  for (auto item : {"Code:10m", "Code:0s:1KiB", "Code:10m:1B", ":1m:1KiB",
+                    "Code:1m:1KiB:x"})
+    CAF_CHECK(!keymesh::config::parse_kind_limit(item));
 }
 
 CAF_TEST(wrong YAML types are errors not exceptions) {

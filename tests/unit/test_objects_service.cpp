@@ -35,6 +35,7 @@ struct fixture : test_coordinator_fixture<actor_config> {
     c.objects.default_ttl = 600s;
     c.objects.max_ttl = 3600s;
     c.objects.max_value_bytes = 128;
+    c.objects.kinds = {"Code:60s:64"};
     auto opts = objects_options::from_settings(c);
     CAF_REQUIRE(opts);
     objects_deps deps;
@@ -303,6 +304,44 @@ CAF_TEST(the replay registry answers first use once) {
   auto reserved = code("x");
   reserved.kind = "keymesh.jti";
   CAF_CHECK(has_code(put(reserved).error(), ec::invalid_argument));
+}
+
+CAF_TEST(a kind with caps of its own is held to them) {
+  object_put p;
+  p.kind = "Code";
+  p.id = "c1";
+  p.value = std::string(64, 'v');
+  // Without a ttl: the default (600 s) capped at the kind's 60 s.
+  auto put_ok = put(p);
+  CAF_REQUIRE(put_ok);
+  CAF_CHECK_EQUAL(put_ok->obj.expires_at - put_ok->obj.created_at, 60'000);
+  p.id = "c2";
+  p.value = std::string(65, 'v');
+  auto big = put(p);
+  CAF_REQUIRE(!big);
+  CAF_CHECK(has_code(big.error(), ec::invalid_argument));
+  CAF_CHECK_NOT_EQUAL(context_text(big.error()).find("Code"),
+                      std::string::npos);
+  p.value = "1";
+  p.ttl_ms = 60'001;
+  CAF_CHECK(has_code(put(p).error(), ec::invalid_argument));
+  p.ttl_ms = 60'000;
+  CAF_CHECK(put(p));
+  // Other kinds keep the general caps.
+  p.kind = "Grant";
+  p.ttl_ms = 3'600'000;
+  p.value = std::string(128, 'v');
+  CAF_CHECK(put(p));
+  // Caps past the general ones, or malformed, are refused at start.
+  config::settings c;
+  c.objects.kinds = {"Code:15d:1KiB"};
+  CAF_CHECK(!objects_options::from_settings(c));
+  c.objects.kinds = {"Code:10m"};
+  CAF_CHECK(!objects_options::from_settings(c));
+  c.objects.kinds = {"keymesh.jti:10m:1KiB"};
+  CAF_CHECK(!objects_options::from_settings(c));
+  c.objects.kinds = {"Code:10m:1KiB", "Grant:14d:64KiB"};
+  CAF_CHECK(objects_options::from_settings(c));
 }
 
 CAF_TEST(a pushed request is redeemed once by its client) {
