@@ -187,3 +187,35 @@ openssl_ecdsa_p256() {
     awk '{print $NF}' <<<"$out"
   fi
 }
+
+# stop_pid PID: stops a process this script started and waits for it.
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# A 3-node cluster (genclust, mutual TLS) for the cluster phases. Set
+# cluster_http and cluster_port (e.g. cluster_http=$(free_port_block 6);
+# cluster_port=$((cluster_http + 3))) and declare -A NODE_PID first.
+# make_cluster DIR writes node-1..3; start_node DIR I [ENV...] starts node
+# I (NODE_PID[I]); wait_ready PORT SECONDS; admin_of DIR I prints node I's
+# admin key.
+make_cluster() {
+  "$KEYMESH_BIN" genclust --nodes 3 --out "$1" --http-port "$cluster_http" \
+    --cluster-port "$cluster_port" >/dev/null
+}
+start_node() {
+  local dir=$1 i=$2
+  shift 2
+  env KEYMESH_LOG_LEVEL=warn "$@" "$KEYMESH_BIN" serve --config "$dir/node-$i/keymesh.yaml" \
+    >>"$dir/node-$i.log" 2>&1 &
+  NODE_PID[$i]=$!
+  PIDS+=("${NODE_PID[$i]}")
+}
+wait_ready() { # wait_ready PORT SECONDS
+  local limit=$(($2 * 50))
+  for _ in $(seq 1 "$limit"); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz/ready")" == 200 ]] && return 0
+    sleep 0.02
+  done
+  echo "bench: node on port $1 is not ready" >&2
+  return 1
+}
+admin_of() { grep -v '^#' "$1/node-$2/data/admin.keys" | head -n1; }
