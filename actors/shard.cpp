@@ -120,8 +120,8 @@ caf::error shard_state::decision_fence() const {
   return {};
 }
 
-bool shard_state::admits(const decide_request& d) const {
-  auto current = data.find(d.keyspace, d.key, now_ms());
+bool shard_state::admits(const decide_request& d,
+                         const state::record* current) {
   if (!current)
     return true;
   if (current->ver == d.rec.ver)
@@ -178,6 +178,8 @@ sync_reply shard_state::answer_sync(const state::digest_vector& theirs) const {
 namespace {
 
 constexpr uint32_t max_hops = 2;
+/// Requests that may wait behind a decision on one key.
+constexpr size_t max_waiting_decisions = 1024;
 constexpr int max_sync_rounds = 1000;
 
 void schedule_tick(shard_pointer self) {
@@ -412,7 +414,13 @@ void decide(shard_pointer self, write_request req,
   auto lock = decision_lock(req.keyspace, req.key);
   if (auto i = st.deciding.find(lock); i != st.deciding.end()) {
     // One decision per key at a time: this one runs once the first
-    // settled, against what it left.
+    // settled, against what it left (a bounded queue: a hot key with a
+    // slow owner answers "try again" rather than pile up).
+    if (i->second.size() >= max_waiting_decisions) {
+      rp.deliver(make_error(ec::unavailable,
+                            "too many decisions wait on the same key"));
+      return;
+    }
     i->second.push_back([=] { do_put(self, req, rp); });
     return;
   }
@@ -849,9 +857,11 @@ shard_actor::behavior_type shard(shard_pointer self, shard_options opts) {
       decide_reply out;
       if (st.deciding.count(decision_lock(d.keyspace, d.key)) > 0)
         return out; // busy with a decision of its own on the key
-      if (!st.admits(d)) {
+      // One lookup: the record may expire between two.
+      auto current = st.data.find(d.keyspace, d.key, st.now_ms());
+      if (!shard_state::admits(d, current)) {
         out.found = true;
-        out.current = *st.data.find(d.keyspace, d.key, st.now_ms());
+        out.current = *current; // admits() refuses only an existing copy
         return out;
       }
       st.options().clock->observe(d.rec.ver.stamp);

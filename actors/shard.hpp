@@ -150,10 +150,11 @@ public:
   /// the replication factor asks for.
   caf::error decision_fence() const;
 
-  /// Whether this owner's copy lets DECISION apply: it holds the same
-  /// record, or the condition holds, a copy older than the expected
-  /// version counting as one that missed writes.
-  bool admits(const decide_request& decision) const;
+  /// Whether this owner's copy CURRENT (null: none) lets DECISION apply:
+  /// it holds the same record, or the condition holds, a copy older than
+  /// the expected version counting as one that missed writes.
+  static bool admits(const decide_request& decision,
+                     const state::record* current);
 
   /// Merges REMOTE records; returns how many changed something.
   size_t merge_all(std::vector<state::keyed_record> records);

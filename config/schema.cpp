@@ -304,7 +304,9 @@ std::vector<key_spec> make_table() {
       entry("secrets.install_lead", t::duration,
             KEYMESH_FIELD(secrets.install_lead),
             "How long a new ring key is installed on every node (it opens "
-            "and verifies) before any node seals or signs with it.")
+            "and verifies) before any node seals or signs with it; at "
+            "least twice secrets.refresh_interval, so that a node that "
+            "missed the bus event has re-read the ring by then.")
           .range(100, 1 * hour),
       entry("secrets.refresh_interval", t::duration,
             KEYMESH_FIELD(secrets.refresh_interval),

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/error.hpp"
-#include "actors/local_request.hpp"
 #include "persistence/sealed.hpp"
 
 namespace keymesh {
@@ -30,6 +29,11 @@ bool secret_board::offer(std::shared_ptr<const state::secret_ring> ring) {
     return false;
   slot = std::move(ring);
   return true;
+}
+
+void secret_board::replace(std::shared_ptr<const state::secret_ring> ring) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  rings_[ring->purpose] = std::move(ring);
 }
 
 dpop_nonces::dpop_nonces(std::shared_ptr<const secret_board> board,
@@ -109,6 +113,12 @@ secrets_options::from_settings(const config::settings& c) {
   opts.cookies.overlap_ms
     = duration_cast<milliseconds>(c.cookies.overlap).count();
   opts.refresh_interval = c.secrets.refresh_interval;
+  // A node that misses the bus event still re-reads the ring before the
+  // new key signs anywhere.
+  if (c.secrets.install_lead < 2 * c.secrets.refresh_interval)
+    return make_error(ec::invalid_argument,
+                      "secrets.install_lead must be at least twice "
+                      "secrets.refresh_interval");
   if (opts.dpop.rotate_every_ms <= lead + 2 * window)
     return make_error(ec::invalid_argument,
                       "dpop.rotate_every must be longer than "
@@ -145,6 +155,13 @@ int64_t secrets_state::now_ms() const {
 
 void secrets_state::settle(const std::string& purpose, caf::error err) {
   busy[purpose] = false;
+  // A rotation asked for meanwhile runs now, and answers the waiting
+  // promises itself; so does a re-read a bus event asked for.
+  if (pending_force[purpose]) {
+    pending_force[purpose] = false;
+    dirty[purpose] = false;
+    return refresh(purpose, true);
+  }
   auto ring = deps.board->get(purpose);
   auto promises = std::move(waiting[purpose]);
   waiting[purpose].clear();
@@ -159,19 +176,21 @@ void secrets_state::settle(const std::string& purpose, caf::error err) {
   if (deps.status && deps.board->get(dpop_purpose)
       && deps.board->get(cookies_purpose))
     deps.status->secrets_ready = true;
+  if (dirty[purpose]) {
+    dirty[purpose] = false;
+    refresh(purpose);
+  }
 }
 
 void secrets_state::adopt(const std::string& purpose, ring_ptr ring,
-                          state::version ver, bool announce) {
+                          bool announce) {
   auto generation = ring->generation;
-  if (deps.board->offer(ring)) {
-    versions[purpose] = ver;
+  auto held = deps.board->get(purpose);
+  if (!held || held->generation != generation || held->keys.size()
+      != ring->keys.size() || held->keys.front().kid != ring->keys.front().kid)
     spdlog::info("secrets: {} ring generation {} ({} key(s))", purpose,
                  generation, ring->keys.size());
-  } else if (auto held = deps.board->get(purpose);
-             held && held->generation == generation) {
-    versions[purpose] = ver;
-  }
+  deps.board->replace(ring);
   if (announce && deps.bus)
     caf::anon_send(deps.bus, atom::publish_v, std::string{secrets_topic},
                    json{{"purpose", purpose}, {"generation", generation}}
@@ -185,60 +204,70 @@ void secrets_state::adopt(const std::string& purpose, ring_ptr ring,
   auto worker = deps.store->worker();
   if (!worker)
     return;
+  // Counted as written at once: one write per generation and node.
+  persisted[purpose] = generation;
   persistence::secret_row row;
   row.purpose = purpose;
   row.generation = static_cast<int64_t>(generation);
   row.sealed = persistence::seal(opts.encryption_key, state::encode_ring(*ring),
                                  ring_aad(purpose));
   row.updated_at = now_ms();
-  self->request(*worker, local_request, atom::put_v, std::move(row))
-    .then(
-      [this, purpose, generation](atom::ok) {
-        persisted[purpose] = std::max(persisted[purpose], generation);
-      },
-      [this, purpose](caf::error& err) {
-        spdlog::warn("secrets: could not write the {} ring to the "
-                     "database: {}",
-                     purpose, self->system().render(err));
-      });
+  self->request(*worker, secrets_request_timeout, atom::put_v, std::move(row))
+    .then([](atom::ok) {},
+          [this, purpose, generation](caf::error& err) {
+            spdlog::warn("secrets: could not write the {} ring to the "
+                         "database: {}",
+                         purpose, self->system().render(err));
+            if (persisted[purpose] == generation)
+              persisted[purpose] = generation - 1; // tried again next time
+          });
 }
 
 void secrets_state::load(const std::string& purpose,
-                         std::function<void(ring_ptr)> done) {
+                         std::function<void(ring_ptr, uint64_t)> done) {
   if (opts.encryption_key.empty() || !deps.store)
-    return done(nullptr);
+    return done(nullptr, 1);
   auto worker = deps.store->worker();
   if (!worker)
-    return done(nullptr);
-  self->request(*worker, local_request, atom::get_v, atom::ring_v, purpose)
+    return settle(purpose, std::move(worker.error()));
+  self
+    ->request(*worker, secrets_request_timeout, atom::get_v, atom::ring_v,
+              purpose)
     .then(
       [this, purpose, done](secret_rows& rows) {
         if (rows.empty())
-          return done(nullptr);
-        auto plain = persistence::unseal(opts.encryption_key,
-                                         rows.front().sealed,
+          return done(nullptr, 1);
+        auto& row = rows.front();
+        auto plain = persistence::unseal(opts.encryption_key, row.sealed,
                                          ring_aad(purpose));
         auto ring = plain ? state::decode_ring(*plain) : std::nullopt;
         if (!ring || ring->purpose != purpose) {
+          // A new ring above the stored generation, so that the database
+          // takes it.
           spdlog::error("secrets: the database's {} ring does not open with "
                         "this node's secrets key (another cluster's, or "
                         "damaged): making a new one",
                         purpose);
-          return done(nullptr);
+          return done(nullptr, static_cast<uint64_t>(
+                                 std::max<int64_t>(row.generation, 0))
+                                 + 1);
         }
         persisted[purpose] = ring->generation;
-        done(std::make_shared<const state::secret_ring>(std::move(*ring)));
+        done(std::make_shared<const state::secret_ring>(std::move(*ring)), 0);
       },
-      [this, purpose, done](caf::error& err) {
+      [this, purpose](caf::error& err) {
+        // Not a reason for a new ring (every cookie would stop opening):
+        // the next tick tries again.
         spdlog::warn("secrets: could not read the {} ring from the "
                      "database: {}",
                      purpose, self->system().render(err));
-        done(nullptr);
+        settle(purpose, std::move(err));
       });
 }
 
 void secrets_state::write(const std::string& purpose, ring_ptr ring,
-                          write_condition c, state::version expected) {
+                          write_condition c, state::version expected,
+                          bool force, int attempt) {
   write_request w;
   w.keyspace = state::secrets_keyspace;
   w.key = purpose;
@@ -248,50 +277,72 @@ void secrets_state::write(const std::string& purpose, ring_ptr ring,
   // A decision: of two nodes creating or rotating a ring at once, one
   // writes it and the other adopts that one.
   w.decide = true;
-  self->request(deps.state.shard_for(purpose), local_request, atom::put_v, w)
+  self
+    ->request(deps.state.shard_for(purpose), secrets_request_timeout,
+              atom::put_v, w)
     .then(
-      [this, purpose, ring](write_result& r) {
-        adopt(purpose, ring, r.ver, true);
+      [this, purpose, ring](write_result&) {
+        adopt(purpose, ring, true);
         settle(purpose);
       },
-      [this, purpose](caf::error& err) {
-        if (has_code(err, ec::conflict) || has_code(err, ec::not_found)) {
-          // Another node wrote first: take its ring.
-          busy[purpose] = false;
-          return refresh(purpose);
-        }
+      [this, purpose, force, attempt](caf::error& err) {
+        if ((has_code(err, ec::conflict) || has_code(err, ec::not_found))
+            && attempt + 1 < max_ring_attempts)
+          // Another node wrote first: take its ring (and rotate it if
+          // that was asked).
+          return refresh(purpose, force, attempt + 1);
         settle(purpose, std::move(err));
       });
 }
 
-void secrets_state::refresh(const std::string& purpose, bool force) {
+void secrets_state::refresh(const std::string& purpose, bool force,
+                            int attempt) {
   busy[purpose] = true;
   read_request r{state::secrets_keyspace, purpose, 0};
-  self->request(deps.state.shard_for(purpose), local_request, atom::get_v, r)
+  self
+    ->request(deps.state.shard_for(purpose), secrets_request_timeout,
+              atom::get_v, r)
     .then(
-      [this, purpose, force](read_result& found) {
+      [this, purpose, force, attempt](read_result& found) {
+        auto exists = found.found && !found.rec.tombstone;
         std::optional<state::secret_ring> ring;
-        if (found.found && !found.rec.tombstone)
+        if (exists)
           ring = state::decode_ring(found.rec.value);
+        auto now = now_ms();
         if (!ring) {
-          // The first node of a cluster (or of a cluster restarted
-          // whole): the database's ring, else a new one.
-          return load(purpose, [this, purpose](ring_ptr stored) {
-            write(purpose,
-                  stored ? stored
-                         : std::make_shared<const state::secret_ring>(
-                           state::new_ring(purpose, now_ms())),
-                  write_condition::absent, {});
+          // The first node of a cluster (or of a cluster restarted whole):
+          // the database's ring, else a new one. A record that does not
+          // decode (damaged) is replaced at its version.
+          auto ver = found.rec.ver;
+          return load(purpose, [this, purpose, exists, ver, now, force,
+                                attempt](ring_ptr stored, uint64_t next) {
+            if (!stored) {
+              auto fresh = state::new_ring(purpose, now);
+              fresh.generation = std::max<uint64_t>(next, 1);
+              stored = std::make_shared<const state::secret_ring>(
+                std::move(fresh));
+            }
+            write(purpose, stored,
+                  exists ? write_condition::version_is
+                         : write_condition::absent,
+                  ver, force, attempt);
           });
         }
-        auto now = now_ms();
-        auto current = std::make_shared<const state::secret_ring>(*ring);
-        adopt(purpose, current, found.rec.ver, false);
+        auto held = deps.board->get(purpose);
+        if (held && held->generation > ring->generation) {
+          // The state lost the ring this node holds (its owners crashed):
+          // write that one back rather than step back.
+          return write(purpose, held, write_condition::version_is,
+                       found.rec.ver, force, attempt);
+        }
+        adopt(purpose, std::make_shared<const state::secret_ring>(*ring),
+              false);
         if (force || state::rotation_due(*ring, now, opts.policy(purpose)))
           return write(purpose,
                        std::make_shared<const state::secret_ring>(
                          state::rotated(*ring, now, opts.policy(purpose))),
-                       write_condition::version_is, found.rec.ver);
+                       write_condition::version_is, found.rec.ver, false,
+                       attempt);
         settle(purpose);
       },
       [this, purpose](caf::error& err) { settle(purpose, std::move(err)); });
@@ -322,6 +373,8 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
     s.waiting[purpose].push_back(rp);
     if (!s.busy[purpose])
       s.refresh(purpose, force);
+    else if (force)
+      s.pending_force[purpose] = true;
     return rp;
   };
   return {
@@ -337,11 +390,15 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
           || !j["purpose"].is_string())
         return;
       auto purpose = j["purpose"].get<std::string>();
-      if (!known_purpose(purpose) || s.busy[purpose])
+      if (!known_purpose(purpose))
         return;
       auto held = s.deps.board->get(purpose);
       auto generation = j.value("generation", uint64_t{0});
-      if (!held || held->generation < generation)
+      if (held && held->generation >= generation)
+        return;
+      if (s.busy[purpose])
+        s.dirty[purpose] = true; // re-read once the running one settles
+      else
         s.refresh(purpose);
     },
     [self, &s](atom::tick, uint64_t id) {

@@ -51,6 +51,10 @@ public:
   /// returns whether it did.
   bool offer(std::shared_ptr<const state::secret_ring> ring);
 
+  /// Takes RING whatever the board held (the state's ring is the one of
+  /// record).
+  void replace(std::shared_ptr<const state::secret_ring> ring);
+
 private:
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const state::secret_ring>, std::less<>>
@@ -130,6 +134,12 @@ struct secrets_deps {
 /// never a key).
 inline constexpr const char* secrets_topic = "secrets";
 
+/// Tries of one refresh lost to other writers before it gives up.
+inline constexpr int max_ring_attempts = 4;
+
+/// Timeout of the service's requests to the state and the database.
+inline constexpr std::chrono::seconds secrets_request_timeout{10};
+
 class secrets_state {
 public:
   static inline const char* name = "secrets";
@@ -142,9 +152,11 @@ public:
   /// Per purpose: the state record's version the board's ring came from,
   /// the generation last written to the database, and whether a read or
   /// write of it is under way (then a new request waits for it).
-  std::map<std::string, state::version> versions;
   std::map<std::string, uint64_t> persisted;
   std::map<std::string, bool> busy;
+  /// A rotation asked for while a refresh ran; a bus event that came then.
+  std::map<std::string, bool> pending_force;
+  std::map<std::string, bool> dirty;
   std::map<std::string, std::vector<caf::typed_response_promise<uint64_t>>>
     waiting;
   uint64_t timer = 0;
@@ -152,23 +164,26 @@ public:
   /// Reads PURPOSE's ring from the state and adopts it, creates it (from
   /// the database's copy, or new) when there is none, and rotates it when
   /// due (FORCE: now). Promises waiting on the purpose get the generation
-  /// adopted, or the error.
-  void refresh(const std::string& purpose, bool force = false);
+  /// adopted, or the error. ATTEMPT counts the tries lost to concurrent
+  /// writers (at most max_ring_attempts).
+  void refresh(const std::string& purpose, bool force = false,
+               int attempt = 0);
 
   /// Writes RING for PURPOSE at condition C (EXPECTED for version_is) as a
   /// decision; adopts it when written, re-reads when another write won.
   void write(const std::string& purpose, ring_ptr ring, write_condition c,
-             state::version expected);
+             state::version expected, bool force, int attempt);
 
-  /// Takes RING (read or written at VER) if it is newer than the board's;
-  /// seals it into the database when it is newer than what was written
-  /// there; announces it on the bus when ANNOUNCE.
-  void adopt(const std::string& purpose, ring_ptr ring, state::version ver,
-             bool announce);
+  /// Takes RING (the state's, read or written) for the board; seals it
+  /// into the database when it is newer than what was written there;
+  /// announces it on the bus when ANNOUNCE.
+  void adopt(const std::string& purpose, ring_ptr ring, bool announce);
 
-  /// The database's copy of PURPOSE (unsealed), then DONE.
+  /// The database's copy of PURPOSE (unsealed), then DONE with it (null:
+  /// none, or one this node cannot open: then the generation to start a
+  /// new ring at). A failed read fails the refresh.
   void load(const std::string& purpose,
-            std::function<void(ring_ptr)> done);
+            std::function<void(ring_ptr, uint64_t)> done);
 
   void settle(const std::string& purpose, caf::error err = {});
 

@@ -109,9 +109,16 @@ secret_ring rotated(secret_ring ring, int64_t now_ms,
       std::remove_if(ring.keys.begin(), ring.keys.end(),
                      [&](const ring_key& k) { return retired(k, now_ms); }),
       ring.keys.end());
+  // The key that signs now stays whatever happens (many rotations within
+  // one install lead would otherwise push it out): the oldest others go.
+  auto signer = signing_key(ring, now_ms);
+  auto signer_kid = signer ? signer->kid : 0;
   ring.keys.insert(ring.keys.begin(), new_key(ring, now_ms, active_from));
-  if (ring.keys.size() > max_ring_keys)
-    ring.keys.resize(max_ring_keys);
+  for (auto i = ring.keys.size(); ring.keys.size() > max_ring_keys && i > 1;) {
+    --i;
+    if (ring.keys[i].kid != signer_kid)
+      ring.keys.erase(ring.keys.begin() + static_cast<std::ptrdiff_t>(i));
+  }
   ++ring.generation;
   return ring;
 }

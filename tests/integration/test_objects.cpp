@@ -80,8 +80,9 @@ CAF_TEST(of_100_consumers_on_three_nodes_exactly_one_wins) {
   constexpr int consumers = 100;
   for (int round = 0; round < rounds; ++round) {
     auto path = "AuthorizationCode/race-" + std::to_string(round);
-    CAF_REQUIRE_EQUAL(
-      put(1 + round % 3, path, {{"value", "once"}}).result_int(), 200u);
+    auto created = put(1 + round % 3, path, {{"value", "once"}});
+    CAF_MESSAGE("put: " << created.body());
+    CAF_REQUIRE_EQUAL(created.result_int(), 200u);
     std::vector<unsigned> status(consumers);
     std::vector<std::thread> threads;
     for (int c = 0; c < consumers; ++c)

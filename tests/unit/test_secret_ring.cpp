@@ -62,6 +62,17 @@ CAF_TEST(a new key installs before it signs and the old one stays for the overla
   CAF_CHECK(find_key(third, first, handover) == nullptr);
 }
 
+CAF_TEST(rotations in a burst never drop the key that signs) {
+  auto ring = new_ring("cookies", t0);
+  auto first = ring.keys.front().kid;
+  for (int i = 0; i < 40; ++i)
+    ring = rotated(ring, t0 + i, policy);
+  CAF_CHECK_EQUAL(ring.keys.size(), max_ring_keys);
+  // Within the install lead the first key still signs, and is still there.
+  CAF_CHECK_EQUAL(signer(ring, t0 + 40), first);
+  CAF_CHECK(find_key(ring, first, t0 + 40) != nullptr);
+}
+
 CAF_TEST(nonces hold for their window and the next one only) {
   auto ring = new_ring("dpop", t0);
   auto nonce = make_dpop_nonce(ring, t0, window);
