@@ -362,14 +362,15 @@ void api::post_par(const request& req, const route_params&,
   if (!body || !only_members(*body, {"client_id", "params", "ttl"}, error))
     return done(std::move(error));
   par_push push;
-  auto client = body->find("client_id");
+  auto client = string_member(*body, "client_id", state::max_object_id_bytes);
   auto params = body->find("params");
-  if (client == body->end() || !client->is_string())
-    return done(bad_request("\"client_id\" is a required string"));
+  if (!client)
+    return done(bad_request("\"client_id\" is a required string of 1 to 512 "
+                            "bytes"));
   if (params == body->end() || !params->is_object())
     return done(bad_request("\"params\" is a required object: the "
                             "authorization request's parameters"));
-  push.client_id = client->get<std::string>();
+  push.client_id = std::move(*client);
   push.params = params->dump();
   if (auto ttl = body->find("ttl"); ttl != body->end()) {
     if (!ttl->is_number_integer() || ttl->get<int64_t>() < 1
@@ -398,12 +399,11 @@ void api::post_par_redeem(const request& req, const route_params&,
   auto body = parse_object(req, error);
   if (!body || !only_members(*body, {"client_id", "request_uri"}, error))
     return done(std::move(error));
-  auto client = body->find("client_id");
-  auto uri = body->find("request_uri");
-  if (client == body->end() || !client->is_string() || uri == body->end()
-      || !uri->is_string())
+  auto client = string_member(*body, "client_id", state::max_object_id_bytes);
+  auto uri = string_member(*body, "request_uri", state::max_object_id_bytes);
+  if (!client || !uri)
     return done(bad_request("\"client_id\" and \"request_uri\" are "
-                            "required strings"));
+                            "required strings of 1 to 512 bytes"));
   ask_objects<par_request>(
     done,
     [](const par_request& r) {
@@ -414,8 +414,7 @@ void api::post_par_redeem(const request& req, const route_params&,
              {"expires_at", r.expires_at / 1000}}
           .dump());
     },
-    atom::redeem_v,
-    par_redeem{client->get<std::string>(), uri->get<std::string>()});
+    atom::redeem_v, par_redeem{std::move(*client), std::move(*uri)});
 }
 
 } // namespace keymesh::http

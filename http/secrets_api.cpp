@@ -32,8 +32,9 @@ response no_ring(const char* purpose) {
                           + " ring yet");
 }
 
-/// The string member NAME of BODY (absent: FALLBACK; not a string or
-/// longer than LIMIT: nullopt).
+/// The string member NAME of BODY, empty allowed (absent: FALLBACK; not a
+/// string or longer than LIMIT: nullopt). string_member when it must not be
+/// empty.
 std::optional<std::string> text_member(const json& body, const char* name,
                                        size_t limit,
                                        std::optional<std::string> fallback) {
@@ -83,7 +84,7 @@ void api::post_dpop_nonce_check(const request& req, const route_params&,
   auto body = parse_object(req, error);
   if (!body || !only_members(*body, {"nonce"}, error))
     return done(std::move(error));
-  auto nonce = text_member(*body, "nonce", 256, std::nullopt);
+  auto nonce = string_member(*body, "nonce", 256);
   if (!nonce)
     return done(bad_request("\"nonce\" is a required string (at most 256 "
                             "bytes)"));
