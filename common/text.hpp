@@ -8,14 +8,14 @@
 
 namespace keymesh {
 
-/// Whether S is well-formed UTF-8 (no overlong forms, no surrogates, at
-/// most U+10FFFF) without C0 control characters or DEL.
-inline bool is_clean_text(std::string_view s) {
+namespace detail {
+
+inline bool check_utf8(std::string_view s, bool allow_controls) {
   size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<uint8_t>(s[i]);
     if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f)
+      if (!allow_controls && (c < 0x20 || c == 0x7f))
         return false;
       ++i;
       continue;
@@ -48,6 +48,20 @@ inline bool is_clean_text(std::string_view s) {
     i += n + 1;
   }
   return true;
+}
+
+} // namespace detail
+
+/// Whether S is well-formed UTF-8 (no overlong forms, no surrogates, at
+/// most U+10FFFF) without C0 control characters or DEL.
+inline bool is_clean_text(std::string_view s) {
+  return detail::check_utf8(s, false);
+}
+
+/// Whether S is well-formed UTF-8, control characters allowed (a stored
+/// value that JSON output carries escaped).
+inline bool is_utf8(std::string_view s) {
+  return detail::check_utf8(s, true);
 }
 
 } // namespace keymesh

@@ -11,6 +11,7 @@
 #include "actors/local_request.hpp"
 #include "common/base64url.hpp"
 #include "common/digest.hpp"
+#include "common/text.hpp"
 #include "config/schema.hpp"
 #include "state/par.hpp"
 
@@ -102,7 +103,8 @@ caf::error objects_state::check(const object_put& req) const {
     return invalid("a kind is 1 to 64 of A-Z a-z 0-9 _ - . (kinds starting "
                    "with \"keymesh.\" are reserved)");
   if (!state::valid_object_id(req.id))
-    return invalid("an id is 1 to 512 bytes without control characters");
+    return invalid("an id is 1 to 512 bytes of UTF-8 without control "
+                   "characters");
   auto caps = opts.caps(req.kind);
   auto own = opts.kinds.count(req.kind) > 0;
   if (req.value.size() > caps.max_value_bytes)
@@ -110,6 +112,9 @@ caf::error objects_state::check(const object_put& req) const {
                    + std::string{own ? "objects.kinds' cap of " + req.kind
                                      : "objects.max_value_bytes"}
                    + " (" + std::to_string(caps.max_value_bytes) + ")");
+  if (!is_utf8(req.value))
+    return invalid("the value is not UTF-8 text (values are answered in "
+                   "JSON)");
   if (req.ttl_ms < 0 || req.ttl_ms > caps.max_ttl_ms)
     return invalid("ttl must be from 1 ms to "
                    + std::string{own ? "objects.kinds' cap of " + req.kind
@@ -604,6 +609,8 @@ void objects_state::push_par(par_push req, promise<par_pushed> rp) {
   if (!state::valid_object_id(req.client_id))
     return void(rp.deliver(invalid(
       "client_id is 1 to 512 bytes without control characters")));
+  if (!is_utf8(req.params))
+    return void(rp.deliver(invalid("the parameters are not UTF-8 text")));
   if (req.params.size() > opts.limits.max_value_bytes)
     return void(rp.deliver(
       invalid("the parameters are larger than objects.max_value_bytes ("

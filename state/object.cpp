@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "state/placement.hpp"
 
 namespace keymesh::state {
@@ -19,12 +20,10 @@ bool valid_object_kind(std::string_view text) {
 }
 
 bool valid_object_id(std::string_view text) {
-  if (text.empty() || text.size() > max_object_id_bytes)
-    return false;
-  for (unsigned char c : text)
-    if (c < 0x20 || c == 0x7f)
-      return false;
-  return true;
+  // UTF-8 text: ids, index values and idempotency keys are answered in
+  // JSON, which cannot carry other bytes.
+  return !text.empty() && text.size() <= max_object_id_bytes
+         && is_clean_text(text);
 }
 
 std::string object_key(std::string_view kind, std::string_view id) {

@@ -52,8 +52,8 @@ struct object {
 /// A kind or an index field: 1 to 64 of [A-Za-z0-9_.-].
 bool valid_object_kind(std::string_view text);
 
-/// An id, an index value or a consume key: 1 to 512 bytes, none a control
-/// character (a consume key may also be empty).
+/// An id, an index value or a consume key: 1 to 512 bytes of UTF-8, none a
+/// control character (a consume key may also be empty).
 bool valid_object_id(std::string_view text);
 
 std::string object_key(std::string_view kind, std::string_view id);

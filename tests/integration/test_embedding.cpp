@@ -17,6 +17,7 @@
 #include <future>
 
 #include "actors/bus.hpp"
+#include "actors/error.hpp"
 #include "node/cluster_setup.hpp"
 #include "config/loader.hpp"
 #include "jose/jwt.hpp"
@@ -50,6 +51,15 @@ caf::behavior token_client(caf::event_based_actor* self, keystore_actor ks) {
       return rp;
     },
   };
+}
+
+/// A single node on loopback with its data under DIR.
+config::settings single_node_settings(const test::temp_dir& dir) {
+  config::settings settings;
+  settings.node.data_dir = dir.file("data");
+  settings.http.listen = "127.0.0.1:0";
+  settings.http.threads = 1;
+  return settings;
 }
 
 } // namespace
@@ -99,11 +109,7 @@ CAF_TEST(an_application_runs_a_whole_node_in_its_own_system) {
   test::temp_dir dir;
   app_config cfg;
   caf::actor_system sys{cfg};
-  config::settings settings;
-  settings.node.data_dir = dir.file("data");
-  settings.http.listen = "127.0.0.1:0";
-  settings.http.threads = 1;
-  auto n = node::start(sys, settings);
+  auto n = node::start(sys, single_node_settings(dir));
   CAF_REQUIRE(n->http_port() != 0);
   // The application's actor signs through the node's keystore...
   auto client = sys.spawn(token_client, n->keystore());
@@ -120,6 +126,63 @@ CAF_TEST(an_application_runs_a_whole_node_in_its_own_system) {
   CAF_CHECK_EQUAL(body["active"], true);
   CAF_CHECK_EQUAL(body["kid"], token.kid);
   self->send_exit(client, caf::exit_reason::user_shutdown);
+  n->stop();
+}
+
+CAF_TEST(objects_an_application_writes_are_served_over_http) {
+  test::temp_dir dir;
+  app_config cfg;
+  caf::actor_system sys{cfg};
+  auto n = node::start(sys, single_node_settings(dir));
+  auto keys = test::read_file(dir.file("data/admin.keys"));
+  auto admin = keys.substr(keys.rfind('\n', keys.size() - 2) + 1);
+  admin.pop_back();
+  auto auth = "Authorization: Bearer " + admin + "\r\n";
+  // The application stores values that are JSON and text that is not; an
+  // OP in another language reads them. Bytes that are not UTF-8 cannot be
+  // answered in JSON: refused with a clear error, and the service goes on.
+  caf::scoped_actor self{sys};
+  auto put = [&](std::string id, std::string value) {
+    object_put p;
+    p.kind = "App";
+    p.id = std::move(id);
+    p.value = std::move(value);
+    p.ttl_ms = 60000;
+    caf::error failed;
+    self->request(n->objects(), std::chrono::seconds{10}, atom::put_v, p)
+      .receive([](object_found&) {},
+               [&](caf::error& err) { failed = std::move(err); });
+    return failed;
+  };
+  CAF_CHECK_EQUAL(put("json", R"({"a":[1,2]})"), caf::error{});
+  CAF_CHECK_EQUAL(put("text", "plain \"text\"\n"), caf::error{});
+  auto bytes = put("bytes", std::string{"ok\xff\xfe"});
+  CAF_CHECK(has_code(bytes, ec::invalid_argument));
+  CAF_CHECK(context_text(bytes).find("UTF-8") != std::string::npos);
+  CAF_CHECK(has_code(put(std::string{"id\xc0\xaf"}, "1"), ec::invalid_argument));
+  auto get = [&](const std::string& id) {
+    auto res = test::request(n->http_port(), "GET", "/api/objects/App/" + id,
+                             {}, auth);
+    CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+    return nlohmann::json::parse(res.body());
+  };
+  // (copies: CAF's check macros keep references to their arguments)
+  auto json_value = get("json")["value"];
+  auto text_value = get("text")["value"];
+  CAF_CHECK_EQUAL(json_value, nlohmann::json::parse(R"({"a":[1,2]})"));
+  CAF_CHECK_EQUAL(text_value, "plain \"text\"\n");
+  auto missing = test::request(n->http_port(), "GET", "/api/objects/App/bytes",
+                               {}, auth);
+  CAF_CHECK_EQUAL(missing.result_int(), 404u);
+  // The node is (or becomes, once its secrets are in) ready: no actor of it
+  // ended.
+  CAF_CHECK(test::eventually(
+    [&] {
+      return test::request(n->http_port(), "GET", "/healthz/ready")
+               .result_int()
+             == 200u;
+    },
+    std::chrono::seconds{10}));
   n->stop();
 }
 
