@@ -44,20 +44,35 @@ std::optional<state::version> parse_version(const std::string& text) {
   return v;
 }
 
-json object_json(const object_found& f) {
+/// An object as the API answers it, as JSON text. The value is spliced in
+/// as stored when it is a JSON document (every value written over HTTP is
+/// one), without a parse and a dump per answer; a value an embedding
+/// application wrote that is not JSON is answered as a string. Text that is
+/// not UTF-8 (only an embedding application can store it) is answered with
+/// U+FFFD in its place rather than failing the answer.
+std::string object_text(const object_found& f) {
   auto& o = f.obj;
   json j{{"kind", o.kind},
          {"id", o.id},
-         {"value", json::parse(o.value, nullptr, false)},
          {"indexes", o.indexes},
          {"created_at", o.created_at / 1000},
          {"expires_at", o.expires_at / 1000},
          {"version", version_text(f.ver)}};
-  if (j["value"].is_discarded())
-    j["value"] = o.value; // written by an embedding application
   if (o.consumed())
     j["consumed_at"] = o.consumed_at / 1000;
-  return j;
+  auto out = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  out.pop_back(); // the closing brace: the value goes last
+  out += ",\"value\":";
+  if (json::accept(o.value))
+    out += o.value;
+  else
+    out += json(o.value).dump(-1, ' ', false, json::error_handler_t::replace);
+  out += '}';
+  return out;
+}
+
+response object_response(const object_found& f) {
+  return json_response(bhttp::status::ok, object_text(f));
 }
 
 /// The {kind} and {id} of a route, or nullopt after answering 400.
@@ -221,9 +236,7 @@ void api::put_object(const request& req, const route_params& params,
     put.condition = object_condition::version_is;
     put.expected = *v;
   }
-  ask_objects<object_found>(done, [](const object_found& f) {
-      return json_response(bhttp::status::ok, object_json(f).dump());
-    }, atom::put_v,
+  ask_objects<object_found>(done, object_response, atom::put_v,
                             std::move(put));
 }
 
@@ -232,10 +245,7 @@ void api::get_object(const request&, const route_params& params,
   std::string kind, id;
   if (!object_address(params, true, done, kind, id))
     return;
-  ask_objects<object_found>(done, [](const object_found& f) {
-      return json_response(bhttp::status::ok, object_json(f).dump());
-    }, atom::get_v, kind,
-                            id);
+  ask_objects<object_found>(done, object_response, atom::get_v, kind, id);
 }
 
 void api::delete_object(const request&, const route_params& params,
@@ -274,10 +284,8 @@ void api::consume_object(const request& req, const route_params& params,
   if (!key.empty() && !state::valid_object_id(key))
     return done(bad_request("an idempotency key is 1 to 512 bytes without "
                             "control characters"));
-  ask_objects<object_found>(done, [](const object_found& f) {
-      return json_response(bhttp::status::ok, object_json(f).dump());
-    }, atom::consume_v,
-                            kind, id, key);
+  ask_objects<object_found>(done, object_response, atom::consume_v, kind,
+                            id, key);
 }
 
 void api::find_objects(const request& req, const route_params& params,
@@ -291,11 +299,14 @@ void api::find_objects(const request& req, const route_params& params,
   ask_objects<std::vector<object_found>>(
     done,
     [](const std::vector<object_found>& found) {
-      json list = json::array();
-      for (auto& f : found)
-        list.push_back(object_json(f));
-      return json_response(bhttp::status::ok,
-                           json{{"objects", std::move(list)}}.dump());
+      std::string out = "{\"objects\":[";
+      for (auto& f : found) {
+        if (out.back() == '}')
+          out += ',';
+        out += object_text(f);
+      }
+      out += "]}";
+      return json_response(bhttp::status::ok, std::move(out));
     },
     atom::list_v, std::move(*q));
 }
