@@ -36,7 +36,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcaf-core0.17 libcaf-io0.17 libcaf-openssl0.17 \
       libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 ca-certificates \
-      libsqlite3-0 libmysqlcppconn7v5 \
+      libsqlite3-0 libmysqlcppconn7v5 libjemalloc2 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 keymesh \
  && useradd --system --uid 10001 --gid keymesh --no-create-home \

@@ -28,11 +28,29 @@
 #include "config/loader.hpp"
 #include "config/render.hpp"
 #include "keymesh/version.hpp"
+
+#ifdef KEYMESH_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include "persistence/sealed.hpp"
 
 extern char** environ;
 
 namespace {
+
+/// The allocator the program runs on, as jemalloc itself reports it (so a
+/// build that meant to link it but did not says so).
+std::string allocator_name() {
+#ifdef KEYMESH_WITH_JEMALLOC
+  const char* version = nullptr;
+  size_t size = sizeof(version);
+  if (mallctl("version", &version, &size, nullptr, 0) == 0 && version)
+    return std::string{"jemalloc "} + version;
+  return "jemalloc (linked, but it does not answer)";
+#else
+  return "glibc";
+#endif
+}
 
 constexpr const char* main_help = R"(keymesh — signing keys and sessions for identity-system replicas
 
@@ -335,7 +353,8 @@ int main(int argc, char** argv) {
       std::cout << version_help;
       return 0;
     }
-    std::cout << "keymesh " << keymesh::version_string << '\n';
+    std::cout << "keymesh " << keymesh::version_string << '\n'
+              << "allocator: " << allocator_name() << '\n';
     return 0;
   }
   if (command == "serve")

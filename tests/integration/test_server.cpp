@@ -270,6 +270,13 @@ CAF_TEST(cli_config_check_version_and_help) {
   auto [v_code, v_out] = run_command({bin, "version"}, {}, dir.file("v.log"));
   CAF_CHECK_EQUAL(v_code, 0);
   CAF_CHECK(v_out.rfind("keymesh ", 0) == 0);
+  // The program says which allocator it runs on: jemalloc when built with
+  // it (the default), and the check that it really is in use.
+#ifdef KEYMESH_EXPECT_JEMALLOC
+  CAF_CHECK(v_out.find("\nallocator: jemalloc 5.") != std::string::npos);
+#else
+  CAF_CHECK(v_out.find("\nallocator: glibc") != std::string::npos);
+#endif
   for (auto cmd : {"serve", "config", "version", "genclust"}) {
     auto [h_code, h_out] = run_command({bin, cmd, "--help"}, {},
                                        dir.file(std::string{cmd} + ".h.log"));
