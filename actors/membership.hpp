@@ -29,7 +29,7 @@
 namespace keymesh {
 
 /// Bumped whenever the cluster protocol changes incompatibly.
-inline constexpr uint32_t cluster_protocol_version = 2;
+inline constexpr uint32_t cluster_protocol_version = 3;
 
 /// "key=value" for every setting that must agree across the cluster.
 std::vector<std::string> shared_settings(const config::settings& cfg);

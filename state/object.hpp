@@ -1,6 +1,6 @@
 // The objects an OpenID Provider keeps for a short time (its models:
 // authorization codes, interactions, grants, device codes ...): how one is
-// stored in the `objects` keyspace (compact JSON), its secondary index
+// stored in the `objects` keyspace (a tagged binary form), its secondary index
 // entries in the `object_index` keyspace, and the checks on what clients
 // send. An object is live, then maybe consumed (once, cluster-wide), then
 // destroyed (a tombstone): its state only moves forward.
@@ -68,12 +68,13 @@ std::string object_index_prefix(std::string_view kind, std::string_view field,
 /// The id of an index key.
 std::string_view id_of_object_index_key(std::string_view key);
 
-/// The stored form (compact JSON; kind, id and expires_at are the record's
-/// key and expiry, not part of it).
+/// The stored form (tagged binary, see object.cpp; kind, id and expires_at
+/// are the record's key and expiry, not part of it).
 std::string encode_object(const object& o);
 
-/// The stored form read back; KIND and ID and EXPIRES_AT filled in by the
-/// caller.
+/// The stored form read back (also the compact JSON of earlier versions,
+/// which snapshots written by them hold); KIND and ID and EXPIRES_AT filled
+/// in by the caller.
 std::optional<object> decode_object(std::string_view stored);
 
 } // namespace keymesh::state

@@ -189,7 +189,7 @@ database:
   obj.created_at = 1'700'000'000'000;
   obj.consumed_at = 1'700'000'000'500;
   obj.consume_key = "k1";
-  write("state", "object", state::encode_object(obj));
+  write("state", "object-v1", state::encode_object(obj));
   write("state", "ring", state::encode_ring(state::new_ring("dpop", 1)));
   write("state", "par",
         state::encode_par({"rp", R"({"scope":"openid"})", 1700000060000}));

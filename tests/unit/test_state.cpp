@@ -448,6 +448,27 @@ CAF_TEST(objects encode decode and key their index entries) {
   CAF_REQUIRE(back);
   CAF_CHECK_EQUAL(back->consumed_at, o.consumed_at);
   CAF_CHECK_EQUAL(back->consume_key, "k1");
+  // The stored form copies the value as it is (no escaping), value last.
+  auto stored = encode_object(o);
+  CAF_CHECK_EQUAL(stored.front(), '\x01');
+  CAF_CHECK_EQUAL(stored.substr(stored.size() - o.value.size()), o.value);
+  // Every truncation of it is refused or decodes to a shorter value, never
+  // read past its end (ASan would see it).
+  for (size_t n = 0; n + o.value.size() < stored.size(); ++n)
+    CAF_CHECK(!decode_object(stored.substr(0, n)));
+  // An index count larger than the bytes left is damage.
+  auto damaged = stored;
+  damaged[1 + 8 + 8 + 4 + 2] = '\x7f';
+  CAF_CHECK(!decode_object(damaged));
+  // Objects stored by earlier versions (compact JSON) still decode.
+  auto legacy = decode_object(
+    R"({"v":"{\"a\":1}","c":1700000000000,"i":{"uid":"u1"},"x":5,"k":"k2"})");
+  CAF_REQUIRE(legacy);
+  CAF_CHECK_EQUAL(legacy->value, R"({"a":1})");
+  CAF_CHECK_EQUAL(legacy->created_at, 1'700'000'000'000);
+  CAF_CHECK_EQUAL(legacy->indexes.at("uid"), "u1");
+  CAF_CHECK_EQUAL(legacy->consumed_at, 5);
+  CAF_CHECK_EQUAL(legacy->consume_key, "k2");
   CAF_CHECK(!decode_object("[]"));
   CAF_CHECK(!decode_object(R"({"v":1,"c":2})"));
   CAF_CHECK(!decode_object(R"({"v":"x","c":2,"i":{"a":3}})"));
