@@ -13,6 +13,8 @@ namespace keymesh {
 
 void router_state::configure(router_options opts) {
   opts_ = std::move(opts);
+  known = opts_.known;
+  known.erase(opts_.instance_id);
   reported.assign(opts_.partitions, 0);
   owned.assign(opts_.partitions, false);
 }
@@ -89,8 +91,9 @@ router_actor::behavior_type router(router_pointer self, router_options opts) {
         return;
       }
       auto id = peer.instance_id;
-      if (id != st.options().instance_id)
-        st.known.insert(id);
+      if (id != st.options().instance_id && st.known.insert(id).second
+          && st.options().on_known)
+        st.options().on_known(st.known);
       st.peers[id] = std::move(peer);
       distribute(self);
     },

@@ -30,6 +30,13 @@ struct router_options {
   std::vector<shard_actor> shards;
   /// Set while every partition this node owns is served (may be null).
   std::shared_ptr<std::atomic<bool>> synced;
+  /// The peers this node knew before it started (its data directory's
+  /// record): counted as known from the start, so that a node restarted
+  /// where none of them answers does not take itself for the cluster.
+  std::set<std::string> known;
+  /// Called with every peer known whenever a new one joins (may be empty):
+  /// the caller keeps the record.
+  std::function<void(const std::set<std::string>&)> on_known;
 };
 
 class router_state {
@@ -52,8 +59,9 @@ public:
   bool all_synced() const;
 
   std::map<std::string, peer_actors> peers;
-  /// Every peer that joined in this node's life (down ones too): the
-  /// members decisions count a majority of.
+  /// Every peer that joined in this node's life, or in an earlier one
+  /// (router_options::known), down ones too: the members decisions count a
+  /// majority of.
   std::set<std::string> known;
   uint64_t epoch = 0;
   /// Per partition: the epoch its shard last reported as served, and

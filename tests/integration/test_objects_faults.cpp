@@ -8,6 +8,7 @@
 #define CAF_SUITE objects_faults
 #include "caf/test/unit_test.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <mutex>
 #include <set>
@@ -177,6 +178,45 @@ CAF_TEST(a_frozen_primary_never_makes_two_winners) {
   CAF_CHECK(counted("keymesh_state_decisions_fenced_total")
             || counted("keymesh_state_decisions_outdated_total"));
   check_consumed_everywhere(kind + "/" + id, *won.begin());
+}
+
+CAF_TEST(a_node_restarted_where_no_peer_answers_decides_nothing) {
+  const std::string kind = "AuthorizationCode";
+  // An object that node 1 holds a copy of (it is one of its two owners).
+  std::string id;
+  for (int n = 0; id.empty(); ++n) {
+    auto candidate = "alone-" + std::to_string(n);
+    auto key = state::object_key(kind, candidate);
+    auto owners = state::owners_of(
+      state::partition_of(state::partition_key(key), 64),
+      {"node-1", "node-2", "node-3"}, 2);
+    if (std::find(owners.begin(), owners.end(), "node-1") != owners.end())
+      id = candidate;
+  }
+  auto path = kind + "/" + id;
+  CAF_REQUIRE_EQUAL(call(1, "PUT", "/api/objects/" + path,
+                         json{{"value", "once"}, {"ttl", 600}}.dump())
+                      .result_int(),
+                    200u);
+  // Node 1 stops (its snapshot keeps the object), then the other two die;
+  // node 1 comes back where neither answers.
+  CAF_REQUIRE(node(1).stop(SIGTERM));
+  node(2).stop(SIGKILL);
+  node(3).stop(SIGKILL);
+  start_node(1);
+  CAF_REQUIRE_EQUAL(call(1, "GET", "/api/objects/" + path).result_int(),
+                    200u);
+  // Alone, it is a minority of the three members it has known: it must
+  // not decide (without the recorded members it counted only itself and
+  // let this consume win, while the others might decide it too).
+  CAF_CHECK_EQUAL(consume_once(1, path, "alone"), 503u);
+  // With the others back, the consume is decided once.
+  start_node(2);
+  start_node(3);
+  CAF_REQUIRE(eventually([&] { return all_linked(3) && all_ready(); }, 30s));
+  CAF_CHECK(eventually([&] { return consume_once(1, path, "alone") == 200u; },
+                       20s));
+  CAF_CHECK_EQUAL(consume_once(2, path, "other"), 409u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
