@@ -211,9 +211,25 @@ void forward(shard_pointer self, Atom op, Request req,
   }
   ++req.hops;
   st.options().metrics->forwarded.fetch_add(1, std::memory_order_relaxed);
+  auto partition = st.options().partition;
   self->request(target, st.options().peer_timeout, op, std::move(req))
     .then([rp](Result& r) mutable { rp.deliver(std::move(r)); },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          [rp, partition, self](caf::error& err) mutable {
+            // The owner's own answer (not found, a conflict ...) and a
+            // timeout go back as they are; an owner that is gone (its
+            // node died: CAF answers request_receiver_down) or a link
+            // that broke is the partition being unavailable for now.
+            if (err.category() == error_category
+                || err == caf::sec::request_timeout) {
+              rp.deliver(std::move(err));
+              return;
+            }
+            rp.deliver(make_error(
+              ec::unavailable, "the owner of partition "
+                                 + std::to_string(partition)
+                                 + " did not answer: "
+                                 + self->system().render(err)));
+          });
 }
 
 void park(shard_pointer self, std::function<void()> op) {

@@ -245,6 +245,28 @@ CAF_TEST(any node answers and writes reach every owner before the ack) {
   CAF_CHECK(metrics->forwarded.load() >= 2u);
 }
 
+CAF_TEST(a forward to an owner that is gone is unavailable not an internal error) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  set_view({"a", "b", "c"}, {"a", "b"});
+  // a and b die (a killed node's proxies end like this) before c's view
+  // changes: c forwards to an actor that is no more.
+  for (auto id : {"a", "b"})
+    caf::anon_send_exit(nodes.at(id), caf::exit_reason::kill);
+  sched.run();
+  auto r = ask<read_result>("c", atom::get_v,
+                            read_request{"sessions", "s1", 0});
+  CAF_REQUIRE(!r);
+  CAF_MESSAGE(sys.render(r.error()));
+  CAF_CHECK(is(r.error(), ec::unavailable));
+  auto w = put("c", "s1", "v");
+  CAF_REQUIRE(!w);
+  CAF_MESSAGE(sys.render(w.error()));
+  CAF_CHECK(is(w.error(), ec::unavailable));
+  nodes.erase("a");
+  nodes.erase("b");
+}
+
 CAF_TEST(a write waits for live owners only) {
   for (auto id : {"a", "b"})
     add_node(id);
