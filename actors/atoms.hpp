@@ -65,6 +65,7 @@ KEYMESH_ATOM(decide, "decide")
 KEYMESH_ATOM(push, "push")
 KEYMESH_ATOM(redeem, "redeem")
 KEYMESH_ATOM(ring, "ring")
+KEYMESH_ATOM(client, "client")
 
 #undef KEYMESH_ATOM
 

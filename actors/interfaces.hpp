@@ -185,7 +185,18 @@ using directory_records_actor = caf::typed_actor<
   caf::replies_to<atom::remove, atom::grant, std::string, int64_t>::with<
     atom::ok>,
   // For the auth service: what a login needs of a username (found or not).
-  caf::replies_to<atom::get, atom::account, std::string>::with<account>>;
+  caf::replies_to<atom::get, atom::account, std::string>::with<account>,
+  // Relying parties registered for back-channel logout: read one (none or
+  // one), a page after a client_id (at most LIMIT), delete one.
+  caf::replies_to<atom::get, atom::client, std::string>::with<client_records>,
+  caf::replies_to<atom::list, atom::client, std::string, uint64_t>::with<
+    client_records>,
+  caf::replies_to<atom::remove, atom::client, std::string>::with<atom::ok>,
+  // Creates or replaces a registration (a replace keeps created_at; the
+  // directory service checks it and stamps the times); answers it as
+  // stored.
+  caf::replies_to<atom::put, persistence::client_record>::with<
+    persistence::client_record>>;
 
 /// One worker of the store pool, on a thread of its own with its own
 /// database connection (opened, or opened again after an outage, as
@@ -584,4 +595,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::secret_row))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::secret_rows))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::secrets_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::client_record))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::client_records))
 CAF_END_TYPE_ID_BLOCK(keymesh)

@@ -829,6 +829,9 @@ using session_rows = std::vector<persistence::session_row>;
 /// A sealed secret ring as stored (none or one).
 using secret_rows = std::vector<persistence::secret_row>;
 
+/// Registered relying parties (a page of them, or a read's none or one).
+using client_records = std::vector<persistence::client_record>;
+
 } // namespace keymesh
 
 namespace keymesh::persistence {
@@ -843,6 +846,13 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_row& x) {
   return f(caf::meta::type_name("session_row"), x.sid, x.sub, x.value,
            x.created_at, x.expires_at, x.version, x.revoked);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_record& x) {
+  return f(caf::meta::type_name("client_record"), x.client_id,
+           x.backchannel_logout_uri, x.session_required, x.created_at,
+           x.updated_at);
 }
 
 template <class Inspector>

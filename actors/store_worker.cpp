@@ -349,6 +349,33 @@ store_worker(worker_pointer self, persistence::store_factory open,
                                         h.updated_at);
       });
     },
+    // -- relying parties ---------------------------------------------------------
+    [&st](atom::get, atom::client,
+          std::string& id) -> caf::result<client_records> {
+      return st.run("", [&](store& db) {
+        client_records out;
+        if (auto c = db.find_client(id))
+          out.push_back(std::move(*c));
+        return out;
+      });
+    },
+    [&st](atom::list, atom::client, std::string& after,
+          uint64_t limit) -> caf::result<client_records> {
+      return st.run("", [&](store& db) {
+        return db.list_clients(after, static_cast<size_t>(limit));
+      });
+    },
+    [&st](atom::remove, atom::client,
+          std::string& id) -> caf::result<atom::ok> {
+      return st.run("", [&](store& db) {
+        return found(db.delete_client(id), "the client");
+      });
+    },
+    [&st](atom::put, persistence::client_record& c)
+      -> caf::result<persistence::client_record> {
+      return st.run("the client " + c.client_id,
+                    [&](store& db) { return db.put_client(c); });
+    },
     // After the requests queued before it (an exit message would overtake
     // them).
     [self](atom::leave) { self->quit(); },

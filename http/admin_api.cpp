@@ -107,6 +107,30 @@ response no_content_for(const atom::ok&) {
   return no_content();
 }
 
+/// The ?limit= of a page (1 to max_user_page, default 100), or nullopt
+/// after answering 400.
+std::optional<uint64_t> page_limit(const request& req, responder& done) {
+  auto l = query_param(req.target(), "limit");
+  if (!l)
+    return uint64_t{100};
+  try {
+    auto n = std::stoul(*l);
+    if (n >= 1 && n <= max_user_page && std::to_string(n) == *l)
+      return n;
+  } catch (const std::exception&) {
+  }
+  done(bad_request("limit must be a number from 1 to 1000"));
+  return std::nullopt;
+}
+
+json client_json(const persistence::client_record& c) {
+  return {{"client_id", c.client_id},
+          {"backchannel_logout_uri", c.backchannel_logout_uri},
+          {"backchannel_logout_session_required", c.session_required},
+          {"created_at", c.created_at / 1000},
+          {"updated_at", c.updated_at / 1000}};
+}
+
 } // namespace
 
 // -- the directory service -------------------------------------------------------------
@@ -184,17 +208,9 @@ void api::post_admin_users(const request& req, const route_params&,
 void api::get_admin_users(const request& req, const route_params&,
                           responder& done) {
   auto after = query_param(req.target(), "after").value_or("");
-  uint64_t limit = 100;
-  if (auto l = query_param(req.target(), "limit")) {
-    try {
-      auto n = std::stoul(*l);
-      if (n < 1 || n > max_user_page || std::to_string(n) != *l)
-        throw std::invalid_argument{"range"};
-      limit = n;
-    } catch (const std::exception&) {
-      return done(bad_request("limit must be a number from 1 to 1000"));
-    }
-  }
+  auto limit = page_limit(req, done);
+  if (!limit)
+    return;
   ask_directory<user_page>(
     done,
     [](const user_page& page) {
@@ -205,7 +221,7 @@ void api::get_admin_users(const request& req, const route_params&,
         out["next"] = page.next;
       return ok_json(bhttp::status::ok, out);
     },
-    atom::list_v, atom::user_v, after, limit);
+    atom::list_v, atom::user_v, after, *limit);
 }
 
 void api::get_admin_user(const request&, const route_params& params,
@@ -397,6 +413,85 @@ void api::delete_group_claim(const request&, const route_params& params,
   if (group && id)
     ask_directory<atom::ok>(done, no_content_for, atom::remove_v,
                             atom::grant_v, *group, *id);
+}
+
+// -- relying parties (back-channel logout) -----------------------------------------------
+
+void api::put_admin_client(const request& req, const route_params& params,
+                           responder& done) {
+  auto id = name_param(params, "client_id", done);
+  if (!id)
+    return;
+  response error;
+  auto body = parse_object(req, error);
+  if (!body
+      || !only_members(*body, {"backchannel_logout_uri",
+                               "backchannel_logout_session_required"},
+                       error))
+    return done(std::move(error));
+  persistence::client_record c;
+  c.client_id = *id;
+  if (auto uri = body->find("backchannel_logout_uri"); uri != body->end()) {
+    if (!uri->is_string())
+      return done(bad_request("\"backchannel_logout_uri\" must be a string"));
+    c.backchannel_logout_uri = uri->get<std::string>();
+  }
+  if (auto required = body->find("backchannel_logout_session_required");
+      required != body->end()) {
+    if (!required->is_boolean())
+      return done(bad_request("\"backchannel_logout_session_required\" must "
+                              "be true or false"));
+    c.session_required = required->get<bool>();
+  }
+  ask_directory<persistence::client_record>(
+    done,
+    [](const persistence::client_record& stored) {
+      return ok_json(bhttp::status::ok, client_json(stored));
+    },
+    atom::put_v, std::move(c));
+}
+
+void api::get_admin_client(const request&, const route_params& params,
+                           responder& done) {
+  auto id = name_param(params, "client_id", done);
+  if (!id)
+    return;
+  ask_directory<client_records>(
+    done,
+    [](const client_records& found) {
+      if (found.empty())
+        return error_response(bhttp::status::not_found, "not_found",
+                              "no such client");
+      return ok_json(bhttp::status::ok, client_json(found.front()));
+    },
+    atom::get_v, atom::client_v, *id);
+}
+
+void api::get_admin_clients(const request& req, const route_params&,
+                            responder& done) {
+  auto after = query_param(req.target(), "after").value_or("");
+  auto limit = page_limit(req, done);
+  if (!limit)
+    return;
+  ask_directory<client_records>(
+    done,
+    [limit = *limit](const client_records& page) {
+      json out{{"clients", json::array()}};
+      for (auto& c : page)
+        out["clients"].push_back(client_json(c));
+      if (page.size() == limit)
+        out["next"] = page.back().client_id;
+      return ok_json(bhttp::status::ok, out);
+    },
+    atom::list_v, atom::client_v, after, *limit);
+}
+
+void api::delete_admin_client(const request&, const route_params& params,
+                              responder& done) {
+  auto id = name_param(params, "client_id", done);
+  if (id)
+    ask_directory<atom::ok>(done, no_content_for, atom::remove_v,
+                            atom::client_v, *id);
 }
 
 } // namespace keymesh::http

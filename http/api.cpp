@@ -235,6 +235,14 @@ api::api(api_context ctx)
       &api::patch_admin_user, small_json_body);
   add(verb::delete_, "/api/admin/users/{username}", true,
       &api::delete_admin_user, get_body);
+  add(verb::get, "/api/admin/clients", true, &api::get_admin_clients,
+      get_body);
+  add(verb::put, "/api/admin/clients/{client_id}", true,
+      &api::put_admin_client, small_json_body);
+  add(verb::get, "/api/admin/clients/{client_id}", true,
+      &api::get_admin_client, get_body);
+  add(verb::delete_, "/api/admin/clients/{client_id}", true,
+      &api::delete_admin_client, get_body);
   add(verb::post, "/api/admin/groups", true, &api::post_admin_groups,
       small_json_body);
   add(verb::get, "/api/admin/groups", true, &api::get_admin_groups, get_body);

@@ -235,6 +235,15 @@ private:
                            responder& done);
   void post_admin_claims(const request& req, const route_params&,
                          responder& done);
+  // relying parties for back-channel logout (http/admin_api.cpp)
+  void put_admin_client(const request& req, const route_params&,
+                        responder& done);
+  void get_admin_client(const request& req, const route_params&,
+                        responder& done);
+  void get_admin_clients(const request& req, const route_params&,
+                         responder& done);
+  void delete_admin_client(const request& req, const route_params&,
+                           responder& done);
   void get_admin_claims(const request& req, const route_params&,
                         responder& done);
   void delete_admin_claim(const request& req, const route_params&,

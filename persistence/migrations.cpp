@@ -147,6 +147,21 @@ const std::vector<migration>& migrations() {
       " sealed BLOB NOT NULL,"
       " updated_at_ms BIGINT NOT NULL"
       ") ENGINE=InnoDB"}},
+    {5,
+     "relying parties for back-channel logout",
+     {"CREATE TABLE clients ("
+      " client_id BLOB NOT NULL PRIMARY KEY,"
+      " backchannel_logout_uri BLOB NOT NULL,"
+      " session_required INTEGER NOT NULL,"
+      " created_at_ms INTEGER NOT NULL,"
+      " updated_at_ms INTEGER NOT NULL)"},
+     {"CREATE TABLE IF NOT EXISTS clients ("
+      " client_id VARBINARY(255) NOT NULL PRIMARY KEY,"
+      " backchannel_logout_uri VARBINARY(2048) NOT NULL,"
+      " session_required TINYINT NOT NULL,"
+      " created_at_ms BIGINT NOT NULL,"
+      " updated_at_ms BIGINT NOT NULL"
+      ") ENGINE=InnoDB"}},
   };
   return all;
 }

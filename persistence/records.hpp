@@ -45,6 +45,18 @@ struct claim_record {
   std::string description;
 };
 
+/// A relying party registered for back-channel logout (OpenID Connect
+/// Back-Channel Logout 1.0): where its logout tokens go.
+struct client_record {
+  std::string client_id;
+  /// Absolute http(s) URL; empty: the client gets no logout tokens.
+  std::string backchannel_logout_uri;
+  /// Whether its logout tokens must carry the session's sid.
+  bool session_required = false;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
 /// A durable session (sessions.posture: durable): the stored form of the
 /// record in the `sessions` keyspace, or a marker that the sid is revoked.
 struct session_row {

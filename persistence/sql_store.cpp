@@ -68,6 +68,66 @@ sql_store::find_secret_ring(const std::string& purpose) {
   return secret_row{text(r[0]), integer(r[1]), text(r[2]), integer(r[3])};
 }
 
+// -- relying parties -----------------------------------------------------------------
+
+namespace {
+
+constexpr const char* client_columns
+  = "client_id, backchannel_logout_uri, session_required, created_at_ms,"
+    " updated_at_ms";
+
+client_record to_client(const sql_row& r) {
+  return {text(r[0]), text(r[1]), integer(r[2]) != 0, integer(r[3]),
+          integer(r[4])};
+}
+
+} // namespace
+
+client_record sql_store::put_client(const client_record& row) {
+  // Created once (the first writer's created_at), then the last writer's
+  // registration: the same two statements on both backends.
+  execute(std::string{insert_ignore()} + " INTO clients (" + client_columns
+            + ") VALUES (?, ?, ?, ?, ?)",
+          {row.client_id, row.backchannel_logout_uri,
+           int64_t{row.session_required ? 1 : 0}, row.created_at,
+           row.updated_at});
+  execute("UPDATE clients SET backchannel_logout_uri = ?,"
+          " session_required = ?, updated_at_ms = ? WHERE client_id = ?",
+          {row.backchannel_logout_uri, int64_t{row.session_required ? 1 : 0},
+           row.updated_at, row.client_id});
+  auto stored = find_client(row.client_id);
+  if (!stored) // deleted in between
+    throw store_error{store_failure::conflict,
+                      "the client was deleted while it was written"};
+  return *stored;
+}
+
+std::optional<client_record>
+sql_store::find_client(const std::string& client_id) {
+  auto rows = query(std::string{"SELECT "} + client_columns
+                      + " FROM clients WHERE client_id = ?",
+                    {client_id});
+  if (rows.empty())
+    return std::nullopt;
+  return to_client(rows.front());
+}
+
+std::vector<client_record> sql_store::list_clients(const std::string& after,
+                                                   size_t limit) {
+  auto rows = query(std::string{"SELECT "} + client_columns
+                      + " FROM clients WHERE client_id > ? ORDER BY client_id"
+                        " LIMIT ?",
+                    {after, static_cast<int64_t>(limit)});
+  std::vector<client_record> out;
+  for (auto& r : rows)
+    out.push_back(to_client(r));
+  return out;
+}
+
+bool sql_store::delete_client(const std::string& client_id) {
+  return execute("DELETE FROM clients WHERE client_id = ?", {client_id}) > 0;
+}
+
 // -- durable sessions ----------------------------------------------------------------
 
 void sql_store::put_sessions(const std::vector<session_row>& rows) {

@@ -30,6 +30,12 @@ public:
   size_t prune_sessions(int64_t now_ms) override;
 
   void put_secret_ring(const secret_row& row) override;
+  client_record put_client(const client_record& row) override;
+  std::optional<client_record>
+  find_client(const std::string& client_id) override;
+  std::vector<client_record> list_clients(const std::string& after,
+                                          size_t limit) override;
+  bool delete_client(const std::string& client_id) override;
   std::optional<secret_row>
   find_secret_ring(const std::string& purpose) override;
 

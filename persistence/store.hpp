@@ -103,6 +103,22 @@ public:
   virtual std::optional<secret_row>
   find_secret_ring(const std::string& purpose) = 0;
 
+  // -- relying parties (back-channel logout) -----------------------------------
+
+  /// Creates or replaces the registration of ROW.client_id (a replace keeps
+  /// created_at); returns it as stored.
+  virtual client_record put_client(const client_record& row) = 0;
+
+  virtual std::optional<client_record>
+  find_client(const std::string& client_id) = 0;
+
+  /// Registrations ordered by client_id, after AFTER, at most LIMIT.
+  virtual std::vector<client_record> list_clients(const std::string& after,
+                                                  size_t limit) = 0;
+
+  /// Whether there was one.
+  virtual bool delete_client(const std::string& client_id) = 0;
+
   // -- users, groups, claims ---------------------------------------------------
   // Names compare exactly (binary). A name that exists already is a
   // store_error (conflict); the bool answers are false for an unknown name.

@@ -9,6 +9,8 @@
 
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
+#include "common/text.hpp"
+#include "net/http_client.hpp"
 #include "state/session.hpp"
 
 namespace keymesh {
@@ -29,12 +31,8 @@ caf::error bad_password() {
 } // namespace
 
 bool valid_directory_name(const std::string& s) {
-  if (s.empty() || s.size() > max_name_bytes)
-    return false;
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f)
-      return false;
-  return true;
+  // UTF-8 text: names are answered in JSON, which carries nothing else.
+  return !s.empty() && s.size() <= max_name_bytes && is_clean_text(s);
 }
 
 caf::expected<directory_options>
@@ -269,6 +267,40 @@ void directory_state::grant(bool add, std::string group, int64_t id,
 
 // -- for the auth service -----------------------------------------------------------
 
+// -- relying parties -----------------------------------------------------------------
+
+void directory_state::put_client(persistence::client_record c,
+                                 promise<persistence::client_record> rp) {
+  if (!valid_directory_name(c.client_id))
+    return void(rp.deliver(bad_name("a client_id")));
+  if (!c.backchannel_logout_uri.empty()) {
+    std::string why;
+    if (c.backchannel_logout_uri.size() > max_logout_uri_bytes
+        || !net::parse_url(c.backchannel_logout_uri, why))
+      return void(rp.deliver(make_error(
+        ec::invalid_argument,
+        "backchannel_logout_uri must be an absolute http or https URL of at "
+        "most 2048 bytes without a fragment"
+          + (why.empty() ? std::string{} : ": " + why))));
+  }
+  c.created_at = c.updated_at = now_ms();
+  to_store(rp, atom::put_v, std::move(c));
+}
+
+void directory_state::get_client(std::string id, promise<client_records> rp) {
+  to_store(rp, atom::get_v, atom::client_v, std::move(id));
+}
+
+void directory_state::list_clients(std::string after, uint64_t limit,
+                                   promise<client_records> rp) {
+  to_store(rp, atom::list_v, atom::client_v, std::move(after),
+           std::clamp<uint64_t>(limit, 1, max_user_page));
+}
+
+void directory_state::remove_client(std::string id, promise<atom::ok> rp) {
+  to_store(rp, atom::remove_v, atom::client_v, std::move(id));
+}
+
 void directory_state::get_account(std::string name, promise<account> rp) {
   to_store(rp, atom::get_v, atom::account_v, std::move(name));
 }
@@ -372,6 +404,26 @@ directory_actor::behavior_type directory_service(directory_pointer self,
     [self, &s](atom::remove, atom::grant, std::string& group, int64_t id) {
       auto rp = self->make_response_promise<atom::ok>();
       s.grant(false, std::move(group), id, rp);
+      return rp;
+    },
+    [self, &s](atom::put, persistence::client_record& c) {
+      auto rp = self->make_response_promise<persistence::client_record>();
+      s.put_client(std::move(c), rp);
+      return rp;
+    },
+    [self, &s](atom::get, atom::client, std::string& id) {
+      auto rp = self->make_response_promise<client_records>();
+      s.get_client(std::move(id), rp);
+      return rp;
+    },
+    [self, &s](atom::list, atom::client, std::string& after, uint64_t limit) {
+      auto rp = self->make_response_promise<client_records>();
+      s.list_clients(std::move(after), limit, rp);
+      return rp;
+    },
+    [self, &s](atom::remove, atom::client, std::string& id) {
+      auto rp = self->make_response_promise<atom::ok>();
+      s.remove_client(std::move(id), rp);
       return rp;
     },
     [self, &s](atom::get, atom::account, std::string& name) {

@@ -52,6 +52,8 @@ inline constexpr size_t max_name_bytes = 255;
 inline constexpr size_t max_password_bytes = 1024;
 inline constexpr size_t max_description_bytes = 1024;
 inline constexpr uint64_t max_user_page = 1000;
+/// The longest back-channel logout URI.
+inline constexpr size_t max_logout_uri_bytes = 2048;
 
 /// A name (user, group, claim name or value): 1 to max_name_bytes bytes
 /// without control characters.
@@ -88,6 +90,14 @@ public:
               promise<atom::ok> rp);
   /// Grants or revokes (ADD) claim ID to GROUP.
   void grant(bool add, std::string group, int64_t id, promise<atom::ok> rp);
+
+  /// Registers (or replaces) a relying party for back-channel logout.
+  void put_client(persistence::client_record c,
+                  promise<persistence::client_record> rp);
+  void get_client(std::string id, promise<client_records> rp);
+  void list_clients(std::string after, uint64_t limit,
+                    promise<client_records> rp);
+  void remove_client(std::string id, promise<atom::ok> rp);
 
   void get_account(std::string name, promise<account> rp);
   void rehash(std::string name, std::string old_hash, std::string new_hash,

@@ -194,4 +194,46 @@ CAF_TEST(bad_input_gets_clear_errors) {
                   1u);
 }
 
+CAF_TEST(relying_parties_round_trip_and_survive_a_restart) {
+  auto made = ok("PUT", "/api/admin/clients/rp%201",
+                 R"({"backchannel_logout_uri":"https://rp.example/bcl",)"
+                 R"("backchannel_logout_session_required":true})",
+                 200);
+  CAF_CHECK_EQUAL(at(made, "client_id"), "rp 1");
+  CAF_CHECK_EQUAL(at(made, "backchannel_logout_uri"), "https://rp.example/bcl");
+  CAF_CHECK_EQUAL(at(made, "backchannel_logout_session_required"), true);
+  ok("PUT", "/api/admin/clients/rp-2", R"({})", 200);
+  auto two = ok("GET", "/api/admin/clients/rp-2", "", 200);
+  CAF_CHECK_EQUAL(at(two, "backchannel_logout_uri"), "");
+  CAF_CHECK_EQUAL(at(two, "backchannel_logout_session_required"), false);
+  auto page = ok("GET", "/api/admin/clients?limit=1", "", 200);
+  CAF_CHECK_EQUAL(at(page, "clients").size(), 1u);
+  CAF_CHECK_EQUAL(at(page, "next"), "rp 1");
+  // Bad input: a URI that is not absolute http(s), unknown members, wrong
+  // types, a bad limit.
+  for (auto body : {R"({"backchannel_logout_uri":"rp.example/x"})",
+                    R"({"backchannel_logout_uri":"https://rp.example/#f"})",
+                    R"({"backchannel_logout_uri":7})",
+                    R"({"backchannel_logout_session_required":"yes"})",
+                    R"({"redirect_uris":[]})"}) {
+    auto res = call("PUT", "/api/admin/clients/rp-3", body);
+    CAF_CHECK_EQUAL(res.result_int(), 400u);
+    CAF_CHECK_EQUAL(error_of(res), "invalid_request");
+  }
+  CAF_CHECK_EQUAL(call("GET", "/api/admin/clients?limit=0", "").result_int(),
+                  400u);
+  CAF_CHECK_EQUAL(call("GET", "/api/admin/clients/rp-3", "").result_int(),
+                  404u);
+  // Without the admin key: refused.
+  CAF_CHECK_EQUAL(request(port, "GET", "/api/admin/clients").result_int(),
+                  401u);
+  // Durable: after a restart the registrations are there; then deleted.
+  restart({{"KEYMESH_AUTH_SCRYPT_LOG2_N", "10"}});
+  auto back = ok("GET", "/api/admin/clients/rp%201", "", 200);
+  CAF_CHECK_EQUAL(at(back, "backchannel_logout_session_required"), true);
+  ok("DELETE", "/api/admin/clients/rp%201", "", 204);
+  CAF_CHECK_EQUAL(call("DELETE", "/api/admin/clients/rp%201", "").result_int(),
+                  404u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -275,6 +275,59 @@ CAF_TEST(a password that cannot be hashed is a crypto failure) {
   caf::anon_send_exit(odd, caf::exit_reason::user_shutdown);
 }
 
+CAF_TEST(relying parties are registered checked listed and removed) {
+  using persistence::client_record;
+  auto put = [&](std::string id, std::string uri, bool required) {
+    return ask<client_record>(atom::put_v,
+                              client_record{std::move(id), std::move(uri),
+                                            required, 0, 0});
+  };
+  auto made = put("rp-a", "https://rp-a.example/bcl?x=1", true);
+  CAF_REQUIRE(made);
+  CAF_CHECK_EQUAL(made->created_at, clock.ms());
+  CAF_CHECK(made->session_required);
+  clock.advance(5000ms);
+  auto replaced = put("rp-a", "http://127.0.0.1:8099/logout", false);
+  CAF_REQUIRE(replaced);
+  CAF_CHECK_EQUAL(replaced->created_at, made->created_at);
+  CAF_CHECK_EQUAL(replaced->updated_at, clock.ms());
+  CAF_CHECK_EQUAL(replaced->backchannel_logout_uri,
+                  "http://127.0.0.1:8099/logout");
+  CAF_REQUIRE(put("rp-b", "", false)); // no back-channel logout
+  // Refused: a URL that is not absolute http(s), has a fragment, user info
+  // or whitespace, is too long; a client_id that is empty or not UTF-8.
+  for (auto uri : {"rp.example/logout", "ftp://rp.example/x",
+                   "https://rp.example/x#frag", "https://u:p@rp.example/x",
+                   "https://rp.example/a b", "https:///x"}) {
+    CAF_MESSAGE("refused: " << uri);
+    CAF_CHECK(failed_with(put("rp-c", uri, false), ec::invalid_argument));
+  }
+  CAF_CHECK(failed_with(
+    put("rp-c", "https://rp.example/" + std::string(2100, 'a'), false),
+    ec::invalid_argument));
+  CAF_CHECK(failed_with(put("", "", false), ec::invalid_argument));
+  CAF_CHECK(failed_with(put(std::string{"rp\xff"}, "", false),
+                        ec::invalid_argument));
+  auto one = ask<client_records>(atom::get_v, atom::client_v,
+                                 std::string{"rp-a"});
+  CAF_REQUIRE(one);
+  CAF_REQUIRE_EQUAL(one->size(), 1u);
+  CAF_CHECK(!one->front().session_required);
+  auto page = ask<client_records>(atom::list_v, atom::client_v, std::string{},
+                                  uint64_t{10});
+  CAF_REQUIRE(page);
+  CAF_REQUIRE_EQUAL(page->size(), 2u);
+  CAF_CHECK_EQUAL(page->back().client_id, "rp-b");
+  CAF_CHECK(ask<atom::ok>(atom::remove_v, atom::client_v, std::string{"rp-a"}));
+  CAF_CHECK(failed_with(ask<atom::ok>(atom::remove_v, atom::client_v,
+                                      std::string{"rp-a"}),
+                        ec::not_found));
+  auto none = ask<client_records>(atom::get_v, atom::client_v,
+                                  std::string{"rp-a"});
+  CAF_REQUIRE(none);
+  CAF_CHECK(none->empty());
+}
+
 CAF_TEST(without a database every request is unavailable) {
   auto opts = directory_options::from_settings(cfg);
   CAF_REQUIRE(opts);

@@ -397,6 +397,48 @@ CAF_TEST(mariadb keeps secret rings) {
   check_secret_rings(mysql_settings());
 }
 
+void check_clients(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  db->migrate();
+  CAF_CHECK(!db->find_client("rp-1"));
+  auto made = db->put_client({"rp-1", "https://rp1.example/logout", true, 100,
+                              100});
+  CAF_CHECK_EQUAL(made.client_id, "rp-1");
+  CAF_CHECK_EQUAL(made.backchannel_logout_uri, "https://rp1.example/logout");
+  CAF_CHECK(made.session_required);
+  CAF_CHECK_EQUAL(made.created_at, 100);
+  // A replace keeps when it was created; the last writer's fields win.
+  auto replaced = db->put_client({"rp-1", "https://rp1.example/bcl", false,
+                                  900, 200});
+  CAF_CHECK_EQUAL(replaced.backchannel_logout_uri, "https://rp1.example/bcl");
+  CAF_CHECK(!replaced.session_required);
+  CAF_CHECK_EQUAL(replaced.created_at, 100);
+  CAF_CHECK_EQUAL(replaced.updated_at, 200);
+  db->put_client({"rp-0", "", false, 300, 300});
+  db->put_client({"rp-2", "http://127.0.0.1:9/x", false, 300, 300});
+  auto page = db->list_clients("", 2);
+  CAF_REQUIRE_EQUAL(page.size(), 2u);
+  CAF_CHECK_EQUAL(page[0].client_id, "rp-0");
+  CAF_CHECK_EQUAL(page[1].client_id, "rp-1");
+  auto rest = db->list_clients("rp-1", 10);
+  CAF_REQUIRE_EQUAL(rest.size(), 1u);
+  CAF_CHECK_EQUAL(rest[0].client_id, "rp-2");
+  CAF_CHECK(!db->find_client("RP-1")); // exact
+  CAF_CHECK(db->delete_client("rp-1"));
+  CAF_CHECK(!db->delete_client("rp-1"));
+  CAF_CHECK(!db->find_client("rp-1"));
+}
+
+CAF_TEST(sqlite keeps client registrations) {
+  test::temp_dir dir;
+  check_clients(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps client registrations) {
+  reset_mysql();
+  check_clients(mysql_settings());
+}
+
 CAF_TEST(sqlite keeps durable sessions) {
   test::temp_dir dir;
   check_sessions(sqlite_settings(dir));
