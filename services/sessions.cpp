@@ -12,6 +12,7 @@
 #include "actors/bus.hpp"
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
+#include "common/text.hpp"
 #include "state/placement.hpp"
 #include "state/refresh.hpp"
 
@@ -43,6 +44,14 @@ bool subject_revoked(const state::deny_set* deny, const session& s,
     return false;
   auto cut = deny->subject_revoked_at(s.sub, now);
   return cut != 0 && s.created_at <= cut;
+}
+
+/// Whether every key and value of ATTRS is UTF-8 (sessions are stored and
+/// answered as JSON).
+bool utf8_attributes(const std::map<std::string, std::string>& attrs) {
+  return std::all_of(attrs.begin(), attrs.end(), [](const auto& kv) {
+    return is_utf8(kv.first) && is_utf8(kv.second);
+  });
 }
 
 } // namespace
@@ -96,6 +105,10 @@ sessions_state::make_session(const session_spec& spec) const {
     return make_error(ec::invalid_argument,
                       "idle_timeout must be whole seconds up to "
                       "sessions.max_ttl");
+  if (!is_utf8(spec.sub) || !is_utf8(spec.client_id)
+      || !utf8_attributes(spec.attributes))
+    return make_error(ec::invalid_argument,
+                      "sub, client_id and attributes must be UTF-8 text");
   if (state::attribute_bytes(spec.attributes) > cfg.max_attribute_bytes)
     return make_error(ec::invalid_argument,
                       "attributes are larger than "
@@ -310,6 +323,11 @@ void sessions_state::recover(std::string sid, found_fn then, fail_fn fail) {
 
 void sessions_state::update(std::string sid, session_patch patch,
                             caf::typed_response_promise<session> rp) {
+  if (!utf8_attributes(patch.set)) {
+    rp.deliver(make_error(ec::invalid_argument,
+                          "attributes must be UTF-8 text"));
+    return;
+  }
   update_attempt(std::move(sid), std::move(patch), 0, std::move(rp));
 }
 

@@ -157,6 +157,34 @@ CAF_TEST(a session ends at its absolute expiry however active) {
   CAF_CHECK(!get(s.sid));
 }
 
+CAF_TEST(text that is not utf8 is refused and the service goes on) {
+  // An embedding application can send any bytes; the stored form and the
+  // HTTP answers are JSON, which cannot carry them.
+  const std::string bad{"ok\xff"};
+  for (int field = 0; field < 4; ++field) {
+    session_spec spec;
+    spec.sub = field == 0 ? bad : "alice";
+    spec.client_id = field == 1 ? bad : "app";
+    if (field == 2)
+      spec.attributes = {{bad, "v"}};
+    if (field == 3)
+      spec.attributes = {{"k", bad}};
+    auto refused = ask<state::session>(atom::create_v, spec);
+    CAF_REQUIRE(!refused);
+    CAF_CHECK(has_code(refused.error(), ec::invalid_argument));
+  }
+  auto s = create("alice");
+  session_patch patch;
+  patch.set = {{"k", bad}};
+  auto refused = ask<state::session>(atom::update_v, s.sid, patch);
+  CAF_REQUIRE(!refused);
+  CAF_CHECK(has_code(refused.error(), ec::invalid_argument));
+  // Still answering, and the session unchanged.
+  auto stored = get(s.sid);
+  CAF_REQUIRE(stored);
+  CAF_CHECK(stored->s.attributes.empty());
+}
+
 CAF_TEST(updates change attributes within their limit) {
   auto s = create("alice");
   session_patch patch;
