@@ -137,8 +137,12 @@ void api::post_cookie_open(const request& req, const route_params&,
       return error_response(bhttp::status::bad_request, "invalid_cookie",
                             "not sealed by this cluster for this aad, "
                             "changed, or sealed with a retired key");
+    // Text as it was sealed; bytes that are not UTF-8 (only an embedding
+    // application can seal them) with U+FFFD in their place: never a
+    // throw, which in the re-read path below would end the bridge actor.
     return json_response(bhttp::status::ok,
-                         json{{"plaintext", *plain}}.dump());
+                         json{{"plaintext", *plain}}.dump(
+                           -1, ' ', false, json::error_handler_t::replace));
   };
   auto plain = ctx_.cookies->open(*sealed, *aad);
   if (plain || !state::sealed_cookie_kid(*sealed)

@@ -186,6 +186,34 @@ CAF_TEST(objects_an_application_writes_are_served_over_http) {
   n->stop();
 }
 
+CAF_TEST(a cookie an application sealed opens over http whatever its bytes) {
+  test::temp_dir dir;
+  app_config cfg;
+  caf::actor_system sys{cfg};
+  auto n = node::start(sys, single_node_settings(dir));
+  CAF_REQUIRE(test::eventually(
+    [&] { return n->cookies().seal("x", "").has_value(); },
+    std::chrono::seconds{10}));
+  auto keys = test::read_file(dir.file("data/admin.keys"));
+  auto admin = keys.substr(keys.rfind('\n', keys.size() - 2) + 1);
+  admin.pop_back();
+  // Text comes back as it was; bytes that are not UTF-8 come back with
+  // U+FFFD in their place (the answer is JSON), not as an internal error.
+  auto open = [&](const std::string& plain) {
+    auto sealed = n->cookies().seal(plain, "page");
+    CAF_REQUIRE(sealed);
+    auto res = test::request(
+      n->http_port(), "POST", "/api/cookies/open",
+      nlohmann::json{{"sealed", *sealed}, {"aad", "page"}}.dump(),
+      "Authorization: Bearer " + admin + "\r\n");
+    CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+    return nlohmann::json::parse(res.body()).at("plaintext").get<std::string>();
+  };
+  CAF_CHECK_EQUAL(open("session=42"), "session=42");
+  CAF_CHECK_EQUAL(open(std::string{"a\xff"}), "a\xef\xbf\xbd");
+  n->stop();
+}
+
 CAF_TEST(an_application_actor_follows_revocations_from_another_process) {
   // The application embeds node-1 of a genclust cluster (mutual TLS); node-2
   // is a separate keymesh process.
