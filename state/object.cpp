@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/text.hpp"
+#include "state/bytes.hpp"
 #include "state/placement.hpp"
 
 namespace keymesh::state {
@@ -61,74 +62,29 @@ namespace {
 // fields and length-prefixed strings, the value last and unprefixed:
 //   0x01 created_at:i64 consumed_at:i64 key_len:u32 key
 //   index_count:u32 { field_len:u32 field value_len:u32 value }* value
-// Nothing is escaped: a put or consume copies its value once. (Before it,
-// objects were stored as compact JSON, which still decodes; a JSON text
-// never starts with 0x01.)
+// (state/bytes.hpp). Nothing is escaped: a put or consume copies its value
+// once. (Before it, objects were stored as compact JSON, which still
+// decodes; a JSON text never starts with 0x01.)
 constexpr char object_format_v1 = '\x01';
 
-void put_u64(std::string& out, uint64_t x) {
-  for (int i = 0; i < 8; ++i)
-    out += static_cast<char>((x >> (8 * i)) & 0xff);
-}
-
-void put_u32(std::string& out, uint32_t x) {
-  for (int i = 0; i < 4; ++i)
-    out += static_cast<char>((x >> (8 * i)) & 0xff);
-}
-
-void put_string(std::string& out, std::string_view x) {
-  put_u32(out, static_cast<uint32_t>(x.size()));
-  out += x;
-}
-
-/// Reads the version-1 fields from the front of a string view.
-struct reader {
-  std::string_view in;
-
-  /// A little-endian unsigned integer of sizeof(T) bytes.
-  template <class T>
-  bool fixed(T& x) {
-    if (in.size() < sizeof(T))
-      return false;
-    x = 0;
-    for (size_t i = 0; i < sizeof(T); ++i)
-      x |= static_cast<T>(static_cast<uint8_t>(in[i])) << (8 * i);
-    in.remove_prefix(sizeof(T));
-    return true;
-  }
-
-  bool string(std::string& x) {
-    uint32_t n = 0;
-    if (!fixed(n) || in.size() < n)
-      return false;
-    x.assign(in.substr(0, n));
-    in.remove_prefix(n);
-    return true;
-  }
-};
-
 std::optional<object> decode_object_v1(std::string_view stored) {
-  reader r{stored.substr(1)};
+  le_reader r{stored.substr(1)};
   object o;
-  uint64_t created = 0;
-  uint64_t consumed = 0;
   uint32_t count = 0;
-  if (!r.fixed(created) || !r.fixed(consumed) || !r.string(o.consume_key)
-      || !r.fixed(count))
+  if (!r.number(o.created_at) || !r.number(o.consumed_at)
+      || !r.text<uint32_t>(o.consume_key) || !r.number(count))
     return std::nullopt;
-  o.created_at = static_cast<int64_t>(created);
-  o.consumed_at = static_cast<int64_t>(consumed);
   // Each index takes at least 8 bytes: a count past that is damage.
-  if (count > r.in.size() / 8)
+  if (count > r.left() / 8)
     return std::nullopt;
   for (uint32_t i = 0; i < count; ++i) {
     std::string field;
     std::string value;
-    if (!r.string(field) || !r.string(value))
+    if (!r.text<uint32_t>(field) || !r.text<uint32_t>(value))
       return std::nullopt;
     o.indexes[std::move(field)] = std::move(value);
   }
-  o.value.assign(r.in);
+  o.value.assign(r.rest());
   return o;
 }
 
@@ -173,14 +129,14 @@ std::string encode_object(const object& o) {
     size += 8 + field.size() + value.size();
   out.reserve(size);
   out += object_format_v1;
-  put_u64(out, static_cast<uint64_t>(o.created_at));
-  put_u64(out, static_cast<uint64_t>(o.consumed_at));
-  put_string(out, o.consumed() ? std::string_view{o.consume_key}
-                               : std::string_view{});
-  put_u32(out, static_cast<uint32_t>(o.indexes.size()));
+  append_le(out, o.created_at);
+  append_le(out, o.consumed_at);
+  append_text<uint32_t>(out, o.consumed() ? std::string_view{o.consume_key}
+                                          : std::string_view{});
+  append_le(out, static_cast<uint32_t>(o.indexes.size()));
   for (auto& [field, value] : o.indexes) {
-    put_string(out, field);
-    put_string(out, value);
+    append_text<uint32_t>(out, field);
+    append_text<uint32_t>(out, value);
   }
   out += o.value;
   return out;

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "state/bytes.hpp"
+
 namespace keymesh::state {
 
 // The byte layout is cereal's binary archive of earlier versions
@@ -25,16 +27,11 @@ public:
 
   template <class T>
   void number(T x) {
-    unsigned char bytes[sizeof(T)];
-    auto u = static_cast<std::make_unsigned_t<T>>(x);
-    for (size_t i = 0; i < sizeof(T); ++i)
-      bytes[i] = static_cast<unsigned char>(u >> (8 * i));
-    out_.append(reinterpret_cast<const char*>(bytes), sizeof(T));
+    append_le(out_, x);
   }
 
   void text(std::string_view s) {
-    number<uint64_t>(s.size());
-    out_.append(s);
+    append_text<uint64_t>(out_, s);
   }
 
   void snapshot(const partition_snapshot& snap) {
@@ -65,26 +62,22 @@ struct corrupt : std::runtime_error {
 
 class reader {
 public:
-  explicit reader(std::string_view bytes) : rest_(bytes) {
+  explicit reader(std::string_view bytes) : in_(bytes) {
   }
 
   template <class T>
   T number() {
-    need(sizeof(T), "a number");
-    std::make_unsigned_t<T> u = 0;
-    for (size_t i = 0; i < sizeof(T); ++i)
-      u |= static_cast<std::make_unsigned_t<T>>(
-             static_cast<unsigned char>(rest_[i]))
-           << (8 * i);
-    rest_.remove_prefix(sizeof(T));
-    return static_cast<T>(u);
+    T x{};
+    if (!in_.number(x))
+      throw corrupt{"truncated in a number"};
+    return x;
   }
 
   std::string text() {
     auto n = number<uint64_t>();
-    need(n, "a string");
-    std::string out{rest_.substr(0, n)};
-    rest_.remove_prefix(n);
+    std::string out;
+    if (!in_.take(n, out))
+      throw corrupt{"truncated in a string"};
     return out;
   }
 
@@ -92,7 +85,7 @@ public:
     snap.partition = number<uint32_t>();
     auto n = number<uint64_t>();
     // A record takes at least 45 bytes: a count beyond that is a lie.
-    if (n > rest_.size() / 45)
+    if (n > in_.left() / 45)
       throw corrupt{"more records announced than bytes left"};
     snap.records.clear();
     snap.records.reserve(n);
@@ -113,20 +106,15 @@ public:
   }
 
   bool empty() const {
-    return rest_.empty();
+    return in_.left() == 0;
   }
 
   size_t left() const {
-    return rest_.size();
+    return in_.left();
   }
 
 private:
-  void need(uint64_t n, const char* what) {
-    if (n > rest_.size())
-      throw corrupt{std::string{"truncated in "} + what};
-  }
-
-  std::string_view rest_;
+  le_reader in_;
 };
 
 template <class F>
