@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   using namespace keymesh;
   auto seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
   auto board = std::make_shared<secret_board>();
-  board->offer(std::make_shared<const state::secret_ring>(state::new_ring(
+  board->replace(std::make_shared<const state::secret_ring>(state::new_ring(
     dpop_purpose, to_unix_ms(system_wall_clock()()))));
   dpop_nonces nonces{board, system_wall_clock(), std::chrono::minutes{5}};
   auto start = std::chrono::steady_clock::now();

@@ -22,15 +22,6 @@ secret_board::get(std::string_view purpose) const {
   return i == rings_.end() ? nullptr : i->second;
 }
 
-bool secret_board::offer(std::shared_ptr<const state::secret_ring> ring) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  auto& slot = rings_[ring->purpose];
-  if (slot && slot->generation >= ring->generation)
-    return false;
-  slot = std::move(ring);
-  return true;
-}
-
 void secret_board::replace(std::shared_ptr<const state::secret_ring> ring) {
   std::lock_guard<std::mutex> guard{mutex_};
   rings_[ring->purpose] = std::move(ring);
@@ -154,17 +145,18 @@ int64_t secrets_state::now_ms() const {
 }
 
 void secrets_state::settle(const std::string& purpose, caf::error err) {
-  busy[purpose] = false;
+  auto& t = tracks[purpose];
+  t.busy = false;
   // A rotation asked for meanwhile runs now, and answers the waiting
   // promises itself; so does a re-read a bus event asked for.
-  if (pending_force[purpose]) {
-    pending_force[purpose] = false;
-    dirty[purpose] = false;
+  if (t.pending_force) {
+    t.pending_force = false;
+    t.dirty = false;
     return refresh(purpose, true);
   }
   auto ring = deps.board->get(purpose);
-  auto promises = std::move(waiting[purpose]);
-  waiting[purpose].clear();
+  auto promises = std::move(t.waiting);
+  t.waiting.clear();
   for (auto& rp : promises) {
     if (err)
       rp.deliver(err);
@@ -176,8 +168,8 @@ void secrets_state::settle(const std::string& purpose, caf::error err) {
   if (deps.status && deps.board->get(dpop_purpose)
       && deps.board->get(cookies_purpose))
     deps.status->secrets_ready = true;
-  if (dirty[purpose]) {
-    dirty[purpose] = false;
+  if (t.dirty) {
+    t.dirty = false;
     refresh(purpose);
   }
 }
@@ -199,13 +191,13 @@ void secrets_state::adopt(const std::string& purpose, ring_ptr ring,
   // written before a restart of the whole cluster is the newest, since the
   // store keeps the higher generation.
   if (opts.encryption_key.empty() || !deps.store
-      || persisted[purpose] >= generation)
+      || tracks[purpose].persisted >= generation)
     return;
   auto worker = deps.store->worker();
   if (!worker)
     return;
   // Counted as written at once: one write per generation and node.
-  persisted[purpose] = generation;
+  tracks[purpose].persisted = generation;
   persistence::secret_row row;
   row.purpose = purpose;
   row.generation = static_cast<int64_t>(generation);
@@ -218,8 +210,8 @@ void secrets_state::adopt(const std::string& purpose, ring_ptr ring,
             spdlog::warn("secrets: could not write the {} ring to the "
                          "database: {}",
                          purpose, self->system().render(err));
-            if (persisted[purpose] == generation)
-              persisted[purpose] = generation - 1; // tried again next time
+            if (auto& t = tracks[purpose]; t.persisted == generation)
+              t.persisted = generation - 1; // tried again next time
           });
 }
 
@@ -252,7 +244,7 @@ void secrets_state::load(const std::string& purpose,
                                  std::max<int64_t>(row.generation, 0))
                                  + 1);
         }
-        persisted[purpose] = ring->generation;
+        tracks[purpose].persisted = ring->generation;
         done(std::make_shared<const state::secret_ring>(std::move(*ring)), 0);
       },
       [this, purpose](caf::error& err) {
@@ -297,7 +289,7 @@ void secrets_state::write(const std::string& purpose, ring_ptr ring,
 
 void secrets_state::refresh(const std::string& purpose, bool force,
                             int attempt) {
-  busy[purpose] = true;
+  tracks[purpose].busy = true;
   read_request r{state::secrets_keyspace, purpose, 0};
   self
     ->request(deps.state.shard_for(purpose), secrets_request_timeout,
@@ -370,11 +362,12 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
       return make_error(ec::invalid_argument,
                         "a purpose is \"dpop\" or \"cookies\"");
     auto rp = self->make_response_promise<uint64_t>();
-    s.waiting[purpose].push_back(rp);
-    if (!s.busy[purpose])
+    auto& t = s.tracks[purpose];
+    t.waiting.push_back(rp);
+    if (!t.busy)
       s.refresh(purpose, force);
     else if (force)
-      s.pending_force[purpose] = true;
+      t.pending_force = true;
     return rp;
   };
   return {
@@ -396,8 +389,8 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
       auto generation = j.value("generation", uint64_t{0});
       if (held && held->generation >= generation)
         return;
-      if (s.busy[purpose])
-        s.dirty[purpose] = true; // re-read once the running one settles
+      if (auto& t = s.tracks[purpose]; t.busy)
+        t.dirty = true; // re-read once the running one settles
       else
         s.refresh(purpose);
     },
@@ -405,7 +398,7 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
       if (id != s.timer)
         return;
       for (auto purpose : {dpop_purpose, cookies_purpose})
-        if (!s.busy[purpose])
+        if (!s.tracks[purpose].busy)
           s.refresh(purpose);
       self->delayed_send(self, s.opts.refresh_interval, atom::tick_v,
                          ++s.timer);

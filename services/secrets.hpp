@@ -47,10 +47,6 @@ public:
   std::shared_ptr<const state::secret_ring>
   get(std::string_view purpose) const;
 
-  /// Takes RING unless the board holds a newer generation of its purpose;
-  /// returns whether it did.
-  bool offer(std::shared_ptr<const state::secret_ring> ring);
-
   /// Takes RING whatever the board held (the state's ring is the one of
   /// record).
   void replace(std::shared_ptr<const state::secret_ring> ring);
@@ -149,16 +145,20 @@ public:
   secrets_actor::pointer self = nullptr;
   secrets_options opts;
   secrets_deps deps;
-  /// Per purpose: the state record's version the board's ring came from,
-  /// the generation last written to the database, and whether a read or
-  /// write of it is under way (then a new request waits for it).
-  std::map<std::string, uint64_t> persisted;
-  std::map<std::string, bool> busy;
-  /// A rotation asked for while a refresh ran; a bus event that came then.
-  std::map<std::string, bool> pending_force;
-  std::map<std::string, bool> dirty;
-  std::map<std::string, std::vector<caf::typed_response_promise<uint64_t>>>
-    waiting;
+  /// What the service tracks of one purpose's ring.
+  struct track {
+    /// The generation last written to the database.
+    uint64_t persisted = 0;
+    /// A read or write of the ring is under way (a new request waits).
+    bool busy = false;
+    /// A rotation asked for while it was busy: runs when it settles.
+    bool pending_force = false;
+    /// A bus event that came while it was busy: re-read when it settles.
+    bool dirty = false;
+    /// Answered with the generation adopted (or the error) when it settles.
+    std::vector<caf::typed_response_promise<uint64_t>> waiting;
+  };
+  std::map<std::string, track> tracks;
   uint64_t timer = 0;
 
   /// Reads PURPOSE's ring from the state and adopts it, creates it (from
