@@ -13,7 +13,9 @@ namespace keymesh {
 
 void router_state::configure(router_options opts) {
   opts_ = std::move(opts);
-  known = opts_.known;
+  // Kept here only (the options' copy was the starting point).
+  known = std::move(opts_.known);
+  opts_.known.clear();
   known.erase(opts_.instance_id);
   reported.assign(opts_.partitions, 0);
   owned.assign(opts_.partitions, false);

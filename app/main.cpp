@@ -28,11 +28,11 @@
 #include "config/loader.hpp"
 #include "config/render.hpp"
 #include "keymesh/version.hpp"
+#include "persistence/sealed.hpp"
 
 #ifdef KEYMESH_WITH_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #endif
-#include "persistence/sealed.hpp"
 
 extern char** environ;
 
