@@ -2,7 +2,6 @@
 
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
@@ -55,44 +54,6 @@ load_snapshot(const std::string& path, uint32_t partitions, size_t& count) {
   return out;
 }
 
-/// The peers recorded in PATH (one instance id a line; '#' starts a
-/// comment). A file that cannot be read counts no one and says so.
-std::set<std::string> load_known_members(const std::string& path) {
-  std::set<std::string> out;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return out;
-  try {
-    std::istringstream in{persistence::read_small_file(path)};
-    for (std::string line; std::getline(in, line);) {
-      while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-        line.pop_back();
-      if (!line.empty() && line.front() != '#')
-        out.insert(line);
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("state: cannot read the known members from {}: {}", path,
-                  e.what());
-  }
-  return out;
-}
-
-void save_known_members(const std::string& path,
-                        const std::set<std::string>& ids) {
-  std::string text = "# The peers this node has seen in its cluster (kept "
-                     "by keymesh: a decision\n# needs a majority of them "
-                     "and this node). Remove a line to forget a node\n# "
-                     "that left for good, then restart this node.\n";
-  for (auto& id : ids)
-    text += id + "\n";
-  try {
-    persistence::write_file_atomically(path, text, 0644);
-  } catch (const std::exception& e) {
-    spdlog::error("state: cannot record the known members in {}: {}", path,
-                  e.what());
-  }
-}
-
 } // namespace
 
 size_t replication_factor(const config::settings& cfg) {
@@ -111,10 +72,6 @@ write_consistency parse_write_consistency(const std::string& text) {
 
 std::string state_service::snapshot_path(const std::string& data_dir) {
   return (std::filesystem::path{data_dir} / "state.snapshot").string();
-}
-
-std::string state_service::members_path(const std::string& data_dir) {
-  return (std::filesystem::path{data_dir} / "cluster-members").string();
 }
 
 std::unique_ptr<state_service>
@@ -158,14 +115,27 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
   ropts.shards = self->client_.shards;
   ropts.synced = self->synced_;
   if (cfg.cluster.enabled) {
-    auto path = members_path(cfg.node.data_dir);
-    ropts.known = load_known_members(path);
+    // A file that cannot be read counts no one and says so; one that
+    // cannot be written is tried again when the next peer joins.
+    auto dir = cfg.node.data_dir;
+    auto path = persistence::known_members_path(dir);
+    try {
+      ropts.known = persistence::read_known_members(dir);
+    } catch (const std::exception& e) {
+      spdlog::error("state: cannot read the known members from {}: {}", path,
+                    e.what());
+    }
     if (!ropts.known.empty())
       spdlog::info("state: {} peer(s) known from earlier runs ({}): "
                    "decisions need a majority of them and this node",
                    ropts.known.size(), path);
-    ropts.on_known = [path](const std::set<std::string>& ids) {
-      save_known_members(path, ids);
+    ropts.on_known = [dir, path](const std::set<std::string>& ids) {
+      try {
+        persistence::write_known_members(dir, ids);
+      } catch (const std::exception& e) {
+        spdlog::error("state: cannot record the known members in {}: {}",
+                      path, e.what());
+      }
     };
   }
   self->router_ = spawn_router(sys, std::move(ropts));

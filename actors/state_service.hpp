@@ -67,9 +67,6 @@ public:
 
   static std::string snapshot_path(const std::string& data_dir);
 
-  /// Where a clustered node records the peers it has seen.
-  static std::string members_path(const std::string& data_dir);
-
 private:
   state_service() = default;
 

@@ -146,4 +146,39 @@ void write_key_sequence(const std::string& dir, uint64_t n) {
                         std::to_string(n) + "\n", 0644);
 }
 
+std::string known_members_path(const std::string& dir) {
+  return (fs::path{dir} / "cluster-members").string();
+}
+
+std::set<std::string> parse_known_members(std::string_view text) {
+  std::set<std::string> out;
+  while (!text.empty()) {
+    auto end = text.find('\n');
+    auto line = trim(std::string{text.substr(0, end)});
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    if (!line.empty() && line.front() != '#')
+      out.insert(std::move(line));
+  }
+  return out;
+}
+
+std::set<std::string> read_known_members(const std::string& dir) {
+  auto path = known_members_path(dir);
+  std::error_code err;
+  if (!fs::exists(path, err))
+    return {};
+  return parse_known_members(read_small_file(path));
+}
+
+void write_known_members(const std::string& dir,
+                         const std::set<std::string>& ids) {
+  std::string text = "# The peers this node has seen in its cluster (kept "
+                     "by keymesh: a decision\n# needs a majority of them "
+                     "and this node). Remove a line to forget a node\n# "
+                     "that left for good, then restart this node.\n";
+  for (auto& id : ids)
+    text += id + "\n";
+  write_file_atomically(known_members_path(dir), text, 0644);
+}
+
 } // namespace keymesh::persistence

@@ -1,11 +1,13 @@
-// Small files keymesh keeps in node.data_dir: the stable instance id and the
-// key-id sequence. All functions here block on file I/O: call them at start-up
+// Small files keymesh keeps in node.data_dir: the stable instance id, the
+// key-id sequence, the members a clustered node has known. All functions here block on file I/O: call them at start-up
 // or from blocking contexts, never on a hot path.
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace keymesh::persistence {
 
@@ -29,6 +31,22 @@ uint64_t read_key_sequence(const std::string& dir);
 
 /// Stores N as the next free key sequence number (atomic replace).
 void write_key_sequence(const std::string& dir, uint64_t n);
+
+/// DIR/cluster-members: the peers a clustered node has seen.
+std::string known_members_path(const std::string& dir);
+
+/// The ids in a cluster-members file's TEXT: one a line, surrounding
+/// whitespace trimmed, empty lines and '#' comments skipped.
+std::set<std::string> parse_known_members(std::string_view text);
+
+/// DIR/cluster-members read (empty when there is none); throws
+/// storage_error naming the path when it cannot be read.
+std::set<std::string> read_known_members(const std::string& dir);
+
+/// Writes IDS to DIR/cluster-members (atomic replace) under a comment that
+/// says how to forget a node.
+void write_known_members(const std::string& dir,
+                         const std::set<std::string>& ids);
 
 /// Writes CONTENT to PATH through a temporary file and rename, with MODE.
 void write_file_atomically(const std::string& path, const std::string& content,

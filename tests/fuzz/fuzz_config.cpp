@@ -1,11 +1,13 @@
 // Fuzz target: the configuration loader (YAML text through the schema, its
 // values, relations and error messages), and the first line as the value
-// of an environment variable.
+// of an environment variable; the text as a cluster-members file of
+// node.data_dir.
 #include <cstdint>
 #include <string>
 
 #include "config/loader.hpp"
 #include "config/render.hpp"
+#include "persistence/data_dir.hpp"
 
 using namespace keymesh;
 
@@ -22,5 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                 "KEYMESH_HTTP_MAX_BODY_BYTES"};
   auto line = text.substr(0, text.find('\n'));
   config::load_from_string("", {{names[line.size() % 4], line}}, "fuzz.yaml");
+  for (auto& id : persistence::parse_known_members(text))
+    if (id.empty() || id.front() == '#' || id.find('\n') != std::string::npos)
+      __builtin_trap();
   return 0;
 }

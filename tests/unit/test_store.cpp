@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/store_pool.hpp"
 #include "config/settings.hpp"
+#include "persistence/data_dir.hpp"
 #include "persistence/store.hpp"
 #include "support/mariadb.hpp"
 #include "support/temp_dir.hpp"
@@ -427,6 +429,18 @@ void check_clients(const config::settings& cfg) {
   CAF_CHECK(db->delete_client("rp-1"));
   CAF_CHECK(!db->delete_client("rp-1"));
   CAF_CHECK(!db->find_client("rp-1"));
+}
+
+CAF_TEST(the known members file round trips and tolerates hand edits) {
+  test::temp_dir dir;
+  CAF_CHECK(persistence::read_known_members(dir.path()).empty());
+  persistence::write_known_members(dir.path(), {"node-2", "node-3"});
+  auto back = persistence::read_known_members(dir.path());
+  CAF_CHECK(back == (std::set<std::string>{"node-2", "node-3"}));
+  // Comments, blank lines, CRLF and stray spaces from an editor.
+  auto edited = persistence::parse_known_members(
+    "# header\r\n\n  node-2 \r\n\t# node-3 forgotten\nnode-4");
+  CAF_CHECK(edited == (std::set<std::string>{"node-2", "node-4"}));
 }
 
 CAF_TEST(sqlite keeps client registrations) {
