@@ -102,5 +102,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<object_lookup>(*t.sys, buf);
   read_as<replay_check>(*t.sys, buf);
   read_as<replay_verdict>(*t.sys, buf);
+  read_as<decide_request>(*t.sys, buf);
+  read_as<decide_reply>(*t.sys, buf);
+  read_as<par_push>(*t.sys, buf);
+  read_as<par_request>(*t.sys, buf);
+  read_as<secret_rows>(*t.sys, buf);
+  read_as<persistence::client_record>(*t.sys, buf);
+  read_as<client_records>(*t.sys, buf);
   return 0;
 }

@@ -324,6 +324,11 @@ database:
   msg("members", caf::make_message(std::vector<member_info>{
                      member_info{"node-2", "h:1", "up", 1, 2, 1, 9}}));
   msg("services", caf::make_message(node_services{}));
+  msg("client", caf::make_message(
+                  atom::put_v, persistence::client_record{
+                                 "rp-1", "https://rp.example/bcl", true, 1, 2}));
+  msg("clients", caf::make_message(client_records{
+                   {"rp-1", "", false, 1, 2}, {"rp-2", "http://h/x", true, 3, 4}}));
   write("messages", "raw-announce", serialized(sys, ann));
   write("messages", "raw-hello", serialized(sys, hello));
   write("messages", "raw-write", serialized(sys, w));
