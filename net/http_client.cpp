@@ -142,6 +142,64 @@ bool parse_authority(std::string_view authority, parsed_url& out,
   return true;
 }
 
+/// What one exchange sends.
+struct outgoing {
+  bhttp::verb method = bhttp::verb::get;
+  std::string if_none_match;
+  std::string content_type;
+  std::string body;
+};
+
+bool is_public_v4(const net::ip::address_v4& a) {
+  auto in = [&](unsigned net, unsigned bits) {
+    auto x = a.to_uint();
+    auto mask = bits == 0 ? 0u : ~0u << (32 - bits);
+    return (x & mask) == (net & mask);
+  };
+  return !(in(0x00000000, 8)         // "this network"
+           || in(0x0a000000, 8)      // private
+           || in(0x64400000, 10)     // shared (carrier-grade NAT)
+           || in(0x7f000000, 8)      // loopback
+           || in(0xa9fe0000, 16)     // link-local
+           || in(0xac100000, 12)     // private
+           || in(0xc0000000, 24)     // IETF protocol assignments
+           || in(0xc0000200, 24)     // documentation
+           || in(0xc0a80000, 16)     // private
+           || in(0xc6120000, 15)     // benchmarking
+           || in(0xc6336400, 24)     // documentation
+           || in(0xcb007100, 24)     // documentation
+           || in(0xe0000000, 4)      // multicast
+           || in(0xf0000000, 4));    // reserved, broadcast
+}
+
+bool is_public(const net::ip::address& address) {
+  if (address.is_v4())
+    return is_public_v4(address.to_v4());
+  auto v6 = address.to_v6();
+  if (v6.is_v4_mapped())
+    return is_public_v4(
+      net::ip::make_address_v4(net::ip::v4_mapped, v6));
+  auto b = v6.to_bytes();
+  if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast()
+      || v6.is_link_local() || v6.is_site_local())
+    return false;
+  if ((b[0] & 0xfe) == 0xfc) // unique local
+    return false;
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+    return false; // documentation
+  // NAT64 (64:ff9b::/96) and the deprecated IPv4-compatible form carry an
+  // IPv4 address: judged as that address.
+  bool nat64 = b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b
+               && std::all_of(b.begin() + 4, b.begin() + 12,
+                              [](unsigned char c) { return c == 0; });
+  bool compat = std::all_of(b.begin(), b.begin() + 12,
+                            [](unsigned char c) { return c == 0; });
+  if (nat64 || compat)
+    return is_public_v4(net::ip::address_v4{
+      net::ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]}});
+  return true;
+}
+
 /// Completion state of the one asynchronous operation in flight.
 struct step {
   bool done = false;
@@ -159,7 +217,7 @@ struct resolution {
   std::vector<tcp::endpoint> endpoints;
 };
 
-/// One GET: every step waits on one local io_context until the operation
+/// One request: every step waits on one local io_context until the operation
 /// completes or the deadline of the whole exchange passes.
 class exchange {
 public:
@@ -172,16 +230,31 @@ public:
                     : "[" + url.host + "]") +
                ":" + std::to_string(url.port)) {}
 
-  fetch_result run(const std::string& if_none_match) {
+  fetch_result run(const outgoing& out) {
     fetch_result result;
     std::vector<tcp::endpoint> endpoints;
     if (!resolve(endpoints, result.error))
       return result;
+    if (opts_.public_only) {
+      endpoints.erase(std::remove_if(endpoints.begin(), endpoints.end(),
+                                     [](const tcp::endpoint& e) {
+                                       return !is_public(e.address());
+                                     }),
+                      endpoints.end());
+      if (endpoints.empty()) {
+        result.refused = true;
+        result.error = url_.host
+                       + " is refused: it has no public address (loopback, "
+                         "private and other non-public ranges are not "
+                         "allowed)";
+        return result;
+      }
+    }
     tcp::socket socket{ioc_};
     if (!connect(socket, endpoints, result.error))
       return result;
     if (!url_.tls) {
-      transfer(socket, if_none_match, result);
+      transfer(socket, out, result);
       return result;
     }
     ssl::context ctx{ssl::context::tls_client};
@@ -190,7 +263,7 @@ public:
     ssl::stream<tcp::socket> stream{std::move(socket), ctx};
     if (!handshake(stream, result.error))
       return result;
-    transfer(stream, if_none_match, result);
+    transfer(stream, out, result);
     return result;
   }
 
@@ -330,17 +403,21 @@ private:
   }
 
   template<class Stream>
-  void transfer(Stream& stream, const std::string& if_none_match,
-                fetch_result& result) {
+  void transfer(Stream& stream, const outgoing& out, fetch_result& result) {
     auto cancel = [&] {
       error_code ignored;
       beast::get_lowest_layer(stream).close(ignored);
     };
-    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, url_.target, 11};
+    bhttp::request<bhttp::string_body> req{out.method, url_.target, 11};
     req.set(bhttp::field::host, url_.host_header);
     req.set(bhttp::field::user_agent, "keymesh");
-    if (!if_none_match.empty())
-      req.set(bhttp::field::if_none_match, if_none_match);
+    if (!out.if_none_match.empty())
+      req.set(bhttp::field::if_none_match, out.if_none_match);
+    if (out.method != bhttp::verb::get) {
+      req.set(bhttp::field::content_type, out.content_type);
+      req.body() = out.body;
+      req.prepare_payload();
+    }
     req.keep_alive(false);
     step sent;
     bhttp::async_write(stream, req, on_done(sent));
@@ -399,6 +476,8 @@ private:
     result.status = static_cast<int>(res.result_int());
     if (auto etag = res.find(bhttp::field::etag); etag != res.end())
       result.etag = std::string{etag->value()};
+    if (auto to = res.find(bhttp::field::location); to != res.end())
+      result.location = std::string{to->value()};
     result.body = std::move(res.body());
   }
 
@@ -415,6 +494,12 @@ bool is_header_value(std::string_view text) {
     auto u = static_cast<unsigned char>(c);
     return u == '\t' || (u >= 0x20 && u != 0x7f);
   });
+}
+
+fetch_result failed_fetch(std::string why) {
+  fetch_result r;
+  r.error = std::move(why);
+  return r;
 }
 
 } // namespace
@@ -480,14 +565,36 @@ fetch_result http_get(const std::string& url, const std::string& if_none_match,
     std::string error;
     auto parsed = parse_url(url, error);
     if (!parsed)
-      return fetch_result{0, {}, {}, error};
+      return failed_fetch(error);
     if (!is_header_value(if_none_match))
-      return fetch_result{0, {}, {}, "If-None-Match holds invalid characters"};
+      return failed_fetch("If-None-Match holds invalid characters");
     exchange ex{*parsed, opts};
-    return ex.run(if_none_match);
+    return ex.run(outgoing{bhttp::verb::get, if_none_match, {}, {}});
   } catch (const std::exception& e) {
-    return fetch_result{0, {}, {}, std::string{"GET failed: "} + e.what()};
+    return failed_fetch(std::string{"GET failed: "} + e.what());
   }
+}
+
+fetch_result http_post(const std::string& url, const std::string& content_type,
+                       const std::string& body, const fetch_options& opts) {
+  try {
+    std::string error;
+    auto parsed = parse_url(url, error);
+    if (!parsed)
+      return failed_fetch(error);
+    if (!is_header_value(content_type))
+      return failed_fetch("Content-Type holds invalid characters");
+    exchange ex{*parsed, opts};
+    return ex.run(outgoing{bhttp::verb::post, {}, content_type, body});
+  } catch (const std::exception& e) {
+    return failed_fetch(std::string{"POST failed: "} + e.what());
+  }
+}
+
+bool is_public_address(std::string_view address) {
+  error_code ec;
+  auto a = net::ip::make_address(std::string{address}, ec);
+  return !ec && is_public(a);
 }
 
 } // namespace keymesh::net

@@ -1,4 +1,5 @@
-// A small blocking HTTP/1.1 GET client for one URL at a time, over Beast and
+// A small blocking HTTP/1.1 client (GET, and POST of a small body) for one
+// URL at a time, over Beast and
 // Asio, with TLS (chain and hostname verification), a deadline on every step
 // and a bound on the body it reads. It blocks the calling thread: use it from
 // a dedicated thread (a detached actor), never from a CAF worker or a Beast
@@ -21,6 +22,10 @@ struct fetch_options {
   size_t max_body_bytes = 1 << 20;
   /// PEM file of trusted CAs for https; empty: the system's default store.
   std::string ca_file;
+  /// Connect only to public addresses: a name that resolves to loopback,
+  /// private, link-local, shared, multicast or reserved addresses only is
+  /// refused (the addresses checked are the ones connected to).
+  bool public_only = false;
 };
 
 struct fetch_result {
@@ -32,6 +37,11 @@ struct fetch_result {
   /// Why no complete response arrived (then status is 0); empty otherwise.
   /// An HTTP error status is not an error here: the caller judges status.
   std::string error;
+  /// The address was refused by fetch_options::public_only (asking again
+  /// gets the same answer unless DNS changes).
+  bool refused = false;
+  /// The response's Location header, verbatim (empty if absent).
+  std::string location = {};
 };
 
 /// The parts of an http:// or https:// URL the client needs.
@@ -52,6 +62,16 @@ struct parsed_url {
 /// optional path and query. User info, fragments, whitespace and control
 /// characters are refused. nullopt with ERROR set when the URL is unusable.
 std::optional<parsed_url> parse_url(std::string_view url, std::string& error);
+
+/// Whether ADDRESS (an IPv4 or IPv6 literal) is a public unicast address:
+/// not loopback, private (RFC 1918, fc00::/7), shared (100.64/10),
+/// link-local, unspecified, multicast, documentation, benchmarking or
+/// reserved. An IPv4-mapped IPv6 address is judged as its IPv4 address.
+bool is_public_address(std::string_view address);
+
+/// POSTs BODY with Content-Type CONTENT_TYPE to URL once.
+fetch_result http_post(const std::string& url, const std::string& content_type,
+                       const std::string& body, const fetch_options& opts);
 
 /// GETs URL once, sending If-None-Match: IF_NONE_MATCH when it is not empty.
 fetch_result http_get(const std::string& url, const std::string& if_none_match,
