@@ -66,6 +66,7 @@ KEYMESH_ATOM(push, "push")
 KEYMESH_ATOM(redeem, "redeem")
 KEYMESH_ATOM(ring, "ring")
 KEYMESH_ATOM(client, "client")
+KEYMESH_ATOM(post, "post")
 
 #undef KEYMESH_ATOM
 

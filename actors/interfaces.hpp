@@ -235,6 +235,20 @@ using store_worker_actor = directory_records_actor::extend<
   // stored; reads the one of a purpose (none or one).
   caf::replies_to<atom::put, persistence::secret_row>::with<atom::ok>,
   caf::replies_to<atom::get, atom::ring, std::string>::with<secret_rows>,
+  // The registrations of several clients (those that exist, any order).
+  caf::replies_to<atom::get, atom::client, std::vector<std::string>>::with<
+    client_records>,
+  // The back-channel logout outbox: writes deliveries in one statement;
+  // takes over (owner, now, lease until, at most LIMIT) those whose lease
+  // ended; records an attempt of a delivery its owner still owns (whether
+  // it did); deletes one (id, owner) its owner still owns (whether it
+  // did).
+  caf::replies_to<atom::put, outbox_rows>::with<atom::ok>,
+  caf::replies_to<atom::reserve, atom::logout, std::string, int64_t, int64_t,
+                  uint64_t>::with<outbox_rows>,
+  caf::replies_to<atom::update, persistence::outbox_row>::with<bool>,
+  caf::replies_to<atom::remove, atom::logout, std::string,
+                  std::string>::with<bool>,
   // Quits after the requests queued before (an exit message would overtake
   // them).
   caf::reacts_to<atom::leave>>;
@@ -288,6 +302,25 @@ using sessions_actor = caf::typed_actor<
   // tombstones of the sessions it ends, and the revocation log; answers
   // once all of them did or failed.
   caf::replies_to<atom::revoke, revocation_order>::with<revocation_outcome>>;
+
+/// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): sends a
+/// logout token to every registered client that took part in a session
+/// that ended, through the durable outbox (one node owns a delivery at a
+/// time; a node that stops renewing its lease hands it to another).
+/// Local to its node.
+using logout_actor = caf::typed_actor<
+  // Queues the deliveries of an ending session (durably when there is a
+  // database) and starts them; answers once they are recorded.
+  caf::replies_to<atom::logout, session_ending>::with<logout_receipt>,
+  // Internal timers: take over deliveries whose lease ended (the id guards
+  // against stray ticks); attempt delivery ID now.
+  caf::reacts_to<atom::tick, uint64_t>,
+  caf::reacts_to<atom::run, std::string>>;
+
+/// One blocking POST at a time (a detached actor of the logout service).
+using poster_actor = caf::typed_actor<
+  // POSTs a form-encoded BODY to URI.
+  caf::replies_to<atom::post, std::string, std::string>::with<post_result>>;
 
 /// Revocations alone: the part of the sessions service that an actor which
 /// only ends sessions needs (the directory, an application's admin actor).
@@ -597,4 +630,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::secrets_actor))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::client_record))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::client_records))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::outbox_row))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::outbox_rows))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_ending))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_receipt))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::post_result))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_actor))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::poster_actor))
 CAF_END_TYPE_ID_BLOCK(keymesh)

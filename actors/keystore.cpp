@@ -1,6 +1,7 @@
 #include "actors/keystore.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -209,7 +210,17 @@ signed_token keystore_state::sign(const token_request& req,
   claims["iat"] = iat;
   claims["exp"] = exp;
   claims["jti"] = keymesh::base64url_encode(keymesh::random_bytes(16));
-  return signed_token{jose::sign_compact(k->key, k->kid, claims), k->kid, exp};
+  std::string_view typ = req.typ.empty() ? std::string_view{"JWT"}
+                                        : std::string_view{req.typ};
+  if (typ.size() > 64
+      || !std::all_of(typ.begin(), typ.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '+'
+                  || c == '-' || c == '.' || c == '/';
+         }))
+    throw std::invalid_argument("typ must be at most 64 characters of "
+                                "A-Z a-z 0-9 + - . /");
+  return signed_token{jose::sign_compact(k->key, k->kid, claims, typ), k->kid,
+                      exp};
 }
 
 key_announcement keystore_state::announcement() const {

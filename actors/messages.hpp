@@ -32,12 +32,15 @@ struct token_request {
   /// Extra claims as the text of a JSON object (may be empty). Registered
   /// claims (iss, sub, aud, exp, nbf, iat, jti) in here are ignored.
   std::string extra_claims_json;
+  /// The header's typ (RFC 8725 §3.11 explicit typing, e.g. "logout+jwt");
+  /// empty: "JWT". At most 64 characters of A-Z a-z 0-9 + - . /.
+  std::string typ = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, token_request& x) {
   return f(caf::meta::type_name("token_request"), x.sub, x.aud, x.ttl_seconds,
-           x.extra_claims_json);
+           x.extra_claims_json, x.typ);
 }
 
 /// A signed compact JWS and what a caller needs to know about it.
@@ -355,7 +358,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session& x) {
   return f(caf::meta::type_name("session"), x.sid, x.sub, x.client_id,
            x.created_at, x.expires_at, x.last_seen, x.idle_timeout,
-           x.attributes);
+           x.attributes, x.clients);
 }
 
 template <class Inspector>
@@ -377,12 +380,14 @@ struct session_spec {
   /// Seconds (0: none); -1: sessions.idle_timeout.
   int64_t idle_timeout = -1;
   std::map<std::string, std::string> attributes;
+  /// The participating clients (client_id -> the sid it was given).
+  std::map<std::string, std::string> clients = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_spec& x) {
   return f(caf::meta::type_name("session_spec"), x.sub, x.client_id, x.ttl,
-           x.idle_timeout, x.attributes);
+           x.idle_timeout, x.attributes, x.clients);
 }
 
 /// A live session and the version of its record (for a later touch).
@@ -402,11 +407,14 @@ struct session_patch {
   std::map<std::string, std::string> set;
   std::vector<std::string> remove;
   bool touch = true;
+  /// Clients that took part since (added, or their sid replaced).
+  std::map<std::string, std::string> clients = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_patch& x) {
-  return f(caf::meta::type_name("session_patch"), x.set, x.remove, x.touch);
+  return f(caf::meta::type_name("session_patch"), x.set, x.remove, x.touch,
+           x.clients);
 }
 
 /// After a touch: whether the session is live, and when it ends (Unix ms).
@@ -441,12 +449,62 @@ struct revocation_outcome {
   uint64_t sessions = 0;
   std::vector<std::string> unreached;
   std::string log_error;
+  /// When not empty: why some back-channel logouts of the sessions it
+  /// ended are not in the durable outbox (they are sent from memory).
+  std::string logout_error = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revocation_outcome& x) {
   return f(caf::meta::type_name("revocation_outcome"), x.order, x.sessions,
-           x.unreached, x.log_error);
+           x.unreached, x.log_error, x.logout_error);
+}
+
+/// A session that is ending, for the logout service: who took part, and
+/// why it ends.
+struct session_ending {
+  /// The keymesh sid.
+  std::string sid;
+  std::string sub;
+  std::string reason;
+  /// client_id -> the sid its logout token carries.
+  std::map<std::string, std::string> participants;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_ending& x) {
+  return f(caf::meta::type_name("session_ending"), x.sid, x.sub, x.reason,
+           x.participants);
+}
+
+/// What the logout service did with a session_ending: how many deliveries
+/// it queued, the clients that get none (and why), and, when not empty,
+/// why the deliveries are not durable (then they go from memory).
+struct logout_receipt {
+  uint64_t queued = 0;
+  std::vector<std::string> skipped;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, logout_receipt& x) {
+  return f(caf::meta::type_name("logout_receipt"), x.queued, x.skipped,
+           x.error);
+}
+
+/// What one POST got: the status (0: no complete response), why not,
+/// whether the address was refused, and the Location of a redirect.
+struct post_result {
+  int32_t status = 0;
+  std::string error;
+  bool refused = false;
+  std::string location;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, post_result& x) {
+  return f(caf::meta::type_name("post_result"), x.status, x.error, x.refused,
+           x.location);
 }
 
 /// A login: a username and its password, for a client (may be empty).
@@ -832,6 +890,9 @@ using secret_rows = std::vector<persistence::secret_row>;
 /// Registered relying parties (a page of them, or a read's none or one).
 using client_records = std::vector<persistence::client_record>;
 
+/// Back-channel logout deliveries (to write, or taken over).
+using outbox_rows = std::vector<persistence::outbox_row>;
+
 } // namespace keymesh
 
 namespace keymesh::persistence {
@@ -853,6 +914,14 @@ typename Inspector::result_type inspect(Inspector& f, client_record& x) {
   return f(caf::meta::type_name("client_record"), x.client_id,
            x.backchannel_logout_uri, x.session_required, x.created_at,
            x.updated_at);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_row& x) {
+  return f(caf::meta::type_name("outbox_row"), x.id, x.session_id, x.sid,
+           x.sub, x.client_id, x.uri, x.reason, x.posture, x.created_at,
+           x.give_up_at, x.next_attempt_at, x.attempts, x.owner,
+           x.lease_until, x.last_error);
 }
 
 template <class Inspector>

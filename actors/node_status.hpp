@@ -17,6 +17,24 @@
 
 namespace keymesh {
 
+/// Back-channel logout counters (the logout and sessions services write
+/// them).
+struct logout_stats {
+  /// Deliveries that ended: the client answered 200 or 204; failed (a
+  /// final answer, a refused address, or given up); clients that took part
+  /// without a registered URI.
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> skipped{0};
+  /// Subject revocations that found no session to log out.
+  std::atomic<uint64_t> no_sessions{0};
+  /// POSTs made, and deliveries taken over from a node that stopped.
+  std::atomic<uint64_t> attempts{0};
+  std::atomic<uint64_t> taken_over{0};
+  /// Deliveries this node holds now.
+  std::atomic<int64_t> pending{0};
+};
+
 struct node_status {
   std::string instance_id;
   time_point started_at = std::chrono::system_clock::now();
@@ -32,6 +50,8 @@ struct node_status {
   std::shared_ptr<std::atomic<bool>> state_synced;
   /// The database (null: none, as in tests without a store).
   std::shared_ptr<store_status> store;
+  /// Back-channel logout counters.
+  std::shared_ptr<logout_stats> logout = std::make_shared<logout_stats>();
   /// The cluster port's counters (null without clustering).
   std::shared_ptr<const transport_stats> transport;
 };

@@ -359,6 +359,32 @@ store_worker(worker_pointer self, persistence::store_factory open,
         return out;
       });
     },
+    [&st](atom::get, atom::client,
+          std::vector<std::string>& ids) -> caf::result<client_records> {
+      return st.run("", [&](store& db) { return db.find_clients(ids); });
+    },
+    // -- the back-channel logout outbox -------------------------------------------
+    [&st](atom::put, outbox_rows& rows) -> caf::result<atom::ok> {
+      return st.run("", [&](store& db) {
+        db.put_outbox(rows);
+        return atom::ok_v;
+      });
+    },
+    [&st](atom::reserve, atom::logout, std::string& owner, int64_t now,
+          int64_t lease_until, uint64_t limit) -> caf::result<outbox_rows> {
+      return st.run("", [&](store& db) {
+        return db.claim_outbox(owner, now, lease_until,
+                               static_cast<size_t>(limit));
+      });
+    },
+    [&st](atom::update, persistence::outbox_row& row) -> caf::result<bool> {
+      return st.run("", [&](store& db) { return db.update_outbox(row); });
+    },
+    [&st](atom::remove, atom::logout, std::string& id,
+          std::string& owner) -> caf::result<bool> {
+      return st.run("",
+                    [&](store& db) { return db.delete_outbox(id, owner); });
+    },
     [&st](atom::list, atom::client, std::string& after,
           uint64_t limit) -> caf::result<client_records> {
       return st.run("", [&](store& db) {

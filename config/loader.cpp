@@ -149,6 +149,8 @@ public:
             "cluster.heartbeat");
     require("sessions.default_ttl", relation::at_most, "sessions.max_ttl");
     require("objects.default_ttl", relation::at_most, "objects.max_ttl");
+    require("logout.retry_initial", relation::at_most, "logout.retry_max");
+    require("logout.lease", relation::longer_than, "logout.timeout");
     auto& v = result_.value;
     if (v.sessions.posture == "durable" && v.database.driver == "sqlite"
         && v.cluster.enabled)

@@ -279,6 +279,47 @@ std::vector<key_spec> make_table() {
             "lost (a whole-cluster restart) is read back from there. A "
             "cluster needs database.driver mysql for durable.")
           .one_of({"volatile", "durable"}),
+      entry("logout.allow_private_addresses", t::boolean,
+            KEYMESH_FIELD(logout.allow_private_addresses),
+            "Send back-channel logout tokens to loopback, private, "
+            "link-local and other non-public addresses too. Off, a client "
+            "whose URI resolves only to such addresses gets none (the "
+            "delivery fails at once with bcl.failed)."),
+      entry("logout.timeout", t::duration, KEYMESH_FIELD(logout.timeout),
+            "Bound on one delivery attempt: resolve, connect, TLS, send "
+            "and read the answer.")
+          .range(100, 1 * minute),
+      entry("logout.give_up_after", t::duration,
+            KEYMESH_FIELD(logout.give_up_after),
+            "A delivery still not done this long after its session ended "
+            "fails (bcl.failed).")
+          .range(1 * second, 30 * day),
+      entry("logout.retry_initial", t::duration,
+            KEYMESH_FIELD(logout.retry_initial),
+            "Delay before the first retry of a delivery; each further "
+            "retry waits twice as long, up to logout.retry_max, with +-50% "
+            "jitter.")
+          .range(10, 1 * hour),
+      entry("logout.retry_max", t::duration, KEYMESH_FIELD(logout.retry_max),
+            "Longest delay between two attempts of a delivery.")
+          .range(10, 1 * day),
+      entry("logout.lease", t::duration, KEYMESH_FIELD(logout.lease),
+            "How long a node owns a delivery without renewing it; a "
+            "delivery whose owner stopped (crashed) is taken over by "
+            "another node after this.")
+          .range(1 * second, 1 * hour),
+      entry("logout.poll_interval", t::duration,
+            KEYMESH_FIELD(logout.poll_interval),
+            "How often a node looks in the outbox for deliveries whose "
+            "lease ended.")
+          .range(100, 1 * hour),
+      entry("logout.workers", t::integer, KEYMESH_FIELD(logout.workers),
+            "Deliveries this node sends at once (each blocks one thread "
+            "for up to logout.timeout).")
+          .range(1, 64),
+      entry("logout.ca_file", t::path, KEYMESH_FIELD(logout.ca_file),
+            "PEM file of CAs trusted for https back-channel logout URIs; "
+            "empty: the system's store."),
       entry("objects.default_ttl", t::duration,
             KEYMESH_FIELD(objects.default_ttl),
             "Lifetime of an object (an OpenID Provider's model) put without "

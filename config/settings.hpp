@@ -121,6 +121,29 @@ struct settings {
     std::string posture = "volatile";
   } sessions;
 
+  struct logout_section {
+    /// Send logout tokens to loopback, private and other non-public
+    /// addresses too (off: such a client's deliveries fail at once).
+    bool allow_private_addresses = false;
+    /// Bound on one delivery attempt (connect, TLS, request, answer).
+    std::chrono::milliseconds timeout{5000};
+    /// A delivery not done this long after its session ended fails.
+    std::chrono::seconds give_up_after = std::chrono::hours{1};
+    /// Delay before the first retry; it doubles up to retry_max (each
+    /// with +-50% jitter).
+    std::chrono::milliseconds retry_initial{1000};
+    std::chrono::milliseconds retry_max{std::chrono::minutes{5}};
+    /// How long a node owns a delivery without renewing; after that
+    /// another node takes it over.
+    std::chrono::milliseconds lease{std::chrono::seconds{30}};
+    /// How often a node looks for deliveries whose owner stopped.
+    std::chrono::milliseconds poll_interval{2000};
+    /// Deliveries in flight at once on this node.
+    size_t workers = 8;
+    /// PEM CAs for https receivers; empty: the system's store.
+    std::string ca_file;
+  } logout;
+
   struct objects_section {
     /// Lifetime of an object put without a ttl.
     std::chrono::seconds default_ttl = std::chrono::minutes{10};

@@ -122,7 +122,7 @@ api::api(api_context ctx)
     if (!opts)
       throw std::invalid_argument(caf::to_string(opts.error()));
     sessions_deps deps{ctx_.state,  ctx_.deny,   ctx_.bus,
-                       ctx_.store,  ctx_.status, ctx_.clock};
+                       ctx_.store,  ctx_.status, ctx_.clock, {}};
     ctx_.sessions = spawn_sessions(
       ctx_.bridge->actors().front()->home_system(), *opts, deps,
       ctx_.bridge->actors().size());

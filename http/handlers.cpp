@@ -339,6 +339,8 @@ void api::get_metrics(const request&, const route_params&, responder& done) {
     res.body() += render_store_metrics(*ctx_.status->store);
   if (ctx_.status && ctx_.status->transport)
     res.body() += render_transport_metrics(*ctx_.status->transport);
+  if (ctx_.status && ctx_.status->logout)
+    res.body() += render_logout_metrics(*ctx_.status->logout);
   if (ctx_.state_stats)
     res.body() += render_state_metrics(*ctx_.state_stats,
                                        ctx_.deny ? ctx_.deny->size() : 0);

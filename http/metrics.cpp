@@ -207,6 +207,40 @@ std::string render_transport_metrics(const transport_stats& s) {
   return out;
 }
 
+std::string render_logout_metrics(const logout_stats& s) {
+  std::string out;
+  header(out, "keymesh_bcl_deliveries_total", "counter",
+         "Back-channel logout deliveries that ended, by outcome (delivered: "
+         "200 or 204; failed: a final answer, a refused address, or given "
+         "up; skipped: the client has no registered URI).");
+  auto outcome = [&](const char* name, const std::atomic<uint64_t>& n) {
+    out += "keymesh_bcl_deliveries_total{outcome=\"";
+    out += name;
+    out += "\"} " + std::to_string(n.load()) + '\n';
+  };
+  outcome("delivered", s.delivered);
+  outcome("failed", s.failed);
+  outcome("skipped", s.skipped);
+  auto line = [&](const char* name, const char* type, const char* help,
+                  uint64_t value) { metric_line(out, name, type, help, value); };
+  line("keymesh_bcl_no_sessions_for_subject_total", "counter",
+       "Subject revocations that found no session whose relying parties "
+       "could be told.",
+       s.no_sessions.load());
+  line("keymesh_bcl_attempts_total", "counter",
+       "Logout tokens POSTed (every attempt of every delivery).",
+       s.attempts.load());
+  line("keymesh_bcl_taken_over_total", "counter",
+       "Deliveries this node took over from a node that stopped renewing "
+       "its lease.",
+       s.taken_over.load());
+  line("keymesh_bcl_pending", "gauge",
+       "Deliveries this node holds now (queued, in flight or waiting to be "
+       "retried).",
+       static_cast<uint64_t>(std::max<int64_t>(0, s.pending.load())));
+  return out;
+}
+
 std::string render_store_metrics(const store_status& s) {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help,

@@ -19,6 +19,7 @@ struct key_snapshot;
 } // namespace keymesh
 
 #include "actors/cluster_transport.hpp"
+#include "actors/node_status.hpp"
 #include "actors/shard.hpp"
 #include "actors/store_pool.hpp"
 
@@ -76,6 +77,10 @@ std::string render_store_metrics(const store_status& s);
 
 /// The cluster port's counters (cluster_transport).
 std::string render_transport_metrics(const transport_stats& s);
+
+/// Back-channel logout: deliveries by outcome, attempts, takeovers, and
+/// the deliveries this node holds.
+std::string render_logout_metrics(const logout_stats& s);
 
 /// The replicated state's gauges and counters (records and bytes per
 /// keyspace, handoffs, anti-entropy, replication) and the deny set size.

@@ -97,6 +97,33 @@ bool read_attributes(const json& body, bool nulls,
   return true;
 }
 
+/// Reads "clients": an object of client_id -> the sid that client was
+/// given (a string, empty for the session's own sid).
+bool read_clients(const json& body, std::map<std::string, std::string>& out,
+                  response& error) {
+  auto c = body.find("clients");
+  if (c == body.end())
+    return true;
+  if (!c->is_object()) {
+    error = bad_request("\"clients\" must be an object of client_id to sid "
+                        "(a string, empty for this session's sid)");
+    return false;
+  }
+  for (auto& [k, v] : c->items()) {
+    if (!v.is_string()) {
+      error = bad_request("\"clients\" values must be strings (the sid the "
+                          "client was given, or empty)");
+      return false;
+    }
+    out[k] = v.get<std::string>();
+  }
+  if (auto why = state::clients_problem(out); !why.empty()) {
+    error = bad_request(why);
+    return false;
+  }
+  return true;
+}
+
 std::optional<int64_t> read_seconds(const json& body, const char* name,
                                     int64_t min, int64_t max, bool& bad) {
   auto v = body.find(name);
@@ -192,7 +219,7 @@ void api::post_sessions(const request& req, const route_params&,
   if (!body)
     return done(std::move(error));
   if (!only_members(*body, {"sub", "client_id", "ttl", "idle_timeout",
-                            "attributes"},
+                            "attributes", "clients"},
                     error))
     return done(std::move(error));
   auto& cfg = ctx_.settings.sessions;
@@ -231,6 +258,8 @@ void api::post_sessions(const request& req, const route_params&,
     return done(bad_request("\"attributes\" are larger than "
                             + std::to_string(cfg.max_attribute_bytes)
                             + " bytes (sessions.max_attribute_bytes)"));
+  if (!read_clients(*body, spec.clients, error))
+    return done(std::move(error));
   ctx_.bridge->submit([this, spec = std::move(spec),
                        done](bridge_self self) {
     self->request(sessions(), local_request, atom::create_v, spec)
@@ -268,7 +297,9 @@ void api::patch_session(const request& req, const route_params& params,
   if (!req.body().empty()) {
     response error;
     auto body = parse_object(req, error);
-    if (!body || !only_members(*body, {"attributes", "touch"}, error))
+    if (!body
+        || !only_members(*body, {"attributes", "touch", "clients"}, error)
+        || !read_clients(*body, patch.clients, error))
       return done(std::move(error));
     std::map<std::string, std::optional<std::string>> changes;
     if (!read_attributes(*body, true, changes, error))

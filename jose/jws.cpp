@@ -16,13 +16,13 @@ struct reject_json {};
 } // namespace
 
 std::string sign_compact(const key& k, std::string_view kid,
-                         const nlohmann::json& claims) {
+                         const nlohmann::json& claims, std::string_view typ) {
   if (!claims.is_object())
     throw jose_error("JWT claims must be a JSON object");
   nlohmann::json header{
       {"alg", to_string(k.alg())},
       {"kid", kid},
-      {"typ", "JWT"},
+      {"typ", typ},
   };
   std::string token;
   try {

@@ -12,10 +12,11 @@
 namespace keymesh::jose {
 
 /// Signs `claims` (a JSON object) as a compact JWS with the protected header
-/// {"alg":<k.alg()>,"kid":<kid>,"typ":"JWT"} and payload claims.dump().
+/// {"alg":<k.alg()>,"kid":<kid>,"typ":<typ>} and payload claims.dump().
 /// Throws jose_error for a non-object payload or a key without private part.
 std::string sign_compact(const key& k, std::string_view kid,
-                         const nlohmann::json& claims);
+                         const nlohmann::json& claims,
+                         std::string_view typ = "JWT");
 
 /// The three base64url segments of a compact JWS, as views into the token.
 struct compact_parts {

@@ -325,8 +325,17 @@ void node::start_services(caf::actor_system& sys, unsigned threads) {
   auto& c = cfg_;
   using caf::actor_cast;
   using caf::strong_actor_ptr;
+  logout_deps logout_with;
+  logout_with.keystore = keystore_;
+  logout_with.store = store_;
+  logout_with.bus = bus_;
+  logout_with.status = status_;
+  logout_with.clock = clock_;
+  logout_ = spawn_logout(sys, required(sys, logout_options::from_settings(c)),
+                         logout_with);
+  watch(actor_cast<strong_actor_ptr>(logout_), "logout", status_);
   sessions_deps sessions_with{state_->client(), deny_,   bus_,
-                              store_,           status_, clock_};
+                              store_,           status_, clock_, logout_};
   sessions_ = spawn_sessions(sys, required(sys,
                                            sessions_options::from_settings(c)),
                              sessions_with, threads);
@@ -549,6 +558,8 @@ void node::stop() {
     caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
   for (auto& s : sessions_)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  if (logout_)
+    caf::anon_send_exit(logout_, caf::exit_reason::user_shutdown);
   for (auto& o : objects_)
     caf::anon_send_exit(o, caf::exit_reason::user_shutdown);
   // Its timer would keep it (and the actor system) alive.

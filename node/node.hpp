@@ -21,6 +21,7 @@
 #include "actors/srv_resolver.hpp"
 #include "services/auth_service.hpp"
 #include "services/directory.hpp"
+#include "services/logout.hpp"
 #include "services/objects.hpp"
 #include "services/secrets.hpp"
 #include "services/sessions.hpp"
@@ -216,6 +217,7 @@ private:
   keystore_actor keystore_;
   membership_actor membership_;
   std::vector<sessions_actor> sessions_;
+  logout_actor logout_;
   std::vector<auth_actor> auth_;
   std::vector<directory_actor> directory_;
   std::vector<objects_actor> objects_;

@@ -162,6 +162,43 @@ const std::vector<migration>& migrations() {
       " created_at_ms BIGINT NOT NULL,"
       " updated_at_ms BIGINT NOT NULL"
       ") ENGINE=InnoDB"}},
+    {6,
+     "the back-channel logout outbox",
+     {"CREATE TABLE bcl_outbox ("
+      " id BLOB NOT NULL PRIMARY KEY,"
+      " session_id BLOB NOT NULL,"
+      " sid BLOB NOT NULL,"
+      " sub BLOB NOT NULL,"
+      " client_id BLOB NOT NULL,"
+      " uri BLOB NOT NULL,"
+      " reason BLOB NOT NULL,"
+      " posture BLOB NOT NULL,"
+      " created_at_ms INTEGER NOT NULL,"
+      " give_up_at_ms INTEGER NOT NULL,"
+      " next_attempt_at_ms INTEGER NOT NULL,"
+      " attempts INTEGER NOT NULL,"
+      " owner BLOB NOT NULL,"
+      " lease_until_ms INTEGER NOT NULL,"
+      " last_error BLOB NOT NULL)",
+      "CREATE INDEX bcl_outbox_lease ON bcl_outbox (lease_until_ms)"},
+     {"CREATE TABLE IF NOT EXISTS bcl_outbox ("
+      " id VARBINARY(32) NOT NULL PRIMARY KEY,"
+      " session_id VARBINARY(32) NOT NULL,"
+      " sid VARBINARY(256) NOT NULL,"
+      " sub VARBINARY(256) NOT NULL,"
+      " client_id VARBINARY(255) NOT NULL,"
+      " uri VARBINARY(2048) NOT NULL,"
+      " reason VARBINARY(512) NOT NULL,"
+      " posture VARBINARY(16) NOT NULL,"
+      " created_at_ms BIGINT NOT NULL,"
+      " give_up_at_ms BIGINT NOT NULL,"
+      " next_attempt_at_ms BIGINT NOT NULL,"
+      " attempts BIGINT NOT NULL,"
+      " owner VARBINARY(128) NOT NULL,"
+      " lease_until_ms BIGINT NOT NULL,"
+      " last_error VARBINARY(512) NOT NULL,"
+      " KEY bcl_outbox_lease (lease_until_ms)"
+      ") ENGINE=InnoDB"}},
   };
   return all;
 }

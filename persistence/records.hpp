@@ -57,6 +57,35 @@ struct client_record {
   int64_t updated_at = 0;
 };
 
+/// One back-channel logout delivery in the outbox: the logout token to
+/// send to one client for one ended session, and who is sending it.
+struct outbox_row {
+  /// 22 base64url characters.
+  std::string id;
+  /// The keymesh session that ended.
+  std::string session_id;
+  /// The sid the logout token carries (the client's own, or session_id).
+  std::string sid;
+  std::string sub;
+  std::string client_id;
+  std::string uri;
+  /// Why the session ended (as its revocation says).
+  std::string reason;
+  /// The session's posture when it ended: "durable" or "volatile".
+  std::string posture;
+  /// Unix ms.
+  int64_t created_at = 0;
+  int64_t give_up_at = 0;
+  int64_t next_attempt_at = 0;
+  int64_t attempts = 0;
+  /// The instance id of the node delivering it, until LEASE_UNTIL (Unix
+  /// ms): after that, any node may take it over.
+  std::string owner;
+  int64_t lease_until = 0;
+  /// Why the last attempt failed (empty before the first).
+  std::string last_error;
+};
+
 /// A durable session (sessions.posture: durable): the stored form of the
 /// record in the `sessions` keyspace, or a marker that the sid is revoked.
 struct session_row {

@@ -83,6 +83,95 @@ client_record to_client(const sql_row& r) {
 
 } // namespace
 
+constexpr const char* outbox_columns
+  = "id, session_id, sid, sub, client_id, uri, reason, posture,"
+    " created_at_ms, give_up_at_ms, next_attempt_at_ms, attempts, owner,"
+    " lease_until_ms, last_error";
+
+outbox_row to_outbox(const sql_row& r) {
+  outbox_row o;
+  o.id = text(r[0]);
+  o.session_id = text(r[1]);
+  o.sid = text(r[2]);
+  o.sub = text(r[3]);
+  o.client_id = text(r[4]);
+  o.uri = text(r[5]);
+  o.reason = text(r[6]);
+  o.posture = text(r[7]);
+  o.created_at = integer(r[8]);
+  o.give_up_at = integer(r[9]);
+  o.next_attempt_at = integer(r[10]);
+  o.attempts = integer(r[11]);
+  o.owner = text(r[12]);
+  o.lease_until = integer(r[13]);
+  o.last_error = text(r[14]);
+  return o;
+}
+
+void sql_store::put_outbox(const std::vector<outbox_row>& rows) {
+  if (rows.empty())
+    return;
+  std::string sql = std::string{"INSERT INTO bcl_outbox ("} + outbox_columns
+                    + ") VALUES ";
+  std::vector<sql_param> params;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& o = rows[i];
+    sql += i == 0 ? "" : ", ";
+    sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    params.insert(params.end(),
+                  {o.id, o.session_id, o.sid, o.sub, o.client_id, o.uri,
+                   o.reason, o.posture, o.created_at, o.give_up_at,
+                   o.next_attempt_at, o.attempts, o.owner, o.lease_until,
+                   o.last_error});
+  }
+  execute(sql, params);
+}
+
+std::vector<outbox_row> sql_store::claim_outbox(const std::string& owner,
+                                                int64_t now_ms,
+                                                int64_t lease_until,
+                                                size_t limit) {
+  auto rows = query(std::string{"SELECT "} + outbox_columns
+                      + " FROM bcl_outbox WHERE lease_until_ms <= ?"
+                        " ORDER BY next_attempt_at_ms LIMIT ?",
+                    {now_ms, static_cast<int64_t>(limit)});
+  std::vector<outbox_row> out;
+  for (auto& r : rows) {
+    auto o = to_outbox(r);
+    // Taken only if nobody took it since it was read.
+    auto taken = execute("UPDATE bcl_outbox SET owner = ?, lease_until_ms = ?"
+                         " WHERE id = ? AND owner = ? AND lease_until_ms = ?",
+                         {owner, lease_until, o.id, o.owner, o.lease_until});
+    if (taken != 1)
+      continue;
+    o.owner = owner;
+    o.lease_until = lease_until;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+bool sql_store::update_outbox(const outbox_row& o) {
+  return execute("UPDATE bcl_outbox SET attempts = ?, next_attempt_at_ms = ?,"
+                 " lease_until_ms = ?, last_error = ?"
+                 " WHERE id = ? AND owner = ?",
+                 {o.attempts, o.next_attempt_at, o.lease_until, o.last_error,
+                  o.id, o.owner})
+         == 1;
+}
+
+bool sql_store::delete_outbox(const std::string& id,
+                              const std::string& owner) {
+  return execute("DELETE FROM bcl_outbox WHERE id = ? AND owner = ?",
+                 {id, owner})
+         == 1;
+}
+
+size_t sql_store::outbox_size() {
+  auto rows = query("SELECT COUNT(*) FROM bcl_outbox", {});
+  return rows.empty() ? 0 : static_cast<size_t>(integer(rows.front()[0]));
+}
+
 client_record sql_store::put_client(const client_record& row) {
   // Created once (the first writer's created_at), then the last writer's
   // registration: the same two statements on both backends.
@@ -110,6 +199,24 @@ sql_store::find_client(const std::string& client_id) {
   if (rows.empty())
     return std::nullopt;
   return to_client(rows.front());
+}
+
+std::vector<client_record>
+sql_store::find_clients(const std::vector<std::string>& ids) {
+  std::vector<client_record> out;
+  if (ids.empty())
+    return out;
+  std::string sql = std::string{"SELECT "} + client_columns
+                    + " FROM clients WHERE client_id IN (";
+  std::vector<sql_param> params;
+  for (auto& id : ids) {
+    sql += params.empty() ? "?" : ", ?";
+    params.emplace_back(id);
+  }
+  sql += ")";
+  for (auto& r : query(sql, params))
+    out.push_back(to_client(r));
+  return out;
 }
 
 std::vector<client_record> sql_store::list_clients(const std::string& after,

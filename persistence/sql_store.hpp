@@ -33,11 +33,22 @@ public:
   client_record put_client(const client_record& row) override;
   std::optional<client_record>
   find_client(const std::string& client_id) override;
+  std::vector<client_record>
+  find_clients(const std::vector<std::string>& ids) override;
   std::vector<client_record> list_clients(const std::string& after,
                                           size_t limit) override;
   bool delete_client(const std::string& client_id) override;
   std::optional<secret_row>
   find_secret_ring(const std::string& purpose) override;
+
+  void put_outbox(const std::vector<outbox_row>& rows) override;
+  std::vector<outbox_row> claim_outbox(const std::string& owner,
+                                       int64_t now_ms, int64_t lease_until,
+                                       size_t limit) override;
+  bool update_outbox(const outbox_row& row) override;
+  bool delete_outbox(const std::string& id,
+                     const std::string& owner) override;
+  size_t outbox_size() override;
 
   user_record create_user(const std::string& username,
                           const std::string& password_hash, bool enabled,

@@ -112,12 +112,41 @@ public:
   virtual std::optional<client_record>
   find_client(const std::string& client_id) = 0;
 
+  /// The registrations of those of IDS that exist (at most 64 ids).
+  virtual std::vector<client_record>
+  find_clients(const std::vector<std::string>& ids) = 0;
+
   /// Registrations ordered by client_id, after AFTER, at most LIMIT.
   virtual std::vector<client_record> list_clients(const std::string& after,
                                                   size_t limit) = 0;
 
   /// Whether there was one.
   virtual bool delete_client(const std::string& client_id) = 0;
+
+  // -- the back-channel logout outbox ------------------------------------------
+
+  /// Writes ROWS in one statement (one commit).
+  virtual void put_outbox(const std::vector<outbox_row>& rows) = 0;
+
+  /// Takes over, for OWNER until LEASE_UNTIL, up to LIMIT deliveries whose
+  /// lease ended at or before NOW_MS (their owner stopped renewing it),
+  /// soonest due first; returns them as taken. Two nodes never take the
+  /// same row at once: each row is taken by a compare-and-set on its lease.
+  virtual std::vector<outbox_row> claim_outbox(const std::string& owner,
+                                               int64_t now_ms,
+                                               int64_t lease_until,
+                                               size_t limit) = 0;
+
+  /// Records ROW's attempts, next attempt, lease and last error if ROW.owner
+  /// still owns it; whether it did.
+  virtual bool update_outbox(const outbox_row& row) = 0;
+
+  /// Deletes delivery ID if OWNER still owns it; whether it did.
+  virtual bool delete_outbox(const std::string& id,
+                             const std::string& owner) = 0;
+
+  /// How many deliveries the outbox holds.
+  virtual size_t outbox_size() = 0;
 
   // -- users, groups, claims ---------------------------------------------------
   // Names compare exactly (binary). A name that exists already is a

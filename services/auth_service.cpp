@@ -456,7 +456,7 @@ void auth_state::logout(logout_request req, outcome_promise rp) {
   if (deps.deny
       && deps.deny->logged(state::deny_kind::sid, req.sid, now_ms())) {
     rp.deliver(revocation_outcome{revocation_order{"sid", req.sid, "logout"},
-                                  0, {}, {}});
+                                  0, {}, {}, {}});
     return;
   }
   revoke_sid(req.sid, "logout", deliver);

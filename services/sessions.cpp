@@ -13,6 +13,7 @@
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
 #include "common/text.hpp"
+#include "services/audit.hpp"
 #include "state/placement.hpp"
 #include "state/refresh.hpp"
 
@@ -114,12 +115,15 @@ sessions_state::make_session(const session_spec& spec) const {
                       "attributes are larger than "
                         + std::to_string(cfg.max_attribute_bytes)
                         + " bytes (sessions.max_attribute_bytes)");
+  if (auto why = state::clients_problem(spec.clients); !why.empty())
+    return make_error(ec::invalid_argument, std::move(why));
   auto now = now_ms();
   session s;
   s.sid = state::new_session_id();
   s.sub = spec.sub;
   s.client_id = spec.client_id;
   s.attributes = spec.attributes;
+  s.clients = spec.clients;
   s.created_at = now;
   s.last_seen = now;
   s.expires_at
@@ -328,6 +332,10 @@ void sessions_state::update(std::string sid, session_patch patch,
                           "attributes must be UTF-8 text"));
     return;
   }
+  if (auto why = state::clients_problem(patch.clients); !why.empty()) {
+    rp.deliver(make_error(ec::invalid_argument, std::move(why)));
+    return;
+  }
   update_attempt(std::move(sid), std::move(patch), 0, std::move(rp));
 }
 
@@ -355,7 +363,16 @@ void sessions_state::update_attempt(std::string sid, session_patch patch,
             + std::to_string(opts.limits.max_attribute_bytes)
             + " bytes (sessions.max_attribute_bytes)"));
         return;
-          }
+      }
+      for (auto& [id, rp_sid] : patch.clients)
+        s->clients[id] = rp_sid;
+      if (s->clients.size() > state::max_session_clients) {
+        rp.deliver(make_error(ec::invalid_argument,
+                              "a session has at most "
+                                + std::to_string(state::max_session_clients)
+                                + " clients"));
+        return;
+      }
       if (patch.touch)
         s->last_seen = now_ms();
       write_back(*s, ver, [=](caf::error err, state::version) mutable {
@@ -530,6 +547,67 @@ void sessions_state::end_record(std::string sid, std::string reason,
       [=](caf::error& err) { done(std::move(err)); });
 }
 
+void sessions_state::ending_of(
+  std::string sid, std::function<void(std::optional<session>)> then) {
+  auto decoded = [sid](const std::string& value) {
+    auto s = state::decode_session(value);
+    if (s)
+      s->sid = sid;
+    return s;
+  };
+  auto from_database = [=] {
+    auto worker = deps.store->worker();
+    if (!worker)
+      return then(std::nullopt);
+    self->request(*worker, local_request, atom::get_v, atom::session_v, sid)
+      .then(
+        [=](session_rows& rows) {
+          if (rows.empty() || rows.front().revoked
+              || rows.front().expires_at <= now_ms())
+            return then(std::nullopt);
+          then(decoded(rows.front().value));
+        },
+        [then](caf::error&) { then(std::nullopt); });
+  };
+  self
+    ->request(deps.state.shard_for(sid), local_request, atom::get_v,
+              read_request{state::sessions_keyspace, sid, 0})
+    .then(
+      [=](read_result& r) {
+        if (r.found && !r.rec.tombstone)
+          return then(decoded(r.rec.value));
+        if (!r.found && durable())
+          return from_database();
+        then(std::nullopt);
+      },
+      [then](caf::error&) { then(std::nullopt); });
+}
+
+void sessions_state::end_session(
+  std::string sid, std::string reason,
+  std::function<void(caf::error, bool, std::string)> done) {
+  ending_of(sid, [=](std::optional<session> s) {
+    auto end = [=](std::string logout_error) {
+      end_record(sid, reason, [=](caf::error err) {
+        done(std::move(err), s.has_value(), logout_error);
+      });
+    };
+    if (!s || !deps.logout)
+      return end({});
+    auto parts = s->participants();
+    if (parts.empty())
+      return end({});
+    // The deliveries are in the outbox before the end is acknowledged.
+    self
+      ->request(deps.logout, local_request, atom::logout_v,
+                session_ending{sid, s->sub, reason, std::move(parts)})
+      .then([end](logout_receipt& receipt) { end(receipt.error); },
+            [end](caf::error& err) {
+              end("the logout service did not answer: " + context_text(err));
+            });
+  });
+}
+
 void sessions_state::revoke(revocation_order order,
                             caf::typed_response_promise<revocation_outcome> rp) {
   auto parsed = state::parse_deny_kind(order.kind);
@@ -568,6 +646,7 @@ void sessions_state::revoke(revocation_order order,
     std::optional<size_t> sessions;
     caf::error failed;
     std::optional<std::string> log_error; // empty: written
+    std::string logout_error;
     bool answered = false;
   };
   auto out = std::make_shared<progress>();
@@ -584,7 +663,7 @@ void sessions_state::revoke(revocation_order order,
     if (deps.deny && out->log_error->empty())
       deps.deny->mark_logged(kind, order.value);
     rp.deliver(revocation_outcome{order, *out->sessions, *out->unreached,
-                                  *out->log_error});
+                                  *out->log_error, out->logout_error});
   };
   if (!deps.store) {
     out->log_error.emplace();
@@ -645,31 +724,55 @@ void sessions_state::revoke(revocation_order order,
     case state::deny_kind::jti:
       return tombstoned(0);
     case state::deny_kind::sid:
-      return end_record(order.value, order.reason, [=](caf::error err) mutable {
-        if (err)
-          return fail(std::move(err));
-        tombstoned(1);
-      });
+      return end_session(order.value, order.reason,
+                         [=](caf::error err, bool,
+                             std::string logout_error) mutable {
+                           if (err)
+                             return fail(std::move(err));
+                           out->logout_error = std::move(logout_error);
+                           tombstoned(1);
+                         });
     case state::deny_kind::sub:
       break;
   }
   subject_sids(
     order.value,
     [=](std::vector<std::string> sids) mutable {
-      if (sids.empty())
+      auto none_live = [=] {
+        // The Go OP's warning: with volatile sessions (or all of them
+        // gone) a subject's logout may find no relying party to tell.
+        if (deps.status)
+          deps.status->logout->no_sessions.fetch_add(
+            1, std::memory_order_relaxed);
+        audit(json{{"type", "bcl.no_sessions_for_subject"},
+                   {"sub", order.value},
+                   {"reason", order.reason}});
+      };
+      if (sids.empty()) {
+        none_live();
         return tombstoned(0);
+      }
       auto left = std::make_shared<size_t>(sids.size());
+      auto live = std::make_shared<size_t>(0);
       auto failed = std::make_shared<caf::error>();
       for (auto& sid : sids)
-        end_record(sid, order.reason, [=](caf::error err) mutable {
-          if (err)
-            *failed = std::move(err);
-          if (--*left > 0)
-            return;
-          if (*failed)
-            return fail(*failed);
-          tombstoned(sids.size());
-        });
+        end_session(sid, order.reason,
+                    [=](caf::error err, bool ended,
+                        std::string logout_error) mutable {
+                      if (err)
+                        *failed = std::move(err);
+                      if (ended)
+                        ++*live;
+                      if (!logout_error.empty())
+                        out->logout_error = std::move(logout_error);
+                      if (--*left > 0)
+                        return;
+                      if (*live == 0)
+                        none_live();
+                      if (*failed)
+                        return fail(*failed);
+                      tombstoned(sids.size());
+                    });
     },
     fail);
 }
@@ -677,14 +780,8 @@ void sessions_state::revoke(revocation_order order,
 // -- events -----------------------------------------------------------------------
 
 void sessions_state::audit(nlohmann::json event) const {
-  event["posture"] = opts.limits.posture;
-  event["at"] = now_ms();
-  if (deps.status)
-    event["node"] = deps.status->instance_id;
-  auto text = event.dump(-1, ' ', false, json::error_handler_t::replace);
-  spdlog::info("audit: {}", text);
-  if (deps.bus)
-    caf::anon_send(deps.bus, atom::publish_v, std::string{"audit"}, text);
+  publish_audit(deps.bus, deps.status.get(), opts.limits.posture, now_ms(),
+                std::move(event));
 }
 
 void sessions_state::publish_session_event(const json& payload) const {

@@ -53,6 +53,8 @@ struct sessions_deps {
   std::shared_ptr<store_pool> store;
   std::shared_ptr<node_status> status;
   wall_clock clock = system_wall_clock();
+  /// Back-channel logout (null: no relying party is told).
+  logout_actor logout;
 };
 
 class sessions_state {
@@ -112,6 +114,19 @@ public:
 
   /// Tombstones session SID and its refresh family, publishes the event.
   void end_record(std::string sid, std::string reason, fail_fn done);
+
+  /// What an ending session SID has for the logout service: its subject
+  /// and participating clients as stored (the deny set is not asked: the
+  /// revocation that ends it is there already); nullopt when it had ended
+  /// before.
+  void ending_of(std::string sid,
+                 std::function<void(std::optional<state::session>)> then);
+
+  /// Ends session SID: its relying parties' logouts are queued first (in
+  /// the outbox), then end_record. DONE(error, whether a live session
+  /// ended, why its logouts are not durable or empty).
+  void end_session(std::string sid, std::string reason,
+                   std::function<void(caf::error, bool, std::string)> done);
 
   /// The sids in SUB's index (and, durable, the database's).
   void subject_sids(std::string sub,

@@ -9,6 +9,7 @@
 #include "common/base64url.hpp"
 #include "state/placement.hpp"
 #include "common/random.hpp"
+#include "common/text.hpp"
 
 namespace keymesh::state {
 
@@ -18,6 +19,30 @@ int64_t session::record_expiry() const {
   if (idle_timeout <= 0)
     return expires_at;
   return std::min(expires_at, last_seen + idle_timeout * 1000);
+}
+
+std::map<std::string, std::string> session::participants() const {
+  auto out = clients;
+  for (auto& [id, rp_sid] : out)
+    if (rp_sid.empty())
+      rp_sid = sid;
+  if (!client_id.empty())
+    out.emplace(client_id, sid);
+  return out;
+}
+
+std::string clients_problem(const std::map<std::string, std::string>& clients) {
+  if (clients.size() > max_session_clients)
+    return "a session has at most " + std::to_string(max_session_clients)
+           + " clients";
+  for (auto& [id, rp_sid] : clients) {
+    if (id.empty() || id.size() > max_subject_bytes
+        || rp_sid.size() > max_subject_bytes)
+      return "client ids are 1 to 256 bytes, their sids at most 256";
+    if (!keymesh::is_utf8(id) || !keymesh::is_utf8(rp_sid))
+      return "client ids and their sids must be UTF-8 text";
+  }
+  return {};
 }
 
 std::string new_session_id() {
@@ -37,6 +62,8 @@ std::string encode_session(const session& s) {
   json j{{"s", s.sub},         {"c", s.client_id},    {"ca", s.created_at},
          {"ea", s.expires_at}, {"ls", s.last_seen},   {"it", s.idle_timeout},
          {"a", s.attributes}};
+  if (!s.clients.empty())
+    j["p"] = s.clients;
   return j.dump();
 }
 
@@ -65,6 +92,9 @@ std::optional<session> decode_session(std::string_view stored) {
       return std::nullopt;
     s.idle_timeout = *idle;
     s.attributes = j.at("a").get<std::map<std::string, std::string>>();
+    // Records written before sessions had participants have no "p".
+    if (auto p = j.find("p"); p != j.end())
+      s.clients = p->get<std::map<std::string, std::string>>();
     return s;
   } catch (const json::exception&) {
     return std::nullopt;
@@ -83,6 +113,7 @@ std::string session_json(const session& s) {
          {"attributes", s.attributes}};
   if (!s.client_id.empty())
     j["client_id"] = s.client_id;
+  j["clients"] = s.clients;
   if (s.idle_timeout > 0)
     j["idle_expires_at"] = (s.last_seen / 1000) + s.idle_timeout;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

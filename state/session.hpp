@@ -20,6 +20,9 @@ inline constexpr const char* subjects_keyspace = "subjects";
 /// The longest subject, client id, attribute name or revoked value.
 inline constexpr size_t max_subject_bytes = 256;
 
+/// The most clients that may take part in one session.
+inline constexpr size_t max_session_clients = 64;
+
 struct session {
   std::string sid;
   std::string sub;
@@ -31,6 +34,14 @@ struct session {
   /// Seconds; 0: no idle timeout.
   int64_t idle_timeout = 0;
   std::map<std::string, std::string> attributes;
+  /// The relying parties that took part (client_id -> the sid the client
+  /// was given, empty: this session's sid); each is told over back-channel
+  /// logout when the session ends. CLIENT_ID takes part without being
+  /// listed here.
+  std::map<std::string, std::string> clients;
+
+  /// Every participating client with the sid its logout token carries.
+  std::map<std::string, std::string> participants() const;
 
   /// When the record ends: the absolute expiry or the idle deadline.
   int64_t record_expiry() const;
@@ -50,6 +61,10 @@ std::optional<session> decode_session(std::string_view stored);
 
 /// The API form: JSON with times in Unix seconds.
 std::string session_json(const session& s);
+
+/// Why CLIENTS cannot be a session's participants (too many, an empty or
+/// over-long client_id or sid, text that is not UTF-8), or empty.
+std::string clients_problem(const std::map<std::string, std::string>& clients);
 
 /// Total bytes of attribute names and values.
 size_t attribute_bytes(const std::map<std::string, std::string>& attrs);

@@ -207,6 +207,41 @@ CAF_TEST(updates change attributes within their limit) {
   CAF_CHECK(has_code(refused.error(), ec::invalid_argument));
 }
 
+CAF_TEST(participating clients are recorded at create and merged by updates) {
+  session_spec spec;
+  spec.client_id = "portal";
+  spec.clients = {{"app", "rp-sid-1"}};
+  auto s = create("alice", spec);
+  session_patch patch;
+  patch.clients = {{"mail", ""}, {"app", "rp-sid-2"}};
+  auto changed = ask<state::session>(atom::update_v, s.sid, patch);
+  CAF_REQUIRE(changed);
+  auto stored = get(s.sid);
+  CAF_REQUIRE(stored);
+  auto parts = stored->s.participants();
+  CAF_CHECK_EQUAL(parts.size(), 3u);
+  CAF_CHECK_EQUAL(parts.at("app"), "rp-sid-2");
+  // A client given no sid of its own gets the session's, as does the
+  // client the session was made for.
+  CAF_CHECK_EQUAL(parts.at("mail"), s.sid);
+  CAF_CHECK_EQUAL(parts.at("portal"), s.sid);
+  // The stored form keeps them; a record from before participants has none.
+  auto again = state::decode_session(state::encode_session(stored->s));
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(again->clients.size(), 2u);
+  patch = session_patch{};
+  for (int i = 0; i < 70; ++i)
+    patch.clients["c" + std::to_string(i)] = "";
+  auto refused = ask<state::session>(atom::update_v, s.sid, patch);
+  CAF_REQUIRE(!refused);
+  CAF_CHECK(has_code(refused.error(), ec::invalid_argument));
+  spec.clients = {{"", "x"}};
+  spec.sub = "alice";
+  auto bad = ask<state::session>(atom::create_v, spec);
+  CAF_REQUIRE(!bad);
+  CAF_CHECK(has_code(bad.error(), ec::invalid_argument));
+}
+
 CAF_TEST(a revoked session reads as revoked and its subject lists without it) {
   auto a = create("alice");
   auto b = create("alice");

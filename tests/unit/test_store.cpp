@@ -453,6 +453,80 @@ CAF_TEST(mariadb keeps client registrations) {
   check_clients(mysql_settings());
 }
 
+void check_outbox(const config::settings& cfg) {
+  auto db = persistence::open_store(cfg);
+  db->migrate();
+  auto row = [](std::string id, std::string owner, int64_t lease) {
+    persistence::outbox_row r;
+    r.id = std::move(id);
+    r.session_id = "S";
+    r.sid = "rp-sid";
+    r.sub = "alice";
+    r.client_id = "rp-1";
+    r.uri = "https://rp1.example/bcl";
+    r.reason = "logout";
+    r.posture = "durable";
+    r.created_at = 100;
+    r.give_up_at = 10'000;
+    r.next_attempt_at = 100;
+    r.owner = std::move(owner);
+    r.lease_until = lease;
+    return r;
+  };
+  db->put_outbox({row("a", "node-1", 500), row("b", "node-1", 2000),
+                  row("c", "node-2", 400)});
+  CAF_CHECK_EQUAL(db->outbox_size(), 3u);
+  // At 1000 the leases of a and c ended: node-3 takes both, b stays.
+  auto taken = db->claim_outbox("node-3", 1000, 5000, 10);
+  CAF_REQUIRE_EQUAL(taken.size(), 2u);
+  for (auto& t : taken) {
+    CAF_CHECK(t.id == "a" || t.id == "c");
+    CAF_CHECK_EQUAL(t.owner, "node-3");
+    CAF_CHECK_EQUAL(t.lease_until, 5000);
+    CAF_CHECK_EQUAL(t.uri, "https://rp1.example/bcl");
+  }
+  // Nobody takes them again before the new lease ends.
+  auto none = db->claim_outbox("node-4", 1000, 5000, 10);
+  CAF_CHECK(none.empty());
+  // The old owner lost them: its update and delete do nothing.
+  auto stale = row("a", "node-1", 9000);
+  stale.attempts = 7;
+  CAF_CHECK(!db->update_outbox(stale));
+  CAF_CHECK(!db->delete_outbox("a", "node-1"));
+  auto mine = taken.front();
+  mine.attempts = 2;
+  mine.last_error = "the client answered HTTP 503";
+  mine.next_attempt_at = 6000;
+  mine.lease_until = 7000;
+  CAF_CHECK(db->update_outbox(mine));
+  auto later = db->claim_outbox("node-4", 7000, 9000, 10);
+  CAF_REQUIRE_EQUAL(later.size(), 3u);
+  for (auto& t : later)
+    if (t.id == mine.id) {
+      CAF_CHECK_EQUAL(t.attempts, 2);
+      CAF_CHECK_EQUAL(t.last_error, "the client answered HTTP 503");
+      CAF_CHECK_EQUAL(t.next_attempt_at, 6000);
+    }
+  CAF_CHECK(db->delete_outbox("b", "node-4"));
+  CAF_CHECK_EQUAL(db->outbox_size(), 2u);
+  // Registrations of several clients at once.
+  db->put_client({"rp-1", "https://rp1.example/bcl", true, 1, 1});
+  db->put_client({"rp-2", "", false, 1, 1});
+  auto found = db->find_clients({"rp-1", "rp-2", "rp-3"});
+  CAF_CHECK_EQUAL(found.size(), 2u);
+  CAF_CHECK(db->find_clients({}).empty());
+}
+
+CAF_TEST(sqlite keeps the logout outbox) {
+  test::temp_dir dir;
+  check_outbox(sqlite_settings(dir));
+}
+
+CAF_TEST(mariadb keeps the logout outbox) {
+  reset_mysql();
+  check_outbox(mysql_settings());
+}
+
 CAF_TEST(sqlite keeps durable sessions) {
   test::temp_dir dir;
   check_sessions(sqlite_settings(dir));

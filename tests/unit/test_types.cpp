@@ -253,14 +253,18 @@ CAF_TEST(session_service_messages_round_trip) {
   CAF_CHECK_EQUAL(found.s.idle_timeout, 4);
   CAF_CHECK_EQUAL(found.s.attributes.at("ip"), "10.0.0.1");
   CAF_CHECK(found.ver == (state::version{7, 8}));
-  auto spec = round_trip(session_spec{"bob", "app", 60, -1, {{"a", "b"}}});
+  auto spec = round_trip(
+    session_spec{"bob", "app", 60, -1, {{"a", "b"}}, {{"rp", "x"}}});
   CAF_CHECK_EQUAL(spec.ttl, 60);
+  CAF_CHECK_EQUAL(spec.clients.at("rp"), "x");
   CAF_CHECK_EQUAL(spec.idle_timeout, -1);
-  auto patch = round_trip(session_patch{{{"a", "1"}}, {"b"}, false});
+  auto patch
+    = round_trip(session_patch{{{"a", "1"}}, {"b"}, false, {{"rp", ""}}});
   CAF_CHECK_EQUAL(patch.remove.at(0), "b");
+  CAF_CHECK_EQUAL(patch.clients.count("rp"), 1u);
   CAF_CHECK(!patch.touch);
   auto out = round_trip(
-    revocation_outcome{{"sub", "alice", "left"}, 2, {"node-2"}, ""});
+    revocation_outcome{{"sub", "alice", "left"}, 2, {"node-2"}, "", ""});
   CAF_CHECK_EQUAL(out.order.reason, "left");
   CAF_CHECK_EQUAL(out.sessions, 2u);
   CAF_CHECK_EQUAL(out.unreached.at(0), "node-2");
