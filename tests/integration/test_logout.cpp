@@ -11,10 +11,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "support/bcl_receiver.hpp"
 #include "support/single_node.hpp"
 #include "support/wait.hpp"
 
@@ -24,35 +24,11 @@ using namespace std::chrono_literals;
 namespace {
 
 struct logout_node : node_fixture {
-  std::unique_ptr<process> receiver;
-  uint16_t rp_port = 0;
-  std::string records_path;
+  std::unique_ptr<bcl_receiver> rp;
 
   logout_node() {
-    records_path = dir.file("logouts.jsonl");
     restart();
-    receiver = std::make_unique<process>(
-      std::vector<std::string>{"/usr/bin/python3",
-                               source_dir() + "/tests/integration/"
-                                              "bcl_receiver.py",
-                               "http://127.0.0.1:" + std::to_string(port)
-                                 + "/.well-known/jwks.json",
-                               "https://keymesh.test", records_path},
-      std::map<std::string, std::string>{}, dir.file("receiver.log"));
-    auto p = receiver->wait_for_log(R"(listening (\d+))");
-    if (!p)
-      CAF_FAIL("the receiver did not start:\n" << receiver->log());
-    rp_port = static_cast<uint16_t>(std::stoi(*p));
-  }
-
-  ~logout_node() {
-    if (receiver)
-      receiver->stop(SIGKILL);
-  }
-
-  static std::string source_dir() {
-    auto dir = std::getenv("KEYMESH_SOURCE_DIR");
-    return dir != nullptr ? dir : KEYMESH_TEST_SOURCE_DIR;
+    rp = std::make_unique<bcl_receiver>(dir, port);
   }
 
   void restart(std::map<std::string, std::string> env = {}) {
@@ -70,8 +46,7 @@ struct logout_node : node_fixture {
   }
 
   std::string uri(const std::string& client, const std::string& mode) const {
-    return "http://127.0.0.1:" + std::to_string(rp_port) + "/rp/" + client
-           + "/" + mode;
+    return rp->uri(client, mode);
   }
 
   void register_client(const std::string& client, const std::string& uri) {
@@ -87,24 +62,11 @@ struct logout_node : node_fixture {
   }
 
   std::vector<json> records() const {
-    std::vector<json> out;
-    std::ifstream in{records_path};
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty())
-        out.push_back(json::parse(line));
-    return out;
+    return rp->records();
   }
 
-  /// The valid logouts CLIENT received and accepted (200 or 204) so far.
   std::vector<json> valid_for(const std::string& client) const {
-    std::vector<json> out;
-    for (auto& r : records()) {
-      auto answered = r.value("answered", 0);
-      if (r.value("client", "") == client && r.value("valid", false)
-          && (answered == 200 || answered == 204))
-        out.push_back(r);
-    }
-    return out;
+    return rp->accepted(client);
   }
 
   /// The audit events of TYPE in the node's log (every run's).
@@ -248,15 +210,8 @@ CAF_TEST(failing_receivers_are_retried_or_given_up_and_nothing_hangs) {
   CAF_REQUIRE_EQUAL(call("DELETE", "/api/sessions/" + sid).result_int(), 200u);
   CAF_CHECK(std::chrono::steady_clock::now() - started < 2s);
   // 503s are retried; once the receiver recovers the logout arrives.
-  CAF_REQUIRE(eventually(
-    [&] {
-      auto n = 0;
-      for (auto& r : records())
-        n += r.value("client", "") == "rp-flaky";
-      return n >= 2;
-    },
-    5s));
-  request(rp_port, "GET", "/control/flaky/200");
+  CAF_REQUIRE(eventually([&] { return rp->received("rp-flaky") >= 2; }, 5s));
+  rp->set_flaky(200);
   CAF_REQUIRE(eventually([&] { return has_audit("bcl.delivered", "rp-flaky"); },
                          5s));
   auto flaky = audits("bcl.delivered");
@@ -305,7 +260,7 @@ CAF_TEST(a_delivery_survives_a_kill_of_its_node) {
   // It was answered 503 at least once, then the node dies.
   CAF_REQUIRE(eventually([&] { return !records().empty(); }, 5s));
   proc->stop(SIGKILL);
-  request(rp_port, "GET", "/control/flaky/200");
+  rp->set_flaky(200);
   // The restarted node (on the same port: the receiver reads its JWKS
   // there) finds it in the outbox once the lease ends.
   restart({{"KEYMESH_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)}});
