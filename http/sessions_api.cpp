@@ -398,7 +398,13 @@ void api::revoke(state::deny_kind kind, std::string value,
                     {"unreached", out.unreached}};
           if (!out.order.reason.empty())
             body["reason"] = out.order.reason;
-          done(json_response(bhttp::status::ok, body.dump()));
+          // The sessions ended; their relying parties' logouts are sent
+          // from memory only.
+          if (!out.logout_error.empty())
+            body["backchannel_logout_error"] = out.logout_error;
+          done(json_response(bhttp::status::ok,
+                             body.dump(-1, ' ', false,
+                                       json::error_handler_t::replace)));
         },
         [=](caf::error& err) {
           done(state_error(self->system(), err, "the session"));
