@@ -32,6 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto s = state::decode_session(input)) {
     s->record_expiry();
+    s->participants();
+    state::clients_problem(s->clients);
     state::session_json(*s);
     state::encode_session(*s);
   }

@@ -329,6 +329,22 @@ database:
                                  "rp-1", "https://rp.example/bcl", true, 1, 2}));
   msg("clients", caf::make_message(client_records{
                    {"rp-1", "", false, 1, 2}, {"rp-2", "http://h/x", true, 3, 4}}));
+  persistence::outbox_row row;
+  row.id = "Qx0";
+  row.session_id = s.sid;
+  row.sid = "rp-sid";
+  row.sub = "alice";
+  row.client_id = "rp-1";
+  row.uri = "https://rp.example/bcl";
+  row.posture = "durable";
+  row.give_up_at = 9;
+  row.owner = "node-1";
+  msg("outbox", caf::make_message(atom::put_v, outbox_rows{row, row}));
+  msg("ending", caf::make_message(
+                  atom::logout_v,
+                  session_ending{s.sid, "alice", "logout", {{"rp-1", "x"}}}));
+  msg("receipt", caf::make_message(logout_receipt{2, {"rp-9"}, ""}));
+  msg("posted", caf::make_message(post_result{302, "", false, "/x"}));
   write("messages", "raw-announce", serialized(sys, ann));
   write("messages", "raw-hello", serialized(sys, hello));
   write("messages", "raw-write", serialized(sys, w));
