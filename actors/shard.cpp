@@ -771,7 +771,15 @@ void on_ownership(shard_pointer self, ownership next) {
 void on_tick(shard_pointer self) {
   auto& st = self->state;
   auto& m = *st.options().metrics;
-  if (auto n = st.data.purge(st.now_ms(), st.options().purge_budget))
+  state::partition::expired_fn expired;
+  if (st.options().on_session_expired && st.is_primary())
+    expired = [&st](const std::string& keyspace, const std::string& key,
+                    const state::record& rec) {
+      if (keyspace == state::sessions_keyspace)
+        st.options().on_session_expired(key, rec.value);
+    };
+  if (auto n = st.data.purge(st.now_ms(), st.options().purge_budget,
+                             expired))
     m.purged.fetch_add(n, std::memory_order_relaxed);
   auto now = st.options().monotonic();
   if (st.release_at && now >= *st.release_at) {

@@ -90,6 +90,11 @@ struct shard_options {
   /// 6 s, a million sessions about a minute (expired records are invisible
   /// meanwhile; they only take memory).
   size_t purge_budget = 512;
+  /// Told, on the partition's primary owner only, of each session (key and
+  /// stored value in the `sessions` keyspace) a purge removes because it
+  /// expired (null: nobody): how sessions.logout_on_expiry learns of them.
+  std::function<void(const std::string&, const std::string&)>
+    on_session_expired;
   /// How long data of a partition this node no longer owns is kept (the new
   /// owners pull it meanwhile).
   std::chrono::milliseconds release_after{60000};

@@ -78,7 +78,10 @@ std::unique_ptr<state_service>
 state_service::start(caf::actor_system& sys, const config::settings& cfg,
                      const std::string& instance_id, wall_clock clock,
                      std::shared_ptr<const admission> admitted,
-                     std::shared_ptr<const std::atomic<bool>> joined) {
+                     std::shared_ptr<const std::atomic<bool>> joined,
+                     std::function<void(const std::string&,
+                                        const std::string&)>
+                       on_session_expired) {
   std::unique_ptr<state_service> self{new state_service};
   self->sys_ = &sys;
   self->partitions_ = cfg.state.partitions;
@@ -106,6 +109,7 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
     opts.admitted = admitted;
     opts.joined = joined;
     opts.initial = std::move(initial[p]);
+    opts.on_session_expired = on_session_expired;
     self->client_.shards.push_back(spawn_shard(sys, std::move(opts)));
   }
   router_options ropts;

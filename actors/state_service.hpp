@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,9 @@ public:
   start(caf::actor_system& sys, const config::settings& cfg,
         const std::string& instance_id, wall_clock clock,
         std::shared_ptr<const admission> admitted = nullptr,
-        std::shared_ptr<const std::atomic<bool>> joined = nullptr);
+        std::shared_ptr<const std::atomic<bool>> joined = nullptr,
+        std::function<void(const std::string&, const std::string&)>
+          on_session_expired = nullptr);
 
   ~state_service();
 

@@ -279,6 +279,13 @@ std::vector<key_spec> make_table() {
             "lost (a whole-cluster restart) is read back from there. A "
             "cluster needs database.driver mysql for durable.")
           .one_of({"volatile", "durable"}),
+      entry("sessions.logout_on_expiry", t::boolean,
+            KEYMESH_FIELD(sessions.logout_on_expiry),
+            "Send back-channel logout tokens for sessions that end by "
+            "expiry (absolute or idle) too, from the node that owns the "
+            "session's partition when it purges the session (within about "
+            "a second of its end; later with very many records). Off: only "
+            "sessions that are ended (deleted, revoked, logged out) are."),
       entry("logout.allow_private_addresses", t::boolean,
             KEYMESH_FIELD(logout.allow_private_addresses),
             "Send back-channel logout tokens to loopback, private, "

@@ -119,6 +119,9 @@ struct settings {
     /// "volatile" (replicated memory) or "durable" (also written through
     /// to the database before each acknowledgement).
     std::string posture = "volatile";
+    /// Sessions that end by expiry (absolute or idle) are logged out of
+    /// their relying parties too (back-channel logout).
+    bool logout_on_expiry = false;
   } sessions;
 
   struct logout_section {

@@ -100,6 +100,7 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   self->start_store(sys);
   self->start_bus(sys);
   self->start_keys(sys);
+  self->start_logout(sys);
   self->start_state(sys);
   if (self->cfg_.cluster.enabled)
     self->start_cluster(sys, std::move(identity));
@@ -283,13 +284,42 @@ void node::start_keys(caf::actor_system& sys) {
               "no signing key after 60 s: see the keystore errors above");
 }
 
+void node::start_logout(caf::actor_system& sys) {
+  logout_deps with;
+  with.keystore = keystore_;
+  with.store = store_;
+  with.bus = bus_;
+  with.status = status_;
+  with.clock = clock_;
+  logout_ = spawn_logout(sys,
+                         required(sys, logout_options::from_settings(cfg_)),
+                         with);
+  watch(caf::actor_cast<caf::strong_actor_ptr>(logout_), "logout", status_);
+}
+
 void node::start_state(caf::actor_system& sys) {
   // Decisions wait until a clustered node has tried its seeds (aliasing
   // the status board's flag, which membership sets).
   std::shared_ptr<const std::atomic<bool>> joined{status_,
                                                   &status_->cluster_ready};
+  // sessions.logout_on_expiry: the primary owner of a session's partition
+  // tells the logout service when it purges the session as expired.
+  std::function<void(const std::string&, const std::string&)> expired;
+  if (cfg_.sessions.logout_on_expiry)
+    expired = [logout = logout_](const std::string& sid,
+                                 const std::string& value) {
+      auto s = state::decode_session(value);
+      if (!s)
+        return;
+      s->sid = sid;
+      auto parts = s->participants();
+      if (!parts.empty())
+        caf::anon_send(logout, atom::logout_v,
+                       session_ending{sid, s->sub, "expired",
+                                      std::move(parts)});
+    };
   state_ = state_service::start(sys, cfg_, instance_id_, clock_, admitted_,
-                                std::move(joined));
+                                std::move(joined), std::move(expired));
   status_->state_synced = state_->synced();
   watch(caf::actor_cast<caf::strong_actor_ptr>(state_->router()), "router",
         status_);
@@ -325,15 +355,6 @@ void node::start_services(caf::actor_system& sys, unsigned threads) {
   auto& c = cfg_;
   using caf::actor_cast;
   using caf::strong_actor_ptr;
-  logout_deps logout_with;
-  logout_with.keystore = keystore_;
-  logout_with.store = store_;
-  logout_with.bus = bus_;
-  logout_with.status = status_;
-  logout_with.clock = clock_;
-  logout_ = spawn_logout(sys, required(sys, logout_options::from_settings(c)),
-                         logout_with);
-  watch(actor_cast<strong_actor_ptr>(logout_), "logout", status_);
   sessions_deps sessions_with{state_->client(), deny_,   bus_,
                               store_,           status_, clock_, logout_};
   sessions_ = spawn_sessions(sys, required(sys,

@@ -182,6 +182,7 @@ private:
   /// published.
   void start_keys(caf::actor_system& sys);
   /// The shards and the router.
+  void start_logout(caf::actor_system& sys);
   void start_state(caf::actor_system& sys);
   void start_cluster(caf::actor_system& sys,
                      std::optional<cluster::tls_identity> identity);

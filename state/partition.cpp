@@ -94,13 +94,16 @@ std::vector<keyed_record> partition::scan(std::string_view keyspace,
   return out;
 }
 
-size_t partition::purge(int64_t now_ms, size_t budget) {
+size_t partition::purge(int64_t now_ms, size_t budget,
+                        const expired_fn& on_expired) {
   size_t n = 0;
   // Removes *I when it expired; the iterator after it either way.
   auto sweep = [&](const std::string& keyspace, table& tbl,
                    decltype(tbl.records.begin()) i) {
     if (!i->second.expired(now_ms))
       return std::next(i);
+    if (on_expired && !i->second.tombstone)
+      on_expired(keyspace, i->first, i->second);
     account(keyspace, tbl, i->first, i->second, -1);
     ++n;
     return tbl.records.erase(i);

@@ -31,6 +31,11 @@ class partition {
 public:
   enum class outcome { inserted, replaced, stale, expired };
 
+  /// Told of each live record (not a tombstone) a purge removes because it
+  /// expired: its keyspace, key and record.
+  using expired_fn = std::function<void(const std::string&,
+                                        const std::string&, const record&)>;
+
   explicit partition(uint32_t id = 0) : id_(id), digests_(digest_buckets, 0) {
   }
 
@@ -57,7 +62,8 @@ public:
   /// more than BUDGET records per call, going on where the last call
   /// stopped, so that a timer can purge a large partition in slices
   /// (expired records are invisible meanwhile; they only take memory).
-  size_t purge(int64_t now_ms, size_t budget = SIZE_MAX);
+  size_t purge(int64_t now_ms, size_t budget = SIZE_MAX,
+               const expired_fn& on_expired = nullptr);
 
   const digest_vector& digests() const {
     return digests_;

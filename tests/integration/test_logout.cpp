@@ -275,6 +275,33 @@ CAF_TEST(a_delivery_survives_a_kill_of_its_node) {
   CAF_CHECK(metrics.find("keymesh_bcl_taken_over_total 1") != std::string::npos);
 }
 
+CAF_TEST(expired_sessions_are_logged_out_only_when_asked) {
+  register_client("rp-e", uri("rp-e", "ok"));
+  // By default a session that merely expires tells nobody.
+  create({{"sub", "gus"}, {"ttl", 1}, {"clients", {{"rp-e", "quiet"}}}});
+  std::this_thread::sleep_for(2500ms);
+  CAF_CHECK(rp->records().empty());
+  // With sessions.logout_on_expiry, an absolute and an idle expiry do.
+  restart({{"KEYMESH_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port)},
+           {"KEYMESH_SESSIONS_LOGOUT_ON_EXPIRY", "true"}});
+  create({{"sub", "gus"}, {"ttl", 1}, {"clients", {{"rp-e", "absolute"}}}});
+  create({{"sub", "gus"},
+          {"ttl", 3600},
+          {"idle_timeout", 1},
+          {"clients", {{"rp-e", "idle"}}}});
+  auto kept = create(
+    {{"sub", "gus"}, {"ttl", 3600}, {"clients", {{"rp-e", "kept"}}}});
+  CAF_REQUIRE(eventually([&] { return valid_for("rp-e").size() == 2; }, 10s));
+  std::set<std::string> sids;
+  for (auto& r : valid_for("rp-e"))
+    sids.insert(r.value("sid", ""));
+  CAF_CHECK(sids == (std::set<std::string>{"absolute", "idle"}));
+  auto expired = audits("bcl.delivered");
+  CAF_REQUIRE(!expired.empty());
+  // The live session is untouched.
+  CAF_CHECK_EQUAL(call("GET", "/api/sessions/" + kept).result_int(), 200u);
+}
+
 CAF_TEST(a_subject_without_sessions_is_reported_with_the_posture) {
   CAF_REQUIRE_EQUAL(call("DELETE", "/api/subjects/nobody/sessions")
                       .result_int(),
