@@ -9,18 +9,19 @@
       token. Each token's latency runs from sending the revocation to its
       line; prints p50_ms, p99_ms, total_ms, ack_ms and per_s.
   logout_probe.py direct RECEIVER_URL ACCESS_LOG COUNT WORKERS
-      The peer: COUNT form POSTs of a logout-token-sized body, WORKERS at a
-      time, each on a connection of its own (as keymesh sends them), timed
-      the same way: what a sender that neither signs, nor records, nor
-      retries would take.
+      The peer: curl --parallel sends COUNT form POSTs of a
+      logout-token-sized body, WORKERS at a time, each on a connection of
+      its own (as keymesh sends them), timed the same way: what a sender
+      that neither signs, nor records, nor retries takes.
 """
 import http.client
 import json
 import os
+import shutil
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-import urllib.parse
 
 
 def percentile(values, p):
@@ -90,33 +91,24 @@ def keymesh(port, key, receiver, log, sessions, clients, rnd):
 
 
 def direct(receiver, log, count, workers):
-    url = urllib.parse.urlparse(receiver)
-    body = "logout_token=" + "x" * 560  # an ES256 logout token's size
-    todo = list(range(count))
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i = todo.pop()
-            c = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-            c.request("POST", "%s/direct-%d" % (url.path, i % 3), body,
-                      {"Content-Type": "application/x-www-form-urlencoded",
-                       "Connection": "close"})
-            res = c.getresponse()
-            res.read()
-            c.close()
-
+    # curl --parallel: a compiled client, WORKERS transfers at once, each
+    # on a connection of its own (Connection: close), as keymesh sends.
+    work = tempfile.mkdtemp()
+    body = os.path.join(work, "body")
+    with open(body, "w") as f:
+        f.write("logout_token=" + "x" * 560)  # an ES256 logout token's size
+    config = os.path.join(work, "urls")
+    with open(config, "w") as f:
+        for i in range(count):
+            f.write('url = "%s/direct-%d"\noutput = "/dev/null"\n' % (receiver, i % 3))
     offset = os.path.getsize(log)
     t0 = time.time()
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    subprocess.run(["curl", "-s", "--no-progress-meter", "--parallel", "--parallel-max", str(workers),
+                    "-H", "Connection: close",
+                    "-H", "Content-Type: application/x-www-form-urlencoded",
+                    "--data-binary", "@" + body, "-K", config], check=True)
     report(t0, wait_lines(log, offset, count))
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
