@@ -309,9 +309,10 @@ using sessions_actor = caf::typed_actor<
 /// time; a node that stops renewing its lease hands it to another).
 /// Local to its node.
 using logout_actor = caf::typed_actor<
-  // Queues the deliveries of an ending session (durably when there is a
-  // database) and starts them; answers once they are recorded.
-  caf::replies_to<atom::logout, session_ending>::with<logout_receipt>,
+  // Queues the deliveries of ending sessions (durably when there is a
+  // database, in one statement) and starts them; answers once they are
+  // recorded.
+  caf::replies_to<atom::logout, session_endings>::with<logout_receipt>,
   // Internal timers: take over deliveries whose lease ended (the id guards
   // against stray ticks); attempt delivery ID now.
   caf::reacts_to<atom::tick, uint64_t>,
@@ -633,6 +634,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(keymesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(keymesh, (keymesh::persistence::outbox_row))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::outbox_rows))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::session_ending))
+  CAF_ADD_TYPE_ID(keymesh, (keymesh::session_endings))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_receipt))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::post_result))
   CAF_ADD_TYPE_ID(keymesh, (keymesh::logout_actor))

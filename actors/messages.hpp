@@ -477,7 +477,11 @@ typename Inspector::result_type inspect(Inspector& f, session_ending& x) {
            x.participants);
 }
 
-/// What the logout service did with a session_ending: how many deliveries
+/// Sessions that end together (a subject's): their deliveries are
+/// recorded at once.
+using session_endings = std::vector<session_ending>;
+
+/// What the logout service did with session_endings: how many deliveries
 /// it queued, the clients that get none (and why), and, when not empty,
 /// why the deliveries are not durable (then they go from memory).
 struct logout_receipt {

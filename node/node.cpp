@@ -315,8 +315,8 @@ void node::start_state(caf::actor_system& sys) {
       auto parts = s->participants();
       if (!parts.empty())
         caf::anon_send(logout, atom::logout_v,
-                       session_ending{sid, s->sub, "expired",
-                                      std::move(parts)});
+                       session_endings{session_ending{sid, s->sub, "expired",
+                                                      std::move(parts)}});
     };
   state_ = state_service::start(sys, cfg_, instance_id_, clock_, admitted_,
                                 std::move(joined), std::move(expired));

@@ -1,5 +1,7 @@
 #include "persistence/sql_store.hpp"
 
+#include <algorithm>
+
 namespace keymesh::persistence {
 
 namespace {
@@ -109,22 +111,26 @@ outbox_row to_outbox(const sql_row& r) {
 }
 
 void sql_store::put_outbox(const std::vector<outbox_row>& rows) {
-  if (rows.empty())
-    return;
-  std::string sql = std::string{"INSERT INTO bcl_outbox ("} + outbox_columns
-                    + ") VALUES ";
-  std::vector<sql_param> params;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    auto& o = rows[i];
-    sql += i == 0 ? "" : ", ";
-    sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    params.insert(params.end(),
-                  {o.id, o.session_id, o.sid, o.sub, o.client_id, o.uri,
-                   o.reason, o.posture, o.created_at, o.give_up_at,
-                   o.next_attempt_at, o.attempts, o.owner, o.lease_until,
-                   o.last_error});
+  // At most 200 rows (3,000 parameters) a statement: SQLite allows 32,766
+  // parameters, MySQL 65,535.
+  constexpr size_t rows_per_statement = 200;
+  for (size_t first = 0; first < rows.size(); first += rows_per_statement) {
+    auto last = std::min(rows.size(), first + rows_per_statement);
+    std::string sql = std::string{"INSERT INTO bcl_outbox ("} + outbox_columns
+                      + ") VALUES ";
+    std::vector<sql_param> params;
+    for (size_t i = first; i < last; ++i) {
+      auto& o = rows[i];
+      sql += i == first ? "" : ", ";
+      sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      params.insert(params.end(),
+                    {o.id, o.session_id, o.sid, o.sub, o.client_id, o.uri,
+                     o.reason, o.posture, o.created_at, o.give_up_at,
+                     o.next_attempt_at, o.attempts, o.owner, o.lease_until,
+                     o.last_error});
+    }
+    execute(sql, params);
   }
-  execute(sql, params);
 }
 
 std::vector<outbox_row> sql_store::claim_outbox(const std::string& owner,
@@ -203,19 +209,21 @@ sql_store::find_client(const std::string& client_id) {
 
 std::vector<client_record>
 sql_store::find_clients(const std::vector<std::string>& ids) {
+  constexpr size_t ids_per_query = 500;
   std::vector<client_record> out;
-  if (ids.empty())
-    return out;
-  std::string sql = std::string{"SELECT "} + client_columns
-                    + " FROM clients WHERE client_id IN (";
-  std::vector<sql_param> params;
-  for (auto& id : ids) {
-    sql += params.empty() ? "?" : ", ?";
-    params.emplace_back(id);
+  for (size_t first = 0; first < ids.size(); first += ids_per_query) {
+    auto last = std::min(ids.size(), first + ids_per_query);
+    std::string sql = std::string{"SELECT "} + client_columns
+                      + " FROM clients WHERE client_id IN (";
+    std::vector<sql_param> params;
+    for (size_t i = first; i < last; ++i) {
+      sql += i == first ? "?" : ", ?";
+      params.emplace_back(ids[i]);
+    }
+    sql += ")";
+    for (auto& r : query(sql, params))
+      out.push_back(to_client(r));
   }
-  sql += ")";
-  for (auto& r : query(sql, params))
-    out.push_back(to_client(r));
   return out;
 }
 

@@ -112,7 +112,7 @@ public:
   virtual std::optional<client_record>
   find_client(const std::string& client_id) = 0;
 
-  /// The registrations of those of IDS that exist (at most 64 ids).
+  /// The registrations of those of IDS that exist.
   virtual std::vector<client_record>
   find_clients(const std::vector<std::string>& ids) = 0;
 
@@ -125,7 +125,7 @@ public:
 
   // -- the back-channel logout outbox ------------------------------------------
 
-  /// Writes ROWS in one statement (one commit).
+  /// Writes ROWS (in statements of up to 200 rows).
   virtual void put_outbox(const std::vector<outbox_row>& rows) = 0;
 
   /// Takes over, for OWNER until LEASE_UNTIL, up to LIMIT deliveries whose

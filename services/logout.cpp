@@ -1,6 +1,8 @@
 #include "services/logout.hpp"
 
 #include <algorithm>
+#include <set>
+#include <string_view>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -155,60 +157,55 @@ void logout_state::start() {
     poll(poll_id_);
 }
 
-void logout_state::enqueue(session_ending ending,
+void logout_state::enqueue(session_endings endings,
                            caf::typed_response_promise<logout_receipt> rp) {
-  if (ending.participants.empty()) {
+  std::set<std::string> clients;
+  for (auto& e : endings)
+    for (auto& [client, rp_sid] : e.participants)
+      clients.insert(client);
+  if (clients.empty()) {
     rp.deliver(logout_receipt{});
     return;
   }
-  auto skip = [this, ending](const std::string& client, const char* why) {
+  auto report = [this](const session_ending& e, const std::string& client,
+                       const char* type, std::string why) {
     if (auto* s = stats())
-      s->skipped.fetch_add(1, std::memory_order_relaxed);
-    audit(json{{"type", "bcl.skipped"},
+      (std::string_view{type} == "bcl.skipped" ? s->skipped : s->failed)
+        .fetch_add(1, std::memory_order_relaxed);
+    audit(json{{"type", type},
                {"client_id", client},
-               {"sid", ending.sid},
-               {"sub", ending.sub},
+               {"sid", e.sid},
+               {"sub", e.sub},
                {"attempts", 0},
-               {"reason", why}},
+               {"reason", std::move(why)}},
           opts.posture);
   };
   if (!deps.store) {
     logout_receipt receipt;
-    for (auto& [client, rp_sid] : ending.participants) {
-      skip(client, "not registered (no database)");
-      receipt.skipped.push_back(client);
-    }
+    for (auto& e : endings)
+      for (auto& [client, rp_sid] : e.participants) {
+        report(e, client, "bcl.skipped", "not registered (no database)");
+        receipt.skipped.push_back(client);
+      }
     rp.deliver(std::move(receipt));
     return;
   }
-  auto fail = [this, ending, rp](std::string why) mutable {
+  auto fail = [this, endings, report, rp](std::string why) mutable {
     // Without the registrations nothing can be sent: each client's logout
     // is reported failed, and the caller is told.
-    spdlog::error("back-channel logout of session {}: the client "
+    spdlog::error("back-channel logout of {} session(s): the client "
                   "registrations could not be read: {}",
-                  ending.sid, why);
-    for (auto& [client, rp_sid] : ending.participants) {
-      if (auto* s = stats())
-        s->failed.fetch_add(1, std::memory_order_relaxed);
-      audit(json{{"type", "bcl.failed"},
-                 {"client_id", client},
-                 {"sid", ending.sid},
-                 {"sub", ending.sub},
-                 {"attempts", 0},
-                 {"reason", "the client registrations could not be read: "
-                              + why}},
-            opts.posture);
-    }
-    rp.deliver(logout_receipt{0, {}, "the client registrations could not be "
-                                     "read: "
-                                       + why});
+                  endings.size(), why);
+    why = "the client registrations could not be read: " + why;
+    for (auto& e : endings)
+      for (auto& [client, rp_sid] : e.participants)
+        report(e, client, "bcl.failed", why);
+    rp.deliver(logout_receipt{0, {}, why});
   };
   auto worker = deps.store->worker();
   if (!worker)
     return fail(context_text(worker.error()));
-  std::vector<std::string> ids;
-  for (auto& [client, rp_sid] : ending.participants)
-    ids.push_back(client);
+  std::vector<std::string> ids{clients.begin(), clients.end()};
   self->request(*worker, local_request, atom::get_v, atom::client_v, ids)
     .then(
       [=](client_records& found) mutable {
@@ -216,35 +213,38 @@ void logout_state::enqueue(session_ending ending,
         for (auto& c : found)
           by_id[c.client_id] = &c;
         auto now = now_ms();
+        auto give_up = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         opts.limits.give_up_after)
+                         .count();
         logout_receipt receipt;
         std::vector<outbox_row> rows;
-        for (auto& [client, rp_sid] : ending.participants) {
-          auto c = by_id.find(client);
-          if (c == by_id.end() || c->second->backchannel_logout_uri.empty()) {
-            skip(client, c == by_id.end() ? "not registered"
-                                          : "no backchannel_logout_uri");
-            receipt.skipped.push_back(client);
-            continue;
+        for (auto& e : endings)
+          for (auto& [client, rp_sid] : e.participants) {
+            auto c = by_id.find(client);
+            if (c == by_id.end()
+                || c->second->backchannel_logout_uri.empty()) {
+              report(e, client, "bcl.skipped",
+                     c == by_id.end() ? "not registered"
+                                      : "no backchannel_logout_uri");
+              receipt.skipped.push_back(client);
+              continue;
+            }
+            outbox_row row;
+            row.id = base64url_encode(random_bytes(16));
+            row.session_id = e.sid;
+            row.sid = rp_sid.empty() ? e.sid : rp_sid;
+            row.sub = e.sub;
+            row.client_id = client;
+            row.uri = c->second->backchannel_logout_uri;
+            row.reason = bounded(e.reason);
+            row.posture = opts.posture;
+            row.created_at = now;
+            row.give_up_at = now + give_up;
+            row.next_attempt_at = now;
+            row.owner = owner();
+            row.lease_until = now + opts.limits.lease.count();
+            rows.push_back(std::move(row));
           }
-          outbox_row row;
-          row.id = base64url_encode(random_bytes(16));
-          row.session_id = ending.sid;
-          row.sid = rp_sid.empty() ? ending.sid : rp_sid;
-          row.sub = ending.sub;
-          row.client_id = client;
-          row.uri = c->second->backchannel_logout_uri;
-          row.reason = bounded(ending.reason);
-          row.posture = opts.posture;
-          row.created_at = now;
-          row.give_up_at = now + std::chrono::duration_cast<
-                                   std::chrono::milliseconds>(
-                                   opts.limits.give_up_after)
-                                   .count();
-          row.next_attempt_at = now;
-          row.owner = owner();
-          row.lease_until = now + opts.limits.lease.count();
-          rows.push_back(std::move(row));
-        }
         receipt.queued = rows.size();
         queue(std::move(rows),
               [rp, receipt](std::string error) mutable {
@@ -547,9 +547,9 @@ logout_actor::behavior_type logout_service(logout_pointer self,
   st.deps = std::move(deps);
   st.start();
   return {
-    [self](atom::logout, session_ending& ending) {
+    [self](atom::logout, session_endings& endings) {
       auto rp = self->make_response_promise<logout_receipt>();
-      self->state.enqueue(std::move(ending), rp);
+      self->state.enqueue(std::move(endings), rp);
       return rp;
     },
     [self](atom::tick, uint64_t id) { self->state.poll(id); },

@@ -83,7 +83,7 @@ public:
   logout_deps deps;
 
   void start();
-  void enqueue(session_ending ending,
+  void enqueue(session_endings endings,
                caf::typed_response_promise<logout_receipt> rp);
   void poll(uint64_t id);
   void attempt(const std::string& id);

@@ -583,29 +583,56 @@ void sessions_state::ending_of(
       [then](caf::error&) { then(std::nullopt); });
 }
 
-void sessions_state::end_session(
-  std::string sid, std::string reason,
-  std::function<void(caf::error, bool, std::string)> done) {
-  ending_of(sid, [=](std::optional<session> s) {
-    auto end = [=](std::string logout_error) {
+void sessions_state::end_sessions(
+  std::vector<std::string> sids, std::string reason,
+  std::function<void(caf::error, size_t, std::string)> done) {
+  // First what each session has for the logout service, then its
+  // relying parties' deliveries into the outbox at once (one batch for a
+  // subject's sessions), then the tombstones: the deliveries are recorded
+  // before the end is acknowledged.
+  auto found = std::make_shared<std::vector<std::optional<session>>>(
+    sids.size());
+  auto left = std::make_shared<size_t>(sids.size());
+  auto end_all = [=](std::string logout_error) {
+    size_t live = 0;
+    for (auto& s : *found)
+      live += s.has_value();
+    auto ended = std::make_shared<size_t>(sids.size());
+    auto failed = std::make_shared<caf::error>();
+    for (auto& sid : sids)
       end_record(sid, reason, [=](caf::error err) {
-        done(std::move(err), s.has_value(), logout_error);
+        if (err)
+          *failed = std::move(err);
+        if (--*ended == 0)
+          done(*failed, live, logout_error);
       });
-    };
-    if (!s || !deps.logout)
-      return end({});
-    auto parts = s->participants();
-    if (parts.empty())
-      return end({});
-    // The deliveries are in the outbox before the end is acknowledged.
-    self
-      ->request(deps.logout, local_request, atom::logout_v,
-                session_ending{sid, s->sub, reason, std::move(parts)})
-      .then([end](logout_receipt& receipt) { end(receipt.error); },
-            [end](caf::error& err) {
-              end("the logout service did not answer: " + context_text(err));
+  };
+  auto all_read = [=] {
+    session_endings batch;
+    for (auto& s : *found)
+      if (s) {
+        auto parts = s->participants();
+        if (!parts.empty())
+          batch.push_back(
+            session_ending{s->sid, s->sub, reason, std::move(parts)});
+      }
+    if (batch.empty() || !deps.logout)
+      return end_all({});
+    self->request(deps.logout, local_request, atom::logout_v, std::move(batch))
+      .then([end_all](logout_receipt& receipt) { end_all(receipt.error); },
+            [end_all](caf::error& err) {
+              end_all("the logout service did not answer: "
+                      + context_text(err));
             });
-  });
+  };
+  if (sids.empty())
+    return done({}, 0, {});
+  for (size_t i = 0; i < sids.size(); ++i)
+    ending_of(sids[i], [=](std::optional<session> s) {
+      (*found)[i] = std::move(s);
+      if (--*left == 0)
+        all_read();
+    });
 }
 
 void sessions_state::revoke(revocation_order order,
@@ -724,14 +751,14 @@ void sessions_state::revoke(revocation_order order,
     case state::deny_kind::jti:
       return tombstoned(0);
     case state::deny_kind::sid:
-      return end_session(order.value, order.reason,
-                         [=](caf::error err, bool,
-                             std::string logout_error) mutable {
-                           if (err)
-                             return fail(std::move(err));
-                           out->logout_error = std::move(logout_error);
-                           tombstoned(1);
-                         });
+      return end_sessions({order.value}, order.reason,
+                          [=](caf::error err, size_t,
+                              std::string logout_error) mutable {
+                            if (err)
+                              return fail(std::move(err));
+                            out->logout_error = std::move(logout_error);
+                            tombstoned(1);
+                          });
     case state::deny_kind::sub:
       break;
   }
@@ -752,27 +779,17 @@ void sessions_state::revoke(revocation_order order,
         none_live();
         return tombstoned(0);
       }
-      auto left = std::make_shared<size_t>(sids.size());
-      auto live = std::make_shared<size_t>(0);
-      auto failed = std::make_shared<caf::error>();
-      for (auto& sid : sids)
-        end_session(sid, order.reason,
-                    [=](caf::error err, bool ended,
-                        std::string logout_error) mutable {
-                      if (err)
-                        *failed = std::move(err);
-                      if (ended)
-                        ++*live;
-                      if (!logout_error.empty())
-                        out->logout_error = std::move(logout_error);
-                      if (--*left > 0)
-                        return;
-                      if (*live == 0)
-                        none_live();
-                      if (*failed)
-                        return fail(*failed);
-                      tombstoned(sids.size());
-                    });
+      auto n = sids.size();
+      end_sessions(std::move(sids), order.reason,
+                   [=](caf::error err, size_t live,
+                       std::string logout_error) mutable {
+                     out->logout_error = std::move(logout_error);
+                     if (live == 0)
+                       none_live();
+                     if (err)
+                       return fail(std::move(err));
+                     tombstoned(n);
+                   });
     },
     fail);
 }

@@ -122,11 +122,11 @@ public:
   void ending_of(std::string sid,
                  std::function<void(std::optional<state::session>)> then);
 
-  /// Ends session SID: its relying parties' logouts are queued first (in
-  /// the outbox), then end_record. DONE(error, whether a live session
-  /// ended, why its logouts are not durable or empty).
-  void end_session(std::string sid, std::string reason,
-                   std::function<void(caf::error, bool, std::string)> done);
+  /// Ends sessions SIDS: their relying parties' logouts are queued first
+  /// (in the outbox, one batch), then end_record for each. DONE(error, how
+  /// many were live, why their logouts are not durable or empty).
+  void end_sessions(std::vector<std::string> sids, std::string reason,
+                    std::function<void(caf::error, size_t, std::string)> done);
 
   /// The sids in SUB's index (and, durable, the database's).
   void subject_sids(std::string sub,

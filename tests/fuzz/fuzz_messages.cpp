@@ -112,6 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read_as<persistence::outbox_row>(*t.sys, buf);
   read_as<outbox_rows>(*t.sys, buf);
   read_as<session_ending>(*t.sys, buf);
+  read_as<session_endings>(*t.sys, buf);
   read_as<logout_receipt>(*t.sys, buf);
   read_as<post_result>(*t.sys, buf);
   return 0;

@@ -342,7 +342,8 @@ database:
   msg("outbox", caf::make_message(atom::put_v, outbox_rows{row, row}));
   msg("ending", caf::make_message(
                   atom::logout_v,
-                  session_ending{s.sid, "alice", "logout", {{"rp-1", "x"}}}));
+                  session_endings{session_ending{s.sid, "alice", "logout",
+                                                 {{"rp-1", "x"}}}}));
   msg("receipt", caf::make_message(logout_receipt{2, {"rp-9"}, ""}));
   msg("posted", caf::make_message(post_result{302, "", false, "/x"}));
   write("messages", "raw-announce", serialized(sys, ann));
