@@ -559,36 +559,40 @@ std::optional<parsed_url> parse_url(std::string_view url, std::string& error) {
   return out;
 }
 
-fetch_result http_get(const std::string& url, const std::string& if_none_match,
-                      const fetch_options& opts) {
+namespace {
+
+/// Sends OUT to URL once; HEADER is the one caller-given header value
+/// (named WHAT), checked first.
+fetch_result send_once(const std::string& url, const outgoing& out,
+                       std::string_view header, const char* what,
+                       const fetch_options& opts) {
   try {
     std::string error;
     auto parsed = parse_url(url, error);
     if (!parsed)
       return failed_fetch(error);
-    if (!is_header_value(if_none_match))
-      return failed_fetch("If-None-Match holds invalid characters");
+    if (!is_header_value(header))
+      return failed_fetch(std::string{what} + " holds invalid characters");
     exchange ex{*parsed, opts};
-    return ex.run(outgoing{bhttp::verb::get, if_none_match, {}, {}});
+    return ex.run(out);
   } catch (const std::exception& e) {
-    return failed_fetch(std::string{"GET failed: "} + e.what());
+    return failed_fetch(std::string{bhttp::to_string(out.method)}
+                        + " failed: " + e.what());
   }
+}
+
+} // namespace
+
+fetch_result http_get(const std::string& url, const std::string& if_none_match,
+                      const fetch_options& opts) {
+  return send_once(url, outgoing{bhttp::verb::get, if_none_match, {}, {}},
+                   if_none_match, "If-None-Match", opts);
 }
 
 fetch_result http_post(const std::string& url, const std::string& content_type,
                        const std::string& body, const fetch_options& opts) {
-  try {
-    std::string error;
-    auto parsed = parse_url(url, error);
-    if (!parsed)
-      return failed_fetch(error);
-    if (!is_header_value(content_type))
-      return failed_fetch("Content-Type holds invalid characters");
-    exchange ex{*parsed, opts};
-    return ex.run(outgoing{bhttp::verb::post, {}, content_type, body});
-  } catch (const std::exception& e) {
-    return failed_fetch(std::string{"POST failed: "} + e.what());
-  }
+  return send_once(url, outgoing{bhttp::verb::post, {}, content_type, body},
+                   content_type, "Content-Type", opts);
 }
 
 bool is_public_address(std::string_view address) {
