@@ -298,6 +298,12 @@ using sessions_actor = caf::typed_actor<
   caf::replies_to<atom::touch, session_found>::with<touch_result>,
   // The live sessions of a subject (at most 1,000).
   caf::replies_to<atom::list, std::string>::with<std::vector<state::session>>,
+  // Logs one client out of a session that goes on (sid, client_id): its
+  // back-channel logout is queued (in the outbox) first, then the session
+  // is written without it. ec::not_found when the session is absent or the
+  // client does not take part in it.
+  caf::replies_to<atom::remove, atom::client, std::string,
+                  std::string>::with<state::session>,
   // Revokes: this node's deny set at once, a broadcast to every node, the
   // tombstones of the sessions it ends, and the revocation log; answers
   // once all of them did or failed.

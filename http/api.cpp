@@ -187,6 +187,8 @@ api::api(api_context ctx)
       small_json_body);
   add(verb::post, "/api/sessions/{sid}/tokens", true,
       &api::post_session_tokens, small_json_body);
+  add(verb::delete_, "/api/sessions/{sid}/clients/{client_id}", true,
+      &api::delete_session_client, get_body);
   add(verb::get, "/api/subjects/{sub}/sessions", true,
       &api::get_subject_sessions, get_body);
   add(verb::delete_, "/api/subjects/{sub}/sessions", true,

@@ -202,6 +202,8 @@ private:
   void patch_session(const request& req, const route_params&, responder& done);
   void delete_session(const request& req, const route_params&,
                       responder& done);
+  void delete_session_client(const request& req, const route_params&,
+                             responder& done);
   void get_subject_sessions(const request& req, const route_params&,
                             responder& done);
   void delete_subject_sessions(const request& req, const route_params&,

@@ -326,6 +326,27 @@ void api::patch_session(const request& req, const route_params& params,
   });
 }
 
+void api::delete_session_client(const request&, const route_params& params,
+                                responder& done) {
+  auto sid = session_id(params, done);
+  if (!sid)
+    return;
+  auto client = params.at("client_id");
+  if (client.size() > max_subject_bytes)
+    return done(bad_request("client ids are 1 to 256 bytes"));
+  ctx_.bridge->submit([this, sid = std::move(*sid), client = std::string{client},
+                       done](bridge_self self) {
+    self
+      ->request(sessions(), local_request, atom::remove_v, atom::client_v, sid,
+                client)
+      .then(
+        [=](session& s) {
+          done(json_response(bhttp::status::ok, state::session_json(s)));
+        },
+        [=](caf::error& err) { done(session_error(self->system(), err)); });
+  });
+}
+
 void api::delete_session(const request& req, const route_params& params,
                          responder& done) {
   auto sid = session_id(params, done);

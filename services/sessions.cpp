@@ -392,6 +392,75 @@ void sessions_state::update_attempt(std::string sid, session_patch patch,
     [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }
 
+void sessions_state::remove_client(
+  std::string sid, std::string client,
+  caf::typed_response_promise<session> rp) {
+  read(
+    sid,
+    [=](std::optional<session> s, bool revoked, state::version) mutable {
+      if (!s) {
+        rp.deliver(revoked ? make_error(ec::revoked)
+                           : make_error(ec::not_found));
+        return;
+      }
+      auto parts = s->participants();
+      auto it = parts.find(client);
+      if (it == parts.end()) {
+        rp.deliver(make_error(ec::not_found,
+                              "the client does not take part in the session"));
+        return;
+      }
+      auto dropped = [=](std::string logout_error) mutable {
+        if (!logout_error.empty())
+          spdlog::warn("the back-channel logout of {} from session {} is not "
+                       "in the outbox (sent from memory): {}",
+                       client, sid, logout_error);
+        drop_client(sid, client, 0, rp);
+      };
+      if (!deps.logout)
+        return dropped({});
+      // The client's logout is in the outbox before the answer.
+      self
+        ->request(deps.logout, local_request, atom::logout_v,
+                  session_endings{session_ending{
+                    sid, s->sub, "client logout", {{client, it->second}}}})
+        .then([dropped](logout_receipt& r) mutable { dropped(r.error); },
+              [dropped](caf::error& err) mutable {
+                dropped("the logout service did not answer: "
+                        + context_text(err));
+              });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
+void sessions_state::drop_client(std::string sid, std::string client,
+                                 int attempt,
+                                 caf::typed_response_promise<session> rp) {
+  read(
+    sid,
+    [=](std::optional<session> s, bool revoked, state::version ver) mutable {
+      if (!s) {
+        rp.deliver(revoked ? make_error(ec::revoked)
+                           : make_error(ec::not_found));
+        return;
+      }
+      s->clients.erase(client);
+      if (s->client_id == client)
+        s->client_id.clear();
+      write_back(*s, ver, [=](caf::error err, state::version) mutable {
+        if (!err) {
+          rp.deliver(std::move(*s));
+          return;
+        }
+        if (has_code(err, ec::conflict) && attempt + 1 < max_update_attempts)
+          return drop_client(sid, client, attempt + 1, rp);
+        rp.deliver(has_code(err, ec::not_found) ? make_error(ec::revoked)
+                                                : std::move(err));
+      });
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+}
+
 void sessions_state::write_back(
   const session& s, state::version ver,
   std::function<void(caf::error, state::version)> done) {
@@ -846,6 +915,11 @@ sessions_actor::behavior_type sessions_service(sessions_pointer self,
     [self](atom::revoke, revocation_order& order) {
       auto rp = self->make_response_promise<revocation_outcome>();
       self->state.revoke(std::move(order), rp);
+      return rp;
+    },
+    [self](atom::remove, atom::client, std::string& sid, std::string& client) {
+      auto rp = self->make_response_promise<session>();
+      self->state.remove_client(std::move(sid), std::move(client), rp);
       return rp;
     },
   };

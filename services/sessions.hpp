@@ -82,6 +82,8 @@ public:
             caf::typed_response_promise<std::vector<state::session>> rp);
   void revoke(revocation_order order,
               caf::typed_response_promise<revocation_outcome> rp);
+  void remove_client(std::string sid, std::string client,
+                     caf::typed_response_promise<state::session> rp);
 
   // -- the steps they are made of ---------------------------------------------
 
@@ -146,6 +148,8 @@ private:
   void publish_session_event(const nlohmann::json& payload) const;
   void update_attempt(std::string sid, session_patch patch, int attempt,
                       caf::typed_response_promise<state::session> rp);
+  void drop_client(std::string sid, std::string client, int attempt,
+                   caf::typed_response_promise<state::session> rp);
   int64_t now_ms() const;
 };
 

@@ -194,6 +194,29 @@ CAF_TEST(every_way_a_session_ends_tells_the_clients_that_took_part) {
             != std::string::npos);
 }
 
+CAF_TEST(one_client_is_logged_out_of_a_session_that_goes_on) {
+  register_client("rp-a", uri("rp-a", "ok"));
+  register_client("rp-b", uri("rp-b", "ok"));
+  auto sid = create({{"sub", "hana"},
+                     {"clients", {{"rp-a", "sid-a"}, {"rp-b", "sid-b"}}}});
+  auto res = call("DELETE", "/api/sessions/" + sid + "/clients/rp-a");
+  CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+  auto body = json::parse(res.body());
+  CAF_CHECK_EQUAL(at(body, "clients"), (json{{"rp-b", "sid-b"}}));
+  CAF_REQUIRE(eventually([&] { return valid_for("rp-a").size() == 1; }, 10s));
+  CAF_CHECK_EQUAL(at(valid_for("rp-a").front(), "sid"), "sid-a");
+  // The session goes on; rp-a is not told again when it ends, rp-b is.
+  CAF_CHECK_EQUAL(call("GET", "/api/sessions/" + sid).result_int(), 200u);
+  CAF_CHECK_EQUAL(
+    call("DELETE", "/api/sessions/" + sid + "/clients/rp-a").result_int(),
+    404u);
+  CAF_REQUIRE_EQUAL(call("DELETE", "/api/sessions/" + sid).result_int(), 200u);
+  CAF_REQUIRE(eventually([&] { return valid_for("rp-b").size() == 1; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  CAF_CHECK_EQUAL(valid_for("rp-a").size(), 1u);
+  CAF_CHECK_EQUAL(rp->records().size(), 2u);
+}
+
 CAF_TEST(failing_receivers_are_retried_or_given_up_and_nothing_hangs) {
   register_client("rp-flaky", uri("rp-flaky", "flaky"));
   register_client("rp-redirect", uri("rp-redirect", "redirect"));

@@ -242,6 +242,36 @@ CAF_TEST(participating clients are recorded at create and merged by updates) {
   CAF_CHECK(has_code(bad.error(), ec::invalid_argument));
 }
 
+CAF_TEST(a client is logged out of a session that goes on) {
+  session_spec spec;
+  spec.client_id = "portal";
+  spec.clients = {{"app", "rp-sid"}, {"mail", ""}};
+  auto s = create("alice", spec);
+  auto left = ask<state::session>(atom::remove_v, atom::client_v, s.sid,
+                                  std::string{"app"});
+  CAF_REQUIRE(left);
+  CAF_CHECK_EQUAL(left->clients.count("app"), 0u);
+  // The client the session was made for can leave too.
+  left = ask<state::session>(atom::remove_v, atom::client_v, s.sid,
+                             std::string{"portal"});
+  CAF_REQUIRE(left);
+  auto stored = get(s.sid);
+  CAF_REQUIRE(stored);
+  auto parts = stored->s.participants();
+  CAF_CHECK_EQUAL(parts.size(), 1u);
+  CAF_CHECK_EQUAL(parts.count("mail"), 1u);
+  // A client that does not take part, and an unknown session: not found.
+  auto absent = ask<state::session>(atom::remove_v, atom::client_v, s.sid,
+                                    std::string{"app"});
+  CAF_REQUIRE(!absent);
+  CAF_CHECK(has_code(absent.error(), ec::not_found));
+  auto unknown = ask<state::session>(atom::remove_v, atom::client_v,
+                                     state::new_session_id(),
+                                     std::string{"mail"});
+  CAF_REQUIRE(!unknown);
+  CAF_CHECK(has_code(unknown.error(), ec::not_found));
+}
+
 CAF_TEST(a revoked session reads as revoked and its subject lists without it) {
   auto a = create("alice");
   auto b = create("alice");
