@@ -292,10 +292,19 @@ void logout_state::add(outbox_row row, bool durable) {
   auto id = row.id;
   auto at = row.next_attempt_at;
   pending_.emplace(id, delivery{std::move(row), durable});
+  count_pending();
+  schedule(id, at);
+}
+
+void logout_state::forget(const std::string& id) {
+  pending_.erase(id);
+  count_pending();
+}
+
+void logout_state::count_pending() const {
   if (auto* s = stats())
     s->pending.store(static_cast<int64_t>(pending_.size()),
                      std::memory_order_relaxed);
-  schedule(id, at);
 }
 
 void logout_state::schedule(const std::string& id, int64_t at_ms) {
@@ -401,7 +410,7 @@ void logout_state::send(const std::string& id, size_t poster) {
     spdlog::info("back-channel logout: delivery {} was taken over by another "
                  "node",
                  id);
-    pending_.erase(id);
+    forget(id);
   });
 }
 
@@ -435,7 +444,7 @@ void logout_state::retry(const std::string& id, std::string why) {
                 d.row.client_id, d.row.attempts, delay.count(), why);
   save(d, [this, id, next](bool owned) {
     if (!owned) {
-      pending_.erase(id);
+      forget(id);
       return;
     }
     schedule(id, next);
@@ -448,13 +457,10 @@ void logout_state::finish(const std::string& id, bool delivered,
   if (it == pending_.end())
     return;
   auto d = std::move(it->second);
-  pending_.erase(it);
-  if (auto* s = stats()) {
+  forget(id);
+  if (auto* s = stats())
     (delivered ? s->delivered : s->failed)
       .fetch_add(1, std::memory_order_relaxed);
-    s->pending.store(static_cast<int64_t>(pending_.size()),
-                     std::memory_order_relaxed);
-  }
   json event{{"type", delivered ? "bcl.delivered" : "bcl.failed"},
              {"client_id", d.row.client_id},
              {"sid", d.row.session_id},

@@ -99,6 +99,9 @@ private:
   void queue(std::vector<persistence::outbox_row> rows,
              std::function<void(std::string)> then);
   void add(persistence::outbox_row row, bool durable);
+  /// Drops delivery ID from memory (done, or owned by another node now).
+  void forget(const std::string& id);
+  void count_pending() const;
   void schedule(const std::string& id, int64_t at_ms);
   void dispatch();
   void send(const std::string& id, size_t poster);

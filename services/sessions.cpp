@@ -336,57 +336,57 @@ void sessions_state::update(std::string sid, session_patch patch,
     rp.deliver(make_error(ec::invalid_argument, std::move(why)));
     return;
   }
-  update_attempt(std::move(sid), std::move(patch), 0, std::move(rp));
+  change(std::move(sid),
+         [this, patch](session& s) -> caf::error {
+           for (auto& [k, v] : patch.set)
+             s.attributes[k] = v;
+           for (auto& k : patch.remove)
+             s.attributes.erase(k);
+           if (state::attribute_bytes(s.attributes)
+               > opts.limits.max_attribute_bytes)
+             return make_error(
+               ec::invalid_argument,
+               "the attributes would be larger than "
+                 + std::to_string(opts.limits.max_attribute_bytes)
+                 + " bytes (sessions.max_attribute_bytes)");
+           for (auto& [id, rp_sid] : patch.clients)
+             s.clients[id] = rp_sid;
+           if (s.clients.size() > state::max_session_clients)
+             return make_error(ec::invalid_argument,
+                               "a session has at most "
+                                 + std::to_string(state::max_session_clients)
+                                 + " clients");
+           if (patch.touch)
+             s.last_seen = now_ms();
+           return {};
+         },
+         0, std::move(rp));
 }
 
-void sessions_state::update_attempt(std::string sid, session_patch patch,
-                                    int attempt,
-                                    caf::typed_response_promise<session> rp) {
+void sessions_state::change(std::string sid, edit_fn edit, int attempt,
+                            caf::typed_response_promise<session> rp) {
   // Read, change, write back if nobody else wrote meanwhile.
   read(
     sid,
     [=](std::optional<session> s, bool revoked, state::version ver) mutable {
       if (!s) {
         rp.deliver(revoked ? make_error(ec::revoked)
-                                  : make_error(ec::not_found));
+                           : make_error(ec::not_found));
         return;
       }
-      for (auto& [k, v] : patch.set)
-        s->attributes[k] = v;
-      for (auto& k : patch.remove)
-        s->attributes.erase(k);
-      if (state::attribute_bytes(s->attributes)
-          > opts.limits.max_attribute_bytes) {
-        rp.deliver(make_error(
-          ec::invalid_argument,
-          "the attributes would be larger than "
-            + std::to_string(opts.limits.max_attribute_bytes)
-            + " bytes (sessions.max_attribute_bytes)"));
+      if (auto err = edit(*s)) {
+        rp.deliver(std::move(err));
         return;
       }
-      for (auto& [id, rp_sid] : patch.clients)
-        s->clients[id] = rp_sid;
-      if (s->clients.size() > state::max_session_clients) {
-        rp.deliver(make_error(ec::invalid_argument,
-                              "a session has at most "
-                                + std::to_string(state::max_session_clients)
-                                + " clients"));
-        return;
-      }
-      if (patch.touch)
-        s->last_seen = now_ms();
       write_back(*s, ver, [=](caf::error err, state::version) mutable {
         if (!err) {
           rp.deliver(std::move(*s));
           return;
         }
         if (has_code(err, ec::conflict) && attempt + 1 < max_update_attempts)
-          return update_attempt(sid, patch, attempt + 1, rp);
-        if (has_code(err, ec::not_found)) {
-          rp.deliver(make_error(ec::revoked));
-          return;
-        }
-        rp.deliver(std::move(err));
+          return change(sid, edit, attempt + 1, rp);
+        rp.deliver(has_code(err, ec::not_found) ? make_error(ec::revoked)
+                                                : std::move(err));
       });
     },
     [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
@@ -415,7 +415,15 @@ void sessions_state::remove_client(
           spdlog::warn("the back-channel logout of {} from session {} is not "
                        "in the outbox (sent from memory): {}",
                        client, sid, logout_error);
-        drop_client(sid, client, 0, rp);
+        change(
+          sid,
+          [client](session& s) -> caf::error {
+            s.clients.erase(client);
+            if (s.client_id == client)
+              s.client_id.clear();
+            return {};
+          },
+          0, rp);
       };
       if (!deps.logout)
         return dropped({});
@@ -429,34 +437,6 @@ void sessions_state::remove_client(
                 dropped("the logout service did not answer: "
                         + context_text(err));
               });
-    },
-    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
-}
-
-void sessions_state::drop_client(std::string sid, std::string client,
-                                 int attempt,
-                                 caf::typed_response_promise<session> rp) {
-  read(
-    sid,
-    [=](std::optional<session> s, bool revoked, state::version ver) mutable {
-      if (!s) {
-        rp.deliver(revoked ? make_error(ec::revoked)
-                           : make_error(ec::not_found));
-        return;
-      }
-      s->clients.erase(client);
-      if (s->client_id == client)
-        s->client_id.clear();
-      write_back(*s, ver, [=](caf::error err, state::version) mutable {
-        if (!err) {
-          rp.deliver(std::move(*s));
-          return;
-        }
-        if (has_code(err, ec::conflict) && attempt + 1 < max_update_attempts)
-          return drop_client(sid, client, attempt + 1, rp);
-        rp.deliver(has_code(err, ec::not_found) ? make_error(ec::revoked)
-                                                : std::move(err));
-      });
     },
     [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }

@@ -146,10 +146,12 @@ private:
   void write_through(const state::session& s, std::string value,
                      state::version ver, fail_fn done);
   void publish_session_event(const nlohmann::json& payload) const;
-  void update_attempt(std::string sid, session_patch patch, int attempt,
-                      caf::typed_response_promise<state::session> rp);
-  void drop_client(std::string sid, std::string client, int attempt,
-                   caf::typed_response_promise<state::session> rp);
+  using edit_fn = std::function<caf::error(state::session&)>;
+  /// Reads session SID, applies EDIT (an error refuses the change) and
+  /// writes it back if nobody wrote meanwhile, retrying lost races a few
+  /// times; answers the session as written.
+  void change(std::string sid, edit_fn edit, int attempt,
+              caf::typed_response_promise<state::session> rp);
   int64_t now_ms() const;
 };
 
