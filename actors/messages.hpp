@@ -382,12 +382,15 @@ struct session_spec {
   std::map<std::string, std::string> attributes;
   /// The participating clients (client_id -> the sid it was given).
   std::map<std::string, std::string> clients = {};
+  /// A sid the caller chose (22 base64url characters, say derived from an
+  /// OP's own session id); empty: a new random one.
+  std::string sid = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_spec& x) {
   return f(caf::meta::type_name("session_spec"), x.sub, x.client_id, x.ttl,
-           x.idle_timeout, x.attributes, x.clients);
+           x.idle_timeout, x.attributes, x.clients, x.sid);
 }
 
 /// A live session and the version of its record (for a later touch).

@@ -186,6 +186,11 @@ response api::session_error(caf::actor_system& sys,
         return bad_request(err.context().match_elements<std::string>()
                              ? err.context().get_as<std::string>(0)
                              : std::string{"invalid session request"});
+      case ec::conflict:
+        if (err.context().match_elements<std::string>())
+          return error_response(bhttp::status::conflict, "conflict",
+                                err.context().get_as<std::string>(0));
+        break;
       default:
         break;
     }
@@ -219,7 +224,7 @@ void api::post_sessions(const request& req, const route_params&,
   if (!body)
     return done(std::move(error));
   if (!only_members(*body, {"sub", "client_id", "ttl", "idle_timeout",
-                            "attributes", "clients"},
+                            "attributes", "clients", "sid"},
                     error))
     return done(std::move(error));
   auto& cfg = ctx_.settings.sessions;
@@ -235,6 +240,11 @@ void api::post_sessions(const request& req, const route_params&,
       return done(bad_request("\"client_id\" must be a string of 1 to 256 "
                               "bytes"));
     spec.client_id = c->get<std::string>();
+  }
+  if (auto c = body->find("sid"); c != body->end()) {
+    if (!c->is_string() || !state::valid_session_id(c->get<std::string>()))
+      return done(bad_request("\"sid\" must be 22 base64url characters"));
+    spec.sid = c->get<std::string>();
   }
   bool bad = false;
   auto max_ttl = cfg.max_ttl.count();

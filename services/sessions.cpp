@@ -117,9 +117,12 @@ sessions_state::make_session(const session_spec& spec) const {
                         + " bytes (sessions.max_attribute_bytes)");
   if (auto why = state::clients_problem(spec.clients); !why.empty())
     return make_error(ec::invalid_argument, std::move(why));
+  if (!spec.sid.empty() && !state::valid_session_id(spec.sid))
+    return make_error(ec::invalid_argument,
+                      "sid must be 22 base64url characters");
   auto now = now_ms();
   session s;
-  s.sid = state::new_session_id();
+  s.sid = spec.sid.empty() ? state::new_session_id() : spec.sid;
   s.sub = spec.sub;
   s.client_id = spec.client_id;
   s.attributes = spec.attributes;
@@ -140,7 +143,15 @@ void sessions_state::create(session_spec spec,
     rp.deliver(std::move(s.error()));
     return;
   }
-  write_new(*s, [rp, s = *s](caf::error err) mutable {
+  // A chosen sid may name a session that was revoked: its tombstone
+  // refuses the write, and the deny set remembers it after a restart.
+  if (!spec.sid.empty() && deps.deny
+      && deps.deny->session_denied(spec.sid, now_ms())) {
+    rp.deliver(make_error(ec::conflict, "the session was revoked; its sid "
+                                        "cannot be used again"));
+    return;
+  }
+  write_new(*s, !spec.sid.empty(), [rp, s = *s](caf::error err) mutable {
     if (err) {
       rp.deliver(std::move(err));
       return;
@@ -149,7 +160,8 @@ void sessions_state::create(session_spec spec,
   });
 }
 
-void sessions_state::write_new(const session& s, fail_fn then) {
+void sessions_state::write_new(const session& s, bool chosen,
+                               fail_fn then) {
   // The subject index entry and the session are written at once; the
   // session is acknowledged only when both are, so a subject revocation
   // always finds an acknowledged session. (A failure leaves at most an
@@ -187,17 +199,40 @@ void sessions_state::write_new(const session& s, fail_fn then) {
                {"expires_at", s.expires_at}});
     then({});
   };
-  self
-    ->request(deps.state.shard_for(index.key), local_request, atom::put_v,
-              index)
-    .then([=](write_result&) { settle({}); },
-          [=](caf::error& err) { settle(std::move(err)); });
-  self->request(deps.state.shard_for(s.sid), local_request, atom::put_v, w)
-    .then([=](write_result&) { settle({}); },
-          [=](caf::error& err) { settle(std::move(err)); });
   // Durable: the database has the session before it is acknowledged.
-  if (durable_write)
-    write_through(s, w.value, {}, settle);
+  auto index_and_database = [=] {
+    self
+      ->request(deps.state.shard_for(index.key), local_request, atom::put_v,
+                index)
+      .then([=](write_result&) { settle({}); },
+            [=](caf::error& err) { settle(std::move(err)); });
+    if (durable_write)
+      write_through(s, w.value, {}, settle);
+  };
+  if (!chosen) {
+    index_and_database();
+    self->request(deps.state.shard_for(s.sid), local_request, atom::put_v, w)
+      .then([=](write_result&) { settle({}); },
+            [=](caf::error& err) { settle(std::move(err)); });
+    return;
+  }
+  // A sid the caller chose may exist, or be raced for from two nodes: its
+  // create is a decision, taken before the subject index names the sid, so
+  // that a refused create never lets a revocation of its subject reach
+  // another subject's session.
+  w.decide = true;
+  self->request(deps.state.shard_for(s.sid), local_request, atom::put_v, w)
+    .then(
+      [=](write_result&) {
+        settle({});
+        index_and_database();
+      },
+      [then](caf::error& err) {
+        if (has_code(err, ec::conflict))
+          return then(make_error(ec::conflict, "a session with this sid "
+                                               "exists or was revoked"));
+        then(std::move(err));
+      });
 }
 
 void sessions_state::write_through(const session& s, std::string value,

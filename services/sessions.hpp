@@ -102,8 +102,10 @@ public:
   void recover(std::string sid, found_fn then, fail_fn fail);
 
   /// Writes session S and its subject index entry at once; THEN(error)
-  /// once both (and, durable, the database) answered.
-  void write_new(const state::session& s, fail_fn then);
+  /// once both (and, durable, the database) answered. CHOSEN: the caller
+  /// named the sid; the session is created first, once (ec::conflict when
+  /// it exists), and only then indexed.
+  void write_new(const state::session& s, bool chosen, fail_fn then);
 
   /// Writes session S back if its record is still at version VER (and to
   /// the database in the durable posture); DONE(error, new version).

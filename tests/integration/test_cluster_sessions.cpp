@@ -30,6 +30,33 @@ struct full_cluster : session_cluster {
 
 CAF_TEST_FIXTURE_SCOPE(cluster_session_tests, session_cluster)
 
+CAF_TEST(a_chosen_sid_raced_for_from_every_node_is_created_once) {
+  // An OP's replicas derive the sid from their own session id: two of them
+  // creating it at once must not both succeed.
+  for (int round = 0; round < 5; ++round) {
+    auto sid = "race-" + std::to_string(round) + std::string(16, 'x');
+    std::atomic<int> created{0};
+    std::atomic<int> conflicts{0};
+    std::vector<std::thread> racers;
+    for (int i = 1; i <= 3; ++i)
+      racers.emplace_back([&, i] {
+        auto res = call(i, "POST", "/api/sessions",
+                        json{{"sub", "racer-" + std::to_string(i)},
+                             {"sid", sid}}.dump());
+        if (res.result_int() == 201u)
+          ++created;
+        else if (res.result_int() == 409u)
+          ++conflicts;
+      });
+    for (auto& t : racers)
+      t.join();
+    CAF_CHECK_EQUAL(created.load(), 1);
+    CAF_CHECK_EQUAL(conflicts.load(), 2);
+    auto got = json::parse(call(2, "GET", "/api/sessions/" + sid).body());
+    CAF_CHECK_EQUAL(at(got, "sid"), sid);
+  }
+}
+
 CAF_TEST(any_node_reads_and_revocations_reach_every_node) {
   std::vector<std::string> sids;
   for (int n = 0; n < 30; ++n) {

@@ -272,6 +272,35 @@ CAF_TEST(a client is logged out of a session that goes on) {
   CAF_CHECK(has_code(unknown.error(), ec::not_found));
 }
 
+CAF_TEST(a session is created once under a sid its caller chose) {
+  session_spec spec;
+  spec.sid = "op-session-uid-digest_";
+  auto s = create("alice", spec);
+  CAF_CHECK_EQUAL(s.sid, "op-session-uid-digest_");
+  CAF_REQUIRE(get(s.sid));
+  auto again = ask<state::session>(atom::create_v, [&] {
+    auto other = spec;
+    other.sub = "mallory";
+    return other;
+  }());
+  CAF_REQUIRE(!again);
+  CAF_CHECK(has_code(again.error(), ec::conflict));
+  // The refused create left no index entry: a revocation of its subject
+  // does not reach alice's session.
+  CAF_REQUIRE(revoke("sub", "mallory"));
+  CAF_CHECK(get(s.sid));
+  // A revoked sid is not created again.
+  CAF_REQUIRE(revoke("sid", s.sid));
+  spec.sub = "alice";
+  again = ask<state::session>(atom::create_v, spec);
+  CAF_REQUIRE(!again);
+  CAF_CHECK(has_code(again.error(), ec::conflict));
+  spec.sid = "too-short";
+  again = ask<state::session>(atom::create_v, spec);
+  CAF_REQUIRE(!again);
+  CAF_CHECK(has_code(again.error(), ec::invalid_argument));
+}
+
 CAF_TEST(a revoked session reads as revoked and its subject lists without it) {
   auto a = create("alice");
   auto b = create("alice");
