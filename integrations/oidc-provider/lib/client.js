@@ -28,13 +28,14 @@ export class Keymesh {
    * @param {string} options.url  the local node, e.g. http://127.0.0.1:8080
    * @param {string} options.adminKey  a bearer key of the node's admin.keys
    * @param {number} [options.timeout=5000]  ms per attempt
-   * @param {number} [options.retries=3]  retries of a 503 "unavailable"
-   *   (nothing was decided) with backoff
+   * @param {number} [options.retryFor=8000]  ms during which a 503
+   *   "unavailable" (nothing was decided: a node of the cluster just
+   *   failed, a partition is being handed over) is retried, with backoff
    * @param {number} [options.maxSockets=64]
    * @param {string|Buffer} [options.ca]  CA for an https node
    */
   constructor({
-    url, adminKey, timeout = 5000, retries = 3, maxSockets = 64, ca,
+    url, adminKey, timeout = 5000, retryFor = 8000, maxSockets = 64, ca,
   } = {}) {
     if (!url) throw new TypeError('keymesh: url is required');
     if (!adminKey) throw new TypeError('keymesh: adminKey is required');
@@ -48,7 +49,7 @@ export class Keymesh {
     });
     this.authorization = `Bearer ${adminKey}`;
     this.timeout = timeout;
-    this.retries = retries;
+    this.retryFor = retryFor;
   }
 
   /** Closes the idle connections. */
@@ -61,14 +62,15 @@ export class Keymesh {
    * rejects with a KeymeshError for any other.
    */
   async call(method, path, body, ok = [200]) {
+    const deadline = Date.now() + this.retryFor;
     for (let attempt = 0; ; attempt += 1) {
       // eslint-disable-next-line no-await-in-loop
       const res = await this.send(method, path, body);
       if (ok.includes(res.status)) return res;
-      if (res.status === 503 && attempt < this.retries) {
+      if (res.status === 503 && Date.now() < deadline) {
         // The owners could not decide: nothing happened, try again.
         // eslint-disable-next-line no-await-in-loop
-        await sleep(50 * 2 ** attempt + Math.random() * 50);
+        await sleep(Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random()));
         continue; // eslint-disable-line no-continue
       }
       throw new KeymeshError(method, path, res.status, res.body);

@@ -153,8 +153,7 @@ export async function makeCluster(dir, size = 3, env = {}) {
 }
 
 /** nginx round-robin over UPSTREAMS (ports) on a free port, no affinity. */
-export async function startNginx(dir, upstreams) {
-  const [port] = await freePorts(1);
+export async function startNginx(dir, upstreams, port) {
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(conf, `
 worker_processes 1;

@@ -1,0 +1,105 @@
+// A whole deployment on loopback: a 3-node keymesh cluster (mutual TLS,
+// replication factor 2), one oidc-provider replica per node sharing one
+// issuer, nginx round-robin in front (no affinity), and a relying party's
+// back-channel logout receiver.
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+import {
+  Proc, freePorts, makeCluster, repoRoot, startNginx, tempDir,
+} from './processes.js';
+
+const exampleServer = path.join(repoRoot, 'integrations/oidc-provider/example/server.js');
+
+/** Receives logout tokens (application/x-www-form-urlencoded POSTs). */
+function startReceiver() {
+  const tokens = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/bcl') {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString());
+        tokens.push(form.get('logout_token'));
+        res.writeHead(200).end();
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, tokens, port: server.address().port }));
+  });
+}
+
+/**
+ * Starts everything. ADAPTER: 'keymesh', or 'memory' (oidc-provider's own
+ * in-process store; no keymesh at all): the negative control. REPLICAS:
+ * how many oidc-provider processes nginx spreads over (1 to 3).
+ */
+export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
+  const tmp = tempDir('keymesh-op-e2e-');
+  const [lbPort, ...opPorts] = await freePorts(4);
+  const issuer = `http://127.0.0.1:${lbPort}`;
+  const receiver = await startReceiver();
+  const redirectUri = `http://127.0.0.1:${receiver.port}/cb`;
+  const clients = [{
+    client_id: 'rp1',
+    client_secret: 'rp1-secret',
+    redirect_uris: [redirectUri],
+    post_logout_redirect_uris: [`http://127.0.0.1:${receiver.port}/bye`],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'ES256',
+    backchannel_logout_uri: `http://127.0.0.1:${receiver.port}/bcl`,
+    backchannel_logout_session_required: true,
+  }];
+  writeFileSync(tmp.file('clients.json'), JSON.stringify(clients));
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  writeFileSync(tmp.file('jwks.json'), JSON.stringify({ keys: [{ ...key, kid: 'op-1', alg: 'ES256', use: 'sig' }] }));
+
+  let cluster;
+  if (adapter === 'keymesh') {
+    cluster = await makeCluster(tmp.dir, 3, { KEYMESH_KEYS_ISSUER: issuer });
+    await Promise.all([1, 2, 3].map((i) => cluster.start(i)));
+  }
+  const ops = [];
+  const startOp = async (i) => {
+    ops[i] = new Proc([process.execPath, exampleServer], {
+      env: {
+        ISSUER: issuer,
+        PORT: String(opPorts[i - 1]),
+        OP_REPLICA: `op-${i}`,
+        OP_ADAPTER: adapter,
+        OP_CLIENTS_FILE: tmp.file('clients.json'),
+        OP_JWKS_FILE: tmp.file('jwks.json'),
+        ...(cluster ? { KEYMESH_URL: cluster.url(i), KEYMESH_ADMIN_KEY: cluster.adminKey(i) } : {}),
+      },
+      log: tmp.file(`op-${i}.log`),
+    });
+    await ops[i].waitForLog(/replica \S+ (ready)/);
+  };
+  const which = Array.from({ length: replicas }, (_, i) => i + 1);
+  await Promise.all(which.map(startOp));
+  const lb = await startNginx(tmp.dir, opPorts.slice(0, replicas), lbPort);
+  return {
+    tmp,
+    issuer,
+    redirectUri,
+    clients,
+    receiver,
+    cluster,
+    ops,
+    opUrl: (i) => `http://127.0.0.1:${opPorts[i - 1]}`,
+    lb,
+    async stop() {
+      await lb.proc.stop('SIGKILL');
+      await Promise.all(ops.filter(Boolean).map((p) => p.stop('SIGKILL')));
+      if (cluster) await cluster.stopAll('SIGKILL');
+      receiver.server.close();
+      if (!process.env.KEEP_TMP) tmp.remove();
+    },
+  };
+}
