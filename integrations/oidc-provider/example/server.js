@@ -16,6 +16,8 @@
 //                      (fine for a single replica only)
 //   OP_CLIENTS_FILE    the static clients (a JSON array of client metadata)
 //   OP_REPLICA         a name sent back in the X-Replica header
+//   OP_SECRETS_REFRESH_MS  how often the secret rings are read again
+//                      (default 10000; below keymesh's secrets.install_lead)
 //   OP_ADAPTER         keymesh (default) or memory (oidc-provider's own
 //                      in-process store: replicas share nothing)
 import { generateKeyPairSync } from 'node:crypto';
@@ -103,7 +105,11 @@ provider.use(async (ctx, next) => {
   ctx.set('X-Replica', replica);
   await next();
 });
-if (km) await attachKeymesh(provider, km, { clients });
+if (km) {
+  await attachKeymesh(provider, km, {
+    clients, refreshInterval: Number(process.env.OP_SECRETS_REFRESH_MS ?? 10000),
+  });
+}
 
 const server = provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider replica ${replica} ready: http://127.0.0.1:${port} (issuer ${issuer}, adapter ${km ? 'keymesh' : 'memory'})`);

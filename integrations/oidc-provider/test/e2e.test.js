@@ -3,7 +3,9 @@
 // affinity, driven by openid-client as the relying party. Every request
 // of a flow lands on the next replica; no Redis, no sticky sessions.
 import assert from 'node:assert/strict';
-import { createPublicKey, verify } from 'node:crypto';
+import {
+  createHmac, createPublicKey, generateKeyPairSync, randomUUID, sign, verify,
+} from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import * as oidc from 'openid-client';
@@ -164,6 +166,126 @@ const waitFor = async (what, fn, ms = 15000) => {
   throw new Error(`no ${what} within ${ms} ms`);
 };
 
+
+/** The keymesh ring PURPOSE as node 2 serves it. */
+async function ring(purpose) {
+  const res = await fetch(`${d.cluster.url(2)}/api/admin/secrets/${purpose}`, {
+    headers: { authorization: `Bearer ${d.cluster.adminKey(2)}` },
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+/** Rotates ring PURPOSE; resolves the new signing key once it signs. */
+async function rotate(purpose) {
+  const before = (await ring(purpose)).keys.find((k) => k.signing);
+  const res = await fetch(`${d.cluster.url(2)}/api/admin/secrets/${purpose}/rotate`, {
+    method: 'POST', headers: { authorization: `Bearer ${d.cluster.adminKey(2)}` },
+  });
+  assert.equal(res.status, 200);
+  const after = await waitFor(`a new ${purpose} key`, async () => {
+    const k = (await ring(purpose)).keys.find((x) => x.signing);
+    return k && k.kid !== before.kid && k;
+  });
+  // Every replica re-reads the rings every 300 ms.
+  await new Promise((r) => { setTimeout(r, 1000); });
+  return { before, after };
+}
+
+/** What the cookies library signs a cookie with (Keygrip, HMAC-SHA1). */
+const cookieSig = (secret, name, value) => createHmac('sha1', Buffer.from(secret, 'base64url'))
+  .update(`${name}=${value}`).digest('base64')
+  .replace(/\/|\+|=/g, (x) => ({ '/': '_', '+': '-', '=': '' })[x]);
+
+/** oidc-provider's DPoP nonce of SECRET at window STEP (60 s). */
+const opNonce = (secret, step) => {
+  const buf = Buffer.alloc(8);
+  buf.writeBigUInt64BE(BigInt(step));
+  return createHmac('sha256', Buffer.from(secret, 'base64url')).update(buf).digest('base64url');
+};
+
+/** A DPoP proof for a POST to HTU by a fresh key. */
+function dpopProof(htu) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${b64({
+    htm: 'POST', htu, iat: Math.floor(Date.now() / 1000), jti: randomUUID(),
+  })}`;
+  const sig = sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+/** The DPoP-Nonce the replica behind the load balancer hands out now. */
+async function nonceNow() {
+  const res = await fetch(`${d.issuer}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from('rp1:rp1-secret').toString('base64')}`,
+      dpop: dpopProof(`${d.issuer}/token`),
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, 'use_dpop_nonce');
+  return { nonce: res.headers.get('dpop-nonce'), replica: res.headers.get('x-replica') };
+}
+
+const nonceOf = (key, nonce) => {
+  const step = Math.floor(Date.now() / 1000 / 60);
+  return [step, step + 1, step + 2].some((s) => opNonce(key.secret, s) === nonce);
+};
+
+describe('secret rings', () => {
+  test('cookie keys come from keymesh and rotate without signing anyone out', async () => {
+    const { browser } = await codeFlow({ login: 'erin' });
+    const value = browser.jar.get('_session');
+    const signed = browser.jar.get('_session.sig');
+    const { before, after: next } = await rotate('cookies');
+    assert.equal(signed, cookieSig(before.secret, '_session', value), 'signed with the ring\'s key');
+    // The next authorization on every replica: still signed in (no login
+    // form), and the session cookie re-signed with the new key.
+    for (let i = 0; i < 3; i += 1) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: d.redirectUri,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
+      const callback = await browser.authorize(url.href, d.redirectUri, { login: 'nobody' });
+      const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier });
+      assert.equal(tokens.claims().sub, 'erin');
+    }
+    assert.equal(
+      browser.jar.get('_session.sig'),
+      cookieSig(next.secret, '_session', browser.jar.get('_session')),
+      're-signed with the new key',
+    );
+  });
+
+  test('DPoP nonces are made with keymesh\'s ring on every replica and follow its rotation', async () => {
+    const dpop = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair());
+    const { tokens } = await codeFlow({ dpop });
+    const { before, after: next } = await rotate('dpop');
+    // Nonces handed out before the rotation still work after it.
+    let current = await oidc.refreshTokenGrant(rp, tokens.refresh_token, undefined, { DPoP: dpop });
+    const seen = new Set();
+    for (let i = 0; i < 3; i += 1) {
+      const { nonce, replica } = await nonceNow();
+      seen.add(replica);
+      assert.ok(nonceOf(next, nonce), `${replica} makes nonces with the new key`);
+      assert.ok(!nonceOf(before, nonce));
+    }
+    assert.equal(seen.size, 3);
+    for (let i = 0; i < 3; i += 1) {
+      current = await oidc.refreshTokenGrant(rp, current.refresh_token, undefined, { DPoP: dpop });
+      assert.equal(current.token_type.toLowerCase(), 'dpop');
+    }
+  });
+});
+
 describe('logout', () => {
   test('RP-initiated logout ends the session on every replica and sends a back-channel logout', async () => {
     const { browser, tokens } = await codeFlow({ login: 'carol' });
@@ -192,6 +314,40 @@ describe('logout', () => {
       assert.equal(res.status, 303);
       assert.match(res.headers.get('location'), /\/interaction\//);
     }
+  });
+
+  test('a logout from one client logs out that client only; the session goes on', async () => {
+    const { browser, tokens } = await codeFlow({ login: 'frank' });
+    // The same browser signs in to rp2 (its session, rp2's consent).
+    const rp2 = await oidc.discovery(new URL(d.issuer), 'rp2', undefined, oidc.ClientSecretBasic('rp2-secret'), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await browser.authorize(oidc.buildAuthorizationUrl(rp2, {
+      redirect_uri: d.redirectUri,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    }).href, d.redirectUri);
+    const tokens2 = await oidc.authorizationCodeGrant(rp2, new URL(callback), { pkceCodeVerifier: verifier });
+    assert.equal(tokens2.claims().sub, 'frank');
+    const before = d.receiver.tokens.length;
+    // "No, stay signed in": rp1 alone is logged out.
+    await browser.logout(oidc.buildEndSessionUrl(rp, { id_token_hint: tokens.id_token }).href, { everywhere: false });
+    const first = await waitFor('logout token', () => d.receiver.tokens.length > before && d.receiver.tokens[before]);
+    const claims = await verifyLogoutToken(first);
+    assert.equal(claims.aud, 'rp1');
+    assert.equal(claims.sid, tokens.claims().sid);
+    await new Promise((r) => { setTimeout(r, 1000); });
+    assert.equal(d.receiver.tokens.length, before + 1, 'rp2 was not logged out');
+    // Then everywhere, from rp2: rp2's token comes (rp1 is out already).
+    await browser.logout(oidc.buildEndSessionUrl(rp2, { id_token_hint: tokens2.id_token }).href);
+    const second = await waitFor('logout token', () => d.receiver.tokens.length > before + 1 && d.receiver.tokens[before + 1]);
+    const claims2 = await verifyLogoutToken(second);
+    assert.equal(claims2.aud, 'rp2');
+    assert.equal(claims2.sid, tokens2.claims().sid);
+    await new Promise((r) => { setTimeout(r, 1000); });
+    assert.equal(d.receiver.tokens.length, before + 2);
   });
 
   test('a revocation in keymesh ends the OP session and logs the relying party out', async () => {

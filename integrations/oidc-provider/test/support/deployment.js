@@ -55,6 +55,16 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
     id_token_signed_response_alg: 'ES256',
     backchannel_logout_uri: `http://127.0.0.1:${receiver.port}/bcl`,
     backchannel_logout_session_required: true,
+  }, {
+    client_id: 'rp2',
+    client_secret: 'rp2-secret',
+    redirect_uris: [redirectUri],
+    post_logout_redirect_uris: [`http://127.0.0.1:${receiver.port}/bye`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'ES256',
+    backchannel_logout_uri: `http://127.0.0.1:${receiver.port}/bcl`,
+    backchannel_logout_session_required: true,
   }];
   writeFileSync(tmp.file('clients.json'), JSON.stringify(clients));
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
@@ -62,7 +72,13 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
 
   let cluster;
   if (adapter === 'keymesh') {
-    cluster = await makeCluster(tmp.dir, 3, { KEYMESH_KEYS_ISSUER: issuer });
+    // Secret rings rotate within seconds here (install lead 2 s), so that a
+    // test can watch the replicas follow.
+    cluster = await makeCluster(tmp.dir, 3, {
+      KEYMESH_KEYS_ISSUER: issuer,
+      KEYMESH_SECRETS_REFRESH_INTERVAL: '500ms',
+      KEYMESH_SECRETS_INSTALL_LEAD: '2s',
+    });
     await Promise.all([1, 2, 3].map((i) => cluster.start(i)));
   }
   const ops = [];
@@ -74,6 +90,7 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
         OP_REPLICA: `op-${i}`,
         OP_ADAPTER: adapter,
         OP_CLIENTS_FILE: tmp.file('clients.json'),
+        OP_SECRETS_REFRESH_MS: '300',
         OP_JWKS_FILE: tmp.file('jwks.json'),
         ...(cluster ? { KEYMESH_URL: cluster.url(i), KEYMESH_ADMIN_KEY: cluster.adminKey(i) } : {}),
       },
