@@ -18,8 +18,10 @@
 //   OP_REPLICA         a name sent back in the X-Replica header
 //   OP_SECRETS_REFRESH_MS  how often the secret rings are read again
 //                      (default 10000; below keymesh's secrets.install_lead)
-//   OP_ADAPTER         keymesh (default) or memory (oidc-provider's own
-//                      in-process store: replicas share nothing)
+//   OP_ADAPTER         keymesh (default), memory (oidc-provider's own
+//                      in-process store: replicas share nothing), or redis
+//                      (bench/redis_adapter.js at REDIS_URL: the benchmark's
+//                      peer; cookie and nonce keys then static)
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
@@ -38,7 +40,8 @@ const env = (name, fallback) => {
 const issuer = env('ISSUER', 'http://127.0.0.1:3000');
 const port = Number(env('PORT', '3000'));
 const replica = env('OP_REPLICA', `op-${process.pid}`);
-const useKeymesh = env('OP_ADAPTER', 'keymesh') === 'keymesh';
+const adapterName = env('OP_ADAPTER', 'keymesh');
+const useKeymesh = adapterName === 'keymesh';
 const clients = process.env.OP_CLIENTS_FILE
   ? JSON.parse(readFileSync(process.env.OP_CLIENTS_FILE, 'utf8'))
   : [{
@@ -61,6 +64,9 @@ const km = useKeymesh
 
 const configuration = {
   ...(km ? { adapter: keymeshAdapter(km) } : {}),
+  ...(adapterName === 'redis'
+    ? { adapter: (await import('../bench/redis_adapter.js')).default(env('REDIS_URL')) }
+    : {}),
   clients,
   jwks,
   // Replaced by keymesh's cookies ring at attach; a static list without it.
@@ -112,7 +118,7 @@ if (km) {
 }
 
 const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(`oidc-provider replica ${replica} ready: http://127.0.0.1:${port} (issuer ${issuer}, adapter ${km ? 'keymesh' : 'memory'})`);
+  console.log(`oidc-provider replica ${replica} ready: http://127.0.0.1:${port} (issuer ${issuer}, adapter ${adapterName})`);
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);

@@ -71,9 +71,13 @@ const newest = (objects) => objects.reduce(
  * @param {boolean} [options.checkSessions=true]  a signed-in Session is
  *   found only while its keymesh session lives (a revocation anywhere ends
  *   it at once)
+ * @param {number} [options.touchEvery=60]  seconds: a save of a session
+ *   whose clients did not change touches its keymesh session (its idle
+ *   deadline) at most this often
  */
 export function keymeshAdapter(km, {
   defaultTtl = 14 * 24 * 3600, sessionMaxAge = 30 * 24 * 3600, checkSessions = true,
+  touchEvery = 60,
 } = {}) {
   // The version of each Interaction this process last read or wrote: its
   // next save is conditional on it (two tabs or replicas cannot overwrite
@@ -83,6 +87,28 @@ export function keymeshAdapter(km, {
     versions.delete(id);
     versions.set(id, version);
     if (versions.size > 10000) versions.delete(versions.keys().next().value);
+  };
+
+  // What this process last learnt of each keymesh session (by OP uid):
+  // its clients and when it was last touched. A save right after a read
+  // that changes neither needs no PATCH.
+  const seen = new Map();
+  const SEEN_FOR_MS = 5000;
+  const learn = (uid, session) => {
+    seen.delete(uid);
+    if (!session) return;
+    seen.set(uid, {
+      clients: JSON.stringify(Object.entries(session.clients ?? {}).sort()),
+      touched: (session.last_seen ?? 0) * 1000,
+      at: Date.now(),
+    });
+    if (seen.size > 10000) seen.delete(seen.keys().next().value);
+  };
+  const unchanged = (uid, clients) => {
+    const known = seen.get(uid);
+    const t = Date.now();
+    return known && t - known.at < SEEN_FOR_MS && t - known.touched < touchEvery * 1000
+      && known.clients === JSON.stringify(Object.entries(clients).sort());
   };
 
   const objectPath = (kind, id) => `/api/objects/${segment(kind)}/${segment(id)}`;
@@ -122,6 +148,7 @@ export function keymeshAdapter(km, {
     for (const [clientId, auth] of Object.entries(payload.authorizations ?? {})) {
       clients[clientId] = typeof auth?.sid === 'string' ? auth.sid : '';
     }
+    if (unchanged(payload.uid, clients)) return;
     const patch = () => km.call('PATCH', `/api/sessions/${sid}`, { clients, touch: true }, [200, 404]);
     let res = await patch();
     if (res.status === 404) {
@@ -132,11 +159,16 @@ export function keymeshAdapter(km, {
       const created = await km.call('POST', '/api/sessions', {
         sid, sub: String(payload.accountId), ttl: sessionMaxAge, idle_timeout: idle, clients,
       }, [201, 409]);
-      if (created.status === 201) return;
+      if (created.status === 201) {
+        learn(payload.uid, created.body);
+        return;
+      }
       res = await patch(); // another replica created it first
       if (res.status !== 200) return;
     }
+    learn(payload.uid, res.body);
     const removed = Object.keys(res.body?.clients ?? {}).filter((c) => !(c in clients));
+    if (removed.length) seen.delete(payload.uid);
     await Promise.all(removed.map((c) => km.call(
       'DELETE',
       `/api/sessions/${sid}/clients/${segment(c)}`,
@@ -148,7 +180,8 @@ export function keymeshAdapter(km, {
   /** PAYLOAD when its keymesh session lives (signed-in sessions only). */
   async function liveSession(payload) {
     if (!payload || !checkSessions || !payload.accountId || !payload.uid) return payload;
-    const { status } = await km.call('GET', `/api/sessions/${keymeshSid(payload.uid)}`, undefined, [200, 404]);
+    const { status, body } = await km.call('GET', `/api/sessions/${keymeshSid(payload.uid)}`, undefined, [200, 404]);
+    learn(payload.uid, status === 200 ? body : undefined);
     return status === 200 ? payload : undefined;
   }
 
@@ -200,6 +233,7 @@ export function keymeshAdapter(km, {
           : undefined,
       ]);
       const payload = payloadOf(newest(list.body.objects ?? []));
+      if (live) learn(uid, live.status === 200 ? live.body : undefined);
       if (!payload) return undefined;
       // Signed in, and its keymesh session ended: the session is over.
       if (live && payload.accountId && live.status !== 200) return undefined;

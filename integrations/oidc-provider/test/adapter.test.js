@@ -183,6 +183,27 @@ describe('sessions', () => {
     assert.ok(await sessions.findByUid(uid));
   });
 
+  test('a save right after a read that changes no client does not write to keymesh', async () => {
+    const calls = [];
+    const counted = Object.create(km);
+    counted.call = (method, path, ...rest) => {
+      calls.push(`${method} ${path.split('?')[0].replace(/[^/]+$/, '')}`);
+      return km.call(method, path, ...rest);
+    };
+    const sessions = new (keymeshAdapter(counted))('Session');
+    const uid = id();
+    const payload = { uid, accountId: 'gina', authorizations: { rp1: { sid: 'x' } } };
+    await sessions.upsert(`s-${uid}`, payload, 3600);
+    await sessions.find(`s-${uid}`);
+    calls.length = 0;
+    await sessions.upsert(`s-${uid}`, payload, 3600);
+    assert.deepEqual(calls, ['PUT /api/objects/Session/']);
+    // A changed client list is written at once.
+    await sessions.upsert(`s-${uid}`, { ...payload, authorizations: { rp1: { sid: 'x' }, rp2: { sid: 'y' } } }, 3600);
+    assert.ok(calls.includes('PATCH /api/sessions/'));
+    assert.deepEqual((await km.call('GET', `/api/sessions/${keymeshSid(uid)}`)).body.clients, { rp1: 'x', rp2: 'y' });
+  });
+
   test('a session revoked in keymesh is found no more, through any lookup', async () => {
     const sessions = new Adapter('Session');
     const uid = id();

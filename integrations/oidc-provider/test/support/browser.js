@@ -55,7 +55,11 @@ export class Browser {
       }
       // eslint-disable-next-line no-await-in-loop
       const html = await res.text();
-      if (res.status !== 200) throw new Error(`${next.url}: ${res.status} ${html.slice(0, 300)}`);
+      if (res.status !== 200) {
+        // The OP's error page: its error and description, in <pre> blocks.
+        const said = [...html.matchAll(/<pre>([\s\S]*?)<\/pre>/g)].map((m) => m[1].trim()).join(' ');
+        throw new Error(`${next.url}: ${res.status} ${said || html.slice(0, 300)}`);
+      }
       const action = html.match(/<form[^>]*action="([^"]+)"/)?.[1];
       const prompt = html.match(/name="prompt" value="([^"]+)"/)?.[1];
       if (!action || !prompt) throw new Error(`${next.url}: no interaction form in ${html.slice(0, 300)}`);

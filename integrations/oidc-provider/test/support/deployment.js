@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-  Proc, freePorts, makeCluster, repoRoot, startNginx, tempDir,
+  Proc, freePorts, makeCluster, repoRoot, startNginx, startRedis, tempDir,
 } from './processes.js';
 
 const exampleServer = path.join(repoRoot, 'integrations/oidc-provider/example/server.js');
@@ -36,10 +36,13 @@ function startReceiver() {
 
 /**
  * Starts everything. ADAPTER: 'keymesh', or 'memory' (oidc-provider's own
- * in-process store; no keymesh at all): the negative control. REPLICAS:
- * how many oidc-provider processes nginx spreads over (1 to 3).
+ * in-process store; no keymesh at all): the negative control; or 'redis'
+ * (bench/redis_adapter.js on a local redis-server): the benchmark's peer.
+ * REPLICAS:
+ * how many oidc-provider processes nginx spreads over (1 to 3). KEYMESH_ENV:
+ * more settings of the keymesh nodes.
  */
-export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
+export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {} } = {}) {
   const tmp = tempDir('keymesh-op-e2e-');
   const [lbPort, ...opPorts] = await freePorts(4);
   const issuer = `http://127.0.0.1:${lbPort}`;
@@ -78,9 +81,12 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
       KEYMESH_KEYS_ISSUER: issuer,
       KEYMESH_SECRETS_REFRESH_INTERVAL: '500ms',
       KEYMESH_SECRETS_INSTALL_LEAD: '2s',
+      ...keymeshEnv,
     });
     await Promise.all([1, 2, 3].map((i) => cluster.start(i)));
+    await cluster.waitLinked();
   }
+  const redis = adapter === 'redis' ? await startRedis(tmp.dir) : undefined;
   const ops = [];
   const startOp = async (i) => {
     ops[i] = new Proc([process.execPath, exampleServer], {
@@ -93,6 +99,7 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
         OP_SECRETS_REFRESH_MS: '300',
         OP_JWKS_FILE: tmp.file('jwks.json'),
         ...(cluster ? { KEYMESH_URL: cluster.url(i), KEYMESH_ADMIN_KEY: cluster.adminKey(i) } : {}),
+        ...(redis ? { REDIS_URL: redis.url } : {}),
       },
       log: tmp.file(`op-${i}.log`),
     });
@@ -115,6 +122,7 @@ export async function deploy({ adapter = 'keymesh', replicas = 3 } = {}) {
       await lb.proc.stop('SIGKILL');
       await Promise.all(ops.filter(Boolean).map((p) => p.stop('SIGKILL')));
       if (cluster) await cluster.stopAll('SIGKILL');
+      if (redis) await redis.proc.stop('SIGKILL');
       receiver.server.close();
       if (!process.env.KEEP_TMP) tmp.remove();
     },

@@ -143,7 +143,38 @@ export async function makeCluster(dir, size = 3, env = {}) {
         },
         log: path.join(dir, `node-${i}-${runs[i]}.log`),
       });
-      await nodes[i].waitForLog(/keymesh node \S+ (ready)/);
+      // Ready when its readiness check says so (whatever the log level).
+      const deadline = Date.now() + 20000;
+      while (Date.now() < deadline && nodes[i].child.exitCode === null) {
+        // eslint-disable-next-line no-await-in-loop
+        const res = await fetch(`${cluster.url(i)}/healthz/ready`).catch(() => undefined);
+        if (res?.status === 200) return;
+        // eslint-disable-next-line no-await-in-loop
+        await sleep(50);
+      }
+      throw new Error(`node ${i} did not get ready:\n${nodes[i].text().slice(-3000)}`);
+    },
+    /** Resolves once every running node sees every other one up. */
+    async waitLinked(ms = 20000) {
+      const running = [];
+      for (let i = 1; i <= size; i += 1) if (nodes[i]) running.push(i);
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        // eslint-disable-next-line no-await-in-loop
+        const views = await Promise.all(running.map(async (i) => {
+          const res = await fetch(`${cluster.url(i)}/api/cluster`, {
+            headers: { authorization: `Bearer ${cluster.adminKey(i)}` },
+          }).catch(() => undefined);
+          return res?.ok ? res.json() : undefined;
+        }));
+        // (a node's members are the others; itself is `self`)
+        const linked = views.every((v, at) => v && running.every((j) => j === running[at]
+          || v.members.some((m) => m.instance_id === `node-${j}` && m.state === 'up')));
+        if (linked) return;
+        // eslint-disable-next-line no-await-in-loop
+        await sleep(100);
+      }
+      throw new Error(`the cluster did not link within ${ms} ms`);
     },
     async stopAll(signal = 'SIGKILL') {
       await Promise.all(nodes.filter(Boolean).map((n) => n.stop(signal)));
@@ -197,4 +228,13 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`)
     await sleep(50);
   }
   throw new Error(`nginx did not start:\n${proc.text()}`);
+}
+
+/** A Redis server without persistence on a free port (the bench's peer). */
+export async function startRedis(dir) {
+  const [port] = await freePorts(1);
+  const proc = new Proc(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { log: path.join(dir, 'redis.log') });
+  await proc.waitForLog(/(Ready to accept connections)/);
+  return { proc, url: `redis://127.0.0.1:${port}` };
 }
