@@ -120,6 +120,9 @@ if (km) {
 const server = provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider replica ${replica} ready: http://127.0.0.1:${port} (issuer ${issuer}, adapter ${adapterName})`);
 });
-const stop = () => server.close(() => process.exit(0));
+const stop = () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

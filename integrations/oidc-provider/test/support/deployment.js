@@ -89,7 +89,8 @@ export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {
   const redis = adapter === 'redis' ? await startRedis(tmp.dir) : undefined;
   const ops = [];
   const startOp = async (i) => {
-    ops[i] = new Proc([process.execPath, exampleServer], {
+    const nodeArgs = process.env.OP_NODE_ARGS ? process.env.OP_NODE_ARGS.split(' ') : [];
+    ops[i] = new Proc([process.execPath, ...nodeArgs, exampleServer], {
       env: {
         ISSUER: issuer,
         PORT: String(opPorts[i - 1]),
