@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { Browser } from '../test/support/browser.js';
 import { deploy } from '../test/support/deployment.js';
+import { redeemCode } from '../test/support/rp.js';
 
 const seconds = Number(process.argv[2] ?? 20);
 const concurrency = Number(process.argv[3] ?? 16);
@@ -30,17 +31,8 @@ async function flow(d) {
   });
   const callback = await browser.authorize(auth.href, d.redirectUri, { login: `user${Math.floor(Math.random() * 1000)}` });
   const code = new URL(callback).searchParams.get('code');
-  const res = await fetch(`${d.issuer}/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from('rp1:rp1-secret').toString('base64')}`,
-    },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code', code, redirect_uri: d.redirectUri, code_verifier: verifier,
-    }),
-  });
-  const body = await res.json();
+  const res = await redeemCode(`${d.issuer}/token`, { code, redirectUri: d.redirectUri, verifier });
+  const { body } = res;
   if (res.status !== 200 || !body.id_token) throw new Error(`token: ${res.status} ${JSON.stringify(body)}`);
 }
 

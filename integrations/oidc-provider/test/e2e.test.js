@@ -12,6 +12,7 @@ import * as oidc from 'openid-client';
 
 import { Browser } from './support/browser.js';
 import { deploy } from './support/deployment.js';
+import { pkceRequest, redeemCode } from './support/rp.js';
 
 let d;
 let rp;
@@ -111,24 +112,9 @@ describe('flows through three replicas', () => {
 
   test('an authorization code redeemed at two replicas at once yields tokens once', async () => {
     const browser = new Browser(d.issuer);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: d.redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
-    const code = new URL(await browser.authorize(url.href, d.redirectUri)).searchParams.get('code');
-    const redeem = (i) => fetch(`${d.opUrl(i)}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from('rp1:rp1-secret').toString('base64')}`,
-      },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code', code, redirect_uri: d.redirectUri, code_verifier: verifier,
-      }),
-    }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    const { url, verifier } = await pkceRequest(rp, d.redirectUri);
+    const code = new URL(await browser.authorize(url, d.redirectUri)).searchParams.get('code');
+    const redeem = (i) => redeemCode(`${d.opUrl(i)}/token`, { code, redirectUri: d.redirectUri, verifier });
     const answers = await Promise.all([redeem(1), redeem(2)]);
     const granted = answers.filter((a) => a.status === 200);
     assert.equal(granted.length, 1, JSON.stringify(answers));
@@ -247,14 +233,8 @@ describe('secret rings', () => {
     // The next authorization on every replica: still signed in (no login
     // form), and the session cookie re-signed with the new key.
     for (let i = 0; i < 3; i += 1) {
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(rp, {
-        redirect_uri: d.redirectUri,
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-      });
-      const callback = await browser.authorize(url.href, d.redirectUri, { login: 'nobody' });
+      const { url, verifier } = await pkceRequest(rp, d.redirectUri);
+      const callback = await browser.authorize(url, d.redirectUri, { login: 'nobody' });
       const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier });
       assert.equal(tokens.claims().sub, 'erin');
     }
@@ -322,13 +302,8 @@ describe('logout', () => {
     const rp2 = await oidc.discovery(new URL(d.issuer), 'rp2', undefined, oidc.ClientSecretBasic('rp2-secret'), {
       execute: [oidc.allowInsecureRequests],
     });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const callback = await browser.authorize(oidc.buildAuthorizationUrl(rp2, {
-      redirect_uri: d.redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    }).href, d.redirectUri);
+    const { url, verifier } = await pkceRequest(rp2, d.redirectUri);
+    const callback = await browser.authorize(url, d.redirectUri);
     const tokens2 = await oidc.authorizationCodeGrant(rp2, new URL(callback), { pkceCodeVerifier: verifier });
     assert.equal(tokens2.claims().sub, 'frank');
     const before = d.receiver.tokens.length;
@@ -375,16 +350,9 @@ describe('logout', () => {
 describe('faults', () => {
   test('kill -9 of a replica and its keymesh node mid-interaction: the flow completes on the others', async () => {
     const browser = new Browser(d.issuer);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: d.redirectUri,
-      scope: 'openid',
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
+    const { url, verifier } = await pkceRequest(rp, d.redirectUri, { prompt: 'consent' });
     let killed = false;
-    const callback = await browser.authorize(url.href, d.redirectUri, {
+    const callback = await browser.authorize(url, d.redirectUri, {
       before: async (step) => {
         if (step !== 2 || killed) return;
         killed = true;

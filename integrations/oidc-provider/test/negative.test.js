@@ -8,20 +8,15 @@ import * as oidc from 'openid-client';
 
 import { Browser } from './support/browser.js';
 import { deploy } from './support/deployment.js';
+import { pkceRequest } from './support/rp.js';
 
 async function tryCodeFlow(d) {
   const rp = await oidc.discovery(new URL(d.issuer), 'rp1', undefined, oidc.ClientSecretBasic('rp1-secret'), {
     execute: [oidc.allowInsecureRequests],
   });
   const browser = new Browser(d.issuer);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: d.redirectUri,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
-  const callback = await browser.authorize(url.href, d.redirectUri);
+  const { url, verifier } = await pkceRequest(rp, d.redirectUri);
+  const callback = await browser.authorize(url, d.redirectUri);
   return oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier });
 }
 
