@@ -3,6 +3,6 @@
 // detection and logouts across the OP's replicas.
 export { Keymesh, KeymeshError } from './lib/client.js';
 export {
-  keymeshAdapter, keymeshSid, GRANT_MODELS, CONSUMABLE_MODELS,
+  keymeshAdapter, keymeshSid, requestScope, GRANT_MODELS, CONSUMABLE_MODELS,
 } from './lib/adapter.js';
 export { attachKeymesh, dpopNonceSecret, RingNonces } from './lib/attach.js';

@@ -4,6 +4,7 @@
 // keymesh session (derived sid) that records which clients took part, so
 // that a revocation anywhere ends it and keymesh's outbox logs its relying
 // parties out.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomUUID } from 'node:crypto';
 
 import { KeymeshError, segment } from './client.js';
@@ -23,6 +24,36 @@ export const CONSUMABLE_MODELS = new Set([
 const INDEXED_FIELDS = ['grantId', 'uid', 'userCode'];
 const MAX_INDEX_BYTES = 512;
 const LISTED_AT_MOST = 1000;
+
+/**
+ * One OP request's reads (attachKeymesh runs each request in it): the OP
+ * reads an interaction, session or grant several times while it handles
+ * one request; within that request the first answer stands, until the
+ * request itself writes the object. A save stays conditional on the
+ * version read.
+ */
+export const requestScope = new AsyncLocalStorage();
+const ABSENT = Symbol('absent');
+
+/** The value of FIND, memoized under KEY in the current request. */
+async function memoized(key, find) {
+  const memo = requestScope.getStore();
+  if (!memo) return find();
+  if (memo.has(key)) {
+    const v = memo.get(key);
+    return v === ABSENT ? undefined : structuredClone(v);
+  }
+  const v = await find();
+  memo.set(key, v === undefined ? ABSENT : structuredClone(v));
+  return v;
+}
+
+/** Forgets what the current request read of KIND (it writes one). */
+function forget(kind) {
+  const memo = requestScope.getStore();
+  if (!memo) return;
+  for (const key of memo.keys()) if (key.startsWith(`${kind}\0`)) memo.delete(key);
+}
 
 /**
  * The keymesh sid of an OP session: 22 base64url characters of SHA-256 of
@@ -149,20 +180,26 @@ export function keymeshAdapter(km, {
       clients[clientId] = typeof auth?.sid === 'string' ? auth.sid : '';
     }
     if (unchanged(payload.uid, clients)) return;
+    const idle = Math.max(1, Math.min(Math.ceil(expiresIn ?? sessionMaxAge), sessionMaxAge));
+    const create = async () => {
+      const created = await km.call('POST', '/api/sessions', {
+        sid, sub: String(payload.accountId), ttl: sessionMaxAge, idle_timeout: idle, clients,
+      }, [201, 409]);
+      if (created.status === 201) learn(payload.uid, created.body);
+      return created.status === 201;
+    };
     const patch = () => km.call('PATCH', `/api/sessions/${sid}`, { clients, touch: true }, [200, 404]);
+    // A request that saves a signed-in session it did not read signed in
+    // is a sign-in: its keymesh session is made now (or merged into, when
+    // another replica made it a moment before).
+    const memo = requestScope.getStore();
+    if (memo && !memo.has(`signed-in\0${payload.uid}`) && await create()) return;
     let res = await patch();
     if (res.status === 404) {
       if (/revoked/.test(res.body?.error_description ?? '')) {
         return; // ended elsewhere: the next find says so
       }
-      const idle = Math.max(1, Math.min(Math.ceil(expiresIn ?? sessionMaxAge), sessionMaxAge));
-      const created = await km.call('POST', '/api/sessions', {
-        sid, sub: String(payload.accountId), ttl: sessionMaxAge, idle_timeout: idle, clients,
-      }, [201, 409]);
-      if (created.status === 201) {
-        learn(payload.uid, created.body);
-        return;
-      }
+      if (await create()) return;
       res = await patch(); // another replica created it first
       if (res.status !== 200) return;
     }
@@ -179,6 +216,7 @@ export function keymeshAdapter(km, {
 
   /** PAYLOAD when its keymesh session lives (signed-in sessions only). */
   async function liveSession(payload) {
+    if (payload?.uid && payload.accountId) requestScope.getStore()?.set(`signed-in\0${payload.uid}`, true);
     if (!payload || !checkSessions || !payload.accountId || !payload.uid) return payload;
     const { status, body } = await km.call('GET', `/api/sessions/${keymeshSid(payload.uid)}`, undefined, [200, 404]);
     learn(payload.uid, status === 200 ? body : undefined);
@@ -191,6 +229,7 @@ export function keymeshAdapter(km, {
     }
 
     async upsert(id, payload, expiresIn) {
+      forget(this.name);
       const ttl = expiresIn === undefined || expiresIn === null
         ? defaultTtl
         : Math.max(1, Math.ceil(expiresIn));
@@ -219,13 +258,19 @@ export function keymeshAdapter(km, {
     }
 
     async find(id) {
-      const object = await getObject(this.name, id);
-      if (object && this.name === 'Interaction') remember(id, object.version);
-      const payload = payloadOf(object);
-      return this.name === 'Session' ? liveSession(payload) : payload;
+      return memoized(`${this.name}\0${id}`, async () => {
+        const object = await getObject(this.name, id);
+        if (object && this.name === 'Interaction') remember(id, object.version);
+        const payload = payloadOf(object);
+        return this.name === 'Session' ? liveSession(payload) : payload;
+      });
     }
 
     async findByUid(uid) {
+      return memoized(`${this.name}\0uid\0${uid}`, () => this.findByUidNow(uid));
+    }
+
+    async findByUidNow(uid) {
       const [list, live] = await Promise.all([
         km.call('GET', indexPath(this.name, 'uid', uid)),
         this.name === 'Session' && checkSessions
@@ -234,6 +279,7 @@ export function keymeshAdapter(km, {
       ]);
       const payload = payloadOf(newest(list.body.objects ?? []));
       if (live) learn(uid, live.status === 200 ? live.body : undefined);
+      if (payload?.accountId) requestScope.getStore()?.set(`signed-in\0${uid}`, true);
       if (!payload) return undefined;
       // Signed in, and its keymesh session ended: the session is over.
       if (live && payload.accountId && live.status !== 200) return undefined;
@@ -248,6 +294,7 @@ export function keymeshAdapter(km, {
     }
 
     async consume(id) {
+      forget(this.name);
       // One key per consume: a retry after a lost answer is answered again
       // to the winner, never decided twice.
       const res = await km.call(
@@ -271,6 +318,7 @@ export function keymeshAdapter(km, {
     }
 
     async destroy(id) {
+      forget(this.name);
       versions.delete(id);
       await km.call('DELETE', objectPath(this.name, id), undefined, [200, 404]);
     }

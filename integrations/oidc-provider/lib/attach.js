@@ -5,7 +5,7 @@
 // keymesh's signing keys in the OP's JWKS (they sign the logout tokens).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-import { keymeshSid } from './adapter.js';
+import { keymeshSid, requestScope } from './adapter.js';
 import { segment } from './client.js';
 
 const DPOP_STEP = 60; // seconds per nonce window, as oidc-provider 8.x
@@ -100,6 +100,9 @@ export async function attachKeymesh(provider, km, {
   if (nonces) internal.DPoPNonces = nonces;
   const timer = setInterval(() => { refresh().catch(onError); }, refreshInterval);
   timer.unref();
+
+  // Each request's reads are remembered for that request (see requestScope).
+  provider.use((ctx, next) => requestScope.run(new Map(), next));
 
   // One-time values (DPoP proofs' and client assertions' jti) are
   // registered once for the whole cluster, atomically.

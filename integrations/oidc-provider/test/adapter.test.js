@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { Keymesh, keymeshAdapter, keymeshSid } from '../index.js';
+import {
+  Keymesh, keymeshAdapter, keymeshSid, requestScope,
+} from '../index.js';
 import { startNode, tempDir } from './support/processes.js';
 
 let tmp;
@@ -158,6 +160,59 @@ describe('interactions', () => {
   });
 });
 
+/** An adapter whose calls to keymesh are listed in CALLS. */
+function counting(calls) {
+  const counted = Object.create(km);
+  counted.call = (method, path, ...rest) => {
+    calls.push(`${method} ${path.split('?')[0].replace(/[^/]+$/, '')}`);
+    return km.call(method, path, ...rest);
+  };
+  return keymeshAdapter(counted);
+}
+
+describe('one request', () => {
+  test('reads an object once until it writes it', async () => {
+    const calls = [];
+    const grants = new (counting(calls))('Grant');
+    const gid = id();
+    await grants.upsert(gid, { jti: gid, n: 1 }, 600);
+    await requestScope.run(new Map(), async () => {
+      calls.length = 0;
+      const a = await grants.find(gid);
+      a.n = 99; // what the OP does to its copy is not what the next read gets
+      assert.deepEqual(await grants.find(gid), { jti: gid, n: 1 });
+      assert.equal(await grants.find(`${gid}-absent`), undefined);
+      assert.equal(await grants.find(`${gid}-absent`), undefined);
+      assert.deepEqual(calls, ['GET /api/objects/Grant/', 'GET /api/objects/Grant/']);
+      await grants.upsert(gid, { jti: gid, n: 2 }, 600);
+      assert.deepEqual(await grants.find(gid), { jti: gid, n: 2 });
+    });
+    // Another request reads again.
+    calls.length = 0;
+    await requestScope.run(new Map(), () => grants.find(gid));
+    assert.deepEqual(calls, ['GET /api/objects/Grant/']);
+  });
+
+  test('a sign-in creates the keymesh session at once; later saves update it', async () => {
+    const calls = [];
+    const sessions = new (counting(calls))('Session');
+    const uid = id();
+    await requestScope.run(new Map(), async () => {
+      assert.equal(await sessions.find(`s-${uid}`), undefined);
+      calls.length = 0;
+      await sessions.upsert(`s-${uid}`, { uid, accountId: 'hank', authorizations: {} }, 3600);
+      assert.deepEqual(calls.sort(), ['POST /api/', 'PUT /api/objects/Session/']);
+    });
+    await requestScope.run(new Map(), async () => {
+      assert.ok(await sessions.find(`s-${uid}`));
+      calls.length = 0;
+      await sessions.upsert(`s-${uid}`, { uid, accountId: 'hank', authorizations: { rp1: { sid: 'a' } } }, 3600);
+      assert.deepEqual(calls.sort(), ['PATCH /api/sessions/', 'PUT /api/objects/Session/']);
+    });
+    assert.deepEqual((await km.call('GET', `/api/sessions/${keymeshSid(uid)}`)).body.clients, { rp1: 'a' });
+  });
+});
+
 describe('sessions', () => {
   test('a signed-in session is a keymesh session with its clients; removed clients are logged out', async () => {
     const sessions = new Adapter('Session');
@@ -185,12 +240,7 @@ describe('sessions', () => {
 
   test('a save right after a read that changes no client does not write to keymesh', async () => {
     const calls = [];
-    const counted = Object.create(km);
-    counted.call = (method, path, ...rest) => {
-      calls.push(`${method} ${path.split('?')[0].replace(/[^/]+$/, '')}`);
-      return km.call(method, path, ...rest);
-    };
-    const sessions = new (keymeshAdapter(counted))('Session');
+    const sessions = new (counting(calls))('Session');
     const uid = id();
     const payload = { uid, accountId: 'gina', authorizations: { rp1: { sid: 'x' } } };
     await sessions.upsert(`s-${uid}`, payload, 3600);
