@@ -377,7 +377,7 @@ secrets_actor::behavior_type secrets_service(secrets_pointer self,
     [ask](atom::rotate, std::string& purpose) mutable {
       return ask(purpose, true);
     },
-    [self, &s](atom::event, const bus_event& e) {
+    [&s](atom::event, const bus_event& e) {
       auto j = json::parse(e.payload, nullptr, false);
       if (!j.is_object() || !j.contains("purpose")
           || !j["purpose"].is_string())
