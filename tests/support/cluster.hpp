@@ -22,7 +22,7 @@ struct cluster_fixture {
   std::vector<std::unique_ptr<process>> nodes;
   std::vector<int> runs;
 
-  cluster_fixture() {
+  explicit cluster_fixture(int count = 3) : size(count) {
     // One range for both, so that the two can never overlap.
     http_base = free_port_range(2 * size);
     cluster_base = static_cast<uint16_t>(http_base + size);

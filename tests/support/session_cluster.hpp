@@ -14,8 +14,11 @@
 namespace keymesh::test {
 
 struct session_cluster : cluster_fixture {
-  explicit session_cluster(std::map<std::string, std::string> env = {})
-      : env_(std::move(env)) {
+  /// Nodes 1 to 3 of a cluster of NODES (genclust makes them all; a test
+  /// starts the others itself).
+  explicit session_cluster(std::map<std::string, std::string> env = {},
+                           int nodes = 3)
+      : cluster_fixture(nodes), env_(std::move(env)) {
     for (int i = 1; i <= 3; ++i)
       start_node(i);
     if (!eventually([&] { return all_linked(3) && all_ready(); },
