@@ -109,14 +109,27 @@ bus_event bus_state::make_event(std::string topic, std::string payload) {
 bool bus_state::first_sight(const bus_event& e) {
   auto& s = seen[e.origin];
   if (s.incarnation != e.incarnation) {
-    // A new incarnation starts its serials again.
+    // A new incarnation starts its serials again (a catch-up asks for the
+    // ones before this).
     s.incarnation = e.incarnation;
-    s.highest = e.serial;
-    return true;
+    s.contiguous = 0;
+    s.ahead.clear();
   }
-  if (e.serial <= s.highest)
+  if (e.serial <= s.contiguous || !s.ahead.insert(e.serial).second)
     return false;
-  s.highest = e.serial;
+  while (!s.ahead.empty() && *s.ahead.begin() == s.contiguous + 1) {
+    s.ahead.erase(s.ahead.begin());
+    ++s.contiguous;
+  }
+  if (s.ahead.size() > max_ahead) {
+    // Too far behind to fill: what is missing is past the origin's
+    // retention anyway.
+    s.contiguous = *s.ahead.begin() - 1;
+    while (!s.ahead.empty() && *s.ahead.begin() == s.contiguous + 1) {
+      s.ahead.erase(s.ahead.begin());
+      ++s.contiguous;
+    }
+  }
   return true;
 }
 
@@ -220,26 +233,43 @@ void handle(bus_pointer self, const bus_event& e) {
     caf::anon_send(sub, atom::event_v, e);
 }
 
+/// Asks PEER for every event of its own after the last one this node has
+/// without a gap.
 void catch_up(bus_pointer self, const std::string& peer, bus_actor peer_bus) {
   auto& st = self->state;
-  uint64_t incarnation = 0;
-  uint64_t serial = 0;
-  if (auto i = st.seen.find(peer); i != st.seen.end()) {
-    incarnation = i->second.incarnation;
-    serial = i->second.highest;
-  }
+  auto& s = st.seen[peer];
+  s.catching_up = true;
   self
     ->request(peer_bus, st.options().peer_timeout, atom::replay_v,
-              incarnation, serial)
+              s.incarnation, s.contiguous)
     .then(
       [=](bus_event_list& missed) {
+        self->state.seen[peer].catching_up = false;
         for (auto& e : missed)
           handle(self, e);
       },
       [=](caf::error& err) {
+        self->state.seen[peer].catching_up = false;
         spdlog::debug("bus: catch-up from {} failed: {}", peer,
                       self->system().render(err));
       });
+}
+
+/// Fills the gaps EVENTS revealed: a catch-up from each linked origin
+/// that has one (at most one on its way per origin).
+void fill_gaps(bus_pointer self, const bus_event_list& events) {
+  auto& st = self->state;
+  std::set<std::string> origins;
+  for (auto& e : events)
+    origins.insert(e.origin);
+  for (auto& origin : origins) {
+    auto s = st.seen.find(origin);
+    auto link = st.peers.find(origin);
+    if (s == st.seen.end() || s->second.ahead.empty()
+        || s->second.catching_up || link == st.peers.end())
+      continue;
+    catch_up(self, origin, link->second.handle);
+  }
 }
 
 /// Sends what waits for peer ID, in batches, while fewer than
@@ -364,6 +394,7 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
         return refused();
       for (auto& e : events)
         handle(self, e);
+      fill_gaps(self, events);
       return atom::ok_v;
     },
     [=](atom::replay, uint64_t incarnation,

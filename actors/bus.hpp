@@ -110,11 +110,22 @@ public:
   /// topic → subscribers.
   std::map<std::string, std::set<caf::actor>> subscribers;
 
+  /// What arrived from one origin: every serial up to `contiguous`, and
+  /// the ones past a gap (a delivery lost while a link was down or timed
+  /// out). A catch-up asks the origin for everything after `contiguous`,
+  /// so a gap is filled even when newer events came first.
   struct seen_origin {
     uint64_t incarnation = 0;
-    uint64_t highest = 0;
+    uint64_t contiguous = 0;
+    std::set<uint64_t> ahead;
+    /// A catch-up from this origin is on its way.
+    bool catching_up = false;
   };
   std::map<std::string, seen_origin> seen;
+
+  /// Serials kept past a gap per origin; beyond, the gap is given up (the
+  /// origin's retention has let it go long before).
+  static constexpr size_t max_ahead = 100000;
 
 private:
   bus_options opts_;
