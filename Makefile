@@ -9,7 +9,7 @@ JOBS       ?= 2
 CONFIG     ?=
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all setup build build-asan build-fuzz run test test-unit test-asan fuzz fuzz-smoke bench clean
+.PHONY: all setup build build-asan build-fuzz run test test-unit test-asan fuzz fuzz-smoke faults bench clean
 
 all: build
 
@@ -58,6 +58,11 @@ fuzz: build-fuzz
 
 fuzz-smoke: build-fuzz
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SMOKE)
+
+# Every fault-injection scenario on a real 3-node cluster in network
+# namespaces (needs root); make test runs a short version (ctest faults.short).
+faults: build
+	tests/faults/faults.py --bin $(BUILD)/keymesh --json $(BUILD)/faults.json
 
 bench: build
 	@KEYMESH_SETUP_BENCH=1 scripts/setup
