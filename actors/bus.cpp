@@ -255,6 +255,45 @@ void catch_up(bus_pointer self, const std::string& peer, bus_actor peer_bus) {
       });
 }
 
+/// Takes PEER's deny set: revocations in force there that this node may
+/// have missed for good (their origin restarted, or its retention let
+/// them go) are enforced here from now on.
+void take_revocations(bus_pointer self, const std::string& peer,
+                      bus_actor peer_bus) {
+  auto& st = self->state;
+  if (!st.options().deny)
+    return;
+  self
+    ->request(peer_bus, st.options().peer_timeout, atom::replay_v,
+              atom::revoke_v)
+    .then(
+      [=](bus_event_list& held) {
+        auto& opts = self->state.options();
+        size_t taken = 0;
+        for (auto& e : held) {
+          auto entry = parse_revocation(e.payload);
+          if (!entry)
+            continue;
+          if (!opts.deny->add(*state::parse_deny_kind(entry->kind),
+                              entry->value, entry->revoked_at, entry->until))
+            continue;
+          ++taken;
+          if (opts.on_revocation) {
+            entry->origin = peer;
+            opts.on_revocation(*entry);
+          }
+        }
+        if (taken > 0)
+          spdlog::info("bus: {} revocation(s) this node had missed taken "
+                       "from {}",
+                       taken, peer);
+      },
+      [=](caf::error& err) {
+        spdlog::debug("bus: the revocations of {} were not read: {}", peer,
+                      self->system().render(err));
+      });
+}
+
 /// Fills the gaps EVENTS revealed: a catch-up from each linked origin
 /// that has one (at most one on its way per origin).
 void fill_gaps(bus_pointer self, const bus_event_list& events) {
@@ -403,6 +442,24 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
         return refused();
       return self->state.own_after(incarnation, serial);
     },
+    [=](atom::replay, atom::revoke) -> caf::result<bus_event_list> {
+      if (!member_or_here(self))
+        return refused();
+      auto& opts = self->state.options();
+      bus_event_list out;
+      if (!opts.deny)
+        return out;
+      for (auto& h : opts.deny->snapshot(to_unix_ms(opts.clock()))) {
+        bus_event e;
+        e.topic = "revocations";
+        e.origin = opts.instance_id;
+        e.incarnation = opts.incarnation;
+        e.payload = revocation_payload(h.kind, h.value, h.revoked_at,
+                                       h.until, "");
+        out.push_back(std::move(e));
+      }
+      return out;
+    },
     [=](atom::subscribe, std::vector<std::string>& topics, caf::actor& who) {
       if (!who || !here(self))
         return;
@@ -444,6 +501,7 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
         link.in_flight = 0;
       }
       catch_up(self, id, peer);
+      take_revocations(self, id, peer);
       if (fresh)
         publish_member(self, id, "up");
       flush(self, id);

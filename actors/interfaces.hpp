@@ -143,6 +143,10 @@ using bus_actor = caf::typed_actor<
   // From a peer's bus that reconnected: this node's own events after a
   // serial of an incarnation (all retained ones for another incarnation).
   caf::replies_to<atom::replay, uint64_t, uint64_t>::with<bus_event_list>,
+  // From a peer's bus that linked: every revocation in force in this
+  // node's deny set, as "revocations" events (origin this node, serial 0),
+  // whoever took them: what their origins may no longer have to replay.
+  caf::replies_to<atom::replay, atom::revoke>::with<bus_event_list>,
   // Local subscriptions ("*" is every topic); a subscriber that terminates
   // is dropped.
   caf::reacts_to<atom::subscribe, std::vector<std::string>, caf::actor>,

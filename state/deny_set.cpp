@@ -131,4 +131,23 @@ size_t deny_set::purge_locked(int64_t now_ms) {
   return n;
 }
 
+
+
+std::vector<deny_set::held> deny_set::snapshot(int64_t now_ms) const {
+  std::shared_lock<std::shared_mutex> guard{mutex_};
+  std::vector<held> out;
+  out.reserve(entries_.size());
+  for (auto& [key, e] : entries_) {
+    if (e.until <= now_ms || key.empty())
+      continue;
+    held h;
+    h.kind = static_cast<deny_kind>(key[0] - '0');
+    h.value = key.substr(1);
+    h.revoked_at = e.revoked_at;
+    h.until = e.until;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 } // namespace keymesh::state

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <shared_mutex>
 #include <string>
+#include <vector>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -53,6 +54,19 @@ public:
 
   /// Drops entries past their end; returns how many.
   size_t purge(int64_t now_ms);
+
+  /// One revocation this set holds.
+  struct held {
+    deny_kind kind = deny_kind::sid;
+    std::string value;
+    int64_t revoked_at = 0;
+    int64_t until = 0;
+  };
+
+  /// Every entry still in force at NOW_MS: what a node that joins (or comes
+  /// back) takes from a peer, so that it enforces revocations whose events
+  /// it can no longer get from their origin.
+  std::vector<held> snapshot(int64_t now_ms) const;
 
   /// Cheap check for the hot path: nothing to look up.
   bool empty() const {

@@ -214,6 +214,23 @@ CAF_TEST(events missed while a link was down arrive even when newer ones came fi
   stop_subscribers();
 }
 
+CAF_TEST(a node that links takes the revocations its peer holds) {
+  add_bus("a");
+  add_bus("b");
+  // a holds a revocation whose origin (a third node, restarted since) can
+  // replay it no more.
+  denies.at("a")->add(state::deny_kind::sid, "from-a-gone-node", 1,
+                      9'999'999'999'999);
+  denies.at("a")->add(state::deny_kind::sub, "mallory", 5,
+                      9'999'999'999'999);
+  denies.at("a")->add(state::deny_kind::jti, "long-over", 1, 2);
+  link("a", "b");
+  auto& b = *denies.at("b");
+  CAF_CHECK(b.session_denied("from-a-gone-node", 1000));
+  CAF_CHECK_EQUAL(b.subject_revoked_at("mallory", 1000), 5);
+  CAF_CHECK_EQUAL(b.size(), 2u); // not what had ended
+}
+
 CAF_TEST(a gap is filled from its origin without waiting for a rejoin) {
   add_bus("a");
   add_bus("b");
