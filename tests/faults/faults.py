@@ -405,10 +405,12 @@ def converge(cluster, history, nodes, seconds):
 SCENARIOS = {}
 
 
-def scenario(name, faulted):
-    """Registers a scenario; FAULTED: the node the fault is done to."""
+def scenario(name, faulted, size=3, start=(1, 2, 3), final=(1, 2, 3)):
+    """Registers a scenario. FAULTED: the node the fault is done to; SIZE:
+    the nodes genclust makes; START: those running (with a client each)
+    before the fault; FINAL: those checked after it."""
     def register(fn):
-        fn.faulted = faulted
+        fn.faulted, fn.size, fn.start, fn.final = faulted, size, list(start), list(final)
         SCENARIOS[name] = fn
         return fn
     return register
@@ -458,11 +460,37 @@ def kill(net, cluster, hold):
     cluster.wait("node 2 ready again", lambda: cluster.ready(2), 30)
 
 
+@scenario("split", 3, size=4, start=(1, 2, 3, 4), final=(1, 2, 3, 4))
+def split(net, cluster, hold):
+    """A 4-node cluster split 2/2 (1 and 2 | 3 and 4): no side is a
+    majority."""
+    for a in (1, 2):
+        for b in (3, 4):
+            net.cut(a, b)
+            net.cut(b, a)
+    time.sleep(hold)
+    net.heal()
+
+
+@scenario("join-kill", 2, size=4, start=(1, 2, 3), final=(1, 2, 3, 4))
+def join_kill(net, cluster, hold):
+    """Node 4 joins, and node 2 is killed (-9) while the partitions are
+    handed over; restarted after a while."""
+    cluster.start(4)
+    time.sleep(0.3)
+    cluster.kill(2)
+    time.sleep(hold)
+    cluster.start(2)
+    cluster.wait("node 2 ready again", lambda: cluster.ready(2), 30)
+    cluster.wait("node 4 ready", lambda: cluster.ready(4), 30)
+
+
 def run_scenario(name, binary, hold, warm, quiet):
-    net = Net(3)
+    spec = SCENARIOS[name]
+    net = Net(spec.size)
     work = tempfile.mkdtemp(prefix="keymesh-faults-")
     cluster = Cluster(binary, net, work)
-    nodes = [1, 2, 3]
+    nodes = spec.start
     try:
         for i in nodes:
             cluster.start(i)
@@ -474,10 +502,10 @@ def run_scenario(name, binary, hold, warm, quiet):
         fault_start = time.time()
         SCENARIOS[name](net, cluster, hold)
         healed = time.time()
-        cluster.wait("the cluster linked again", lambda: cluster.linked(nodes), 60)
+        cluster.wait("the cluster linked again", lambda: cluster.linked(spec.final), 60)
         time.sleep(warm)
         load.finish()
-        convergence, problems = converge(cluster, history, nodes, 30)
+        convergence, problems = converge(cluster, history, spec.final, 30)
         during = [o for o in history.ops if fault_start <= o[2] <= healed]
         figures = {
             "scenario": name,
