@@ -552,6 +552,9 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("faults: needs root (network namespaces and nftables)")
+    # A timeout (ctest's) or ^C still stops the nodes and removes the
+    # namespaces and the bridge: the finally blocks run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for tool in ("ip", "nft"):
         if not shutil.which(tool):
             sys.exit(f"faults: {tool} is missing (scripts/setup installs it)")
