@@ -221,6 +221,66 @@ class Cluster:
         raise RuntimeError(f"{what} within {seconds} s")
 
 
+class MariaDB:
+    """A MariaDB server the nodes share, on the bridge's address."""
+
+    PASSWORD = "faults-password-1"
+
+    def __init__(self, net, work):
+        self.host, self.port = f"{net.subnet}.254", 3306
+        self.dir = os.path.join(work, "db")
+        self.socket = os.path.join(self.dir, "mysqld.sock")
+        self.password_file = os.path.join(work, "db-password")
+        os.makedirs(self.dir)
+        with open(self.password_file, "w") as f:
+            f.write(self.PASSWORD + "\n")
+        user = subprocess.run(["whoami"], capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir}/data",
+                              "--auth-root-authentication-method=normal", "--skip-test-db", f"--user={user}"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db: {out.stderr}")
+        log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir}/data", f"--socket={self.socket}",
+             f"--port={self.port}", f"--bind-address={self.host}", f"--user={user}",
+             f"--pid-file={self.dir}/mysqld.pid", "--skip-name-resolve"],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.sql("SELECT 1", check=False):
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("mariadbd exited")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("mariadbd did not come up")
+        self.sql("CREATE DATABASE keymesh; CREATE USER 'keymesh'@'%' IDENTIFIED BY "
+                 f"'{self.PASSWORD}'; GRANT ALL ON keymesh.* TO 'keymesh'@'%';")
+
+    def sql(self, text, check=True):
+        out = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket}", "-u", "root", "-e", text],
+                             capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"mariadb: {out.stderr}")
+        return out.returncode == 0
+
+    def env(self):
+        return {
+            "KEYMESH_DATABASE_DRIVER": "mysql",
+            "KEYMESH_DATABASE_HOST": self.host,
+            "KEYMESH_DATABASE_PORT": str(self.port),
+            "KEYMESH_DATABASE_PASSWORD_FILE": self.password_file,
+            "KEYMESH_DATABASE_HEALTH_INTERVAL": "200ms",
+            "KEYMESH_DATABASE_CONNECT_TIMEOUT": "1s",
+        }
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 class History:
     """Every operation with its answer, and the checks on them."""
 
@@ -405,12 +465,14 @@ def converge(cluster, history, nodes, seconds):
 SCENARIOS = {}
 
 
-def scenario(name, faulted, size=3, start=(1, 2, 3), final=(1, 2, 3)):
+def scenario(name, faulted, size=3, start=(1, 2, 3), final=(1, 2, 3), database=False):
     """Registers a scenario. FAULTED: the node the fault is done to; SIZE:
     the nodes genclust makes; START: those running (with a client each)
-    before the fault; FINAL: those checked after it."""
+    before the fault; FINAL: those checked after it; DATABASE: the nodes
+    share a MariaDB server instead of a SQLite file each."""
     def register(fn):
         fn.faulted, fn.size, fn.start, fn.final = faulted, size, list(start), list(final)
+        fn.database = database
         SCENARIOS[name] = fn
         return fn
     return register
@@ -485,11 +547,29 @@ def join_kill(net, cluster, hold):
     cluster.wait("node 4 ready", lambda: cluster.ready(4), 30)
 
 
+@scenario("database", 3, database=True)
+def database(net, cluster, hold):
+    """The shared database unreachable from node 3 only."""
+    run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", f"{net.subnet}.254",
+        "tcp", "dport", "3306", "drop", ns=net.ns(3))
+    time.sleep(hold)
+    net.heal()
+
+
 def run_scenario(name, binary, hold, warm, quiet):
     spec = SCENARIOS[name]
     net = Net(spec.size)
     work = tempfile.mkdtemp(prefix="keymesh-faults-")
-    cluster = Cluster(binary, net, work)
+    db = None
+    try:
+        db = MariaDB(net, work) if spec.database else None
+        cluster = Cluster(binary, net, work, db.env() if db else None)
+    except Exception:
+        if db:
+            db.stop()
+        net.close()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     nodes = spec.start
     try:
         for i in nodes:
@@ -535,6 +615,8 @@ def run_scenario(name, binary, hold, warm, quiet):
         return figures, problems
     finally:
         cluster.stop_all()
+        if db:
+            db.stop()
         net.close()
         if os.environ.get("KEEP_FAULTS_DIR"):
             print(f"  {name}: logs in {work}")
