@@ -117,18 +117,18 @@ bool bus_state::first_sight(const bus_event& e) {
   }
   if (e.serial <= s.contiguous || !s.ahead.insert(e.serial).second)
     return false;
-  while (!s.ahead.empty() && *s.ahead.begin() == s.contiguous + 1) {
-    s.ahead.erase(s.ahead.begin());
-    ++s.contiguous;
-  }
-  if (s.ahead.size() > max_ahead) {
-    // Too far behind to fill: what is missing is past the origin's
-    // retention anyway.
-    s.contiguous = *s.ahead.begin() - 1;
+  auto advance = [&s] {
     while (!s.ahead.empty() && *s.ahead.begin() == s.contiguous + 1) {
       s.ahead.erase(s.ahead.begin());
       ++s.contiguous;
     }
+  };
+  advance();
+  if (s.ahead.size() > max_ahead) {
+    // Too far behind to fill: what is missing is past the origin's
+    // retention anyway, so the watermark jumps to the gap's end.
+    s.contiguous = *s.ahead.begin() - 1;
+    advance();
   }
   return true;
 }
