@@ -345,6 +345,12 @@ database:
                   session_endings{session_ending{s.sid, "alice", "logout",
                                                  {{"rp-1", "x"}}}}));
   msg("receipt", caf::make_message(logout_receipt{2, {"rp-9"}, ""}));
+  session_spec spec;
+  spec.sub = "alice";
+  spec.ttl = 60;
+  spec.clients = {{"rp-1", "x"}};
+  spec.sid = s.sid; // a sid the caller chose
+  msg("spec", caf::make_message(atom::create_v, spec));
   msg("posted", caf::make_message(post_result{302, "", false, "/x"}));
   write("messages", "raw-announce", serialized(sys, ann));
   write("messages", "raw-hello", serialized(sys, hello));
