@@ -103,8 +103,9 @@ const newest = (objects) => objects.reduce(
  *   found only while its keymesh session lives (a revocation anywhere ends
  *   it at once)
  * @param {number} [options.touchEvery=60]  seconds: a save of a session
- *   whose clients did not change touches its keymesh session (its idle
- *   deadline) at most this often
+ *   whose clients did not change since the same request read it (with
+ *   attachKeymesh) touches its keymesh session (its idle deadline) at
+ *   most this often
  */
 export function keymeshAdapter(km, {
   defaultTtl = 14 * 24 * 3600, sessionMaxAge = 30 * 24 * 3600, checkSessions = true,
@@ -120,26 +121,18 @@ export function keymeshAdapter(km, {
     if (versions.size > 10000) versions.delete(versions.keys().next().value);
   };
 
-  // What this process last learnt of each keymesh session (by OP uid):
-  // its clients and when it was last touched. A save right after a read
-  // that changes neither needs no PATCH.
-  const seen = new Map();
-  const SEEN_FOR_MS = 5000;
-  const learn = (uid, session) => {
-    seen.delete(uid);
-    if (!session) return;
-    seen.set(uid, {
-      clients: JSON.stringify(Object.entries(session.clients ?? {}).sort()),
-      touched: (session.last_seen ?? 0) * 1000,
-      at: Date.now(),
-    });
-    if (seen.size > 10000) seen.delete(seen.keys().next().value);
-  };
+  // What this request read of each keymesh session (by OP uid), in the
+  // request's memo: the session as keymesh answered, or null when it was
+  // read signed in without asking keymesh. A save that changes nothing
+  // right after needs no PATCH; a save of a signed-in session this
+  // request did not read signed in is a sign-in.
+  const sessionKey = (uid) => `keymesh\0${uid}`;
+  const note = (uid, session) => requestScope.getStore()?.set(sessionKey(uid), session ?? null);
   const unchanged = (uid, clients) => {
-    const known = seen.get(uid);
-    const t = Date.now();
-    return known && t - known.at < SEEN_FOR_MS && t - known.touched < touchEvery * 1000
-      && known.clients === JSON.stringify(Object.entries(clients).sort());
+    const known = requestScope.getStore()?.get(sessionKey(uid));
+    return !!known && Date.now() - (known.last_seen ?? 0) * 1000 < touchEvery * 1000
+      && JSON.stringify(Object.entries(known.clients ?? {}).sort())
+        === JSON.stringify(Object.entries(clients).sort());
   };
 
   const objectPath = (kind, id) => `/api/objects/${segment(kind)}/${segment(id)}`;
@@ -185,7 +178,7 @@ export function keymeshAdapter(km, {
       const created = await km.call('POST', '/api/sessions', {
         sid, sub: String(payload.accountId), ttl: sessionMaxAge, idle_timeout: idle, clients,
       }, [201, 409]);
-      if (created.status === 201) learn(payload.uid, created.body);
+      if (created.status === 201) note(payload.uid, created.body);
       return created.status === 201;
     };
     const patch = () => km.call('PATCH', `/api/sessions/${sid}`, { clients, touch: true }, [200, 404]);
@@ -193,7 +186,7 @@ export function keymeshAdapter(km, {
     // is a sign-in: its keymesh session is made now (or merged into, when
     // another replica made it a moment before).
     const memo = requestScope.getStore();
-    if (memo && !memo.has(`signed-in\0${payload.uid}`) && await create()) return;
+    if (memo && !memo.has(sessionKey(payload.uid)) && await create()) return;
     let res = await patch();
     if (res.status === 404) {
       if (/revoked/.test(res.body?.error_description ?? '')) {
@@ -203,9 +196,8 @@ export function keymeshAdapter(km, {
       res = await patch(); // another replica created it first
       if (res.status !== 200) return;
     }
-    learn(payload.uid, res.body);
     const removed = Object.keys(res.body?.clients ?? {}).filter((c) => !(c in clients));
-    if (removed.length) seen.delete(payload.uid);
+    note(payload.uid, { ...res.body, clients });
     await Promise.all(removed.map((c) => km.call(
       'DELETE',
       `/api/sessions/${sid}/clients/${segment(c)}`,
@@ -216,10 +208,13 @@ export function keymeshAdapter(km, {
 
   /** PAYLOAD when its keymesh session lives (signed-in sessions only). */
   async function liveSession(payload) {
-    if (payload?.uid && payload.accountId) requestScope.getStore()?.set(`signed-in\0${payload.uid}`, true);
-    if (!payload || !checkSessions || !payload.accountId || !payload.uid) return payload;
+    if (!payload?.accountId || !payload.uid) return payload;
+    if (!checkSessions) {
+      note(payload.uid, null);
+      return payload;
+    }
     const { status, body } = await km.call('GET', `/api/sessions/${keymeshSid(payload.uid)}`, undefined, [200, 404]);
-    learn(payload.uid, status === 200 ? body : undefined);
+    note(payload.uid, status === 200 ? body : null);
     return status === 200 ? payload : undefined;
   }
 
@@ -278,8 +273,7 @@ export function keymeshAdapter(km, {
           : undefined,
       ]);
       const payload = payloadOf(newest(list.body.objects ?? []));
-      if (live) learn(uid, live.status === 200 ? live.body : undefined);
-      if (payload?.accountId) requestScope.getStore()?.set(`signed-in\0${uid}`, true);
+      if (payload?.accountId) note(uid, live?.status === 200 ? live.body : null);
       if (!payload) return undefined;
       // Signed in, and its keymesh session ended: the session is over.
       if (live && payload.accountId && live.status !== 200) return undefined;

@@ -244,13 +244,17 @@ describe('sessions', () => {
     const uid = id();
     const payload = { uid, accountId: 'gina', authorizations: { rp1: { sid: 'x' } } };
     await sessions.upsert(`s-${uid}`, payload, 3600);
-    await sessions.find(`s-${uid}`);
-    calls.length = 0;
-    await sessions.upsert(`s-${uid}`, payload, 3600);
-    assert.deepEqual(calls, ['PUT /api/objects/Session/']);
-    // A changed client list is written at once.
-    await sessions.upsert(`s-${uid}`, { ...payload, authorizations: { rp1: { sid: 'x' }, rp2: { sid: 'y' } } }, 3600);
-    assert.ok(calls.includes('PATCH /api/sessions/'));
+    // One request (attachKeymesh runs each in requestScope): it reads the
+    // session, then saves it.
+    await requestScope.run(new Map(), async () => {
+      await sessions.find(`s-${uid}`);
+      calls.length = 0;
+      await sessions.upsert(`s-${uid}`, payload, 3600);
+      assert.deepEqual(calls, ['PUT /api/objects/Session/']);
+      // A changed client list is written at once.
+      await sessions.upsert(`s-${uid}`, { ...payload, authorizations: { rp1: { sid: 'x' }, rp2: { sid: 'y' } } }, 3600);
+      assert.ok(calls.includes('PATCH /api/sessions/'));
+    });
     assert.deepEqual((await km.call('GET', `/api/sessions/${keymeshSid(uid)}`)).body.clients, { rp1: 'x', rp2: 'y' });
   });
 

@@ -48,27 +48,22 @@ export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {
   const issuer = `http://127.0.0.1:${lbPort}`;
   const receiver = await startReceiver();
   const redirectUri = `http://127.0.0.1:${receiver.port}/cb`;
-  const clients = [{
-    client_id: 'rp1',
-    client_secret: 'rp1-secret',
+  // Two relying parties, both logged out over the back channel.
+  const client = (id, grants) => ({
+    client_id: id,
+    client_secret: `${id}-secret`,
     redirect_uris: [redirectUri],
     post_logout_redirect_uris: [`http://127.0.0.1:${receiver.port}/bye`],
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types: grants,
     response_types: ['code'],
     id_token_signed_response_alg: 'ES256',
     backchannel_logout_uri: `http://127.0.0.1:${receiver.port}/bcl`,
     backchannel_logout_session_required: true,
-  }, {
-    client_id: 'rp2',
-    client_secret: 'rp2-secret',
-    redirect_uris: [redirectUri],
-    post_logout_redirect_uris: [`http://127.0.0.1:${receiver.port}/bye`],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    id_token_signed_response_alg: 'ES256',
-    backchannel_logout_uri: `http://127.0.0.1:${receiver.port}/bcl`,
-    backchannel_logout_session_required: true,
-  }];
+  });
+  const clients = [
+    client('rp1', ['authorization_code', 'refresh_token', 'client_credentials']),
+    client('rp2', ['authorization_code', 'refresh_token']),
+  ];
   writeFileSync(tmp.file('clients.json'), JSON.stringify(clients));
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   writeFileSync(tmp.file('jwks.json'), JSON.stringify({ keys: [{ ...key, kid: 'op-1', alg: 'ES256', use: 'sig' }] }));

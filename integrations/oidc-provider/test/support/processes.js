@@ -47,6 +47,9 @@ export class Proc {
       env: { ...clean, ...env }, stdio: ['ignore', fd, fd], cwd,
     });
     this.pid = this.child.pid;
+    // A binary that cannot be started fails the test at once, naming it.
+    this.spawnError = undefined;
+    this.child.on('error', (err) => { this.spawnError = err; });
     this.exited = new Promise((resolve) => { this.child.on('exit', (code, signal) => resolve({ code, signal })); });
     live.add(this.child);
     this.child.on('exit', () => live.delete(this.child));
@@ -60,6 +63,7 @@ export class Proc {
   async waitForLog(pattern, ms = 20000) {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
+      if (this.spawnError) throw new Error(`cannot run ${this.child.spawnfile}: ${this.spawnError.message}`);
       const m = this.text().match(pattern);
       if (m) return m[1] ?? m[0];
       if (this.child.exitCode !== null) break;
@@ -217,13 +221,13 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`)
   }
 }
 `);
-  const nginx = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
-  const proc = new Proc([nginx, '-c', conf, '-p', dir], { log: path.join(dir, 'nginx.out') });
+  if (!existsSync('/usr/sbin/nginx')) throw new Error('nginx is missing (scripts/setup installs nginx-light)');
+  const proc = new Proc(['/usr/sbin/nginx', '-c', conf, '-p', dir], { log: path.join(dir, 'nginx.out') });
   const deadline = Date.now() + 10000;
   while (Date.now() < deadline) {
     // eslint-disable-next-line no-await-in-loop
     if (!(await portFree(port))) return { proc, port, url: `http://127.0.0.1:${port}` };
-    if (proc.child.exitCode !== null) break;
+    if (proc.child.exitCode !== null || proc.spawnError) break;
     // eslint-disable-next-line no-await-in-loop
     await sleep(50);
   }
