@@ -556,7 +556,7 @@ def database(net, cluster, hold):
     net.heal()
 
 
-def run_scenario(name, binary, hold, warm, quiet):
+def run_scenario(name, binary, hold, warm):
     spec = SCENARIOS[name]
     net = Net(spec.size)
     work = tempfile.mkdtemp(prefix="keymesh-faults-")
@@ -609,7 +609,7 @@ def run_scenario(name, binary, hold, warm, quiet):
                 sum(1 for o in during if not o[4] and o[1] == SCENARIOS[name].faulted),
                 sum(1 for o in during if o[1] == SCENARIOS[name].faulted)),
         }
-        if problems and not quiet:
+        if problems:
             for p in problems[:20]:
                 print(f"  {name}: {p}")
         return figures, problems
@@ -641,10 +641,14 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"faults: {tool} is missing (scripts/setup installs it)")
     names = args.only or (["partition", "kill"] if args.short else list(SCENARIOS))
+    if any(SCENARIOS[n].database for n in names if n in SCENARIOS):
+        for tool in ("mariadb-install-db", "mariadb", "/usr/sbin/mariadbd"):
+            if not shutil.which(tool):
+                sys.exit(f"faults: {tool} is missing (scripts/setup installs mariadb-server)")
     hold = min(args.hold, 4.0) if args.short else args.hold
     results, failed = [], False
     for name in names:
-        figures, problems = run_scenario(name, args.bin, hold, 2.0 if args.short else 3.0, False)
+        figures, problems = run_scenario(name, args.bin, hold, 2.0 if args.short else 3.0)
         results.append(figures)
         failed = failed or bool(problems)
         print(" ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
