@@ -287,13 +287,12 @@ class History:
     def __init__(self):
         self.lock = threading.Lock()
         self.ops = []  # (kind, node, start, end, ok, detail)
-        self.created = {}  # sid -> node that acknowledged it
+        self.created = {}  # sid -> (node that acknowledged it, when)
         self.revoked = {}  # sid -> (ack time, nodes it reached)
         self.maybe_revoked = set()  # revocations without a 200: in force or not
         self.tokens = {}  # token -> sid
         self.accepts = []  # (node, token, start)
         self.reads = []  # (sid, node, start, status)
-        self.created_at = {}  # sid -> when its create was acknowledged
         self.winners = {}  # object id -> [node ...]
 
     def add(self, kind, node, start, ok, detail=None):
@@ -336,8 +335,7 @@ class Load:
                 ok = status == 201
                 if ok:
                     with h.lock:
-                        h.created[body["sid"]] = node
-                        h.created_at[body["sid"]] = time.time()
+                        h.created[body["sid"]] = (node, time.time())
                     mine.append(body["sid"])
                 h.add("create", node, t0, ok, status)
             elif op < 0.5:
@@ -406,7 +404,7 @@ def check(cluster, history, nodes):
     problems = []
     h = history
     revoked = dict(h.revoked)
-    for sid, node in list(h.created.items()):
+    for sid, (node, _) in list(h.created.items()):
         if sid in h.maybe_revoked:
             continue
         for i in nodes:
@@ -444,7 +442,7 @@ def stale_reads(history):
         if status != 404 or sid in h.maybe_revoked:
             continue
         revoked = h.revoked.get(sid)
-        if h.created_at.get(sid, t) < t and (revoked is None or revoked[0] > t):
+        if h.created.get(sid, (0, t))[1] < t and (revoked is None or revoked[0] > t):
             n += 1
     return n
 
