@@ -255,6 +255,17 @@ void catch_up(bus_pointer self, const std::string& peer, bus_actor peer_bus) {
       });
 }
 
+/// One read of a peer's deny set ended: when none is left, whoever waits
+/// for them ((get, revoke)) is answered.
+void deny_read_done(bus_pointer self) {
+  auto& st = self->state;
+  if (st.deny_reads > 0 && --st.deny_reads > 0)
+    return;
+  for (auto& waiter : st.deny_waiters)
+    waiter.deliver(true);
+  st.deny_waiters.clear();
+}
+
 /// Takes PEER's deny set: revocations in force there that this node may
 /// have missed for good (their origin restarted, or its retention let
 /// them go) are enforced here from now on.
@@ -263,11 +274,13 @@ void take_revocations(bus_pointer self, const std::string& peer,
   auto& st = self->state;
   if (!st.options().deny)
     return;
+  ++st.deny_reads;
   self
     ->request(peer_bus, st.options().peer_timeout, atom::replay_v,
               atom::revoke_v)
     .then(
       [=](bus_event_list& held) {
+        deny_read_done(self);
         auto& opts = self->state.options();
         size_t taken = 0;
         for (auto& e : held) {
@@ -289,8 +302,9 @@ void take_revocations(bus_pointer self, const std::string& peer,
                        taken, peer);
       },
       [=](caf::error& err) {
-        spdlog::debug("bus: the revocations of {} were not read: {}", peer,
-                      self->system().render(err));
+        deny_read_done(self);
+        spdlog::warn("bus: the revocations of {} were not read: {}", peer,
+                     self->system().render(err));
       });
 }
 
@@ -459,6 +473,15 @@ bus_actor::behavior_type bus(bus_pointer self, bus_options opts) {
         out.push_back(std::move(e));
       }
       return out;
+    },
+    [=](atom::get, atom::revoke) -> caf::result<bool> {
+      if (!here(self))
+        return refused();
+      auto& st = self->state;
+      if (st.deny_reads == 0)
+        return true;
+      st.deny_waiters.push_back(self->make_response_promise());
+      return st.deny_waiters.back();
     },
     [=](atom::subscribe, std::vector<std::string>& topics, caf::actor& who) {
       if (!who || !here(self))

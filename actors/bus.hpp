@@ -19,6 +19,7 @@
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/response_promise.hpp>
 
 #include "actors/admission.hpp"
 #include "actors/interfaces.hpp"
@@ -122,6 +123,11 @@ public:
     bool catching_up = false;
   };
   std::map<std::string, seen_origin> seen;
+
+  /// Reads of peers' deny sets on their way, and who waits for them all
+  /// to end ((get, revoke): a node reports ready only then).
+  size_t deny_reads = 0;
+  std::vector<caf::response_promise> deny_waiters;
 
   /// Serials kept past a gap per origin; beyond, the gap is given up (the
   /// origin's retention has let it go long before).

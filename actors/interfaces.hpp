@@ -72,8 +72,10 @@ using membership_actor = caf::typed_actor<
   // node's services.
   caf::replies_to<atom::prove, std::string, std::string,
                   node_services>::with<node_services>,
-  // Heartbeat; answers with the same sequence number.
-  caf::replies_to<atom::ping, uint64_t>::with<uint64_t>,
+  // Heartbeat; answers with the same sequence number and the answering
+  // node's wall clock (Unix ms), from which the pinging node estimates the
+  // offset between their clocks.
+  caf::replies_to<atom::ping, uint64_t>::with<uint64_t, int64_t>,
   // A peer's view of the cluster: (instance id, address) of what it knows.
   caf::reacts_to<atom::gossip, std::vector<member_info>>,
   // Addresses found by discovery (DNS SRV), added as seeds.
@@ -147,6 +149,11 @@ using bus_actor = caf::typed_actor<
   // node's deny set, as "revocations" events (origin this node, serial 0),
   // whoever took them: what their origins may no longer have to replay.
   caf::replies_to<atom::replay, atom::revoke>::with<bus_event_list>,
+  // From membership, before the node reports ready: answers (true) once
+  // the deny sets of the peers linked so far have been read (or their
+  // reads failed), so a node back from a restart enforces what it missed
+  // before it takes traffic.
+  caf::replies_to<atom::get, atom::revoke>::with<bool>,
   // Local subscriptions ("*" is every topic); a subscriber that terminates
   // is dropped.
   caf::reacts_to<atom::subscribe, std::vector<std::string>, caf::actor>,

@@ -1,6 +1,7 @@
 #include "actors/membership.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 #include <caf/actor_system.hpp>
@@ -160,6 +161,44 @@ bool membership_state::heard(const std::string& id, monotonic_time sent,
   return true;
 }
 
+std::optional<std::pair<bool, std::string>>
+membership_state::clock_sample(const std::string& id, time_point sent,
+                               time_point received, int64_t peer_ms) {
+  using std::chrono::milliseconds;
+  auto i = members.find(id);
+  if (i == members.end() || i->second.st == state::down)
+    return std::nullopt;
+  auto& m = i->second;
+  auto midpoint = to_unix_ms(sent) + (to_unix_ms(received) - to_unix_ms(sent)) / 2;
+  m.clock_offset = milliseconds{peer_ms - midpoint};
+  m.clock_measured = true;
+  auto limit = opts_.clock_warning;
+  if (limit.count() <= 0)
+    return std::nullopt;
+  auto size = milliseconds{std::abs(m.clock_offset.count())};
+  auto describe = [&] {
+    return fmt::format("{} ms {}", size.count(),
+                       m.clock_offset.count() >= 0 ? "ahead of this node's"
+                                                   : "behind this node's");
+  };
+  if (!m.clock_warned && size > limit) {
+    m.clock_warned = true;
+    return std::make_pair(
+      true, fmt::format("membership: peer {}'s clock is {}: tokens and "
+                        "expiry times it sets are off by as much (tolerated: "
+                        "keys.leeway); check NTP on both",
+                        id, describe()));
+  }
+  if (m.clock_warned && size <= limit / 2) {
+    m.clock_warned = false;
+    return std::make_pair(false,
+                          fmt::format("membership: peer {}'s clock is back "
+                                      "in line ({})",
+                                      id, describe()));
+  }
+  return std::nullopt;
+}
+
 std::string membership_state::random_nonce() {
   return keymesh::random_bytes(32);
 }
@@ -275,7 +314,7 @@ cluster_status membership_state::status() const {
     out.members.push_back(
       member_info{id, m.address, to_text(m.st), to_unix_ms(m.since),
                   static_cast<int64_t>(m.rtt.count()), m.protocol,
-                  m.incarnation});
+                  m.incarnation, m.clock_offset.count()});
   // Addresses known but never linked (e.g. seeds that are not up).
   for (auto& [address, e] : addresses) {
     if (e.is_self || !e.id.empty())
@@ -305,15 +344,31 @@ void report_seeds_if_tried(membership_pointer self) {
       return;
   st.seeds_reported = true;
   spdlog::info("membership: every seed has been tried once");
-  if (st.options().on_seeds_tried)
-    st.options().on_seeds_tried();
+  if (!st.options().on_seeds_tried)
+    return;
+  if (!st.options().bus)
+    return st.options().on_seeds_tried();
+  // Ready only once the revocations the linked peers hold are enforced
+  // here too (a node back from a restart has missed some).
+  self
+    ->request(st.options().bus, st.options().failure_timeout * 4,
+              atom::get_v, atom::revoke_v)
+    .then(
+      [=](bool) { self->state.options().on_seeds_tried(); },
+      [=](caf::error& err) {
+        spdlog::warn("membership: the peers' revocations were not all read "
+                     "({}); reporting ready anyway",
+                     self->system().render(err));
+        self->state.options().on_seeds_tried();
+      });
 }
 
 std::chrono::milliseconds backoff(membership_state& st, unsigned failures) {
   using std::chrono::milliseconds;
-  // heartbeat, 2x, 4x ... at most 30 s, plus up to a quarter of jitter.
+  // heartbeat, 2x, 4x, 8x (at most 30 s), plus up to a quarter of jitter:
+  // a link cut for long comes back within about 8 heartbeats of the heal.
   auto base = st.options().heartbeat.count()
-              << std::min(failures > 0 ? failures - 1 : 0u, 5u);
+              << std::min(failures > 0 ? failures - 1 : 0u, 3u);
   auto capped = std::min<int64_t>(base, 30'000);
   std::uniform_int_distribution<int64_t> jitter{0, capped / 4};
   return milliseconds{capped + jitter(st.rng)};
@@ -518,10 +573,18 @@ void heartbeat(membership_pointer self) {
         || std::find(silent.begin(), silent.end(), id) != silent.end())
       continue;
     auto sent = now;
+    auto sent_wall = opts.wall();
     self->request(m.handle, opts.failure_timeout, atom::ping_v, ++st.ping_seq)
       .then(
-        [=, id = id](uint64_t) {
+        [=, id = id](uint64_t, int64_t peer_ms) {
           auto& st = self->state;
+          if (auto note = st.clock_sample(id, sent_wall, st.options().wall(),
+                                          peer_ms)) {
+            if (note->first)
+              spdlog::warn("{}", note->second);
+            else
+              spdlog::info("{}", note->second);
+          }
           auto i = st.members.find(id);
           auto was_suspect = i != st.members.end()
                              && i->second.st
@@ -628,10 +691,10 @@ membership_actor::behavior_type membership(membership_pointer self,
       link_up(self, hello, theirs, {});
       return st.services();
     },
-    [=](atom::ping, uint64_t seq) -> caf::result<uint64_t> {
+    [=](atom::ping, uint64_t seq) -> caf::result<uint64_t, int64_t> {
       if (!from_member(self))
         return make_error(ec::refused, "not an admitted cluster member");
-      return seq;
+      return {seq, to_unix_ms(self->state.options().wall())};
     },
     [=](atom::gossip, std::vector<member_info>& view) {
       if (!from_member(self))

@@ -29,7 +29,7 @@
 namespace keymesh {
 
 /// Bumped whenever the cluster protocol changes incompatibly.
-inline constexpr uint32_t cluster_protocol_version = 3;
+inline constexpr uint32_t cluster_protocol_version = 4;
 
 /// "key=value" for every setting that must agree across the cluster.
 std::vector<std::string> shared_settings(const config::settings& cfg);
@@ -99,8 +99,12 @@ struct membership_options {
   monotonic_clock monotonic = system_monotonic_clock();
   /// Seed of the back-off jitter and the gossip choices (0: random).
   uint32_t random_seed = 0;
-  /// Wall-clock time for the "since" of member states.
+  /// Wall-clock time for the "since" of member states and the clock
+  /// offsets measured by heartbeats.
   wall_clock wall = system_wall_clock();
+  /// A peer whose clock is further ahead or behind than this is logged as
+  /// a warning (0: never; the node uses half of keys.leeway).
+  std::chrono::milliseconds clock_warning{0};
 };
 
 class membership_state {
@@ -121,6 +125,12 @@ public:
     /// The node the member was admitted as.
     caf::node_id node;
     std::chrono::steady_clock::time_point last_heard;
+    /// How far the member's wall clock is ahead of this node's (negative:
+    /// behind), from the last heartbeat answer; whether one was measured,
+    /// and whether it is being warned about.
+    std::chrono::milliseconds clock_offset{0};
+    bool clock_measured = false;
+    bool clock_warned = false;
   };
 
   /// What this node knows about an address it may dial.
@@ -200,6 +210,14 @@ public:
   /// trip measured, a suspect member up again. False when ID is not a
   /// member that is up or suspect.
   bool heard(const std::string& id, monotonic_time sent, monotonic_time now);
+
+  /// Member ID's wall clock read PEER_MS (Unix ms) while this node's read
+  /// between SENT and RECEIVED: its offset is PEER_MS less the midpoint.
+  /// Returns a message to log when the offset crosses
+  /// options().clock_warning (warning) or comes back under half of it.
+  std::optional<std::pair<bool, std::string>>
+  clock_sample(const std::string& id, time_point sent, time_point received,
+               int64_t peer_ms);
 
   std::string random_nonce();
 

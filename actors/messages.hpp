@@ -118,12 +118,16 @@ struct member_info {
   int64_t rtt_us = 0;
   uint32_t protocol_version = 0;
   uint64_t incarnation = 0;
+  /// How far the member's wall clock is ahead of this node's (negative:
+  /// behind), in ms, estimated from the last heartbeat; 0: none yet.
+  int64_t clock_offset_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("member_info"), x.instance_id, x.address,
-           x.state, x.since, x.rtt_us, x.protocol_version, x.incarnation);
+           x.state, x.since, x.rtt_us, x.protocol_version, x.incarnation,
+           x.clock_offset_ms);
 }
 
 /// This node and its view of the cluster (GET /api/cluster).

@@ -68,6 +68,13 @@ std::vector<key_spec> make_table() {
             "admin key file, the SQLite database and other state. Private "
             "keys stay in memory unless keys.encryption_key_file is set "
             "(then sealed in signing_keys.sealed)."),
+      entry("node.clock_offset", t::duration,
+            KEYMESH_FIELD(node.clock_offset),
+            "Added to the system clock wherever this node reads the time: "
+            "for fault tests of a node whose clock runs ahead (peers log a "
+            "warning and show the offset in /api/cluster). Keep 0s; fix "
+            "clocks with NTP.")
+          .range(0, 1 * day),
       entry("http.listen", t::address, KEYMESH_FIELD(http.listen),
             "Address the HTTP API listens on."),
       entry("http.admin_keys_file", t::path,

@@ -16,6 +16,8 @@ namespace keymesh::config {
 struct settings {
   struct node_section {
     std::string data_dir = "./data";
+    /// Added to the system clock (tests of a node whose clock runs ahead).
+    std::chrono::milliseconds clock_offset{0};
   } node;
 
   struct http_section {

@@ -283,8 +283,10 @@ void api::get_cluster(const request&, const route_params&, responder& done) {
                    {"protocol_version", m.protocol_version}};
             if (m.since != 0)
               j["since"] = m.since;
-            if (m.rtt_us != 0)
+            if (m.rtt_us != 0) {
               j["rtt_ms"] = static_cast<double>(m.rtt_us) / 1000.0;
+              j["clock_offset_ms"] = m.clock_offset_ms;
+            }
             return j;
           };
           json members = json::array();

@@ -25,6 +25,7 @@
 #include "http/server.hpp"
 #include "persistence/data_dir.hpp"
 #include "common/random.hpp"
+#include "config/duration.hpp"
 
 namespace keymesh {
 
@@ -92,6 +93,12 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   std::unique_ptr<node> self{new node};
   self->cfg_ = std::move(cfg);
   self->clock_ = clock;
+  if (auto offset = self->cfg_.node.clock_offset; offset.count() != 0) {
+    spdlog::warn("node.clock_offset: this node's clock runs {} ahead of "
+                 "the system clock (for tests)",
+                 config::format_duration(offset));
+    self->clock_ = [clock, offset] { return clock() + offset; };
+  }
   warn_about_cluster_settings(self->cfg_);
   // In order: each step uses what the ones before it started, and a throw
   // destroys the half-built node, which stops what was started.
@@ -494,6 +501,10 @@ void node::start_cluster(caf::actor_system& sys,
   opts.bus = bus_;
   opts.admitted = admitted_;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
+  opts.wall = clock_;
+  opts.clock_warning = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         c.keys.leeway)
+                       / 2;
   opts.await_discovery = c.cluster.discovery == "srv";
   // Peers dial the configured address, so it needs a fixed port.
   if (listen->port == 0)

@@ -351,7 +351,7 @@ CAF_TEST(a_peer_that_never_proved_who_it_is_is_not_heard) {
   std::string ping = "no answer", members = "no answer", prove = "no answer";
   self->request(membership, std::chrono::seconds{5}, keymesh::atom::ping_v,
                 uint64_t{7})
-    .receive([&](uint64_t) { ping = "answered"; },
+    .receive([&](uint64_t, int64_t) { ping = "answered"; },
              [&](caf::error& err) { ping = outcome(err); });
   CAF_CHECK(ping.find("not an admitted cluster member") != std::string::npos);
   self->request(membership, std::chrono::seconds{5}, keymesh::atom::get_v,

@@ -109,6 +109,15 @@ struct fixture : test_coordinator_fixture<actor_config> {
     return out;
   }
 
+  /// Whether the answer to a (get, revoke) is in self's mailbox.
+  bool answered_ready() {
+    bool ready = false;
+    self->receive([&](bool ok) { ready = ok; },
+                  [&](caf::error& err) { CAF_FAIL(sys.render(err)); },
+                  caf::after(std::chrono::seconds{0}) >> [] {});
+    return ready;
+  }
+
   std::shared_ptr<std::vector<bus_event>> last_events;
 
 private:
@@ -229,6 +238,41 @@ CAF_TEST(a node that links takes the revocations its peer holds) {
   CAF_CHECK(b.session_denied("from-a-gone-node", 1000));
   CAF_CHECK_EQUAL(b.subject_revoked_at("mallory", 1000), 5);
   CAF_CHECK_EQUAL(b.size(), 2u); // not what had ended
+}
+
+CAF_TEST(ready waits until the linked peers deny sets are read) {
+  add_bus("a");
+  add_bus("b");
+  add_bus("c");
+  // No link yet: nothing to wait for.
+  self->send(buses.at("c"), atom::get_v, atom::revoke_v);
+  sched.run();
+  CAF_CHECK(answered_ready());
+  // c links to a, which holds a revocation c missed, and to a peer that
+  // does not answer yet (busy, far away).
+  denies.at("a")->add(state::deny_kind::sid, "revoked-while-away", 1,
+                      9'999'999'999'999);
+  auto silent = sys.spawn(
+    [](caf::event_based_actor* self, int) -> caf::behavior {
+      self->set_default_handler(caf::skip);
+      return {[](atom::tick) {}};
+    },
+    0);
+  self->send(buses.at("c"), atom::join_v, peer_bus{"a", buses.at("a")});
+  self->send(buses.at("c"), atom::join_v,
+             peer_bus{"slow", caf::actor_cast<bus_actor>(silent)});
+  self->send(buses.at("c"), atom::get_v, atom::revoke_v);
+  sched.run();
+  // a's set is in force, but the slow peer's read is still on its way.
+  CAF_CHECK(denies.at("c")->session_denied("revoked-while-away", 1000));
+  CAF_CHECK(!answered_ready());
+  // Its read times out: c answers (the node reports ready, and the log
+  // says which peer's revocations were not read).
+  sched.trigger_timeouts();
+  sched.run();
+  CAF_CHECK(answered_ready());
+  caf::anon_send_exit(silent, caf::exit_reason::kill);
+  sched.run();
 }
 
 CAF_TEST(a gap is filled from its origin without waiting for a rejoin) {

@@ -184,7 +184,7 @@ CAF_TEST(schema derives env names and matches the struct defaults) {
                   "KEYMESH_CLUSTER_STATIC_PEERS");
   CAF_CHECK_EQUAL(find_env("KEYMESH_HTTP_LISTEN")->name, "http.listen");
   CAF_CHECK(find_key("cluster.tls.passphrase")->secret);
-  CAF_CHECK_EQUAL(schema().size(), 101u);
+  CAF_CHECK_EQUAL(schema().size(), 102u);
   std::set<std::string> env_names;
   for (const auto& spec : schema()) {
     CAF_CHECK(env_names.insert(spec.env_name).second);

@@ -220,4 +220,38 @@ CAF_TEST(the_failure_detector_follows_injected_time) {
   CAF_CHECK(!st.heard("node-3", *t, *t));
 }
 
+CAF_TEST(clock_offsets_are_measured_and_warned_about) {
+  auto wall = std::make_shared<time_point>(from_unix_ms(1'700'000'000'000));
+  membership_options o;
+  o.instance_id = "node-1";
+  o.wall = [wall] { return *wall; };
+  o.clock_warning = 15s;
+  membership_state st;
+  st.configure(std::move(o));
+  auto& m = st.members["node-2"];
+  m.id = "node-2";
+  m.st = membership_state::state::up;
+  auto sent = *wall;
+  auto received = sent + 10ms;
+  // The peer read its clock 2 s ahead of the midpoint of the round trip.
+  CAF_CHECK(!st.clock_sample("node-2", sent, received,
+                             1'700'000'002'005));
+  CAF_CHECK_EQUAL(m.clock_offset.count(), 2000);
+  CAF_CHECK_EQUAL(st.status().members.at(0).clock_offset_ms, 2000);
+  // 30 s ahead: one warning, not one per heartbeat.
+  auto note = st.clock_sample("node-2", sent, received, 1'700'000'030'005);
+  CAF_REQUIRE(note);
+  CAF_CHECK(note->first);
+  CAF_CHECK(note->second.find("30000 ms ahead") != std::string::npos);
+  CAF_CHECK(!st.clock_sample("node-2", sent, received, 1'700'000'030'005));
+  // Behind counts too; back under half the limit, it says so once.
+  CAF_CHECK(!st.clock_sample("node-2", sent, received, 1'699'999'980'005));
+  CAF_CHECK_EQUAL(m.clock_offset.count(), -20000);
+  note = st.clock_sample("node-2", sent, received, 1'700'000'000'005);
+  CAF_REQUIRE(note);
+  CAF_CHECK(!note->first);
+  // Not a member: nothing measured.
+  CAF_CHECK(!st.clock_sample("node-9", sent, received, 0));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
