@@ -739,6 +739,27 @@ void on_ownership(shard_pointer self, ownership next) {
     for (auto& id : previous.owners)
       if (id != me && live(id))
         sources.insert(id);
+  // A member came back (after a cut or a pause): it, or a co-owner that
+  // saw it first, may hold writes taken meanwhile that this node lacks.
+  // Exchange with every other co-owner now, not at the next anti-entropy
+  // round (this does not hold up serving); after a handoff, once it is
+  // done, so that what it brought reaches them too.
+  auto in_previous = [&](const std::string& id) {
+    return std::find(previous.members.begin(), previous.members.end(), id)
+           != previous.members.end();
+  };
+  std::vector<std::string> co_owners;
+  for (auto& id : st.view.owners)
+    if (id != me && sources.count(id) == 0)
+      co_owners.push_back(id);
+  auto exchange = [self, co_owners] {
+    for (auto& id : co_owners)
+      sync_with(self, id, false, 0, [](bool) {});
+  };
+  if (sources.empty() && !previous.members.empty()
+      && !std::all_of(st.view.members.begin(), st.view.members.end(),
+                      in_previous))
+    exchange();
   st.syncing = sources;
   if (sources.empty()) {
     if (st.ready)
@@ -763,8 +784,10 @@ void on_ownership(shard_pointer self, ownership next) {
                      st.options().partition, peer);
       }
       st.syncing.erase(peer);
-      if (st.syncing.empty() && !st.ready)
+      if (st.syncing.empty() && !st.ready) {
         become_ready(self);
+        exchange();
+      }
     });
 }
 

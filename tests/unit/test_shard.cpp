@@ -335,6 +335,28 @@ CAF_TEST(a new owner pulls the partition before it serves) {
   CAF_CHECK_EQUAL(metrics->handoff_records.load(), 50u);
 }
 
+CAF_TEST(owners exchange at once when a member comes back) {
+  for (auto id : {"a", "b", "c"})
+    add_node(id);
+  set_view({"a", "b", "c"}, {"a", "b"}, 3, 2);
+  // c is cut off (a and b own the partition on their side, as before).
+  set_view({"a", "b"}, {"a", "b"}, 3, 2);
+  // a holds a write that b lacks: one c took while it was alone and a got
+  // from c when the cut healed (a's link to c came up before b's).
+  state::record r;
+  r.value = "x";
+  r.ver = state::version{state::make_stamp(clock.ms() + 5), 3};
+  r.expires_at = clock.ms() + 60'000;
+  CAF_REQUIRE(ask<atom::ok>("a", atom::replicate_v,
+                            record_list{{"sessions", "made-alone", r}}));
+  CAF_REQUIRE_EQUAL(local_size("b"), 0u);
+  // c is back. The owners did not change, but b exchanges with a now, with
+  // no anti-entropy round (no tick) in between.
+  set_view({"a", "b", "c"}, {"a", "b"}, 3, 2);
+  CAF_CHECK_EQUAL(local_size("b"), 1u);
+  CAF_CHECK_EQUAL(get("b", "made-alone"), "x");
+}
+
 CAF_TEST(anti entropy repairs a replica that missed writes) {
   for (auto id : {"a", "b"})
     add_node(id);
