@@ -743,7 +743,8 @@ void on_ownership(shard_pointer self, ownership next) {
   // saw it first, may hold writes taken meanwhile that this node lacks.
   // Exchange with every other co-owner now, not at the next anti-entropy
   // round (this does not hold up serving); after a handoff, once it is
-  // done, so that what it brought reaches them too.
+  // done, so that what it brought reaches them too; and once more a tick
+  // later.
   auto in_previous = [&](const std::string& id) {
     return std::find(previous.members.begin(), previous.members.end(), id)
            != previous.members.end();
@@ -756,10 +757,18 @@ void on_ownership(shard_pointer self, ownership next) {
     for (auto& id : co_owners)
       sync_with(self, id, false, 0, [](bool) {});
   };
-  if (sources.empty() && !previous.members.empty()
-      && !std::all_of(st.view.members.begin(), st.view.members.end(),
-                      in_previous))
-    exchange();
+  bool member_back = !previous.members.empty()
+                     && !std::all_of(st.view.members.begin(),
+                                     st.view.members.end(), in_previous);
+  if (member_back) {
+    if (sources.empty())
+      exchange();
+    // Writes coordinated under the views before this one may still be on
+    // their way to the owners of those views: one more round a tick after
+    // the view settled takes them in.
+    auto soon = st.options().monotonic() + st.options().tick_interval;
+    st.next_anti_entropy = std::min(st.next_anti_entropy, soon);
+  }
   st.syncing = sources;
   if (sources.empty()) {
     if (st.ready)
