@@ -5,7 +5,9 @@ Each node runs in a network namespace this script creates (veth pairs on a
 bridge, addresses 10.231.K.i, all removed at the end), so that it can cut
 the links between nodes both ways or one way and drop a share of their
 packets (nftables in each namespace), pause a node (SIGSTOP), kill it (-9)
-and restart it. Each scenario runs a bounded mixed load from a client per
+and restart it, slow one link (a delaying relay, delayer.py: this
+kernel has no netem) and run a node's clock ahead (node.clock_offset).
+Each scenario runs a bounded mixed load from a client per
 node (session creates, reads, touches, revocations, token verifies,
 single-use consumes), records every operation with its answer, injects
 the fault, heals it, waits for the cluster to converge and checks the
@@ -15,9 +17,14 @@ history:
 - every acknowledged revocation is enforced by every node afterwards, and
   no node that the revocation reached accepted the token after the
   revocation was acknowledged;
-- a single-use value was won by at most one caller.
+- a single-use value was won by at most one caller;
+- a restarted node, the moment it reports ready, refuses every token whose
+  revocation was acknowledged before (kill, join-kill);
+- in clock-ahead, each side sees the other's clock offset.
 
-It prints one line of figures per scenario (and --json writes them).
+It also counts the tokens of live sessions that a ready node refused
+(refused_live), the stale reads, the error rate and the 99th percentile
+latency during the fault. It prints one line of figures per scenario (and --json writes them).
 Needs root (namespaces, nftables); run by `make faults`, and by ctest as
 faults.short.
 """
@@ -39,6 +46,9 @@ HEARTBEAT = "500ms"
 FAILURE_TIMEOUT = "2s"
 HTTP_PORT = 8080
 CLUSTER_PORT = 7401
+RELAY_PORT = 7499
+RELAY_MARK = 0x4b4d
+DELAYER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "delayer.py")
 
 
 def run(*args, ns=None, check=True):
@@ -105,6 +115,33 @@ class Net:
                 run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", self.addr(b),
                     "numgen", "random", "mod", "100", "<", str(percent), "drop", ns=self.ns(a))
 
+    def loss_between(self, a, b, percent):
+        """A share of what A and B send each other is lost."""
+        for x, y in ((a, b), (b, a)):
+            run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", self.addr(y),
+                "numgen", "random", "mod", "100", "<", str(percent), "drop", ns=self.ns(x))
+
+    def relay(self, a, b, delay_ms, log):
+        """Node A's connections to B's cluster port go through a delaying
+        relay in A's namespace (delayer.py; idle until delay() turns it
+        on). Returns the relay's process."""
+        ns = self.ns(a)
+        rules = (
+            "table ip relay {\n"
+            "  chain output { type nat hook output priority -100; }\n"
+            "}\n"
+        )
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
+                       text=True, check=True, capture_output=True)
+        run("nft", "add", "rule", "ip", "relay", "output", "ip", "daddr", self.addr(b), "tcp", "dport",
+            str(CLUSTER_PORT), "meta", "mark", "!=", str(RELAY_MARK), "redirect", "to", f":{RELAY_PORT}", ns=ns)
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, DELAYER, str(RELAY_PORT),
+                                 str(delay_ms), str(RELAY_MARK)], stdout=subprocess.PIPE, stderr=log, text=True)
+        if proc.stdout.readline().strip() != "listening":
+            proc.kill()
+            raise RuntimeError(f"the delaying relay in {ns} did not start")
+        return proc
+
     def heal(self):
         for i in range(1, self.count + 1):
             for chain in ("input", "output"):
@@ -122,11 +159,12 @@ class Net:
 class Cluster:
     """keymesh nodes from genclust, each in its namespace."""
 
-    def __init__(self, binary, net, work, env=None):
+    def __init__(self, binary, net, work, env=None, node_env=None):
         self.binary, self.net, self.work = binary, net, work
         self.env = env or {}
         self.procs = {}
         self.runs = {}
+        self.unready = {}  # node -> [[from, until]]: not to be sent traffic
         out = subprocess.run([binary, "genclust", "--nodes", str(net.count), "--out", os.path.join(work, "c")],
                              capture_output=True, text=True)
         if out.returncode != 0:
@@ -141,6 +179,7 @@ class Cluster:
                 "KEYMESH_CLUSTER_HEARTBEAT": HEARTBEAT,
                 "KEYMESH_CLUSTER_FAILURE_TIMEOUT": FAILURE_TIMEOUT,
                 **self.env,
+                **(node_env or {}).get(i, {}),
             }
         self.keys = {}
 
@@ -154,6 +193,8 @@ class Cluster:
         return self.keys[i]
 
     def start(self, i):
+        if i not in self.runs:
+            self.unready.setdefault(i, []).append([time.time(), None])
         self.runs[i] = self.runs.get(i, 0) + 1
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYMESH_")}
         env.update(self.node_env[i])
@@ -162,6 +203,17 @@ class Cluster:
             ["ip", "netns", "exec", self.net.ns(i), self.binary, "serve", "--config", self.config(i)],
             env=env, stdout=log, stderr=subprocess.STDOUT)
 
+    def serving(self, i, t):
+        """Whether node I was ready at T: not between a kill (or its first
+        start) and the next time a scenario saw it ready."""
+        return not any(start <= t and (end is None or t < end) for start, end in self.unready.get(i, []))
+
+    def await_ready(self, i, seconds=30):
+        self.wait(f"node {i} ready", lambda: self.ready(i), seconds)
+        for span in self.unready.get(i, []):
+            if span[1] is None:
+                span[1] = time.time()
+
     def signal(self, i, sig):
         p = self.procs.get(i)
         if p and p.poll() is None:
@@ -169,6 +221,7 @@ class Cluster:
 
     def kill(self, i):
         p = self.procs.get(i)
+        self.unready.setdefault(i, []).append([time.time(), None])
         if p and p.poll() is None:
             os.kill(p.pid, signal.SIGCONT)
             os.kill(p.pid, signal.SIGKILL)
@@ -211,6 +264,14 @@ class Cluster:
             if any(f"node-{j}" not in up for j in nodes if j != i):
                 return False
         return True
+
+    def clock_offsets(self, i):
+        """Node I's measured clock offsets of its peers: {id: ms}."""
+        status, view = self.call(i, "GET", "/api/cluster", timeout=1.0)
+        if status != 200:
+            return {}
+        return {m["instance_id"]: m["clock_offset_ms"] for m in view.get("members", [])
+                if "clock_offset_ms" in m}
 
     def wait(self, what, fn, seconds):
         deadline = time.time() + seconds
@@ -291,7 +352,9 @@ class History:
         self.revoked = {}  # sid -> (ack time, nodes it reached)
         self.maybe_revoked = set()  # revocations without a 200: in force or not
         self.tokens = {}  # token -> sid
+        self.minted = {}  # token -> (node, start)
         self.accepts = []  # (node, token, start)
+        self.refusals = []  # (node, token, start, error)
         self.reads = []  # (sid, node, start, status)
         self.winners = {}  # object id -> [node ...]
 
@@ -369,12 +432,16 @@ class Load:
                 if status == 201:
                     with h.lock:
                         h.tokens[body["token"]] = sid
+                        h.minted[body["token"]] = (node, t0)
                     target = rng.choice(self.nodes)
                     t1 = time.time()
                     vstatus, v = c.call(target, "POST", "/api/verify", {"token": body["token"]})
                     if vstatus == 200 and v.get("active"):
                         with h.lock:
                             h.accepts.append((target, body["token"], t1))
+                    elif vstatus == 200:
+                        with h.lock:
+                            h.refusals.append((target, body["token"], t1, v.get("reason")))
                     h.add("verify", target, t1, vstatus == 200, vstatus)
                 h.add("token", node, t0, status in (201, 404), status)
             else:
@@ -433,12 +500,60 @@ def check(cluster, history, nodes):
     return problems
 
 
-def stale_reads(history):
-    """Reads that answered 404 for a session acknowledged before the read
-    started and not revoked (not even possibly) by then."""
+def enforced_when_ready(cluster, history, node):
+    """Right after NODE reports ready: every token of a session whose
+    revocation was acknowledged before that is refused by it. (A node
+    that was away must have taken the revocations it missed before it
+    says it is ready.)"""
+    ready_at = time.time()
+    h = history
+    with h.lock:
+        revoked = {sid for sid, (acked, _) in h.revoked.items() if acked < ready_at}
+        tokens = [(t, sid) for t, sid in h.tokens.items() if sid in revoked]
+    problems = []
+    for token, sid in tokens:
+        status, v = cluster.call(node, "POST", "/api/verify", {"token": token})
+        if status == 200 and v.get("active"):
+            problems.append(f"node-{node} accepted a token of revoked {sid} "
+                            f"{time.time() - ready_at:.3f} s after it reported ready")
+    return problems
+
+
+def false_refusals(cluster, history):
+    """Verifies that answered active: false for a token of a session not
+    revoked (not even possibly) by then, both nodes ready (a load balancer
+    sends a node nothing before): {"node-N reason": count}."""
+    h = history
+    out = {}
+    for node, token, t, reason in h.refusals:
+        sid = h.tokens.get(token)
+        if sid in h.maybe_revoked or (sid in h.revoked and h.revoked[sid][0] <= t):
+            continue
+        minter, minted = h.minted[token]
+        if not cluster.serving(node, t) or not cluster.serving(minter, minted):
+            continue
+        key = f"node-{node} {reason}"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def p99_ms(ops):
+    """The 99th percentile of the operations' durations, in ms."""
+    if not ops:
+        return None
+    took = sorted(o[3] - o[2] for o in ops)
+    return round(1000 * took[min(len(took) - 1, int(len(took) * 0.99))])
+
+
+def stale_reads(history, since=0.0):
+    """Reads (started after SINCE) that answered 404 for a session
+    acknowledged before the read started and not revoked (not even
+    possibly) by then."""
     h = history
     n = 0
     for sid, node, t, status in h.reads:
+        if t < since:
+            continue
         if status != 404 or sid in h.maybe_revoked:
             continue
         revoked = h.revoked.get(sid)
@@ -463,21 +578,25 @@ def converge(cluster, history, nodes, seconds):
 SCENARIOS = {}
 
 
-def scenario(name, faulted, size=3, start=(1, 2, 3), final=(1, 2, 3), database=False):
+def scenario(name, faulted, size=3, start=(1, 2, 3), final=(1, 2, 3), database=False,
+             relayed=None, node_env=None):
     """Registers a scenario. FAULTED: the node the fault is done to; SIZE:
     the nodes genclust makes; START: those running (with a client each)
     before the fault; FINAL: those checked after it; DATABASE: the nodes
-    share a MariaDB server instead of a SQLite file each."""
+    share a MariaDB server instead of a SQLite file each; RELAYED: (a, b,
+    ms): the link between nodes a and b runs through delaying relays from
+    the start (the scenario turns the delay on); NODE_ENV: {node: {KEYMESH_*:
+    value}} for the whole run."""
     def register(fn):
         fn.faulted, fn.size, fn.start, fn.final = faulted, size, list(start), list(final)
-        fn.database = database
+        fn.database, fn.relayed, fn.node_env = database, relayed, node_env or {}
         SCENARIOS[name] = fn
         return fn
     return register
 
 
 @scenario("partition", 3)
-def partition(net, cluster, hold):
+def partition(net, cluster, history, hold):
     """Node 3 cut from nodes 1 and 2, both ways."""
     for other in (1, 2):
         net.cut(3, other)
@@ -487,7 +606,7 @@ def partition(net, cluster, hold):
 
 
 @scenario("one-way", 3)
-def one_way(net, cluster, hold):
+def one_way(net, cluster, history, hold):
     """Node 3 hears nodes 1 and 2, but what it sends them is lost."""
     for other in (1, 2):
         net.cut(3, other, both=False)
@@ -496,15 +615,41 @@ def one_way(net, cluster, hold):
 
 
 @scenario("loss", 3)
-def loss(net, cluster, hold):
+def loss(net, cluster, history, hold):
     """20 % of what node 3 sends to the others is lost."""
     net.loss(3, 20)
     time.sleep(hold)
     net.heal()
 
 
+@scenario("slow-link", 2, relayed=(1, 2, 200))
+def slow_link(net, cluster, history, hold):
+    """The link between nodes 1 and 2 slowed by 200 ms each way (a relay
+    holds every chunk) and 20 % of its packets lost, both directions."""
+    for relay in cluster.relays:
+        relay.send_signal(signal.SIGUSR1)
+    net.loss_between(1, 2, 20)
+    time.sleep(hold)
+    net.heal()
+    for relay in cluster.relays:
+        relay.send_signal(signal.SIGUSR2)
+
+
+@scenario("clock-ahead", 3, node_env={3: {"KEYMESH_NODE_CLOCK_OFFSET": "30s"}})
+def clock_ahead(net, cluster, history, hold):
+    """Node 3's clock runs 30 s ahead for the whole run (node.clock_offset);
+    the others must see it (clock_offset_ms in /api/cluster)."""
+    time.sleep(hold)
+    problems = []
+    for i, peer, expected in ((1, "node-3", 30000), (3, "node-1", -30000)):
+        seen = cluster.clock_offsets(i).get(peer)
+        if seen is None or abs(seen - expected) > 1000:
+            problems.append(f"node-{i} measured {peer}'s clock offset as {seen} ms, not about {expected}")
+    return problems
+
+
 @scenario("pause", 1)
-def pause(net, cluster, hold):
+def pause(net, cluster, history, hold):
     """Node 1 paused (SIGSTOP) for longer than the failure timeout."""
     cluster.signal(1, signal.SIGSTOP)
     time.sleep(max(hold, 3.5))
@@ -512,16 +657,18 @@ def pause(net, cluster, hold):
 
 
 @scenario("kill", 2)
-def kill(net, cluster, hold):
-    """Node 2 killed (-9), restarted after a while."""
+def kill(net, cluster, history, hold):
+    """Node 2 killed (-9), restarted after a while; once ready it enforces
+    the revocations made while it was down."""
     cluster.kill(2)
     time.sleep(hold)
     cluster.start(2)
-    cluster.wait("node 2 ready again", lambda: cluster.ready(2), 30)
+    cluster.await_ready(2)
+    return enforced_when_ready(cluster, history, 2)
 
 
 @scenario("split", 3, size=4, start=(1, 2, 3, 4), final=(1, 2, 3, 4))
-def split(net, cluster, hold):
+def split(net, cluster, history, hold):
     """A 4-node cluster split 2/2 (1 and 2 | 3 and 4): no side is a
     majority."""
     for a in (1, 2):
@@ -533,7 +680,7 @@ def split(net, cluster, hold):
 
 
 @scenario("join-kill", 2, size=4, start=(1, 2, 3), final=(1, 2, 3, 4))
-def join_kill(net, cluster, hold):
+def join_kill(net, cluster, history, hold):
     """Node 4 joins, and node 2 is killed (-9) while the partitions are
     handed over; restarted after a while."""
     cluster.start(4)
@@ -541,12 +688,14 @@ def join_kill(net, cluster, hold):
     cluster.kill(2)
     time.sleep(hold)
     cluster.start(2)
-    cluster.wait("node 2 ready again", lambda: cluster.ready(2), 30)
-    cluster.wait("node 4 ready", lambda: cluster.ready(4), 30)
+    cluster.await_ready(2)
+    problems = enforced_when_ready(cluster, history, 2)
+    cluster.await_ready(4)
+    return problems + enforced_when_ready(cluster, history, 4)
 
 
 @scenario("database", 3, database=True)
-def database(net, cluster, hold):
+def database(net, cluster, history, hold):
     """The shared database unreachable from node 3 only."""
     run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", f"{net.subnet}.254",
         "tcp", "dport", "3306", "drop", ns=net.ns(3))
@@ -559,10 +708,19 @@ def run_scenario(name, binary, hold, warm):
     net = Net(spec.size)
     work = tempfile.mkdtemp(prefix="keymesh-faults-")
     db = None
+    relays = []
     try:
         db = MariaDB(net, work) if spec.database else None
-        cluster = Cluster(binary, net, work, db.env() if db else None)
+        cluster = Cluster(binary, net, work, db.env() if db else None, spec.node_env)
+        if spec.relayed:
+            a, b, ms = spec.relayed
+            log = open(os.path.join(work, "relays.log"), "w")
+            relays.append(net.relay(a, b, ms, log))
+            relays.append(net.relay(b, a, ms, log))
+        cluster.relays = relays
     except Exception:
+        for relay in relays:
+            relay.kill()
         if db:
             db.stop()
         net.close()
@@ -573,17 +731,21 @@ def run_scenario(name, binary, hold, warm):
         for i in nodes:
             cluster.start(i)
         cluster.wait("the cluster linked", lambda: all(cluster.ready(i) for i in nodes) and cluster.linked(nodes), 30)
+        for i in nodes:
+            cluster.await_ready(i)
         history = History()
         load = Load(cluster, nodes, history)
         load.start()
         time.sleep(warm)
         fault_start = time.time()
-        SCENARIOS[name](net, cluster, hold)
+        early = SCENARIOS[name](net, cluster, history, hold) or []
         healed = time.time()
         cluster.wait("the cluster linked again", lambda: cluster.linked(spec.final), 60)
+        relinked = time.time()
         time.sleep(warm)
         load.finish()
         convergence, problems = converge(cluster, history, spec.final, 30)
+        problems = early + problems
         during = [o for o in history.ops if fault_start <= o[2] <= healed]
         figures = {
             "scenario": name,
@@ -592,17 +754,22 @@ def run_scenario(name, binary, hold, warm):
             "acknowledged_revocations": len(history.revoked),
             "unanswered_revocations": len(history.maybe_revoked),
             "stale_reads": stale_reads(history),
+            # The same, from 1 s after every node saw every other up again.
+            "stale_after_heal": stale_reads(history, relinked + 1.0),
             "verifies_accepted": len(history.accepts),
+            # Tokens of sessions never revoked that a node refused, by error.
+            "refused_live": false_refusals(cluster, history),
             "consumes_won": sum(len(w) for w in history.winners.values()),
             "lost": sum(1 for p in problems if p.startswith("acknowledged")),
             "violations": len(problems),
-            "relink_s": round(time.time() - healed, 1),
+            "relink_s": round(relinked - healed, 1),
             "converged_s": None if convergence is None else round(convergence, 1),
             # Operations of the clients of the other nodes during the fault
             # that failed (the faulted node's own clients are expected to).
             "errors_elsewhere": "{}/{}".format(
                 sum(1 for o in during if not o[4] and o[1] != SCENARIOS[name].faulted),
                 sum(1 for o in during if o[1] != SCENARIOS[name].faulted)),
+            "p99_ms_during": p99_ms(during),
             "errors_at_faulted": "{}/{}".format(
                 sum(1 for o in during if not o[4] and o[1] == SCENARIOS[name].faulted),
                 sum(1 for o in during if o[1] == SCENARIOS[name].faulted)),
@@ -613,6 +780,9 @@ def run_scenario(name, binary, hold, warm):
         return figures, problems
     finally:
         cluster.stop_all()
+        for relay in cluster.relays:
+            relay.kill()
+            relay.wait(10)
         if db:
             db.stop()
         net.close()
@@ -638,7 +808,7 @@ def main():
     for tool in ("ip", "nft"):
         if not shutil.which(tool):
             sys.exit(f"faults: {tool} is missing (scripts/setup installs it)")
-    names = args.only or (["partition", "kill"] if args.short else list(SCENARIOS))
+    names = args.only or (["partition", "kill", "slow-link", "clock-ahead"] if args.short else list(SCENARIOS))
     if any(SCENARIOS[n].database for n in names if n in SCENARIOS):
         for tool in ("mariadb-install-db", "mariadb", "/usr/sbin/mariadbd"):
             if not shutil.which(tool):
