@@ -1,9 +1,12 @@
-// Starts the real keymesh binary for integration tests and stops it by pid.
+// Starts the real keymesh binary for integration tests and stops it by pid
+// (and the kernel stops it if the test dies first: PR_SET_PDEATHSIG).
 #pragma once
 
 #include <chrono>
 #include <csignal>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -15,7 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,17 +71,54 @@ public:
     for (auto& e : env_strings)
       envp.push_back(e.data());
     envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    auto rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
-                          envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
-      throw std::runtime_error("cannot start " + args[0]);
+    int log_fd = ::open(log_path_.c_str(),
+                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log_fd < 0 || null_fd < 0) {
+      for (int fd : {log_fd, null_fd})
+        if (fd >= 0)
+          ::close(fd);
+      throw std::runtime_error("cannot open " + log_path_);
+    }
+    // Closed by a successful exec; an exec that fails writes its errno.
+    int exec_pipe[2];
+    if (::pipe2(exec_pipe, O_CLOEXEC) != 0) {
+      ::close(log_fd);
+      ::close(null_fd);
+      throw std::runtime_error("cannot start " + args[0] + ": no pipe");
+    }
+    auto parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // The child of a threaded parent: async-signal-safe calls only. It is
+      // killed when the thread that started it ends (the test process
+      // crashing or killed by ctest's timeout included), so no node
+      // outlives its test; start processes from threads that outlive them.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent)
+        ::_exit(127);
+      ::dup2(null_fd, 0);
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+      ::execve(argv[0], argv.data(), envp.data());
+      int err = errno;
+      [[maybe_unused]] auto n = ::write(exec_pipe[1], &err, sizeof err);
+      ::_exit(127);
+    }
+    ::close(log_fd);
+    ::close(null_fd);
+    ::close(exec_pipe[1]);
+    int err = 0;
+    auto got = pid_ > 0 ? ::read(exec_pipe[0], &err, sizeof err) : 0;
+    ::close(exec_pipe[0]);
+    if (pid_ < 0)
+      throw std::runtime_error("cannot start " + args[0] + ": fork failed");
+    if (got == static_cast<ssize_t>(sizeof err)) {
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+      throw std::runtime_error("cannot start " + args[0] + ": "
+                               + std::strerror(err));
+    }
   }
 
   ~process() {
