@@ -432,7 +432,8 @@ void save_signing_keys(const std::string& path,
 
 std::deque<managed_key> load_signing_keys(const std::string& path,
                                           const std::string& encryption_key,
-                                          const std::string& instance_id) {
+                                          const std::string& instance_id,
+                                          const std::string& key_source) {
   std::error_code err;
   if (!std::filesystem::exists(path, err))
     return {};
@@ -441,10 +442,10 @@ std::deque<managed_key> load_signing_keys(const std::string& path,
                                    keys_aad(instance_id));
   if (!plain)
     throw persistence::storage_error(
-      path + " cannot be opened with keys.encryption_key_file: it was sealed "
-             "with another key or for another instance id, or it was "
-             "changed. Restore the right key file (or move this file away "
-             "to start with new keys: tokens it signed stop verifying)");
+      path + " cannot be opened with " + key_source
+      + ": it was sealed with another key or for another instance id, or it "
+        "was changed. Restore the right key file (or move this file away to "
+        "start with new keys: tokens it signed stop verifying)");
   std::deque<managed_key> out;
   try {
     auto doc = nlohmann::json::parse(*plain);

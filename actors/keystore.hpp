@@ -51,7 +51,8 @@ struct keystore_options {
   /// that a restarted node never reuses a key id. May be empty.
   std::function<void(uint64_t)> persist_sequence;
   wall_clock clock = system_wall_clock();
-  /// A single node that keeps its keys (keys.encryption_key_file): the keys
+  /// A single node keeps its keys (sealed with keys.encryption_key_file or
+  /// node.data_dir/signing_keys.key): the keys
   /// read at start (still published ones only are used), and a function
   /// that stores every changed key set. A failed store is retried with
   /// back-off, like a failed key generation. Both may be empty.
@@ -165,10 +166,12 @@ void save_signing_keys(const std::string& path,
 /// The keys in PATH (none when there is no file). Throws
 /// persistence::storage_error when the file cannot be read, was sealed
 /// with another key or for another instance, or was changed; the message
-/// never holds key material.
+/// names KEY_SOURCE (where ENCRYPTION_KEY came from) and never holds key
+/// material.
 std::deque<managed_key> load_signing_keys(const std::string& path,
                                           const std::string& encryption_key,
-                                          const std::string& instance_id);
+                                          const std::string& instance_id,
+                                          const std::string& key_source);
 
 using keystore_pointer = keystore_actor::stateful_pointer<keystore_state>;
 

@@ -79,6 +79,54 @@ T required(caf::actor_system& sys, caf::expected<T> x) {
   return std::move(*x);
 }
 
+/// The key a single node seals its signing keys with, and where it comes
+/// from (for messages): keys.encryption_key_file, else a key the node makes
+/// in its data directory on first start. A node that moves from its own key
+/// to a key file re-seals the kept keys with the file's key once and
+/// deletes its own.
+std::pair<std::string, std::string> sealing_key(const config::settings& c,
+                                                const std::string& instance_id) {
+  namespace fs = std::filesystem;
+  auto dir = fs::path{c.node.data_dir};
+  auto sealed = (dir / "signing_keys.sealed").string();
+  auto own = (dir / "signing_keys.key").string();
+  std::error_code err;
+  if (!c.keys.encryption_key_file.empty()) {
+    auto secret = persistence::read_encryption_key(c.keys.encryption_key_file);
+    if (fs::exists(own, err) && fs::exists(sealed, err)) {
+      try {
+        auto keys = load_signing_keys(sealed, persistence::read_encryption_key(own),
+                                      instance_id, own);
+        save_signing_keys(sealed, secret, instance_id, keys);
+        fs::remove(own, err);
+        spdlog::info("keystore: the kept signing keys are sealed with "
+                     "keys.encryption_key_file from now on; {} is deleted",
+                     own);
+      } catch (const persistence::storage_error&) {
+        // Not sealed with the node's own key (already moved, say): the
+        // load with the key file decides.
+      }
+    }
+    return {secret, "keys.encryption_key_file"};
+  }
+  if (!fs::exists(own, err) && fs::exists(sealed, err))
+    throw persistence::storage_error(
+      sealed + " holds signing keys, but keys.encryption_key_file is not set "
+               "and " + own + " is missing: set keys.encryption_key_file to "
+               "the key they were sealed with (or move the file away to start "
+               "with new keys: tokens they signed stop verifying)");
+  bool created = false;
+  auto secret = persistence::load_or_create_signing_key(c.node.data_dir,
+                                                        &created);
+  if (created)
+    spdlog::info("keystore: made {} (mode 0600); this node's signing keys "
+                 "are sealed with it in signing_keys.sealed, so its tokens "
+                 "verify across restarts. In production, keep the key "
+                 "elsewhere: keys.encryption_key_file",
+                 own);
+  return {secret, own};
+}
+
 void warn_about_cluster_settings(const config::settings& c) {
   if (!c.cluster.enabled
       && (!c.cluster.seeds.empty() || !c.cluster.listen.empty()))
@@ -263,12 +311,12 @@ void node::start_keys(caf::actor_system& sys) {
   opts.persist_sequence = [dir = c.node.data_dir](uint64_t n) {
     persistence::write_key_sequence(dir, n);
   };
-  if (!c.keys.encryption_key_file.empty()) {
+  if (!c.cluster.enabled) {
     // A single node keeps its keys, sealed, so its tokens outlive a restart.
-    auto secret = persistence::read_encryption_key(c.keys.encryption_key_file);
+    auto [secret, source] = sealing_key(c, instance_id_);
     auto path = (std::filesystem::path{c.node.data_dir} / "signing_keys.sealed")
                   .string();
-    opts.restored_keys = load_signing_keys(path, secret, instance_id_);
+    opts.restored_keys = load_signing_keys(path, secret, instance_id_, source);
     opts.save_keys = [path, secret, id = instance_id_](
                        const std::deque<managed_key>& keys) {
       save_signing_keys(path, secret, id, keys);

@@ -116,12 +116,29 @@ std::string load_or_create_instance_id(const std::string& dir) {
   return id;
 }
 
-std::string load_or_create_secrets_key(const std::string& dir) {
-  auto path = (fs::path{dir} / "secrets.key").string();
+namespace {
+
+/// The key in DIR/NAME, made (0600) when the file does not exist.
+std::string load_or_create_key(const std::string& dir, const char* name,
+                               bool* created) {
+  auto path = (fs::path{dir} / name).string();
   std::error_code err;
-  if (!fs::exists(path, err))
+  bool make = !fs::exists(path, err);
+  if (make)
     write_file_atomically(path, new_encryption_key_hex() + "\n", 0600);
+  if (created != nullptr)
+    *created = make;
   return read_encryption_key(path);
+}
+
+} // namespace
+
+std::string load_or_create_secrets_key(const std::string& dir) {
+  return load_or_create_key(dir, "secrets.key", nullptr);
+}
+
+std::string load_or_create_signing_key(const std::string& dir, bool* created) {
+  return load_or_create_key(dir, "signing_keys.key", created);
 }
 
 uint64_t read_key_sequence(const std::string& dir) {

@@ -26,6 +26,12 @@ std::string load_or_create_instance_id(const std::string& dir);
 /// a single node's key for sealing its secret rings.
 std::string load_or_create_secrets_key(const std::string& dir);
 
+/// The 32-byte key in DIR/signing_keys.key (64 hex digits, mode 0600),
+/// made on first use (then CREATED is set): the key a single node without
+/// keys.encryption_key_file seals its signing keys with.
+std::string load_or_create_signing_key(const std::string& dir,
+                                       bool* created = nullptr);
+
 /// The next free key sequence number stored in DIR/key_sequence (0 if none).
 uint64_t read_key_sequence(const std::string& dir);
 

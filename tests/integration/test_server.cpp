@@ -4,10 +4,12 @@
 #include "caf/test/unit_test.hpp"
 
 #include <ctime>
+#include <filesystem>
 
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -196,23 +198,37 @@ CAF_TEST(a_connection_that_sends_nothing_is_closed) {
   CAF_CHECK_EQUAL(request(port, "GET", "/healthz/live").result_int(), 200u);
 }
 
-CAF_TEST(restart_keeps_identity_and_never_reuses_a_key_id) {
+CAF_TEST(restart_keeps_identity_keys_and_tokens) {
   auto first = issue({{"sub", "carol"}});
   auto instance = trim_line(read_file(dir.file("data/instance_id")));
   CAF_CHECK(first["kid"].get<std::string>().rfind(instance + "-", 0) == 0);
   CAF_CHECK_EQUAL(proc->stop(SIGTERM), std::optional<int>{0});
   CAF_CHECK(proc->log().find("stopped") != std::string::npos);
+  // With no settings at all, the node made a sealing key of its own,
+  // readable by its owner only, and kept its signing keys sealed with it.
+  struct stat key_file {};
+  CAF_REQUIRE_EQUAL(::stat(dir.file("data/signing_keys.key").c_str(),
+                           &key_file),
+                    0);
+  CAF_CHECK_EQUAL(key_file.st_mode & 0777, 0600u);
   start();
-  auto second = issue({{"sub", "carol"}});
   CAF_CHECK_EQUAL(trim_line(read_file(dir.file("data/instance_id"))),
                   instance);
+  // Its tokens outlive the restart.
+  CAF_CHECK_EQUAL(at(verify(first["token"]), "active"), true);
+  auto second = issue({{"sub", "carol"}});
+  CAF_CHECK_EQUAL(at(verify(second["token"]), "active"), true);
+  // Sealed keys lost: new keys, and no key id used again.
+  CAF_CHECK_EQUAL(proc->stop(SIGTERM), std::optional<int>{0});
+  std::filesystem::remove(dir.file("data/signing_keys.sealed"));
+  start();
+  auto third = issue({{"sub", "carol"}});
   auto seq = [](const std::string& kid) {
     return std::stoull(kid.substr(kid.rfind('-') + 1));
   };
-  CAF_CHECK(seq(second["kid"]) > seq(first["kid"]) + 1);
-  // Keys are in memory only: the first run's tokens are gone with it.
+  CAF_CHECK(seq(third["kid"]) > seq(second["kid"]) + 1);
   CAF_CHECK_EQUAL(at(verify(first["token"]), "reason"), "unknown_kid");
-  CAF_CHECK_EQUAL(at(verify(second["token"]), "active"), true);
+  CAF_CHECK_EQUAL(at(verify(third["token"]), "active"), true);
 }
 
 CAF_TEST(json_logs_are_one_object_per_line) {

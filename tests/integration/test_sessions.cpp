@@ -171,12 +171,12 @@ CAF_TEST(bad_input_gets_clear_errors) {
 }
 
 CAF_TEST(revocations_survive_a_crash_through_the_log) {
-  // Without keys.encryption_key_file a single node's signing keys are in
-  // memory only, so its old tokens fail as unknown_kid after a restart; the
-  // deny set itself must come back, for the tokens peers signed and for
-  // sessions. Each revocation is in the SQLite log before it is
+  // A single node's tokens outlive a restart (its signing keys are kept
+  // sealed), so the deny set must come back with them, for its own tokens,
+  // the tokens peers signed and for sessions. Each revocation is in the SQLite log before it is
   // acknowledged, so even kill -9 right after the answers loses none.
   auto sid = create({{"sub", "frank"}})["sid"].get<std::string>();
+  auto frank_token = token_for(sid);
   CAF_REQUIRE_EQUAL(call("DELETE", "/api/sessions/" + sid).result_int(), 200u);
   CAF_REQUIRE_EQUAL(
     call("POST", "/api/revocations", json{{"jti", "j-9"}}.dump()).result_int(),
@@ -191,6 +191,13 @@ CAF_TEST(revocations_survive_a_crash_through_the_log) {
     [&] { return request(port, "GET", "/healthz/ready").result_int() == 200; },
     std::chrono::seconds{10}));
   CAF_CHECK(proc->log().find("3 live revocations loaded") != std::string::npos);
+  // The token of the revoked session still has a key that verifies it,
+  // and is refused as revoked.
+  auto v = json::parse(
+    request(port, "POST", "/api/verify", json{{"token", frank_token}}.dump())
+      .body());
+  CAF_CHECK_EQUAL(at(v, "active"), false);
+  CAF_CHECK_EQUAL(at(v, "reason"), "revoked");
   auto metrics = request(port, "GET", "/metrics").body();
   CAF_CHECK(metrics.find("keymesh_deny_set_entries 3\n") != std::string::npos);
   CAF_CHECK(metrics.find("keymesh_revocation_log_loaded 3\n")
@@ -243,10 +250,18 @@ CAF_TEST(kept_signing_keys_verify_old_tokens_after_kill_9) {
                                          key_file},
                                         {}, dir.file("keygen2.log"));
   CAF_CHECK_NOT_EQUAL(again, 0);
+  // Until now the node sealed its keys with a key of its own, in its data
+  // directory; with a key file set, it re-seals them with that once and
+  // deletes its own.
+  auto own_key = dir.file("data/signing_keys.key");
+  CAF_REQUIRE(std::filesystem::exists(own_key));
+  auto earlier = issue({{"sub", "kim"}});
   CAF_REQUIRE_EQUAL(proc->stop(SIGTERM), 0);
   std::map<std::string, std::string> kept{
     {"KEYMESH_KEYS_ENCRYPTION_KEY_FILE", key_file}};
   start(kept);
+  CAF_CHECK(!std::filesystem::exists(own_key));
+  CAF_CHECK(verify(earlier["token"].get<std::string>()).at("active").get<bool>());
   auto token = issue({{"sub", "kim"}});
   auto kid = token["kid"].get<std::string>();
   auto sealed = dir.file("data/signing_keys.sealed");
@@ -288,7 +303,17 @@ CAF_TEST(kept_signing_keys_verify_old_tokens_after_kill_9) {
   CAF_CHECK_NOT_EQUAL(clustered, 0);
   CAF_CHECK(clustered_log.find("never persists its private keys")
             != std::string::npos);
-  start();
+  // Without the key file (and the node's own key gone) it refuses to make
+  // a new key that could not open them.
+  env.erase("KEYMESH_KEYS_ENCRYPTION_KEY_FILE");
+  env.erase("KEYMESH_CLUSTER_ENABLED");
+  auto [unkeyed, unkeyed_log] = run_command({keymesh_binary(), "serve"}, env,
+                                            dir.file("unkeyed.log"));
+  CAF_CHECK_NOT_EQUAL(unkeyed, 0);
+  CAF_CHECK(unkeyed_log.find("keys.encryption_key_file is not set")
+            != std::string::npos);
+  CAF_CHECK(!std::filesystem::exists(own_key));
+  start(kept);
 }
 
 CAF_TEST(durable_sessions_on_one_node_survive_kill_9) {

@@ -89,7 +89,7 @@ CAF_TEST(keys_of_static_peers_are_merged_and_kept) {
   a.proc->stop(SIGTERM);
   std::this_thread::sleep_for(2500ms);
   CAF_CHECK_EQUAL(verify(b, from_a), "ok");
-  // A comes back (same data directory, new keys) on the same port.
+  // A comes back (same data directory: its keys too) on the same port.
   auto a2 = start_node(dir, "a", {}, "127.0.0.1:" + std::to_string(a.port));
   auto from_a2 = issue(a2);
   CAF_CHECK(eventually([&] { return verify(b, from_a2) == "ok"; }, 15s, 100ms));

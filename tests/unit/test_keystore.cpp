@@ -450,7 +450,7 @@ CAF_TEST(kept_keys_come_back_and_keep_their_tokens_verifying) {
   keystore_state again;
   auto opts = test_options(clock);
   opts.first_sequence = 7;
-  opts.restored_keys = load_signing_keys(path, secret, "node-a");
+  opts.restored_keys = load_signing_keys(path, secret, "node-a", "k");
   CAF_REQUIRE_EQUAL(opts.restored_keys.size(), 2u);
   again.configure(std::move(opts));
   CAF_CHECK(again.advance(*clock.now)); // announced once
@@ -467,7 +467,7 @@ CAF_TEST(kept_keys_come_back_and_keep_their_tokens_verifying) {
   keystore_state later;
   auto late_opts = test_options(clock);
   late_opts.first_sequence = 7;
-  late_opts.restored_keys = load_signing_keys(path, secret, "node-a");
+  late_opts.restored_keys = load_signing_keys(path, secret, "node-a", "k");
   CAF_CHECK_EQUAL(late_opts.restored_keys.size(), 2u);
   later.configure(std::move(late_opts));
   CAF_CHECK(later.advance(*clock.now));
@@ -476,13 +476,13 @@ CAF_TEST(kept_keys_come_back_and_keep_their_tokens_verifying) {
   CAF_CHECK_EQUAL(later.keys()[1].kid, "node-a-7");
   // Another key, another instance id, or a changed file: refused clearly.
   CAF_CHECK(refused([&] { load_signing_keys(path, std::string(32, '\x01'),
-                                        "node-a"); }));
-  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-b"); }));
+                                        "node-a", "k"); }));
+  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-b", "k"); }));
   auto damaged = sealed;
   damaged[damaged.size() / 2] ^= 0x10;
   test::write_file(path, damaged);
-  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-a"); }));
-  CAF_CHECK(load_signing_keys(dir.file("none"), secret, "node-a").empty());
+  CAF_CHECK(refused([&] { load_signing_keys(path, secret, "node-a", "k"); }));
+  CAF_CHECK(load_signing_keys(dir.file("none"), secret, "node-a", "k").empty());
 }
 
 CAF_TEST(a_failed_save_is_retried_until_it_works) {
