@@ -49,7 +49,7 @@ keystore_options::from_settings(const config::settings& cfg,
   opts.max_token_ttl = cfg.keys.max_token_ttl;
   opts.default_token_ttl = cfg.keys.default_token_ttl;
   opts.leeway = cfg.keys.leeway;
-  opts.issuer = cfg.keys.issuer;
+  opts.issuer = config::issuer_of(cfg);
   opts.audience = cfg.keys.audience;
   opts.instance_id = std::move(instance_id);
   return opts;

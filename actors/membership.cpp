@@ -55,7 +55,7 @@ std::vector<std::string> shared_settings(const config::settings& cfg) {
     "keys.max_token_ttl=" + ms(cfg.keys.max_token_ttl),
     "keys.default_token_ttl=" + ms(cfg.keys.default_token_ttl),
     "keys.leeway=" + ms(cfg.keys.leeway),
-    "keys.issuer=" + cfg.keys.issuer,
+    "keys.issuer=" + config::issuer_of(cfg),
     "keys.audience=" + cfg.keys.audience,
     "state.partitions=" + std::to_string(cfg.state.partitions),
     "state.replication_factor=" + cfg.state.replication_factor,

@@ -130,8 +130,14 @@ std::vector<key_spec> make_table() {
             "Clock skew tolerated when checking exp, nbf and iat.")
           .range(0, 10 * minute),
       entry("keys.issuer", t::string, KEYMESH_FIELD(keys.issuer),
-            "Value of the iss claim of issued tokens, and the iss that "
-            "/api/verify requires; empty: no iss claim, not checked."),
+            "Value of the iss claim of issued tokens and of the issuer in "
+            "the discovery metadata, and the iss that /api/verify requires "
+            "of every token. Empty: urn:keymesh:<cluster.name>, which every "
+            "node of a cluster agrees on; /api/verify then requires it of "
+            "the cluster's own tokens only (a static peer's tokens carry "
+            "their own). Set it to the public https URL of the service for "
+            "relying-party libraries that check the metadata's issuer "
+            "against the URL they fetched it from."),
       entry("keys.audience", t::string, KEYMESH_FIELD(keys.audience),
             "Default aud claim of issued tokens, and an audience that "
             "/api/verify requires; empty: none, not checked."),
@@ -144,11 +150,14 @@ std::vector<key_spec> make_table() {
       entry("keys.encryption_key_file", t::path,
             KEYMESH_FIELD(keys.encryption_key_file),
             "File holding a 256-bit key (64 hex digits; make one with "
-            "`keymesh keygen`). When set on a single node (clustering "
-            "off), its signing keys are kept in node.data_dir/"
-            "signing_keys.sealed, encrypted with AES-256-GCM, so tokens "
-            "it issued keep verifying across a restart. Empty: keys live "
-            "in memory only. A clustered node refuses it."),
+            "`keymesh keygen`) that a single node (clustering off) seals "
+            "its signing keys with, in node.data_dir/signing_keys.sealed "
+            "(AES-256-GCM), so tokens it issued keep verifying across a "
+            "restart. Empty: the node makes such a key in "
+            "node.data_dir/signing_keys.key (mode 0600) on first start; a "
+            "key kept apart from the data directory (and its backups) is "
+            "better in production. A clustered node keeps its keys in "
+            "memory only and refuses this setting."),
       entry("log.level", t::choice, KEYMESH_FIELD(log.level),
             "Least severe log messages written.")
           .one_of(

@@ -249,4 +249,13 @@ struct host_port {
 /// (ephemeral); IPv6 hosts need brackets.
 std::optional<host_port> parse_host_port(std::string_view text);
 
+/// The iss of the tokens this node issues: keys.issuer, else
+/// "urn:keymesh:<cluster.name>", which every node of a cluster agrees on
+/// (cluster.name is checked at every link) and which stays the same
+/// whatever address a node listens on.
+inline std::string issuer_of(const settings& s) {
+  return s.keys.issuer.empty() ? "urn:keymesh:" + s.cluster.name
+                               : s.keys.issuer;
+}
+
 } // namespace keymesh::config

@@ -165,6 +165,8 @@ api::api(api_context ctx)
   checks_.leeway = ctx_.settings.keys.leeway;
   checks_.issuer = ctx_.settings.keys.issuer;
   checks_.audience = ctx_.settings.keys.audience;
+  cluster_checks_ = checks_;
+  cluster_checks_.issuer = config::issuer_of(ctx_.settings);
   using bhttp::verb;
   // Body limits per route, under http.max_body_bytes: a GET needs none, a
   // token to verify is at most 16 KiB, a token request at most ~10 KiB.
@@ -172,6 +174,10 @@ api::api(api_context ctx)
   constexpr size_t small_json_body = 64 * 1024;
   add(verb::get, "/api/pkeys", false, &api::get_jwks, get_body);
   add(verb::get, "/.well-known/jwks.json", false, &api::get_jwks, get_body);
+  add(verb::get, "/.well-known/openid-configuration", false,
+      &api::get_discovery, get_body);
+  add(verb::get, "/.well-known/oauth-authorization-server", false,
+      &api::get_discovery, get_body);
   add(verb::post, "/api/tokens", true, &api::post_tokens, small_json_body);
   add(verb::post, "/api/verify", false, &api::post_verify, small_json_body);
   add(verb::get, "/healthz/live", false, &api::get_live, get_body);

@@ -160,6 +160,9 @@ private:
   void post_tokens(const request& req, const route_params&, responder& done);
   void post_verify(const request& req, const route_params&, responder& done);
   void get_live(const request& req, const route_params&, responder& done);
+  /// /.well-known/openid-configuration and oauth-authorization-server.
+  void get_discovery(const request& req, const route_params&,
+                     responder& done);
   void get_ready(const request& req, const route_params&, responder& done);
   void get_metrics(const request& req, const route_params&, responder& done);
   void get_cluster(const request& req, const route_params&, responder& done);
@@ -302,9 +305,12 @@ private:
                     std::function<void(caf::error)> fail) const;
 
   api_context ctx_;
-  /// How /api/verify and logout check tokens (keys.leeway, issuer,
-  /// audience): fixed by the settings, built once.
+  /// How /api/verify checks tokens (keys.leeway, keys.issuer when set,
+  /// keys.audience): fixed by the settings, built once.
   jose::verify_options checks_;
+  /// The same with the issuer this cluster's tokens carry
+  /// (config::issuer_of): for tokens signed by the cluster's own keys.
+  jose::verify_options cluster_checks_;
   std::vector<route> routes_;
   std::shared_ptr<metrics> metrics_;
   std::unique_ptr<jose::verify_cache> verified_;

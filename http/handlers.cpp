@@ -1,6 +1,7 @@
 // The route handlers of http::api: keys, tokens, verification, health and
 // metrics.
 #include <algorithm>
+#include <cctype>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
@@ -82,6 +83,52 @@ std::optional<std::string_view> simple_token_body(std::string_view body) {
 response not_ready() {
   return error_response(bhttp::status::service_unavailable, "not_ready",
                         "the node is starting: no keys yet");
+}
+
+namespace {
+
+/// A Host header fit to build a URL from: a name or address and an
+/// optional port, nothing else.
+bool clean_host(std::string_view host) {
+  if (host.empty() || host.size() > 255)
+    return false;
+  for (char c : host)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-'
+        && c != ':' && c != '[' && c != ']' && c != '_')
+      return false;
+  return true;
+}
+
+} // namespace
+
+void api::get_discovery(const request& req, const route_params&,
+                        responder& done) {
+  auto issuer = config::issuer_of(ctx_.settings);
+  // The keys are under the issuer when it is a URL (the service's public
+  // address), else under the address this request came to.
+  std::string base;
+  if (issuer.rfind("https://", 0) == 0 || issuer.rfind("http://", 0) == 0) {
+    base = issuer;
+    while (!base.empty() && base.back() == '/')
+      base.pop_back();
+  } else {
+    auto host = req[bhttp::field::host];
+    if (!clean_host(host))
+      return done(bad_request("send a Host header naming this node "
+                              "(host or host:port), or set keys.issuer to "
+                              "the service's URL"));
+    base = "http://" + std::string{host};
+  }
+  json out{{"issuer", issuer},
+           {"jwks_uri", base + "/.well-known/jwks.json"},
+           {"id_token_signing_alg_values_supported",
+            json::array({ctx_.settings.keys.algorithm})},
+           {"subject_types_supported", json::array({"public"})}};
+  response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "public, max-age=300");
+  res.body() = out.dump();
+  done(std::move(res));
 }
 
 void api::get_jwks(const request& req, const route_params&, responder& done) {
@@ -178,6 +225,19 @@ void api::post_verify(const request& req, const route_params&,
   auto now = ctx_.clock();
   auto verified = verified_->verify(token, snap, snap->keys, checks_, now);
   const auto& result = *verified;
+  // Tokens of this cluster's own keys carry its issuer even when
+  // keys.issuer is not set (then checks_ names none, for the tokens of
+  // static peers, which are other issuers).
+  if (result.ok() && checks_.issuer.empty()
+      && snap->cluster_keys.find(result.kid) != nullptr) {
+    auto iss = result.claims.find("iss");
+    if (iss == result.claims.end() || !iss->is_string()
+        || iss->get_ref<const std::string&>() != cluster_checks_.issuer) {
+      metrics_->count_verified(jose::verify_reason::wrong_issuer);
+      return done(json_response(bhttp::status::ok,
+                                R"({"active":false,"reason":"wrong_issuer"})"));
+    }
+  }
   metrics_->count_verified(result.reason);
   if (!result.ok()) {
     return done(json_response(bhttp::status::ok,

@@ -171,7 +171,7 @@ void api::post_logout(const request& req, const route_params&,
       return done(not_ready());
     // Only this cluster's own keys can end one of its sessions: a token
     // signed by a static peer names a sid of its own issuer.
-    auto v = jose::verify_jwt(*token, snap->cluster_keys, checks_,
+    auto v = jose::verify_jwt(*token, snap->cluster_keys, cluster_checks_,
                               ctx_.clock());
     out.sid = v.ok() ? v.claims.value("sid", "") : std::string{};
     if (!state::valid_session_id(out.sid))

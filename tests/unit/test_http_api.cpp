@@ -44,12 +44,12 @@ struct fixture {
   std::shared_ptr<node_status> status = std::make_shared<node_status>();
   std::unique_ptr<api> handler;
 
-  fixture() {
+  explicit fixture(std::string issuer = "https://issuer.test") {
     add_message_types(cfg);
     cfg.set("scheduler.max-threads", 2);
     sys = std::make_unique<caf::actor_system>(cfg);
     config::settings settings;
-    settings.keys.issuer = "https://issuer.test";
+    settings.keys.issuer = std::move(issuer);
     settings.keys.max_token_ttl = std::chrono::seconds{600};
     settings.keys.default_token_ttl = std::chrono::seconds{60};
     fed = spawn_federation(*sys, "node-a", slot);
@@ -141,7 +141,47 @@ struct fixture {
   }
 };
 
+/// A node with keys.issuer unset.
+struct default_issuer_fixture : fixture {
+  default_issuer_fixture() : fixture("") {
+  }
+};
+
 } // namespace
+
+CAF_TEST_FIXTURE_SCOPE(http_api_default_issuer_tests, default_issuer_fixture)
+
+CAF_TEST(without_keys_issuer_tokens_carry_the_clusters_own) {
+  // Relying-party libraries that require an issuer can check one.
+  auto v = verify(issue({{"sub", "alice"}}));
+  CAF_CHECK_EQUAL(v["active"], true);
+  CAF_CHECK_EQUAL(v["claims"]["iss"], "urn:keymesh:keymesh");
+}
+
+CAF_TEST(discovery_names_the_keys_under_the_address_asked) {
+  auto with_host = [&](std::string path, std::string host) {
+    request req{bhttp::verb::get, path, 11};
+    if (!host.empty())
+      req.set(bhttp::field::host, host);
+    return call(std::move(req));
+  };
+  for (auto path : {"/.well-known/openid-configuration",
+                    "/.well-known/oauth-authorization-server"}) {
+    auto res = with_host(path, "127.0.0.1:8080");
+    CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+    auto meta = body_of(res);
+    CAF_CHECK_EQUAL(meta["issuer"], "urn:keymesh:keymesh");
+    CAF_CHECK_EQUAL(meta["jwks_uri"],
+                    "http://127.0.0.1:8080/.well-known/jwks.json");
+    CAF_CHECK_EQUAL(meta["id_token_signing_alg_values_supported"],
+                    json::array({"ES256"}));
+    // Without a usable Host there is no URL to give.
+    CAF_CHECK_EQUAL(with_host(path, "").result_int(), 400u);
+    CAF_CHECK_EQUAL(with_host(path, "evil.test/x?").result_int(), 400u);
+  }
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
 
 CAF_TEST_FIXTURE_SCOPE(http_api_tests, fixture)
 
@@ -172,6 +212,16 @@ CAF_TEST(jwks_is_served_with_etag_and_cache_control) {
   CAF_CHECK_EQUAL(get("/api/pkeys", "\"other\"").result_int(), 200u);
   auto local = get("/api/pkeys?local=true");
   CAF_CHECK_EQUAL(at(body_of(local), "keys").size(), 2u);
+}
+
+CAF_TEST(discovery_names_the_issuer_and_the_keys_under_it) {
+  auto res = get("/.well-known/openid-configuration");
+  CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+  auto meta = body_of(res);
+  CAF_CHECK_EQUAL(meta["issuer"], "https://issuer.test");
+  CAF_CHECK_EQUAL(meta["jwks_uri"], "https://issuer.test/.well-known/jwks.json");
+  auto oauth = get("/.well-known/oauth-authorization-server");
+  CAF_CHECK_EQUAL(oauth.body(), res.body());
 }
 
 CAF_TEST(issued_tokens_verify) {

@@ -171,6 +171,25 @@ CAF_TEST(settings_difference_lists_every_disagreement) {
   CAF_CHECK_EQUAL(settings_difference({"a=1"}, {"a=1"}), "");
 }
 
+CAF_TEST(the_issuer_every_node_signs_with_is_a_shared_setting) {
+  config::settings a, b;
+  auto issuer_of = [](const std::vector<std::string>& shared) {
+    for (auto& kv : shared)
+      if (kv.rfind("keys.issuer=", 0) == 0)
+        return kv.substr(12);
+    return std::string{"(none)"};
+  };
+  // Unset, it is derived from the cluster name, the same on every node.
+  CAF_CHECK_EQUAL(issuer_of(shared_settings(a)), "urn:keymesh:keymesh");
+  CAF_CHECK_EQUAL(settings_difference(shared_settings(a), shared_settings(b)),
+                  "");
+  b.keys.issuer = "https://login.example";
+  CAF_CHECK(settings_difference(shared_settings(a), shared_settings(b))
+              .find("keys.issuer: \"urn:keymesh:keymesh\" here, "
+                    "\"https://login.example\" there")
+            != std::string::npos);
+}
+
 CAF_TEST(the_failure_detector_follows_injected_time) {
   // Heartbeat 1 s, failure timeout 4 s: suspect after two silent
   // heartbeats, down (returned for the caller to declare) once silent for
