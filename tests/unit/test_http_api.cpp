@@ -5,9 +5,11 @@
 
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <nlohmann/json.hpp>
 
@@ -156,6 +158,34 @@ CAF_TEST(without_keys_issuer_tokens_carry_the_clusters_own) {
   auto v = verify(issue({{"sub", "alice"}}));
   CAF_CHECK_EQUAL(v["active"], true);
   CAF_CHECK_EQUAL(v["claims"]["iss"], "urn:keymesh:keymesh");
+}
+
+CAF_TEST(a_cluster_key_token_with_another_issuer_is_refused) {
+  // A keystore of this node that was told another issuer (a node of this
+  // cluster configured differently would be refused at the handshake; the
+  // check here is the last line): its tokens do not verify.
+  config::settings other;
+  other.keys.issuer = "https://elsewhere.test";
+  auto opts = keystore_options::from_settings(other, "node-a");
+  CAF_REQUIRE(opts);
+  opts->first_sequence = 100; // kids of its own
+  auto stray = *spawn_keystore(*sys, *opts, fed);
+  caf::scoped_actor self{*sys};
+  std::string token;
+  for (int i = 0; i < 100 && token.empty(); ++i)
+    self->request(stray, std::chrono::seconds{5}, atom::sign_v,
+                  token_request{"mallory", {}, 60, {}})
+      .receive([&](signed_token& t) { token = t.token; },
+               [&](caf::error&) {
+                 std::this_thread::sleep_for(std::chrono::milliseconds{10});
+               });
+  CAF_REQUIRE(!token.empty());
+  for (int i = 0; i < 500 && verify(token)["reason"] == "unknown_kid"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  auto v = verify(token);
+  CAF_CHECK_EQUAL(v["active"], false);
+  CAF_CHECK_EQUAL(v["reason"], "wrong_issuer");
+  caf::anon_send_exit(stray, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST(discovery_names_the_keys_under_the_address_asked) {
