@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include <thread>
+#include <tuple>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -313,7 +314,9 @@ void node::start_keys(caf::actor_system& sys) {
   };
   if (!c.cluster.enabled) {
     // A single node keeps its keys, sealed, so its tokens outlive a restart.
-    auto [secret, source] = sealing_key(c, instance_id_);
+    // (Not a structured binding: clang's C++17 cannot capture one.)
+    std::string secret, source;
+    std::tie(secret, source) = sealing_key(c, instance_id_);
     auto path = (std::filesystem::path{c.node.data_dir} / "signing_keys.sealed")
                   .string();
     opts.restored_keys = load_signing_keys(path, secret, instance_id_, source);
