@@ -115,7 +115,7 @@ export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {
     opUrl: (i) => `http://127.0.0.1:${opPorts[i - 1]}`,
     lb,
     async stop() {
-      await lb.proc.stop('SIGKILL');
+      await lb.proc.stop('SIGTERM');
       await Promise.all(ops.filter(Boolean).map((p) => p.stop('SIGKILL')));
       if (cluster) await cluster.stopAll('SIGKILL');
       if (redis) await redis.proc.stop('SIGKILL');

@@ -191,7 +191,9 @@ export async function makeCluster(dir, size = 3, env = {}) {
 export async function startNginx(dir, upstreams, port) {
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(conf, `
-worker_processes 1;
+# One process, no workers: stopping it by pid stops all of nginx (a
+# killed master leaves its workers behind).
+master_process off;
 pid ${path.join(dir, 'nginx.pid')};
 error_log ${path.join(dir, 'nginx-error.log')} warn;
 daemon off;
