@@ -138,8 +138,13 @@ int finish(pid_t pid, std::chrono::milliseconds limit) {
 
 /// A base port P such that P .. P+3 are free on 127.0.0.1 right now.
 uint16_t free_ports() {
-  for (uint16_t base = static_cast<uint16_t>(20000 + getpid() % 20000);
-       base < 60000; base += 7) {
+  // Below Linux's ephemeral range (32768 and up): there, the local ports of
+  // a busy machine's recent connections (TIME_WAIT) can block every window.
+  constexpr int first = 20000, last = 32760, step = 7;
+  auto start = getpid() % ((last - first) / step);
+  for (int n = 0; n < (last - first) / step; ++n) {
+    auto base = static_cast<uint16_t>(
+      first + ((start + n) % ((last - first) / step)) * step);
     bool all = true;
     for (uint16_t p = base; p < base + 4 && all; ++p) {
       boost::asio::io_context io;

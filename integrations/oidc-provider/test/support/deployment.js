@@ -69,41 +69,58 @@ export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {
   writeFileSync(tmp.file('jwks.json'), JSON.stringify({ keys: [{ ...key, kid: 'op-1', alg: 'ES256', use: 'sig' }] }));
 
   let cluster;
-  if (adapter === 'keymesh') {
-    // Secret rings rotate within seconds here (install lead 2 s), so that a
-    // test can watch the replicas follow.
-    cluster = await makeCluster(tmp.dir, 3, {
-      KEYMESH_KEYS_ISSUER: issuer,
-      KEYMESH_SECRETS_REFRESH_INTERVAL: '500ms',
-      KEYMESH_SECRETS_INSTALL_LEAD: '2s',
-      ...keymeshEnv,
-    });
-    await Promise.all([1, 2, 3].map((i) => cluster.start(i)));
-    await cluster.waitLinked();
-  }
-  const redis = adapter === 'redis' ? await startRedis(tmp.dir) : undefined;
+  let redis;
+  let lb;
   const ops = [];
-  const startOp = async (i) => {
-    const nodeArgs = process.env.OP_NODE_ARGS ? process.env.OP_NODE_ARGS.split(' ') : [];
-    ops[i] = new Proc([process.execPath, ...nodeArgs, exampleServer], {
-      env: {
-        ISSUER: issuer,
-        PORT: String(opPorts[i - 1]),
-        OP_REPLICA: `op-${i}`,
-        OP_ADAPTER: adapter,
-        OP_CLIENTS_FILE: tmp.file('clients.json'),
-        OP_SECRETS_REFRESH_MS: '300',
-        OP_JWKS_FILE: tmp.file('jwks.json'),
-        ...(cluster ? { KEYMESH_URL: cluster.url(i), KEYMESH_ADMIN_KEY: cluster.adminKey(i) } : {}),
-        ...(redis ? { REDIS_URL: redis.url } : {}),
-      },
-      log: tmp.file(`op-${i}.log`),
-    });
-    await ops[i].waitForLog(/replica \S+ (ready)/);
+  // Everything started so far; also when starting fails half-way (a live
+  // child would keep the test runner waiting for good).
+  const stopAll = async () => {
+    if (lb) await lb.proc.stop('SIGTERM');
+    await Promise.all(ops.filter(Boolean).map((p) => p.stop('SIGKILL')));
+    if (cluster) await cluster.stopAll('SIGKILL');
+    if (redis) await redis.proc.stop('SIGKILL');
+    receiver.server.close();
+    if (!process.env.KEEP_TMP) tmp.remove();
   };
-  const which = Array.from({ length: replicas }, (_, i) => i + 1);
-  await Promise.all(which.map(startOp));
-  const lb = await startNginx(tmp.dir, opPorts.slice(0, replicas), lbPort);
+  try {
+    if (adapter === 'keymesh') {
+      // Secret rings rotate within seconds here (install lead 2 s), so that a
+      // test can watch the replicas follow.
+      cluster = await makeCluster(tmp.dir, 3, {
+        KEYMESH_KEYS_ISSUER: issuer,
+        KEYMESH_SECRETS_REFRESH_INTERVAL: '500ms',
+        KEYMESH_SECRETS_INSTALL_LEAD: '2s',
+        ...keymeshEnv,
+      });
+      await Promise.all([1, 2, 3].map((i) => cluster.start(i)));
+      await cluster.waitLinked();
+    }
+    redis = adapter === 'redis' ? await startRedis(tmp.dir) : undefined;
+    const startOp = async (i) => {
+      const nodeArgs = process.env.OP_NODE_ARGS ? process.env.OP_NODE_ARGS.split(' ') : [];
+      ops[i] = new Proc([process.execPath, ...nodeArgs, exampleServer], {
+        env: {
+          ISSUER: issuer,
+          PORT: String(opPorts[i - 1]),
+          OP_REPLICA: `op-${i}`,
+          OP_ADAPTER: adapter,
+          OP_CLIENTS_FILE: tmp.file('clients.json'),
+          OP_SECRETS_REFRESH_MS: '300',
+          OP_JWKS_FILE: tmp.file('jwks.json'),
+          ...(cluster ? { KEYMESH_URL: cluster.url(i), KEYMESH_ADMIN_KEY: cluster.adminKey(i) } : {}),
+          ...(redis ? { REDIS_URL: redis.url } : {}),
+        },
+        log: tmp.file(`op-${i}.log`),
+      });
+      await ops[i].waitForLog(/replica \S+ (ready)/);
+    };
+    const which = Array.from({ length: replicas }, (_, i) => i + 1);
+    await Promise.all(which.map(startOp));
+    lb = await startNginx(tmp.dir, opPorts.slice(0, replicas), lbPort);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
   return {
     tmp,
     issuer,
@@ -114,13 +131,6 @@ export async function deploy({ adapter = 'keymesh', replicas = 3, keymeshEnv = {
     ops,
     opUrl: (i) => `http://127.0.0.1:${opPorts[i - 1]}`,
     lb,
-    async stop() {
-      await lb.proc.stop('SIGTERM');
-      await Promise.all(ops.filter(Boolean).map((p) => p.stop('SIGKILL')));
-      if (cluster) await cluster.stopAll('SIGKILL');
-      if (redis) await redis.proc.stop('SIGKILL');
-      receiver.server.close();
-      if (!process.env.KEEP_TMP) tmp.remove();
-    },
+    stop: stopAll,
   };
 }

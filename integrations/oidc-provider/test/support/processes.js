@@ -104,7 +104,10 @@ export async function startNode(dir, env = {}) {
 /** COUNT free loopback ports in a row. */
 export async function freePorts(count) {
   for (let tries = 0; tries < 50; tries += 1) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below Linux's ephemeral ports (32768 and up), which outgoing
+    // connections take at any moment: a port found free there can be gone
+    // before the process that needs it listens.
+    const base = 20000 + Math.floor(Math.random() * (32000 - 20000 - count));
     // eslint-disable-next-line no-await-in-loop
     const ok = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)));
     if (ok.every(Boolean)) return Array.from({ length: count }, (_, i) => base + i);
