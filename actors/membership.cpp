@@ -171,7 +171,6 @@ membership_state::clock_sample(const std::string& id, time_point sent,
   auto& m = i->second;
   auto midpoint = to_unix_ms(sent) + (to_unix_ms(received) - to_unix_ms(sent)) / 2;
   m.clock_offset = milliseconds{peer_ms - midpoint};
-  m.clock_measured = true;
   auto limit = opts_.clock_warning;
   if (limit.count() <= 0)
     return std::nullopt;

@@ -126,10 +126,9 @@ public:
     caf::node_id node;
     std::chrono::steady_clock::time_point last_heard;
     /// How far the member's wall clock is ahead of this node's (negative:
-    /// behind), from the last heartbeat answer; whether one was measured,
-    /// and whether it is being warned about.
+    /// behind), from the last heartbeat answer, and whether it is being
+    /// warned about.
     std::chrono::milliseconds clock_offset{0};
-    bool clock_measured = false;
     bool clock_warned = false;
   };
 

@@ -1,7 +1,6 @@
 // The route handlers of http::api: keys, tokens, verification, health and
 // metrics.
 #include <algorithm>
-#include <cctype>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
@@ -88,15 +87,11 @@ response not_ready() {
 namespace {
 
 /// A Host header fit to build a URL from: a name or address and an
-/// optional port, nothing else.
+/// optional port, nothing else (the rules of configured addresses).
 bool clean_host(std::string_view host) {
-  if (host.empty() || host.size() > 255)
-    return false;
-  for (char c : host)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-'
-        && c != ':' && c != '[' && c != ']' && c != '_')
-      return false;
-  return true;
+  return host.size() <= 255
+         && (config::parse_host_port(host)
+             || config::parse_host_port(std::string{host} + ":80"));
 }
 
 } // namespace

@@ -108,18 +108,21 @@ class Net:
         if both:
             run("nft", "add", "rule", "inet", "faults", "input", "ip", "saddr", self.addr(b), "drop", ns=self.ns(a))
 
+    def drop_share(self, a, b, percent):
+        """PERCENT % of what node A sends to B is lost."""
+        run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", self.addr(b),
+            "numgen", "random", "mod", "100", "<", str(percent), "drop", ns=self.ns(a))
+
     def loss(self, a, percent):
         """A share of what node A sends to the other nodes is lost."""
         for b in range(1, self.count + 1):
             if b != a:
-                run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", self.addr(b),
-                    "numgen", "random", "mod", "100", "<", str(percent), "drop", ns=self.ns(a))
+                self.drop_share(a, b, percent)
 
     def loss_between(self, a, b, percent):
         """A share of what A and B send each other is lost."""
-        for x, y in ((a, b), (b, a)):
-            run("nft", "add", "rule", "inet", "faults", "output", "ip", "daddr", self.addr(y),
-                "numgen", "random", "mod", "100", "<", str(percent), "drop", ns=self.ns(x))
+        self.drop_share(a, b, percent)
+        self.drop_share(b, a, percent)
 
     def relay(self, a, b, delay_ms, log):
         """Node A's connections to B's cluster port go through a delaying

@@ -155,6 +155,15 @@ struct fixture : test_coordinator_fixture<actor_config> {
     sched.trigger_timeouts();
     sched.run();
   }
+
+  /// A record with VALUE, stamped MS after now, valid for a minute.
+  state::record record_of(std::string value, uint64_t ms) const {
+    state::record r;
+    r.value = std::move(value);
+    r.ver = state::version{state::make_stamp(clock.ms() + ms), 1};
+    r.expires_at = clock.ms() + 60'000;
+    return r;
+  }
 };
 
 bool is(const caf::error& err, ec code) {
@@ -349,12 +358,9 @@ CAF_TEST(owners exchange at once when a member comes back) {
   set_view({"a", "b"}, {"a", "b"}, 3, 2);
   // a holds a write that b lacks: one c took while it was alone and a got
   // from c when the cut healed (a's link to c came up before b's).
-  state::record r;
-  r.value = "x";
-  r.ver = state::version{state::make_stamp(clock.ms() + 5), 3};
-  r.expires_at = clock.ms() + 60'000;
-  CAF_REQUIRE(ask<atom::ok>("a", atom::replicate_v,
-                            record_list{{"sessions", "made-alone", r}}));
+  CAF_REQUIRE(ask<atom::ok>(
+    "a", atom::replicate_v,
+    record_list{{"sessions", "made-alone", record_of("x", 5)}}));
   CAF_REQUIRE_EQUAL(local_size("b"), 0u);
   // c is back. The owners did not change, but b exchanges with a now, with
   // no anti-entropy round (no tick) in between.
@@ -373,12 +379,9 @@ CAF_TEST(one more round follows a tick after a member comes back) {
   set_view({"a", "b", "c"}, {"a", "b"}, 3, 2); // c is back
   // A write coordinated under an older view reaches a only after the
   // exchange the view change made.
-  state::record r;
-  r.value = "late";
-  r.ver = state::version{state::make_stamp(clock.ms() + 5), 3};
-  r.expires_at = clock.ms() + 60'000;
-  CAF_REQUIRE(ask<atom::ok>("a", atom::replicate_v,
-                            record_list{{"sessions", "late", r}}));
+  CAF_REQUIRE(ask<atom::ok>(
+    "a", atom::replicate_v,
+    record_list{{"sessions", "late", record_of("late", 5)}}));
   CAF_CHECK_EQUAL(local_size("b"), 0u);
   *mono += 1s;
   tick();
@@ -393,18 +396,11 @@ CAF_TEST(anti entropy repairs a replica that missed writes) {
   for (int i = 0; i < 20; ++i)
     CAF_REQUIRE(put("a", "k" + std::to_string(i), "v"));
   // Writes that only a has (as if b had been cut off) and one only b has.
-  auto rec = [&](std::string value, uint64_t ms) {
-    state::record r;
-    r.value = std::move(value);
-    r.ver = state::version{state::make_stamp(clock.ms() + ms), 1};
-    r.expires_at = clock.ms() + 60'000;
-    return r;
-  };
   CAF_CHECK(ask<atom::ok>("a", atom::replicate_v,
-                          record_list{{"sessions", "only-a", rec("x", 5)},
-                                      {"sessions", "k1", rec("newer", 6)}}));
+                          record_list{{"sessions", "only-a", record_of("x", 5)},
+                                      {"sessions", "k1", record_of("newer", 6)}}));
   CAF_CHECK(ask<atom::ok>("b", atom::replicate_v,
-                          record_list{{"sessions", "only-b", rec("y", 7)}}));
+                          record_list{{"sessions", "only-b", record_of("y", 7)}}));
   CAF_CHECK_EQUAL(local_size("a"), 21u);
   CAF_CHECK_EQUAL(local_size("b"), 21u);
   tick(); // both run an anti-entropy round
