@@ -2,6 +2,7 @@
 // adapter. One replica works; three behind the same round-robin do not,
 // so the end-to-end test passes only because keymesh shares the state.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 
 import * as oidc from 'openid-client';
@@ -20,6 +21,15 @@ async function tryCodeFlow(d) {
   return oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier });
 }
 
+/** Whether something accepts connections at URL's port on 127.0.0.1. */
+function listening(url) {
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+    socket.on('connect', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+}
+
 test('one replica on the memory adapter completes the flow', async () => {
   const d = await deploy({ adapter: 'memory', replicas: 1 });
   try {
@@ -28,6 +38,10 @@ test('one replica on the memory adapter completes the flow', async () => {
   } finally {
     await d.stop();
   }
+  // Stopped means stopped: no process of it (the load balancer's worker
+  // included) still listens.
+  assert.equal(await listening(d.issuer), false, 'the load balancer still listens');
+  assert.equal(await listening(d.opUrl(1)), false, 'the OP replica still listens');
 });
 
 test('three replicas on the memory adapter behind round-robin fail it', async () => {
