@@ -211,6 +211,8 @@ database:
   auto admin =
       std::string{"Authorization: Bearer fuzz-admin-key-0123456789\r\n"};
   write("http", "pkeys", http_request("GET", "/api/pkeys?local=true"));
+  write("http", "discovery",
+        http_request("GET", "/.well-known/openid-configuration"));
   write("http", "ready", http_request("GET", "/healthz/ready"));
   write("http", "metrics", http_request("GET", "/metrics"));
   write("http", "verify",
