@@ -124,6 +124,7 @@ void membership_state::learn(const std::string& address, bool is_seed,
 
 std::vector<std::string> membership_state::judge(monotonic_time now) {
   std::vector<std::string> silent;
+  bool changed = false;
   auto down_after = opts_.failure_timeout > 2 * opts_.heartbeat
                       ? opts_.failure_timeout - opts_.heartbeat
                       : opts_.failure_timeout;
@@ -141,9 +142,22 @@ std::vector<std::string> membership_state::judge(monotonic_time now) {
       spdlog::info("membership: peer {} is suspect (silent for {} ms)", id,
                    std::chrono::duration_cast<std::chrono::milliseconds>(quiet)
                      .count());
+      changed = true;
     }
   }
+  if (changed)
+    publish();
   return silent;
+}
+
+void membership_state::publish() const {
+  if (!opts_.board)
+    return;
+  member_board::entries out;
+  out.reserve(members.size());
+  for (auto& [id, m] : members)
+    out.emplace_back(id, to_text(m.st));
+  opts_.board->publish(std::move(out));
 }
 
 bool membership_state::heard(const std::string& id, monotonic_time sent,
@@ -157,6 +171,7 @@ bool membership_state::heard(const std::string& id, monotonic_time sent,
   if (peer.st == state::suspect) {
     peer.st = state::up;
     peer.since = opts_.wall();
+    publish();
   }
   return true;
 }
@@ -403,6 +418,7 @@ void mark_down(membership_pointer self, const std::string& id,
   m.st = membership_state::state::down;
   m.since = self->state.options().wall();
   m.handle = nullptr;
+  st.publish();
   auto now = self->state.now();
   if (auto a = st.addresses.find(m.address); a != st.addresses.end()) {
     a->second.unlinked_since = now;
@@ -446,6 +462,7 @@ void link_up(membership_pointer self, const node_hello& peer,
   m.node = handle.node();
   m.last_heard = self->state.now();
   self->monitor(handle);
+  st.publish();
   for (auto* address : {&peer.address, &dialled_address}) {
     if (address->empty())
       continue;

@@ -22,6 +22,7 @@
 #include "actors/admission.hpp"
 #include "actors/cluster_transport.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/node_status.hpp"
 #include "cluster/certs.hpp"
 #include "common/clock.hpp"
 #include "config/settings.hpp"
@@ -90,6 +91,8 @@ struct membership_options {
   /// Where admitted peers are recorded the moment their proof verifies
   /// (null: nowhere, as in tests of the handshake alone).
   std::shared_ptr<admission> admitted;
+  /// Where the members' states are published for /metrics (may be null).
+  std::shared_ptr<member_board> board;
   /// Called once, when every seed has been tried at least once.
   std::function<void()> on_seeds_tried;
   /// Seeds also come from discovery: wait for its first answer before
@@ -192,6 +195,9 @@ public:
 
   /// The status for GET /api/cluster.
   cluster_status status() const;
+
+  /// Writes the members' states to options().board, if any.
+  void publish() const;
 
   /// Monotonic time now (membership_options::monotonic).
   monotonic_time now() const {

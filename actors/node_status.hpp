@@ -6,10 +6,14 @@
 // transport: transport); the HTTP front only reads it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/cluster_transport.hpp"
 #include "actors/store_pool.hpp"
@@ -35,6 +39,39 @@ struct logout_stats {
   std::atomic<int64_t> pending{0};
 };
 
+/// Revocations this node carried out (the sessions service writes them).
+struct revocation_stats {
+  /// The outcomes, in the order of the metric's label values.
+  enum outcome : size_t { complete, partial, log_failed };
+  static constexpr std::array<const char*, 3> outcome_names
+    = {"complete", "partial", "log_failed"};
+  /// The kinds, indexed by state::deny_kind (sid, jti, sub).
+  static constexpr std::array<const char*, 3> kind_names = {"sid", "jti", "sub"};
+  std::array<std::array<std::atomic<uint64_t>, 3>, 3> counts{};
+};
+
+/// The cluster members this node knows and their states ("up", "suspect",
+/// "down"): the membership actor replaces the list whenever a state
+/// changes; /metrics reads it.
+class member_board {
+public:
+  using entries = std::vector<std::pair<std::string, std::string>>;
+
+  void publish(entries members) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    members_ = std::move(members);
+  }
+
+  entries read() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return members_;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  entries members_;
+};
+
 struct node_status {
   std::string instance_id;
   time_point started_at = std::chrono::system_clock::now();
@@ -54,6 +91,11 @@ struct node_status {
   std::shared_ptr<logout_stats> logout = std::make_shared<logout_stats>();
   /// The cluster port's counters (null without clustering).
   std::shared_ptr<const transport_stats> transport;
+  /// Revocations by kind and outcome.
+  std::shared_ptr<revocation_stats> revocations
+    = std::make_shared<revocation_stats>();
+  /// The members and their states (null without clustering).
+  std::shared_ptr<member_board> members;
 };
 
 } // namespace keymesh

@@ -4,6 +4,7 @@
 //   keymesh genclust --nodes N --out DIR
 //   keymesh config check FILE
 //   keymesh config reference
+//   keymesh admin <command>     (app/admin_cli.cpp)
 //   keymesh version
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/admin_cli.hpp"
 #include "node/cluster_setup.hpp"
 #include "actors/interfaces.hpp"
 #include "node/node.hpp"
@@ -66,6 +68,9 @@ commands:
                            overrides) and print the effective configuration
   config reference         print the configuration reference (Markdown)
   keygen [--out FILE]      make a 256-bit key for keys.encryption_key_file
+  admin <command>          sessions, revocations, users, groups, keys,
+                           cluster status and the event stream of a running
+                           node, over its HTTP API
   version                  print the version
 
 Run 'keymesh <command> --help' for details.
@@ -365,5 +370,9 @@ int main(int argc, char** argv) {
     return run_genclust(args);
   if (command == "keygen")
     return run_keygen(args);
+  if (command == "admin") {
+    std::signal(SIGPIPE, SIG_IGN); // tail | head: a clean exit
+    return keymesh::cli::run_admin(args, environ);
+  }
   return usage_error("unknown command '" + command + "'", main_help);
 }

@@ -27,8 +27,10 @@ struct load_result {
 
 /// KEYMESH_* variables that are not configuration keys (set by the test
 /// harness or the launcher); the loader ignores them instead of refusing them.
-inline constexpr std::array<std::string_view, 3> reserved_environment{
-    "KEYMESH_BIN", "KEYMESH_CONFIG", "KEYMESH_SOURCE_DIR"};
+inline constexpr std::array<std::string_view, 5> reserved_environment{
+    "KEYMESH_BIN", "KEYMESH_CONFIG", "KEYMESH_SOURCE_DIR",
+    // keymesh admin's node and key
+    "KEYMESH_URL", "KEYMESH_ADMIN_KEY"};
 
 /// Reads `yaml_path` ("" = no file; a given but missing file is an error) and
 /// then applies `env`.

@@ -154,8 +154,9 @@ response api::directory_error(caf::actor_system& sys,
       case ec::invalid_argument:
         return bad_request(text);
       case ec::unavailable:
-      case ec::overloaded:
         return error_response(bhttp::status::service_unavailable, text);
+      case ec::overloaded:
+        return overloaded(text);
       case ec::rejected:
       case ec::crypto_failure:
         return error_response(bhttp::status::internal_server_error, text);

@@ -1,6 +1,7 @@
 #include "http/api.hpp"
 
 #include "common/text.hpp"
+#include "http/api_errors.hpp"
 #include "http/json_input.hpp"
 
 #include <algorithm>
@@ -183,6 +184,7 @@ api::api(api_context ctx)
   add(verb::get, "/healthz/live", false, &api::get_live, get_body);
   add(verb::get, "/healthz/ready", false, &api::get_ready, get_body);
   add(verb::get, "/metrics", false, &api::get_metrics, get_body);
+  add(verb::get, "/api/openapi.json", false, &api::get_openapi, get_body);
   add(verb::get, "/api/cluster", true, &api::get_cluster, get_body);
   add(verb::post, "/api/keys/rotate", true, &api::post_rotate, get_body);
   add(verb::post, "/api/sessions", true, &api::post_sessions, small_json_body);
@@ -293,6 +295,10 @@ void api::observe_unrouted(unsigned status, std::chrono::nanoseconds latency) {
   metrics_->observe_request(routes_.size(), status, latency);
 }
 
+void api::count_refused_connection() {
+  metrics_->count_refused(metrics::refusal::connections);
+}
+
 api::match_result api::match(bhttp::verb method, std::string_view target) const {
   // HEAD is answered like GET (the server sends no body).
   if (method == bhttp::verb::head)
@@ -400,6 +406,8 @@ void api::handle(request req, responder done) {
                   started](const response& res) {
     stats->observe_request(index, res.result_int(),
                            std::chrono::steady_clock::now() - started);
+    if (is_overloaded(res))
+      stats->count_refused(metrics::refusal::overloaded);
   };
   responder::stream_fn stream;
   if (done.can_stream())

@@ -117,6 +117,9 @@ public:
   /// a body over the limit) under the "unmatched" label.
   void observe_unrouted(unsigned status, std::chrono::nanoseconds latency);
 
+  /// Counts a connection refused over http.max_connections.
+  void count_refused_connection();
+
   const api_context& context() const {
     return ctx_;
   }
@@ -163,8 +166,12 @@ private:
   /// /.well-known/openid-configuration and oauth-authorization-server.
   void get_discovery(const request& req, const route_params&,
                      responder& done);
+  /// The readiness checks now.
+  readiness readiness_now() const;
+
   void get_ready(const request& req, const route_params&, responder& done);
   void get_metrics(const request& req, const route_params&, responder& done);
+  void get_openapi(const request& req, const route_params&, responder& done);
   void get_cluster(const request& req, const route_params&, responder& done);
   void post_rotate(const request& req, const route_params&, responder& done);
   // the event stream (http/events_api.cpp)

@@ -9,6 +9,7 @@
 
 #include "common/json_number.hpp"
 #include "http/api.hpp"
+#include "http/openapi.hpp"
 #include "http/api_errors.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
@@ -273,36 +274,37 @@ void api::get_live(const request&, const route_params&, responder& done) {
   done(json_response(bhttp::status::ok, R"({"status":"alive"})"));
 }
 
-void api::get_ready(const request& req, const route_params&,
-                    responder& done) {
-  bool keys = ctx_.keys->load() != nullptr;
-  bool listening = ctx_.status->http_listening.load();
-  bool stopping = ctx_.status->stopping.load();
-  bool actors = ctx_.status->actors_alive.load();
-  bool cluster = ctx_.status->cluster_ready.load();
-  bool synced
-    = !ctx_.status->state_synced || ctx_.status->state_synced->load();
+readiness api::readiness_now() const {
+  readiness r;
+  r.keys = ctx_.keys->load() != nullptr;
+  r.http = ctx_.status->http_listening.load();
+  r.stopping = ctx_.status->stopping.load();
+  r.actors = ctx_.status->actors_alive.load();
+  r.cluster = ctx_.status->cluster_ready.load();
+  r.state = !ctx_.status->state_synced || ctx_.status->state_synced->load();
   // Migrated, the revocation log loaded, and reachable at the last check.
   auto& store = ctx_.status->store;
-  bool database = !store || (store->loaded.load() && store->healthy.load());
-  bool secrets = ctx_.status->secrets_ready.load();
-  bool ready = keys && listening && actors && cluster && synced && database
-               && secrets && !stopping;
-  auto state = ready      ? "ready"
-               : stopping ? "stopping"
-               : !actors  ? "failed"
-                          : "starting";
+  r.database = !store || (store->loaded.load() && store->healthy.load());
+  r.secrets = ctx_.status->secrets_ready.load();
+  return r;
+}
+
+void api::get_ready(const request& req, const route_params&,
+                    responder& done) {
+  auto r = readiness_now();
+  bool ready = r.ready();
+  auto state = ready        ? "ready"
+               : r.stopping ? "stopping"
+               : !r.actors  ? "failed"
+                            : "starting";
+  json checks = json::object();
+  for (auto& [name, ok] : r.checks())
+    checks[name] = ok;
   json out{{"status", state},
            {"instance_id", ctx_.status->instance_id},
-           {"checks",
-            {{"keys", keys},
-             {"http", listening},
-             {"actors", actors},
-             {"cluster", cluster},
-             {"state", synced},
-             {"secrets", secrets},
-             {"database", database}}}};
-  if (store && !database) {
+           {"checks", std::move(checks)}};
+  auto& store = ctx_.status->store;
+  if (store && !r.database) {
     // The driver's text can name the server, its port and the user: only
     // for the admin key (and the log).
     auto why = store->error();
@@ -384,6 +386,15 @@ void api::post_rotate(const request&, const route_params&, responder& done) {
   });
 }
 
+void api::get_openapi(const request&, const route_params&, responder& done) {
+  // The document is part of the binary: it changes only with an upgrade.
+  response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "public, max-age=300");
+  res.body() = std::string{openapi_json()};
+  done(std::move(res));
+}
+
 void api::get_metrics(const request&, const route_params&, responder& done) {
   auto snap = ctx_.keys->load();
   response res{bhttp::status::ok, 11};
@@ -392,6 +403,10 @@ void api::get_metrics(const request&, const route_params&, responder& done) {
   res.body() = metrics_->render(snap.get(), ctx_.status->started_at,
                                 ctx_.clock());
   res.body() += render_verify_cache_metrics(*verified_);
+  res.body() += render_readiness_metrics(readiness_now());
+  res.body() += render_revocation_metrics(*ctx_.status->revocations);
+  if (ctx_.status->members)
+    res.body() += render_member_metrics(*ctx_.status->members);
   if (ctx_.status->store)
     res.body() += render_store_metrics(*ctx_.status->store);
   if (ctx_.status && ctx_.status->transport)

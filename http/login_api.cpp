@@ -81,8 +81,7 @@ response api::auth_error(caf::actor_system& sys, const caf::error& err,
       case ec::invalid_grant:
         return invalid_grant(context_text(err));
       case ec::overloaded:
-        return error_response(bhttp::status::service_unavailable,
-                              context_text(err));
+        return overloaded(context_text(err));
       case ec::unavailable:
         // The service's own text (never a database's): these routes are
         // public.

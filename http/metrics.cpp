@@ -1,5 +1,6 @@
 #include "http/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "actors/federation.hpp"
@@ -27,6 +28,23 @@ std::string format_double(double x) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.9g", x);
   return buf;
+}
+
+/// A label value in the exposition format: backslash, double quote and
+/// newline escaped.
+std::string label_value(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
 }
 
 void header(std::string& out, const char* name, const char* type,
@@ -89,6 +107,66 @@ void metrics::count_signed(bool ok) {
 
 void metrics::count_verified(jose::verify_reason reason) {
   bump(verified_[static_cast<size_t>(reason)]);
+}
+
+void metrics::count_refused(refusal why) {
+  bump(refused_[static_cast<size_t>(why)]);
+}
+
+std::string render_readiness_metrics(const readiness& r) {
+  std::string out;
+  header(out, "keymesh_ready", "gauge",
+         "1 when GET /healthz/ready answers 200, else 0.");
+  out += "keymesh_ready ";
+  out += r.ready() ? "1\n" : "0\n";
+  header(out, "keymesh_ready_check", "gauge",
+         "Each readiness check of GET /healthz/ready: 1 passed, 0 not yet or "
+         "no longer.");
+  for (auto& [name, ok] : r.checks()) {
+    out += "keymesh_ready_check{check=\"";
+    out += name;
+    out += ok ? "\"} 1\n" : "\"} 0\n";
+  }
+  return out;
+}
+
+std::string render_member_metrics(const member_board& board) {
+  static constexpr std::array<const char*, 3> states = {"up", "suspect", "down"};
+  auto members = board.read();
+  std::string out;
+  header(out, "keymesh_cluster_members", "gauge",
+         "The other cluster members this node knows, by state.");
+  for (auto* state : states) {
+    auto n = std::count_if(members.begin(), members.end(),
+                           [&](auto& m) { return m.second == state; });
+    out += "keymesh_cluster_members{state=\"";
+    out += state;
+    out += "\"} " + std::to_string(n) + '\n';
+  }
+  header(out, "keymesh_cluster_member_up", "gauge",
+         "1 when this node sees the member up, 0 when suspect or down.");
+  for (auto& [id, state] : members) {
+    out += "keymesh_cluster_member_up{member=\"" + label_value(id) + "\"} ";
+    out += state == "up" ? "1\n" : "0\n";
+  }
+  return out;
+}
+
+std::string render_revocation_metrics(const revocation_stats& s) {
+  std::string out;
+  header(out, "keymesh_revocations_total", "counter",
+         "Revocations this node carried out, by what they name and their "
+         "outcome: complete, partial (members unreached), log_failed (not "
+         "in the revocation log).");
+  for (size_t k = 0; k < revocation_stats::kind_names.size(); ++k)
+    for (size_t o = 0; o < revocation_stats::outcome_names.size(); ++o) {
+      out += "keymesh_revocations_total{kind=\"";
+      out += revocation_stats::kind_names[k];
+      out += "\",outcome=\"";
+      out += revocation_stats::outcome_names[o];
+      out += "\"} " + std::to_string(s.counts[k][o].load()) + '\n';
+    }
+  return out;
 }
 
 std::string metrics::render(const key_snapshot* snapshot,
@@ -156,6 +234,14 @@ std::string metrics::render(const key_snapshot* snapshot,
          "and key id once).");
   out += "keymesh_static_peer_keys_refused_total "
          + std::to_string(snapshot ? snapshot->shadowing_refused : 0) + '\n';
+  header(out, "keymesh_http_refused_total", "counter",
+         "Back-pressure: connections closed at once over "
+         "http.max_connections, and requests answered 503 overloaded "
+         "because a queue was full.");
+  out += "keymesh_http_refused_total{reason=\"connections\"} "
+         + std::to_string(refused_[0].load()) + '\n';
+  out += "keymesh_http_refused_total{reason=\"overloaded\"} "
+         + std::to_string(refused_[1].load()) + '\n';
   header(out, "keymesh_uptime_seconds", "gauge",
          "Seconds since this node started.");
   out += "keymesh_uptime_seconds "

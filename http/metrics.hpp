@@ -43,6 +43,16 @@ public:
 
   void count_verified(jose::verify_reason reason);
 
+  /// Back-pressure: why the node refused work it could not take.
+  enum class refusal : size_t {
+    /// A connection closed at once: http.max_connections were open.
+    connections,
+    /// A request answered 503 overloaded: a queue was full.
+    overloaded,
+  };
+
+  void count_refused(refusal why);
+
   /// The exposition text. SNAPSHOT (may be null) supplies the key gauges.
   std::string render(const key_snapshot* snapshot, time_point started_at,
                      time_point now) const;
@@ -67,7 +77,45 @@ private:
   std::atomic<uint64_t> signed_ok_{0};
   std::atomic<uint64_t> signed_failed_{0};
   std::array<std::atomic<uint64_t>, 9> verified_{};
+  std::array<std::atomic<uint64_t>, 2> refused_{};
 };
+
+/// The readiness checks of GET /healthz/ready, in its "checks" order.
+struct readiness {
+  bool keys = false;
+  bool http = false;
+  bool actors = false;
+  bool cluster = false;
+  bool state = false;
+  bool secrets = false;
+  bool database = false;
+  bool stopping = false;
+
+  bool ready() const {
+    return keys && http && actors && cluster && state && secrets && database
+           && !stopping;
+  }
+
+  /// The checks by name, as GET /healthz/ready and /metrics name them.
+  std::array<std::pair<const char*, bool>, 7> checks() const {
+    return {{{"keys", keys},
+             {"http", http},
+             {"actors", actors},
+             {"cluster", cluster},
+             {"state", state},
+             {"secrets", secrets},
+             {"database", database}}};
+  }
+};
+
+/// keymesh_ready and keymesh_ready_check.
+std::string render_readiness_metrics(const readiness& r);
+
+/// The cluster members by state, and each member's (null board: none).
+std::string render_member_metrics(const member_board& board);
+
+/// Revocations by kind and outcome.
+std::string render_revocation_metrics(const revocation_stats& s);
 
 /// The verified-token cache of /api/verify: its size and its hits.
 std::string render_verify_cache_metrics(const jose::verify_cache& cache);

@@ -573,6 +573,7 @@ private:
         core_->connections.fetch_sub(1);
         beast::error_code ignored;
         socket.close(ignored); // over the limit: refuse, keep serving others
+        core_->handler.count_refused_connection();
       } else {
         socket.set_option(tcp::no_delay(true), ec);
         auto s = std::make_shared<http_session>(std::move(socket), core_);

@@ -139,6 +139,17 @@ std::optional<int64_t> read_seconds(const json& body, const char* name,
 
 } // namespace
 
+response overloaded(std::string_view description) {
+  return error_response(bhttp::status::service_unavailable, "overloaded",
+                        description);
+}
+
+bool is_overloaded(const response& res) {
+  constexpr std::string_view prefix = R"({"error":"overloaded")";
+  return res.result() == bhttp::status::service_unavailable
+         && std::string_view{res.body()}.substr(0, prefix.size()) == prefix;
+}
+
 response state_error(caf::actor_system& sys, const caf::error& err,
                      std::string_view what) {
   if (err.category() == error_category) {
@@ -153,6 +164,8 @@ response state_error(caf::actor_system& sys, const caf::error& err,
       case ec::unavailable:
         return error_response(bhttp::status::service_unavailable,
                               "unavailable", sys.render(err));
+      case ec::overloaded:
+        return overloaded(context_text(err));
       default:
         break;
     }

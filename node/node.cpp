@@ -551,6 +551,8 @@ void node::start_cluster(caf::actor_system& sys,
   opts.shards = state_->client().shards;
   opts.bus = bus_;
   opts.admitted = admitted_;
+  status_->members = std::make_shared<member_board>();
+  opts.board = status_->members;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.wall = clock_;
   opts.clock_warning = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -14,6 +14,7 @@
 #include "actors/error.hpp"
 #include "actors/local_request.hpp"
 #include "common/base64url.hpp"
+#include "common/percent.hpp"
 #include "common/random.hpp"
 #include "net/http_client.hpp"
 #include "services/audit.hpp"
@@ -108,18 +109,7 @@ std::chrono::milliseconds retry_delay(const logout_options& opts,
 }
 
 std::string logout_form(const std::string& token) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out = "logout_token=";
-  for (unsigned char c : token) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return "logout_token=" + percent_encode(token);
 }
 
 // -- the service ------------------------------------------------------------------------

@@ -770,6 +770,13 @@ void sessions_state::revoke(revocation_order order,
       rp.deliver(out->failed);
       return;
     }
+    if (deps.status) {
+      auto outcome = !out->log_error->empty() ? revocation_stats::log_failed
+                     : !out->unreached->empty() ? revocation_stats::partial
+                                                : revocation_stats::complete;
+      deps.status->revocations->counts[static_cast<size_t>(kind)][outcome]
+        .fetch_add(1, std::memory_order_relaxed);
+    }
     // Done: asking for this revocation again has nothing left to do.
     if (deps.deny && out->log_error->empty())
       deps.deny->mark_logged(kind, order.value);

@@ -1,7 +1,8 @@
 // Sessions on a real 3-node cluster (mutual TLS, replication factor 2):
 // any node answers, a revocation on one node is enforced by every node on
 // the next request, killing a node loses no acknowledged session, a paused
-// node is brought back in line, and a subject revocation racing creates on
+// node is brought back in line (its revocations meanwhile reported partial,
+// its state shown in /metrics), and a subject revocation racing creates on
 // other nodes leaves no earlier session of that subject.
 #define CAF_SUITE cluster_sessions
 #include "caf/test/unit_test.hpp"
@@ -183,6 +184,28 @@ CAF_TEST(a_paused_node_is_brought_back_in_line) {
       acked.push_back(sid);
   ::kill(node(3).pid(), SIGSTOP);
   auto paused = std::chrono::steady_clock::now();
+  // Revocations node 3 cannot confirm (sent at once, before it is found
+  // down): in force, reported partial, counted as such for the alert on
+  // keymesh_revocations_total, and exit 6 of keymesh admin.
+  process cli{{keymesh_binary(), "admin", "--url",
+               "http://127.0.0.1:" + std::to_string(http_port(2)),
+               "--key-file", dir.file("c/node-2/data/admin.keys"), "revoke",
+               "jti", "paused-cli"},
+              {},
+              dir.file("cli.log")};
+  auto revoked = call(1, "POST", "/api/revocations",
+                      R"({"jti":"paused-token","reason":"test"})");
+  auto cli_code = cli.wait(10s);
+  CAF_CHECK_EQUAL(cli_code.value_or(-1), 6);
+  CAF_CHECK(cli.log().find("not reached: [\"node-3\"]") != std::string::npos);
+  CAF_REQUIRE_EQUAL(revoked.result_int(), 200u);
+  auto outcome = json::parse(revoked.body());
+  CAF_CHECK_EQUAL(at(outcome, "propagation"), "partial");
+  CAF_CHECK_EQUAL(at(outcome, "unreached").dump(), R"(["node-3"])");
+  auto counted = call(1, "GET", "/metrics").body();
+  CAF_CHECK(counted.find("keymesh_revocations_total{kind=\"jti\","
+                         "outcome=\"partial\"} 1\n")
+            != std::string::npos);
   int n = 0;
   while (std::chrono::steady_clock::now() - paused < 5s || n < 40) {
     if (auto sid = create(1 + n % 2, "paused-" + std::to_string(n));
@@ -191,6 +214,14 @@ CAF_TEST(a_paused_node_is_brought_back_in_line) {
     ++n;
   }
   CAF_CHECK_EQUAL(state_of(1, "node-3"), "down");
+  // What the "peer down" alert reads.
+  auto seen = call(1, "GET", "/metrics").body();
+  CAF_CHECK(seen.find("keymesh_cluster_member_up{member=\"node-3\"} 0\n")
+            != std::string::npos);
+  CAF_CHECK(seen.find("keymesh_cluster_member_up{member=\"node-2\"} 1\n")
+            != std::string::npos);
+  CAF_CHECK(seen.find("keymesh_cluster_members{state=\"down\"} 1\n")
+            != std::string::npos);
   ::kill(node(3).pid(), SIGCONT);
   CAF_REQUIRE(eventually([&] { return all_linked(3) && all_ready(); }, 20s));
   CAF_CHECK_GREATER(acked.size(), 40u);

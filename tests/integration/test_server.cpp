@@ -293,7 +293,7 @@ CAF_TEST(cli_config_check_version_and_help) {
 #else
   CAF_CHECK(v_out.find("\nallocator: glibc") != std::string::npos);
 #endif
-  for (auto cmd : {"serve", "config", "version", "genclust"}) {
+  for (auto cmd : {"serve", "config", "version", "genclust", "admin"}) {
     auto [h_code, h_out] = run_command({bin, cmd, "--help"}, {},
                                        dir.file(std::string{cmd} + ".h.log"));
     CAF_CHECK_EQUAL(h_code, 0);

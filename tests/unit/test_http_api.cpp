@@ -452,6 +452,58 @@ CAF_TEST(metrics_count_requests_tokens_and_keys) {
   CAF_CHECK(text.find("keymesh_uptime_seconds ") != std::string::npos);
 }
 
+CAF_TEST(metrics_show_readiness_members_and_revocations) {
+  auto before = get("/metrics").body();
+  CAF_CHECK(before.find("keymesh_ready 1\n") != std::string::npos);
+  CAF_CHECK(before.find("keymesh_ready_check{check=\"http\"} 1\n")
+            != std::string::npos);
+  // No membership board: a single node writes no member series.
+  CAF_CHECK(before.find("keymesh_cluster_members") == std::string::npos);
+  CAF_CHECK(before.find("keymesh_revocations_total{kind=\"sub\","
+                        "outcome=\"partial\"} 0\n")
+            != std::string::npos);
+  CAF_CHECK(before.find("keymesh_http_refused_total{reason=\"overloaded\"} 0\n")
+            != std::string::npos);
+  status->http_listening = false;
+  status->members = std::make_shared<keymesh::member_board>();
+  status->members->publish({{"node-2", "up"}, {"node-3", "suspect"},
+                            {"no\"de-4", "down"}});
+  status->revocations->counts[2][1] += 3; // sub, partial
+  auto after = get("/metrics").body();
+  status->http_listening = true;
+  CAF_CHECK(after.find("keymesh_ready 0\n") != std::string::npos);
+  CAF_CHECK(after.find("keymesh_ready_check{check=\"http\"} 0\n")
+            != std::string::npos);
+  CAF_CHECK(after.find("keymesh_ready_check{check=\"keys\"} 1\n")
+            != std::string::npos);
+  for (auto* line : {"keymesh_cluster_members{state=\"up\"} 1\n",
+                     "keymesh_cluster_members{state=\"suspect\"} 1\n",
+                     "keymesh_cluster_members{state=\"down\"} 1\n",
+                     "keymesh_cluster_member_up{member=\"node-2\"} 1\n",
+                     "keymesh_cluster_member_up{member=\"node-3\"} 0\n",
+                     "keymesh_cluster_member_up{member=\"no\\\"de-4\"} 0\n",
+                     "keymesh_revocations_total{kind=\"sub\","
+                     "outcome=\"partial\"} 3\n"})
+    if (after.find(line) == std::string::npos)
+      CAF_FAIL("missing in /metrics: " << line);
+}
+
+CAF_TEST(the_openapi_document_is_served_as_json) {
+  auto res = get("/api/openapi.json");
+  CAF_REQUIRE_EQUAL(res.result_int(), 200u);
+  CAF_CHECK_EQUAL(std::string{res[bhttp::field::content_type]},
+                  "application/json");
+  auto doc = body_of(res);
+  auto version = at(doc, "openapi").get<std::string>();
+  CAF_CHECK_EQUAL(version.rfind("3.1", 0), 0u);
+  // It documents itself, and the routes of this test.
+  auto paths = at(doc, "paths");
+  for (auto* path : {"/api/openapi.json", "/api/pkeys", "/api/verify",
+                     "/metrics", "/api/sessions/{sid}"})
+    if (!paths.contains(path))
+      CAF_FAIL("not documented: " << path);
+}
+
 CAF_TEST(max_age_never_outlasts_the_next_change_of_the_key_set) {
   auto fixed_now = std::chrono::system_clock::now();
   auto near = std::make_shared<key_snapshot_slot>();

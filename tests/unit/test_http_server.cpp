@@ -263,6 +263,11 @@ CAF_TEST(connections_over_the_limit_are_closed) {
   CAF_CHECK_EQUAL(b.read_response().result_int(), 200u);
   test::connection third{port};
   CAF_CHECK(third.wait_closed(std::chrono::seconds{3}));
+  // Counted as back-pressure (read on a connection of the two).
+  a.send_raw(test::make_request("GET", "/metrics"));
+  auto metrics = a.read_response().body();
+  CAF_CHECK(metrics.find("keymesh_http_refused_total{reason=\"connections\"} 1\n")
+            != std::string::npos);
 }
 
 CAF_TEST(a_silent_actor_gets_a_504_after_the_request_timeout) {

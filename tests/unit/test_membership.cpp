@@ -203,6 +203,8 @@ CAF_TEST(the_failure_detector_follows_injected_time) {
   o.monotonic = [t] { return *t; };
   o.wall = [wall] { return *wall; };
   o.random_seed = 7;
+  auto board = std::make_shared<member_board>();
+  o.board = board;
   membership_state st;
   st.configure(std::move(o));
   auto& m = st.members["node-2"];
@@ -210,6 +212,7 @@ CAF_TEST(the_failure_detector_follows_injected_time) {
   m.st = membership_state::state::up;
   m.last_heard = *t;
   using state = membership_state::state;
+  using entries = member_board::entries;
   *t += 2000ms;
   CAF_CHECK(st.judge(*t).empty());
   CAF_CHECK(m.st == state::up);
@@ -217,10 +220,15 @@ CAF_TEST(the_failure_detector_follows_injected_time) {
   CAF_CHECK(st.judge(*t).empty());
   CAF_CHECK(m.st == state::suspect);
   CAF_CHECK(m.since == *wall);
+  // /metrics sees each change of state.
+  auto suspect = board->read();
+  CAF_CHECK(suspect == (entries{{"node-2", "suspect"}}));
   // An answer to a ping sent 5 ms earlier: up again, round trip measured.
   *wall += 2500ms;
   CAF_CHECK(st.heard("node-2", *t - 5ms, *t));
   CAF_CHECK(m.st == state::up);
+  auto up = board->read();
+  CAF_CHECK(up == (entries{{"node-2", "up"}}));
   CAF_CHECK_EQUAL(m.rtt.count(), 5000);
   CAF_CHECK(m.since == *wall);
   // Silent again: suspect at 2 s, returned as down once past 3 s.
