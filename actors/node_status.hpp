@@ -6,6 +6,7 @@
 // transport: transport); the HTTP front only reads it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -51,24 +52,42 @@ struct revocation_stats {
 };
 
 /// The cluster members this node knows and their states ("up", "suspect",
-/// "down"): the membership actor replaces the list whenever a state
-/// changes; /metrics reads it.
+/// "down"): the membership actor replaces the list of the members it has
+/// linked to whenever a state changes; the members known from earlier runs
+/// (node.data_dir/cluster-members, which the state's majorities count)
+/// and not linked since are "down". /metrics reads it.
 class member_board {
 public:
   using entries = std::vector<std::pair<std::string, std::string>>;
+
+  /// The members known before this run, by instance id.
+  void set_known(std::vector<std::string> ids) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    known_ = std::move(ids);
+  }
 
   void publish(entries members) {
     std::lock_guard<std::mutex> guard{mutex_};
     members_ = std::move(members);
   }
 
+  /// Every member with its state, in order of instance id.
   entries read() const {
     std::lock_guard<std::mutex> guard{mutex_};
-    return members_;
+    auto out = members_;
+    for (auto& id : known_) {
+      auto linked = std::any_of(out.begin(), out.end(),
+                                [&](auto& m) { return m.first == id; });
+      if (!linked)
+        out.emplace_back(id, "down");
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
 
 private:
   mutable std::mutex mutex_;
+  std::vector<std::string> known_;
   entries members_;
 };
 

@@ -1,5 +1,6 @@
 #include "app/admin_cli.hpp"
 
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,8 +82,8 @@ namespace {
 
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
 using nlohmann::json;
 
 /// A failure that ends the command with CODE (the message goes to stderr).
@@ -100,6 +101,7 @@ struct options {
   bool json = false;
   std::chrono::seconds timeout{10};
   bool timeout_set = false;
+  bool help = false;
   /// Per-command flags (--reason, --limit ...) and the positional words.
   std::map<std::string, std::string> flags;
   std::vector<std::string> words;
@@ -113,6 +115,8 @@ struct target {
 struct answer {
   unsigned status = 0;
   std::string body;
+  /// A stream: the handler stopped it (false: the node ended it).
+  bool stopped = false;
 };
 
 std::string first_line(std::istream& in) {
@@ -220,34 +224,37 @@ public:
   answer call(bhttp::verb method, const std::string& path,
               const std::optional<json>& body = std::nullopt) {
     beast::tcp_stream stream{ioc_};
+    // One deadline for connecting, sending and reading the answer.
+    stream.expires_after(timeout_);
     connect(stream);
     bhttp::request<bhttp::string_body> req{method, path, 11};
     prepare(req);
     if (body) {
       req.set(bhttp::field::content_type, "application/json");
-      req.body() = body->dump();
+      req.body() = body->dump(-1, ' ', false, json::error_handler_t::replace);
     }
     req.prepare_payload();
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
+    parser.body_limit(max_answer);
     beast::error_code ec;
-    stream.expires_after(timeout_);
     bhttp::write(stream, req, ec);
     if (!ec)
       bhttp::read(stream, buffer, parser, ec);
     if (ec)
-      throw failure(exit_unreachable, where() + ": " + ec.message());
+      throw failure(exit_unreachable, where() + ": " + reason(ec));
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     auto res = parser.release();
     return {res.result_int(), std::move(res.body())};
   }
 
-  /// GET PATH as a stream: ON_DATA gets the body's bytes as they come,
-  /// and returns false to stop.
+  /// GET PATH as a stream: ON_OPEN once the node accepted it, then ON_DATA
+  /// with the body's bytes as they arrive; ON_DATA returns false to stop.
   answer stream(const std::string& path, const std::string& last_event_id,
+                const std::function<void()>& on_open,
                 const std::function<bool(std::string_view)>& on_data) {
     beast::tcp_stream stream{ioc_};
+    stream.expires_after(timeout_);
     connect(stream);
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, path, 11};
     prepare(req);
@@ -257,28 +264,34 @@ public:
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
     // No limit for a stream that may run for days (not boost::none: Boost
-    // 1.74 compares a Content-Length with an empty limit as over it).
+    // 1.74 compares a Content-Length with an empty limit as over it); an
+    // error's body is capped below.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::error_code ec;
-    stream.expires_after(timeout_);
     bhttp::write(stream, req, ec);
     if (!ec)
       bhttp::read_header(stream, buffer, parser, ec);
     if (ec)
-      throw failure(exit_unreachable, where() + ": " + ec.message());
+      throw failure(exit_unreachable, where() + ": " + reason(ec));
     answer out{parser.get().result_int(), {}};
+    if (out.status == 200)
+      on_open();
     char chunk[8192];
     while (!parser.is_done()) {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof(chunk);
+      // What has arrived is handed over at once (read_some), and the
+      // deadline is the longest silence.
       stream.expires_after(timeout_);
-      bhttp::read(stream, buffer, parser, ec);
+      bhttp::read_some(stream, buffer, parser, ec);
       if (ec == bhttp::error::need_buffer)
         ec = {};
       auto n = sizeof(chunk) - parser.get().body().size;
       if (out.status != 200) {
-        out.body.append(chunk, n);
+        auto room = max_error - std::min(max_error, out.body.size());
+        out.body.append(chunk, std::min(n, room));
       } else if (n > 0 && !on_data(std::string_view{chunk, n})) {
+        out.stopped = true;
         return out;
       }
       if (ec == beast::error::timeout)
@@ -302,18 +315,37 @@ private:
              : target_.host;
   }
 
+  /// Connects within the stream's deadline. An address is used as it is;
+  /// a name is resolved first (by the system's resolver, which has its
+  /// own timeouts).
   void connect(beast::tcp_stream& stream) {
-    tcp::resolver resolver{ioc_};
     beast::error_code ec;
-    auto results = resolver.resolve(target_.host, target_.port, ec);
+    auto address = asio::ip::make_address(target_.host, ec);
     if (!ec) {
-      stream.expires_after(timeout_);
-      stream.connect(results, ec);
+      stream.connect(tcp::endpoint{address, static_cast<uint16_t>(
+                                              std::stoi(target_.port))},
+                     ec);
+    } else {
+      tcp::resolver resolver{ioc_};
+      auto results = resolver.resolve(target_.host, target_.port, ec);
+      if (!ec)
+        stream.connect(results, ec);
     }
     if (ec)
       throw failure(exit_unreachable,
-                    "cannot reach " + where() + ": " + ec.message());
+                    "cannot reach " + where() + ": " + reason(ec));
   }
+
+  std::string reason(const beast::error_code& ec) const {
+    if (ec == beast::error::timeout)
+      return "no answer within " + std::to_string(timeout_.count())
+             + " s (--timeout)";
+    return ec.message();
+  }
+
+  /// The most of an answer read, and of an error's body on a stream.
+  static constexpr uint64_t max_answer = 64 * 1024 * 1024;
+  static constexpr size_t max_error = 64 * 1024;
 
   template <class Request>
   void prepare(Request& req) {
@@ -322,7 +354,7 @@ private:
     req.set(bhttp::field::authorization, "Bearer " + key_);
   }
 
-  net::io_context ioc_;
+  asio::io_context ioc_;
   target target_;
   std::string key_;
   std::chrono::seconds timeout_;
@@ -340,8 +372,9 @@ std::string text_of(const json& v) {
 
 /// Unix seconds as "2026-12-06 07:30:00Z" (or "-").
 std::string time_of(const json& v) {
-  if (!v.is_number())
-    return "-";
+  // Unix seconds of years 1970 to 9999; anything else is shown as it is.
+  if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 253402300799.0)
+    return v.is_null() ? "-" : v.dump();
   auto t = static_cast<std::time_t>(v.get<double>());
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -427,8 +460,15 @@ private:
 
   /// The JSON of a 2xx answer, or a failure with the node's error.
   json ok(const answer& a) const {
-    if (a.status >= 200 && a.status < 300)
-      return a.body.empty() ? json{} : json::parse(a.body, nullptr, false);
+    if (a.status >= 200 && a.status < 300) {
+      if (a.body.empty())
+        return json{};
+      auto body = json::parse(a.body, nullptr, false);
+      if (body.is_discarded())
+        throw failure(exit_failed, std::to_string(a.status)
+                                     + " with a body that is not JSON");
+      return body;
+    }
     auto body = json::parse(a.body, nullptr, false);
     if (o_.json && !body.is_discarded())
       std::cout << body.dump() << '\n';
@@ -463,9 +503,23 @@ private:
     auto file = flag("--password-file").value_or("-");
     std::string pw;
     if (file == "-") {
-      if (::isatty(STDIN_FILENO))
+      if (::isatty(STDIN_FILENO)) {
+        // Typed at a terminal: not echoed (restored however this ends).
+        termios saved{};
+        bool hidden = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+        if (hidden) {
+          auto quiet = saved;
+          quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+          hidden = ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        }
         std::cerr << "password: " << std::flush;
-      pw = first_line(std::cin);
+        pw = first_line(std::cin);
+        if (hidden)
+          ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::cerr << '\n';
+      } else {
+        pw = first_line(std::cin);
+      }
     } else {
       std::ifstream in{file};
       if (!in)
@@ -474,20 +528,29 @@ private:
     }
     if (pw.empty())
       throw failure(exit_usage, "the password is empty");
+    try {
+      (void) json(pw).dump(); // the API takes UTF-8 only
+    } catch (const json::exception&) {
+      throw failure(exit_usage, "the password is not valid UTF-8");
+    }
     return pw;
   }
 
   int revoked(const json& out) const {
-    auto partial = out.value("propagation", "") == "partial";
+    auto field = [&](const std::string& name) {
+      return out.is_object() && out.contains(name) ? out[name] : json{};
+    };
+    auto what = field("revoked").is_string() ? field("revoked").get<std::string>()
+                                             : std::string{"?"};
+    auto partial = field("propagation") == "partial";
     show(out, [&] {
-      std::cout << "revoked " << text_of(out["revoked"]) << ' '
-                << text_of(out[out.value("revoked", "sid")]) << ": "
-                << text_of(out["sessions"]) << " session(s), propagation "
-                << text_of(out["propagation"]) << '\n';
+      std::cout << "revoked " << what << ' ' << text_of(field(what)) << ": "
+                << text_of(field("sessions")) << " session(s), propagation "
+                << text_of(field("propagation")) << '\n';
     });
     if (!partial)
       return exit_ok;
-    std::cerr << "keymesh admin: not reached: " << out["unreached"].dump()
+    std::cerr << "keymesh admin: not reached: " << field("unreached").dump()
               << " (the revocation is in force where it reached and "
                  "catches up; revoking again is harmless)\n";
     return exit_partial;
@@ -531,45 +594,57 @@ int admin::status() {
   expect_words(o_.words[0] == "cluster" ? 2 : 1);
   auto ready_answer = c_.call(bhttp::verb::get, "/healthz/ready");
   auto ready = json::parse(ready_answer.body, nullptr, false);
-  if (ready.is_discarded())
+  if (!ready.is_object())
     throw failure(exit_failed, "/healthz/ready answered "
-                                 + std::to_string(ready_answer.status));
-  auto cluster = ok(c_.call(bhttp::verb::get, "/api/cluster"));
-  json both{{"ready", ready}, {"cluster", cluster}};
-  show(both, [&] {
-    std::cout << "node " << text_of(ready["instance_id"]) << ": "
-              << text_of(ready["status"]);
+                                 + std::to_string(ready_answer.status)
+                                 + " without its JSON body");
+  auto field = [](const json& j, const char* name) {
+    return j.is_object() && j.contains(name) ? j[name] : json{};
+  };
+  auto print_ready = [&] {
+    std::cout << "node " << text_of(field(ready, "instance_id")) << ": "
+              << text_of(field(ready, "status"));
     std::string failing;
-    for (auto& [check, passed] : ready["checks"].items())
-      if (passed == false)
-        failing += (failing.empty() ? "" : ", ") + check;
+    auto checks = field(ready, "checks");
+    if (checks.is_object())
+      for (auto& [check, passed] : checks.items())
+        if (passed == false)
+          failing += (failing.empty() ? "" : ", ") + check;
     if (!failing.empty())
       std::cout << " (waiting for: " << failing << ")";
     std::cout << '\n';
-    if (!cluster.value("enabled", false)) {
+  };
+  auto cluster_answer = c_.call(bhttp::verb::get, "/api/cluster");
+  if (cluster_answer.status != 200 && !o_.json)
+    print_ready(); // what is known, before the error
+  auto cluster = ok(cluster_answer);
+  json both{{"ready", ready}, {"cluster", cluster}};
+  show(both, [&] {
+    print_ready();
+    if (field(cluster, "enabled") != true) {
       std::cout << "cluster: disabled (a single node)\n";
       return;
     }
-    std::cout << "cluster " << text_of(cluster["cluster_name"]) << ", "
-              << cluster["members"].size() << " other member(s)\n\n";
+    auto members = field(cluster, "members");
+    std::cout << "cluster " << text_of(field(cluster, "cluster_name")) << ", "
+              << members.size() << " other member(s)\n\n";
     std::vector<std::vector<std::string>> rows;
-    auto& self = cluster["self"];
-    rows.push_back({text_of(self["instance_id"]) + " (this node)",
-                    text_of(self["address"]), text_of(self["state"]), "-",
-                    "-", "-"});
-    for (auto& m : cluster["members"]) {
-      auto rtt = m.contains("rtt_ms") ? text_of(m["rtt_ms"]) : "-";
-      auto offset = m.contains("clock_offset_ms")
-                      ? text_of(m["clock_offset_ms"])
-                      : "-";
-      rows.push_back({m.value("instance_id", "").empty()
-                        ? "(never linked)"
-                        : text_of(m["instance_id"]),
-                      text_of(m["address"]), text_of(m["state"]),
-                      m.contains("since")
-                        ? time_of(m["since"].get<double>() / 1000)
+    auto self = field(cluster, "self");
+    rows.push_back({text_of(field(self, "instance_id")) + " (this node)",
+                    text_of(field(self, "address")),
+                    text_of(field(self, "state")), "-", "-", "-"});
+    for (auto& m : members) {
+      auto id = field(m, "instance_id");
+      auto since = field(m, "since");
+      rows.push_back({id.is_string() && !id.get<std::string>().empty()
+                        ? id.get<std::string>()
+                        : "(never linked)",
+                      text_of(field(m, "address")), text_of(field(m, "state")),
+                      since.is_number()
+                        ? time_of(since.get<double>() / 1000)
                         : "-",
-                      rtt, offset});
+                      text_of(field(m, "rtt_ms")),
+                      text_of(field(m, "clock_offset_ms"))});
     }
     print_table({"MEMBER", "ADDRESS", "STATE", "SINCE", "RTT_MS",
                  "CLOCK_OFFSET_MS"},
@@ -823,32 +898,50 @@ int admin::tail() {
   net::sse_reader reader{[&](const net::sse_event& ev) {
     ++seen;
     auto parsed = json::parse(ev.data, nullptr, false);
+    auto field = [&](const char* name) {
+      return parsed.is_object() && parsed.contains(name) ? parsed[name]
+                                                         : json{};
+    };
+    constexpr auto replace = json::error_handler_t::replace;
     if (o_.json) {
       json j{{"id", ev.id}, {"event", ev.type}};
       j["data"] = parsed.is_discarded() ? json(ev.data) : parsed;
-      std::cout << j.dump() << std::endl;
-    } else if (parsed.is_object() && parsed.contains("payload")) {
-      auto at = parsed["at"].is_number() ? parsed["at"].get<double>() / 1000
-                                         : 0.0;
-      std::cout << time_of(at) << "  " << ev.type << "  "
-                << text_of(parsed["origin"]) << "  "
-                << parsed["payload"].dump() << std::endl;
+      std::cout << j.dump(-1, ' ', false, replace) << '\n';
+    } else if (field("payload").is_null()) {
+      std::cout << ev.type << "  " << ev.data << '\n';
     } else {
-      std::cout << ev.type << "  " << ev.data << std::endl;
+      auto at = field("at");
+      std::cout << (at.is_number() ? time_of(at.get<double>() / 1000) : "-")
+                << "  " << ev.type << "  " << text_of(field("origin")) << "  "
+                << field("payload").dump(-1, ' ', false, replace) << '\n';
     }
-    return !count || seen < *count;
+    std::cout.flush();
+    // A reader that went away (tail | head) ends the command.
+    return std::cout.good() && (!count || seen < *count);
   }};
   bool too_long = false;
-  auto out = c_.stream(path, flag("--last-event-id").value_or(""),
-                       [&](std::string_view bytes) {
-                         auto st = reader.feed(bytes);
-                         too_long = st == net::sse_reader::status::too_long;
-                         return st == net::sse_reader::status::more;
-                       });
-  if (too_long)
-    throw failure(exit_failed, "the event stream sent a line over 1 MiB");
+  auto out = c_.stream(
+    path, flag("--last-event-id").value_or(""),
+    [&] {
+      if (!o_.json && ::isatty(STDOUT_FILENO))
+        std::cerr << "keymesh admin: following " << path
+                  << " (Ctrl-C to stop)\n";
+      else
+        std::cerr << "keymesh admin: following " << path << '\n';
+    },
+    [&](std::string_view bytes) {
+      auto st = reader.feed(bytes);
+      too_long = st == net::sse_reader::status::too_long;
+      return st == net::sse_reader::status::more;
+    });
   if (out.status != 200)
     ok(out);
+  if (too_long)
+    throw failure(exit_failed, "the event stream sent a line over 1 MiB");
+  if (!out.stopped && count)
+    throw failure(exit_unreachable,
+                  "the node ended the stream after " + std::to_string(seen)
+                    + " of " + std::to_string(*count) + " events");
   return exit_ok;
 }
 
@@ -863,9 +956,18 @@ options parse(const std::vector<std::string>& args) {
     {"--last-event-id", true}, {"--count", true},
   };
   options o;
+  bool options_end = false;
   for (size_t i = 0; i < args.size(); ++i) {
     auto arg = args[i];
-    if (arg.rfind("--", 0) != 0 || arg == "--") {
+    if (arg == "--" && !options_end) {
+      options_end = true; // what follows are words, even "--x"
+      continue;
+    }
+    if (!options_end && (arg == "-h" || arg == "--help")) {
+      o.help = true;
+      continue;
+    }
+    if (options_end || arg.rfind("--", 0) != 0) {
       o.words.push_back(arg);
       continue;
     }
@@ -913,20 +1015,23 @@ options parse(const std::vector<std::string>& args) {
 } // namespace
 
 int run_admin(const std::vector<std::string>& args, char** envp) {
-  for (auto& a : args)
-    if (a == "--help" || a == "-h") {
+  try {
+    auto o = parse(args);
+    if (o.help) {
       std::cout << admin_help;
       return exit_ok;
     }
-  try {
-    auto o = parse(args);
     if (o.words.empty())
       throw failure(exit_usage, "missing command");
     if (o.words[0] == "tail" && !o.timeout_set)
       o.timeout = std::chrono::seconds{60};
     auto [where, key] = resolve(o, envp);
     client c{std::move(where), std::move(key), o.timeout};
-    return admin{std::move(o), c}.run();
+    auto code = admin{std::move(o), c}.run();
+    // Output that could not be written (a full disk, a closed pipe) is a
+    // failure, even when the node did what was asked.
+    std::cout.flush();
+    return std::cout.good() ? code : exit_failed;
   } catch (const failure& f) {
     std::cerr << "keymesh admin: " << f.what() << '\n';
     if (f.code == exit_usage)

@@ -571,9 +571,9 @@ private:
     {
       if (core_->connections.fetch_add(1) >= core_->limits.max_connections) {
         core_->connections.fetch_sub(1);
+        core_->handler.count_refused_connection();
         beast::error_code ignored;
         socket.close(ignored); // over the limit: refuse, keep serving others
-        core_->handler.count_refused_connection();
       } else {
         socket.set_option(tcp::no_delay(true), ec);
         auto s = std::make_shared<http_session>(std::move(socket), core_);

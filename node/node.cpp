@@ -552,6 +552,14 @@ void node::start_cluster(caf::actor_system& sys,
   opts.bus = bus_;
   opts.admitted = admitted_;
   status_->members = std::make_shared<member_board>();
+  try {
+    // Down until linked: the members the state's majorities count.
+    auto known = persistence::read_known_members(c.node.data_dir);
+    known.erase(status_->instance_id);
+    status_->members->set_known({known.begin(), known.end()});
+  } catch (const std::exception&) {
+    // The state service logs an unreadable file; no members from it here.
+  }
   opts.board = status_->members;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.wall = clock_;

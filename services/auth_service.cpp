@@ -30,6 +30,11 @@ constexpr const char* directory_down = "database unavailable";
 /// The directory did not answer: its error may carry a database's text,
 /// which goes to the log only.
 caf::error directory_failed(const caf::error& err) {
+  // A full queue is back-pressure, not an outage: said as such (its text
+  // names no database).
+  if (err.category() == error_category
+      && static_cast<ec>(err.code()) == ec::overloaded)
+    return err;
   spdlog::error("login: the user directory is unavailable: {}",
                 context_text(err));
   return make_error(ec::unavailable, directory_down);

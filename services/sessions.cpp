@@ -766,16 +766,18 @@ void sessions_state::revoke(revocation_order order,
         || !out->log_error)
       return;
     out->answered = true;
-    if (out->failed) {
-      rp.deliver(out->failed);
-      return;
-    }
+    // In force here, broadcast and logged (or not) whatever became of the
+    // sessions it ends: counted either way.
     if (deps.status) {
       auto outcome = !out->log_error->empty() ? revocation_stats::log_failed
                      : !out->unreached->empty() ? revocation_stats::partial
                                                 : revocation_stats::complete;
       deps.status->revocations->counts[static_cast<size_t>(kind)][outcome]
         .fetch_add(1, std::memory_order_relaxed);
+    }
+    if (out->failed) {
+      rp.deliver(out->failed);
+      return;
     }
     // Done: asking for this revocation again has nothing left to do.
     if (deps.deny && out->log_error->empty())

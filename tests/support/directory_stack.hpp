@@ -23,10 +23,12 @@ struct directory_stack {
 
   directory_stack(caf::actor_system& sys, const config::settings& cfg,
                   const manual_clock& clock, sessions_actor sessions,
-                  std::shared_ptr<state::deny_set> deny = nullptr) {
+                  std::shared_ptr<state::deny_set> deny = nullptr,
+                  size_t max_queue = 10000) {
     store_pool_options po;
     po.open = [cfg] { return persistence::open_store(cfg); };
     po.workers = 1;
+    po.max_queue = max_queue;
     po.clock = clock.fn();
     po.deny = std::move(deny);
     po.detached = false;

@@ -246,6 +246,21 @@ CAF_TEST(a full hash queue answers overloaded) {
   caf::anon_send_exit(busy, caf::exit_reason::user_shutdown);
 }
 
+CAF_TEST(a full database queue answers overloaded not unavailable) {
+  add_user("alice", "correct horse");
+  // A directory whose database queue takes nothing: back-pressure, which
+  // the HTTP front answers 503 overloaded and counts as such.
+  test::directory_stack full{sys, cfg, clock, sessions, deny, 0};
+  auto deps = make_auth(stack->hashing.get());
+  deps.directory = full.directory;
+  auto busy = spawn(deps);
+  auto refused = login("alice", "correct horse", &busy);
+  CAF_CHECK(failed_with(refused, ec::overloaded));
+  caf::anon_send_exit(busy, caf::exit_reason::user_shutdown);
+  full.stop();
+  sched.run();
+}
+
 CAF_TEST(a refresh rotates and an older generation is reuse) {
   add_user("alice", "correct horse");
   auto g = login("alice", "correct horse");

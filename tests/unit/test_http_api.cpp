@@ -468,6 +468,8 @@ CAF_TEST(metrics_show_readiness_members_and_revocations) {
   status->members = std::make_shared<keymesh::member_board>();
   status->members->publish({{"node-2", "up"}, {"node-3", "suspect"},
                             {"no\"de-4", "down"}});
+  // Known from an earlier run and not linked since: down.
+  status->members->set_known({"node-3", "node-9"});
   status->revocations->counts[2][1] += 3; // sub, partial
   auto after = get("/metrics").body();
   status->http_listening = true;
@@ -478,7 +480,8 @@ CAF_TEST(metrics_show_readiness_members_and_revocations) {
             != std::string::npos);
   for (auto* line : {"keymesh_cluster_members{state=\"up\"} 1\n",
                      "keymesh_cluster_members{state=\"suspect\"} 1\n",
-                     "keymesh_cluster_members{state=\"down\"} 1\n",
+                     "keymesh_cluster_members{state=\"down\"} 2\n",
+                     "keymesh_cluster_member_up{member=\"node-9\"} 0\n",
                      "keymesh_cluster_member_up{member=\"node-2\"} 1\n",
                      "keymesh_cluster_member_up{member=\"node-3\"} 0\n",
                      "keymesh_cluster_member_up{member=\"no\\\"de-4\"} 0\n",
