@@ -175,12 +175,32 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
                 "the state actors stopped before they owned their "
                 "partitions: see the errors above",
                 "the shards did not own their partitions after 60 s");
-  spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
-               "threads)",
-               self->instance_id_, listen, self->http_port_,
-               jose::to_string(
-                 *jose::parse_algorithm(self->cfg_.keys.algorithm)),
-               threads);
+  // A single node also holds its secret rings within moments (they are
+  // read from its own database); "ready" in the log then means what
+  // /healthz/ready says. (A database that does not answer leaves the node
+  // started but not ready: it says so, and readiness reports it.)
+  bool rings = true;
+  if (!self->cfg_.cluster.enabled) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!self->status_->secrets_ready.load()
+           && self->status_->actors_alive.load()
+           && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    rings = self->status_->secrets_ready.load();
+  }
+  auto algorithm
+    = jose::to_string(*jose::parse_algorithm(self->cfg_.keys.algorithm));
+  if (rings)
+    spdlog::info("keymesh node {} ready: http://{}:{} ({} keys, {} HTTP "
+                 "threads)",
+                 self->instance_id_, listen, self->http_port_, algorithm,
+                 threads);
+  else
+    spdlog::warn("keymesh node {} listening on http://{}:{} ({} keys, {} "
+                 "HTTP threads) but not ready: its DPoP nonce and cookie "
+                 "rings are not loaded yet (see GET /healthz/ready)",
+                 self->instance_id_, listen, self->http_port_, algorithm,
+                 threads);
   return self;
 }
 
