@@ -179,11 +179,14 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   // read from its own database); "ready" in the log then means what
   // /healthz/ready says. (A database that does not answer leaves the node
   // started but not ready: it says so, and readiness reports it.)
+  // (The rings live in the database: without one that loaded, waiting
+  // is pointless.)
   bool rings = true;
   if (!self->cfg_.cluster.enabled) {
+    auto& db = self->status_->store;
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds{10};
     while (!self->status_->secrets_ready.load()
-           && self->status_->actors_alive.load()
+           && self->status_->actors_alive.load() && (!db || db->loaded.load())
            && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
     rings = self->status_->secrets_ready.load();

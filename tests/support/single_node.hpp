@@ -54,7 +54,10 @@ struct node_fixture {
     proc = std::make_unique<process>(
       std::vector<std::string>{keymesh_binary(), "serve"}, env,
       dir.file("node-" + std::to_string(++runs) + ".log"));
-    auto p = proc->wait_for_log(R"(ready: http://127\.0\.0\.1:(\d+))");
+    // "ready: http://..." or, when its database does not answer (tests of
+    // that), "listening on http://... but not ready".
+    auto p = proc->wait_for_log(
+      R"((?:ready: |listening on )http://127\.0\.0\.1:(\d+))");
     if (!p)
       CAF_FAIL("node did not start:\n" << proc->log());
     port = static_cast<uint16_t>(std::stoi(*p));
