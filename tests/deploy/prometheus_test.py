@@ -674,6 +674,21 @@ def live_checks(cluster, promtool, work, rules, used):
     check(not missing, f"the {len(used)} metric names the alerts and the dashboard use are in the live /metrics",
           "; ".join(f"{n} (in {', '.join(sorted(set(w)))})" for n, w in sorted(missing.items())))
 
+    # Every metric a clustered node writes is documented (docs/*.md), so a
+    # new metric without docs fails here.
+    docs_text = ""
+    for name in sorted(os.listdir(os.path.join(ROOT, "docs"))):
+        if name.endswith(".md"):
+            with open(os.path.join(ROOT, "docs", name), encoding="utf-8") as f:
+                docs_text += f.read()
+    families = set()
+    for i in (1, 2, 3):
+        families |= parse_metrics(texts[i] or "")[1]
+    undocumented = sorted(n for n in families
+                          if not re.search(r"\b" + re.escape(n) + r"\b", docs_text))
+    check(not undocumented, f"the {len(families)} metric families of a cluster node are documented in docs/",
+          ", ".join(undocumented))
+
     # Revocations counted as answered.
     after = {i: parse_metrics(texts[i] or "")[0] for i in (1, 2, 3)}
     bad = []
