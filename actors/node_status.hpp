@@ -46,8 +46,7 @@ struct revocation_stats {
   enum outcome : size_t { complete, partial, log_failed };
   static constexpr std::array<const char*, 3> outcome_names
     = {"complete", "partial", "log_failed"};
-  /// The kinds, indexed by state::deny_kind (sid, jti, sub).
-  static constexpr std::array<const char*, 3> kind_names = {"sid", "jti", "sub"};
+  /// Indexed by state::deny_kind, then by outcome.
   std::array<std::array<std::atomic<uint64_t>, 3>, 3> counts{};
 };
 

@@ -129,6 +129,7 @@ state_service::start(caf::actor_system& sys, const config::settings& cfg,
       spdlog::error("state: cannot read the known members from {}: {}", path,
                     e.what());
     }
+    self->known_at_start_ = ropts.known;
     if (!ropts.known.empty())
       spdlog::info("state: {} peer(s) known from earlier runs ({}): "
                    "decisions need a majority of them and this node",

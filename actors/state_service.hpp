@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,12 @@ public:
     return warm_records_;
   }
 
+  /// The peers known from earlier runs (node.data_dir/cluster-members),
+  /// as read at start: the members the majorities count before they link.
+  const std::set<std::string>& known_at_start() const {
+    return known_at_start_;
+  }
+
   static std::string snapshot_path(const std::string& data_dir);
 
 private:
@@ -82,6 +89,7 @@ private:
   keyspace_client client_;
   router_actor router_;
   size_t warm_records_ = 0;
+  std::set<std::string> known_at_start_;
   bool stopped_ = false;
 };
 

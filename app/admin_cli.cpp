@@ -155,23 +155,22 @@ std::string key_from_file(const std::string& path) {
                              : " holds no key"));
 }
 
-std::string env_or(char** envp, const std::string& name) {
-  auto all = config::keymesh_environment(envp);
-  auto i = all.find(name);
-  return i == all.end() ? std::string{} : i->second;
-}
-
 /// Where to send requests and with which key.
 std::pair<target, std::string> resolve(const options& o, char** envp) {
-  auto url = o.url.empty() ? env_or(envp, "KEYMESH_URL") : o.url;
-  auto key = env_or(envp, "KEYMESH_ADMIN_KEY");
+  auto env = config::keymesh_environment(envp);
+  auto env_or = [&env](const char* name) {
+    auto i = env.find(name);
+    return i == env.end() ? std::string{} : i->second;
+  };
+  auto url = o.url.empty() ? env_or("KEYMESH_URL") : o.url;
+  auto key = env_or("KEYMESH_ADMIN_KEY");
   if (!o.key_file.empty())
     key = key_from_file(o.key_file);
   std::optional<config::settings> cfg;
   auto settings = [&]() -> const config::settings& {
     if (!cfg) {
-      auto path = o.config.empty() ? env_or(envp, "KEYMESH_CONFIG") : o.config;
-      auto loaded = config::load(path, config::keymesh_environment(envp));
+      auto path = o.config.empty() ? env_or("KEYMESH_CONFIG") : o.config;
+      auto loaded = config::load(path, env);
       if (!loaded.ok()) {
         std::string text = "the configuration is not valid:";
         for (auto& e : loaded.errors)

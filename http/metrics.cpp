@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "actors/federation.hpp"
+#include "state/deny_set.hpp"
 
 namespace keymesh::http {
 
@@ -158,10 +159,10 @@ std::string render_revocation_metrics(const revocation_stats& s) {
          "Revocations this node carried out, by what they name and their "
          "outcome: complete, partial (members unreached), log_failed (not "
          "in the revocation log).");
-  for (size_t k = 0; k < revocation_stats::kind_names.size(); ++k)
+  for (size_t k = 0; k < s.counts.size(); ++k)
     for (size_t o = 0; o < revocation_stats::outcome_names.size(); ++o) {
       out += "keymesh_revocations_total{kind=\"";
-      out += revocation_stats::kind_names[k];
+      out += state::to_string(static_cast<state::deny_kind>(k));
       out += "\",outcome=\"";
       out += revocation_stats::outcome_names[o];
       out += "\"} " + std::to_string(s.counts[k][o].load()) + '\n';

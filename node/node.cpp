@@ -38,20 +38,30 @@ unsigned resolve_threads(unsigned configured) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-/// Waits (polling) until READY() holds; throws STOPPED at once when an
-/// actor the node needs has terminated, or LATE after LIMIT.
+/// Waits (polling) until READY() holds: true, or false at once when an
+/// actor the node needs has terminated, or after LIMIT.
+template <class Ready>
+bool wait_until(Ready ready, const node_status& status,
+                std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ready()) {
+    if (!status.actors_alive.load()
+        || std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  return true;
+}
+
+/// As wait_until, but throws STOPPED when an actor terminated, LATE after
+/// LIMIT.
 template <class Ready>
 void await_start(Ready ready, const node_status& status,
                  std::chrono::seconds limit, const char* stopped,
                  const std::string& late) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!ready()) {
-    if (!status.actors_alive.load())
-      throw std::runtime_error(stopped);
-    if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error(late);
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  }
+  if (wait_until(ready, status, limit))
+    return;
+  throw std::runtime_error(status.actors_alive.load() ? late : stopped);
 }
 
 /// Calls FUN when the actor terminates unexpectedly: readiness fails and the
@@ -183,13 +193,12 @@ std::unique_ptr<node> node::start(caf::actor_system& sys,
   // is pointless.)
   bool rings = true;
   if (!self->cfg_.cluster.enabled) {
-    auto& db = self->status_->store;
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (!self->status_->secrets_ready.load()
-           && self->status_->actors_alive.load() && (!db || db->loaded.load())
-           && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    rings = self->status_->secrets_ready.load();
+    auto& status = *self->status_;
+    auto& db = status.store;
+    rings = (!db || db->loaded.load())
+              ? wait_until([&] { return status.secrets_ready.load(); }, status,
+                           std::chrono::seconds{10})
+              : status.secrets_ready.load();
   }
   auto algorithm
     = jose::to_string(*jose::parse_algorithm(self->cfg_.keys.algorithm));
@@ -575,14 +584,9 @@ void node::start_cluster(caf::actor_system& sys,
   opts.bus = bus_;
   opts.admitted = admitted_;
   status_->members = std::make_shared<member_board>();
-  try {
-    // Down until linked: the members the state's majorities count.
-    auto known = persistence::read_known_members(c.node.data_dir);
-    known.erase(status_->instance_id);
-    status_->members->set_known({known.begin(), known.end()});
-  } catch (const std::exception&) {
-    // The state service logs an unreadable file; no members from it here.
-  }
+  // Down until linked: the members the state's majorities count.
+  auto& known = state_->known_at_start();
+  status_->members->set_known({known.begin(), known.end()});
   opts.board = status_->members;
   opts.on_seeds_tried = [status = status_] { status->cluster_ready = true; };
   opts.wall = clock_;

@@ -57,6 +57,9 @@ import time
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import keymesh_http  # noqa: E402  (tests/support/keymesh_http.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 PROM = os.path.join(ROOT, "deploy", "prometheus")
@@ -380,31 +383,8 @@ class Cluster:
 
     def call(self, i, method, path, body=None, timeout=3.0, conn=None, raw=False):
         """(status, json or text); status 0 when the node did not answer."""
-        own = conn is None
-        if own:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port(i), timeout=timeout)
-        try:
-            headers = {"Authorization": f"Bearer {self.key}"}
-            data = None
-            if body is not None:
-                data = json.dumps(body)
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            res = conn.getresponse()
-            text = res.read().decode()
-            if raw:
-                return res.status, text
-            try:
-                return res.status, json.loads(text) if text else None
-            except ValueError:
-                return res.status, None
-        except (OSError, http.client.HTTPException):
-            if not own:
-                conn.close()
-            return 0, None
-        finally:
-            if own:
-                conn.close()
+        return keymesh_http.call("127.0.0.1", self.port(i), self.key, method, path, body,
+                                 timeout, conn, raw)
 
     def metrics(self, i):
         status, text = self.call(i, "GET", "/metrics", raw=True)
@@ -797,6 +777,20 @@ def live_checks(cluster, promtool, work, rules, used):
     live_alert_test(promtool, work, rules, {instances[1]: [texts[1], final]}, expected,
                     "promtool: on node-1's samples before and after the partial revocation "
                     "KeymeshRevocationPartial fires (and KeymeshPeerDown for node-3), nothing else")
+
+    # A node restarted while its peers are gone still counts them (known
+    # from node.data_dir/cluster-members, as its majorities do): down.
+    log("stop every node, restart node-1 alone")
+    cluster.stop_all()
+    cluster.start(1)
+    def alone():
+        samples = parse_metrics(cluster.metrics(1) or "")[0]
+        return all(value(samples, "keymesh_cluster_member_up", member=m) == 0
+                   for m in ("node-2", "node-3")) \
+            and value(samples, "keymesh_cluster_members", state="down") == 2
+    check(cluster.wait("node-1 alone", alone, 20),
+          'node-1 restarted alone shows keymesh_cluster_member_up 0 for node-2 and node-3 '
+          'and keymesh_cluster_members{state="down"} 2 within 20 s', cluster.log_tail(1, 5))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ faults.short.
 """
 
 import argparse
-import http.client
 import json
 import os
 import random
@@ -41,6 +40,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import keymesh_http  # noqa: E402  (tests/support/keymesh_http.py)
 
 HEARTBEAT = "500ms"
 FAILURE_TIMEOUT = "2s"
@@ -236,24 +238,11 @@ class Cluster:
 
     def call(self, i, method, path, body=None, timeout=3.0):
         """(status, json or None); status 0 when the node did not answer."""
-        conn = http.client.HTTPConnection(self.net.addr(i), HTTP_PORT, timeout=timeout)
         try:
-            headers = {"Authorization": f"Bearer {self.admin_key(i)}"}
-            data = None
-            if body is not None:
-                data = json.dumps(body)
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            res = conn.getresponse()
-            text = res.read()
-            try:
-                return res.status, json.loads(text) if text else None
-            except ValueError:
-                return res.status, None
-        except (OSError, http.client.HTTPException):
+            key = self.admin_key(i)  # written by the node as it starts
+        except OSError:
             return 0, None
-        finally:
-            conn.close()
+        return keymesh_http.call(self.net.addr(i), HTTP_PORT, key, method, path, body, timeout)
 
     def ready(self, i):
         return self.call(i, "GET", "/healthz/ready", timeout=1.0)[0] == 200
